@@ -47,7 +47,7 @@ class CorpusConfig(_Config):
     split_seed: int = 11235
     text_column: str | None = None
     remove_boilerplate: bool = True
-    boilerplate_min_docs: float = 0.01  # a line or 8-word run repeated in ≥ this fraction of documents (and ≥ 5) is dropped
+    boilerplate_min_docs: float = 0.01  # drop lines or 8-word runs found in ≥ this fraction of documents (and ≥ 5)
     max_docs: int | None = None
 
     def __post_init__(self) -> None:
@@ -77,9 +77,13 @@ class TeacherConfig(_Config):
     head_epochs: int = 200  # head-only epochs on cached embeddings (frozen)
     lr: float = 5e-5
     head_lr: float = 1e-3
-    batch_size: int = 16
+    batch_size: int = 16  # documents per optimiser step when the encoder trains (top-n / full)
+    head_batch_size: int = 64  # documents per step when only the head trains (frozen)
+    encode_batch_size: int = 32  # encoder windows per forward pass (length-sorted, dynamic padding)
+    weight_decay: float = 0.0  # AdamW; 0 as in the original teacher
     patience: int = 5
     cross_fit_folds: int = 0  # k > 1: each train document gets logits from a teacher that did not see it
+    top_k: int = 512  # logits kept per document in the store (the rest share one tail logit), see logits.py
     seed: int = 42
     device: str = "auto"
 
@@ -93,6 +97,14 @@ class TeacherConfig(_Config):
         _check(self.epochs >= 0 and self.head_epochs >= 1, "teacher epochs must be ≥ 0 and head epochs ≥ 1")
         _check(self.batch_size >= 1 and self.lr > 0 and self.head_lr > 0, "teacher batch size and lr must be positive")
         _check(self.cross_fit_folds == 0 or self.cross_fit_folds >= 2, "cross_fit_folds must be 0 (off) or ≥ 2")
+        _check(self.head_batch_size >= 1 and self.encode_batch_size >= 1, "teacher batch sizes must be positive")
+        _check(self.weight_decay >= 0 and self.patience >= 1, "weight decay must be ≥ 0 and patience ≥ 1")
+        _check(self.top_k >= 1, "top_k (teacher logits kept per document) must be ≥ 1")
+
+    def key(self) -> str:
+        """Cache key of the teacher: every setting except the device (the same teacher wherever it was trained)."""
+        d = {k: v for k, v in self.to_dict().items() if k != "device"}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,8 @@ def _read_jsonl(text: str, where: str, text_column: str | None) -> list[str]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as e:
-            raise BatError(f"{where}, line {i}: not valid JSON ({e.msg}); a .jsonl file needs one JSON object per line") from None
+            raise BatError(f"{where}, line {i}: not valid JSON ({e.msg}); "
+                           "a .jsonl file needs one JSON object per line") from None
     return _records_texts(records, where, text_column)
 
 
@@ -294,7 +295,7 @@ def remove_boilerplate(docs: list[str], min_frac: float = 0.01, min_docs: int = 
     bad_shingles = {h for h, c in shingle_df.items() if c >= threshold}
     out = []
     touched = removed = 0
-    for d, lines, (words,) in zip(docs, doc_lines, doc_words):
+    for d, (words,) in zip(docs, doc_words):
         n_before = len(d.split())
         if bad_shingles and len(words) >= run_len:
             keep = np.ones(len(words), dtype=bool)

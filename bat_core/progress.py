@@ -56,15 +56,15 @@ class TqdmProgress:
         if ev.stage != self._stage:
             self.close()
             self._stage = ev.stage
-            self._bar = tqdm(total=ev.total, desc=ev.stage, file=sys.stderr, leave=False, disable=self._disable)
+            self._bar = tqdm(total=ev.total, desc=ev.stage, file=sys.stderr, leave=False, disable=self._disable,
+                             delay=1.0)  # short steps draw nothing, so an early error stays one line
         assert self._bar is not None
         if ev.total != self._bar.total:
             self._bar.total = ev.total
-        self._bar.n = ev.done
         post = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in ev.metrics.items()}
         if post:
             self._bar.set_postfix(post, refresh=False)
-        self._bar.refresh()
+        self._bar.update(ev.done - self._bar.n)  # redraws at most every mininterval
 
     def close(self) -> None:
         if self._bar is not None:

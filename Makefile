@@ -1,0 +1,44 @@
+# Two commands set everything up on a fresh machine (Debian, Python 3.11):
+#   make app    — install (once) and start the app on http://127.0.0.1:8501 with the demo corpus ready
+#   make test   — install (once, dev extras and Debian's chromium) and run the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
+
+.PHONY: app test install install-dev chromium lint clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -qq -r requirements.txt
+	$(BIN)/python -c "import torch; print('torch', torch.__version__)"
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/python -m pip install -qq -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+install-dev: $(BIN)/.installed-dev
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium not found: browser tests will be skipped (apt-get install chromium as root to run them)"; fi; }
+
+app: install
+	$(BIN)/python -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	  --server.headless true --browser.gatherUsageStats false
+
+test: install-dev chromium
+	$(BIN)/python -m pytest -q
+
+lint: install-dev
+	$(BIN)/ruff check bat_core tests pages app.py benchmarks
+
+clean:
+	rm -rf .bat_cache .pytest_cache

@@ -1,0 +1,60 @@
+"""The BAT distillation loss and teacher-logit clipping (bat-method.md section 4), as pure functions.
+
+NL_d = λ·T² · CE(x̃_d, q^T_d) + (1 − λ) · CE(x_d, x̂_d),  x̃_d = N_d·softmax(z̃_d / T) with entries ≤ m zeroed,
+where z̃ are the teacher logits clipped to ≈ c × (unique types of d) entries and q^T is the student's tempered
+reconstruction. At λ = 0 the teacher term is not even computed, so the baseline is the same code path.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .student import reconstruction
+
+EPS = 1e-10
+
+
+def clip_logits(z: torch.Tensor, x: torch.Tensor, c: float | None) -> torch.Tensor:
+    """Keep ≈ c·u_d of each document's logits (u_d = its number of unique types); the rest become −inf.
+
+    Per row, the threshold is the (1 − k/V) quantile with linear interpolation (np.quantile's default), as in the
+    released code; rows where k ≥ V are left alone.
+    """
+    if not c:
+        return z
+    V = z.shape[1]
+    k = c * (x > 0).sum(dim=1).to(z.dtype)  # per document
+    q = (1.0 - k / V).clamp(min=0.0)
+    s, _ = torch.sort(z, dim=1)
+    pos = q * (V - 1)
+    lo = pos.floor().long().clamp(0, V - 1)
+    hi = pos.ceil().long().clamp(0, V - 1)
+    frac = (pos - lo.to(z.dtype)).unsqueeze(1)
+    thr = s.gather(1, lo.unsqueeze(1)) * (1 - frac) + s.gather(1, hi.unsqueeze(1)) * frac
+    clipped = z.masked_fill(z < thr, float("-inf"))
+    return torch.where((k < V).unsqueeze(1), clipped, z)
+
+
+def teacher_target(z: torch.Tensor, x: torch.Tensor, temperature: float, clip: float | None = None,
+                   min_count: float = 0.0) -> torch.Tensor:
+    """The pseudo-document x̃ = N_d·softmax(z̃ / T), entries ≤ min_count set to zero."""
+    z = clip_logits(z, x, clip)
+    target = x.sum(dim=1, keepdim=True) * F.softmax(z / temperature, dim=1)
+    return target * (target > min_count)
+
+
+def cross_entropy(counts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """−Σ_v counts_v · log(probs_v + 1e-10), per document."""
+    return -(counts * (probs + EPS).log()).sum(dim=1)
+
+
+def reconstruction_loss(x: torch.Tensor, eta: torch.Tensor, eta_bn: torch.Tensor, p_bn: float, lam: float = 0.0,
+                        temperature: float = 1.0, target: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-document NL_d: the plain multinomial NLL at λ = 0, the λ-mixture with the teacher term otherwise."""
+    nl = cross_entropy(x, reconstruction(eta, eta_bn, p_bn))
+    if lam <= 0:
+        return nl
+    assert target is not None, "λ > 0 needs a teacher target"
+    kd = cross_entropy(target, reconstruction(eta, eta_bn, p_bn, temperature))
+    return lam * temperature**2 * kd + (1 - lam) * nl

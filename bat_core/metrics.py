@@ -1,0 +1,81 @@
+"""Topic-quality metrics as pure functions over numpy / scipy.sparse (bat-method.md section 5).
+
+NPMI uses document co-occurrence in a reference bag-of-words matrix (dev, test, or an external corpus vectorised with
+the same vocabulary). Co-occurrence counts come from one sparse product over the union of all topics' top words, so
+scoring 50 topics on thousands of documents takes milliseconds and can run every epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def top_words(beta: np.ndarray, n: int = 10) -> np.ndarray:
+    """Indices of the ``n`` highest-weight words of each topic (rows of ``beta``), best first."""
+    beta = np.asarray(beta)
+    n = min(n, beta.shape[1])
+    part = np.argpartition(-beta, n - 1, axis=1)[:, :n]
+    order = np.take_along_axis(beta, part, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(part, order, axis=1)
+
+
+def npmi_per_topic(top_idx: np.ndarray, ref_counts: sp.spmatrix | np.ndarray) -> np.ndarray:
+    """NPMI of each topic's top words: the mean over word pairs of
+
+    NPMI(i, j) = log(n·c_ij / (c_i·c_j)) / (−log(c_ij / n)),
+
+    with c the number of reference documents containing the word(s) and n the number of documents. A pair that never
+    co-occurs scores 0 (as in the original code), and a pair found in every document scores 1 (the c_ij = n guard).
+    """
+    top_idx = np.asarray(top_idx)
+    ref = sp.csr_matrix(ref_counts)
+    n = ref.shape[0]
+    k, m = top_idx.shape
+    if n == 0 or m < 2:
+        return np.zeros(k)
+    uniq, inv = np.unique(top_idx, return_inverse=True)
+    inv = inv.reshape(top_idx.shape)
+    sub = (ref[:, uniq] > 0).astype(np.float64)
+    co = np.asarray((sub.T @ sub).todense())  # |U|×|U| co-document counts; diagonal = document frequencies
+    iu, ju = np.triu_indices(m, k=1)
+    a, b = inv[:, iu], inv[:, ju]  # K×pairs
+    cij, ci, cj = co[a, b], co[a, a], co[b, b]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(n) + np.log(cij) - np.log(ci) - np.log(cj)
+        denom = np.log(n) - np.log(cij)
+        val = pmi / denom
+    val = np.where(cij <= 0, 0.0, val)
+    val = np.where((cij >= n) & (cij > 0), 1.0, val)
+    return val.mean(axis=1)
+
+
+def npmi(top_idx: np.ndarray, ref_counts: sp.spmatrix | np.ndarray) -> float:
+    """Mean topic NPMI (the model score)."""
+    return float(npmi_per_topic(top_idx, ref_counts).mean())
+
+
+def topic_uniqueness(top_idx: np.ndarray) -> float:
+    """TU (Nan et al. 2019): mean over topics and their top words of 1 / (number of topics listing that word)."""
+    top_idx = np.asarray(top_idx)
+    words, counts = np.unique(top_idx, return_counts=True)
+    cnt = dict(zip(words.tolist(), counts.tolist()))
+    return float(np.mean([[1.0 / cnt[w] for w in row] for row in top_idx.tolist()]))
+
+
+def perplexity(counts: sp.spmatrix | np.ndarray, probs: np.ndarray) -> float:
+    """exp(−Σ_dv x_dv log p_dv / Σ_dv x_dv): per-token perplexity of word distributions ``probs`` (docs×V)."""
+    x = sp.csr_matrix(counts)
+    logp = np.log(np.asarray(probs, dtype=np.float64) + 1e-10)
+    coo = x.tocoo()
+    nll = -(coo.data * logp[coo.row, coo.col]).sum()
+    return float(np.exp(nll / max(x.sum(), 1e-12)))
+
+
+def robust_summary(per_topic: np.ndarray, artefact_threshold: float = 0.9) -> dict[str, float]:
+    """Mean, median and mean without near-perfect (≥ 0.9) topics, so one artefact topic cannot decide a comparison."""
+    v = np.asarray(per_topic, dtype=float)
+    keep = v[v < artefact_threshold]
+    return {"mean": float(v.mean()), "median": float(np.median(v)),
+            "mean_wo_artefacts": float(keep.mean()) if len(keep) else float("nan"),
+            "n_artefacts": int((v >= artefact_threshold).sum())}

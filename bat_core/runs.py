@@ -1,0 +1,141 @@
+"""A :class:`Run` is one trained student (λ, seed, K, …): what the views read. Saved as safetensors + JSON.
+
+Runs are cached by a key derived from the corpus hash, the teacher key and the student/distillation settings, so
+moving the λ slider back to a value already trained is a file read, not a training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+
+def run_key(corpus_hash: str, teacher_key: str | None, student: dict, distill: dict) -> str:
+    blob = json.dumps({"corpus": corpus_hash, "teacher": teacher_key, "student": student, "distill": distill},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _softmax(a: np.ndarray) -> np.ndarray:
+    a = a - a.max(axis=-1, keepdims=True)
+    e = np.exp(a)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Run:
+    key: str
+    config: dict[str, Any]
+    beta: np.ndarray
+    background: np.ndarray
+    theta: np.ndarray
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    topics: list[list[str]] = field(default_factory=list)
+
+    @property
+    def lam(self) -> float:
+        return float(self.config["distill"]["lam"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["student"]["seed"])
+
+    @property
+    def n_topics(self) -> int:
+        return int(self.beta.shape[0])
+
+    def topic_word(self) -> np.ndarray:
+        """Each topic's full word distribution softmax(b + B_k): what pyLDAvis shows."""
+        return _softmax(self.background[None, :].astype(np.float64) + self.beta.astype(np.float64))
+
+    def reconstruction(self, rows: np.ndarray) -> np.ndarray:
+        """The student's predicted word distribution softmax(θ_d·Bᵀ + b) for documents ``rows`` (p_bn = 0)."""
+        return _softmax(self.theta[rows].astype(np.float64) @ self.beta.astype(np.float64) + self.background)
+
+    def summary(self) -> dict[str, Any]:
+        """Settings, metrics and topics: what `summary.json` and the JSON export hold."""
+        return {"key": self.key, "lam": self.lam, "seed": self.seed, "config": self.config, "metrics": self.metrics,
+                "topics": self.topics}
+
+    # ------------------------------------------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        """Write atomically (temp folder, then rename) so a cancelled or crashed job never leaves half a run."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
+        try:
+            save_file({"beta": np.ascontiguousarray(self.beta, dtype=np.float32),
+                       "background": np.ascontiguousarray(self.background, dtype=np.float32),
+                       "theta": np.ascontiguousarray(self.theta, dtype=np.float32)}, str(tmp / "arrays.safetensors"))
+            meta = {"key": self.key, "config": self.config, "metrics": self.metrics, "history": self.history,
+                    "topics": self.topics}
+            (tmp / "run.json").write_text(json.dumps(meta, indent=1, default=_json_default))
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(tmp, directory)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> Run:
+        directory = Path(directory)
+        meta = json.loads((directory / "run.json").read_text())
+        arrays = load_file(str(directory / "arrays.safetensors"))
+        return cls(key=meta["key"], config=meta["config"], beta=arrays["beta"], background=arrays["background"],
+                   theta=arrays["theta"], metrics=meta["metrics"], history=meta.get("history", []),
+                   topics=meta.get("topics", []))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+class RunStore:
+    """Runs on disk under ``root/<key>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def save(self, run: Run) -> Path:
+        p = self.path(run.key)
+        run.save(p)
+        return p
+
+    def load(self, key: str) -> Run | None:
+        p = self.path(key)
+        if not (p / "run.json").exists():
+            return None
+        try:
+            return Run.load(p)
+        except (OSError, ValueError, KeyError):
+            return None  # a damaged cache entry is retrained, not fatal
+
+    def runs(self, corpus_hash: str | None = None) -> list[Run]:
+        if not self.root.exists():
+            return []
+        dirs = sorted((d for d in self.root.iterdir() if (d / "run.json").exists()),
+                      key=lambda d: (d / "run.json").stat().st_mtime, reverse=True)
+        out = []
+        for d in dirs:
+            run = self.load(d.name)
+            if run is not None and (corpus_hash is None or run.config.get("corpus_hash") == corpus_hash):
+                out.append(run)
+        return out

@@ -1,0 +1,156 @@
+"""Corpus ingestion: every input format, cleaning, splits, hashing, and the errors users can cause."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from bat_core.config import CorpusConfig
+from bat_core.corpus import build_corpus, load_corpus, parse_bytes, read_documents, remove_boilerplate
+from bat_core.errors import BatError
+
+DOCS = [
+    "The spacecraft reached orbit around Mars after a long journey through space.",
+    "Hockey players celebrated the championship win with their loyal fans.",
+    "The orbit of the probe was adjusted by engineers at mission control.",
+    "Fans of the hockey team filled the arena for the championship final.",
+    "Astronauts aboard the station repaired the solar panels during a spacewalk.",
+    "The goalie blocked every shot and the team won the hockey game.",
+    "Scientists studied images of the planet surface sent by the rover.",
+    "The coach praised the players after the team won another game.",
+    "Launch of the rocket was delayed because of strong winds at the pad.",
+    "The league announced the hockey playoff schedule for the season.",
+    "A telescope captured light from a distant galaxy in deep space.",
+    "Players trained on the ice before the championship series began.",
+]
+
+
+def test_txt_one_document_per_line(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("\n".join(DOCS[:5]) + "\n\n   \n" + "\n".join(DOCS[5:]), encoding="utf-8")
+    name, docs = read_documents(p)
+    assert name == "c" and docs == DOCS
+
+
+def test_folder_and_zip_of_txt(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, d in enumerate(DOCS):
+        (folder / f"{i:02d}.txt").write_text(d + "\nsecond line of the same document", encoding="utf-8")
+    _, docs = read_documents(folder)
+    assert len(docs) == len(DOCS) and docs[0].startswith(DOCS[0]) and "second line" in docs[0]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, d in enumerate(DOCS):
+            zf.writestr(f"docs/{i:02d}.txt", d)
+        zf.writestr("__MACOSX/._junk.txt", b"\x00\x01")
+    assert parse_bytes("c.zip", buf.getvalue()) == DOCS
+
+
+def test_csv_autodetects_text_column_and_override():
+    rows = "id,title,body\n" + "\n".join(f'{i},"t{i}","{d}"' for i, d in enumerate(DOCS))
+    assert parse_bytes("c.csv", rows.encode()) == DOCS
+    assert parse_bytes("c.csv", rows.encode(), text_column="title")[0] == "t0"
+    tsv = "label\tsentence\n" + "\n".join(f"x\t{d}" for d in DOCS)
+    assert parse_bytes("c.tsv", tsv.encode()) == DOCS
+
+
+def test_csv_guesses_longest_prose_column():
+    rows = "a,b\n" + "\n".join(f'{i},"{d}"' for i, d in enumerate(DOCS))
+    assert parse_bytes("c.csv", rows.encode()) == DOCS
+
+
+def test_jsonl_and_json():
+    jl = "\n".join(json.dumps({"id": i, "text": d}) for i, d in enumerate(DOCS))
+    assert parse_bytes("c.jsonl", jl.encode()) == DOCS
+    assert parse_bytes("c.json", json.dumps([{"content": d} for d in DOCS]).encode()) == DOCS
+    assert parse_bytes("c.json", json.dumps(DOCS).encode()) == DOCS
+    assert parse_bytes("c.json", json.dumps({"data": [{"text": d} for d in DOCS]}).encode()) == DOCS
+
+
+def test_legacy_encodings_decode():
+    latin = "\n".join(DOCS).replace("Mars", "Mårs").encode("cp1252")
+    assert "Mårs" in parse_bytes("c.txt", latin)[0]
+    utf16 = "\n".join(DOCS).encode("utf-16")
+    assert parse_bytes("c.txt", utf16) == DOCS
+
+
+@pytest.mark.parametrize(
+    "name,data,needle",
+    [
+        ("c.txt", bytes(range(256)) * 50, "not a text file"),
+        ("c.csv", b"id,num\n1,2\n3,4\n", "could not find a text column"),
+        ("c.csv", b"", "no rows"),
+        ("c.jsonl", b'{"text": "ok"}\n{broken\n', "line 2"),
+        ("c.json", b"[1, 2", "not valid JSON"),
+        ("c.zip", b"PK\x03\x04 not really", "not a valid zip"),
+        ("c.pdf", b"%PDF-1.4", "unsupported file type"),
+    ],
+)
+def test_bad_files_raise_clear_errors(name, data, needle):
+    with pytest.raises(BatError, match=needle):
+        parse_bytes(name, data)
+
+
+def test_zip_without_txt(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.csv", "x")
+    with pytest.raises(BatError, match="no .txt files"):
+        parse_bytes("c.zip", buf.getvalue())
+
+
+def test_missing_path_and_empty_corpus(tmp_path):
+    with pytest.raises(BatError, match="no such file"):
+        load_corpus(tmp_path / "nope.txt")
+    (tmp_path / "empty.txt").write_text("\n\n  \n")
+    with pytest.raises(BatError, match="at least"):
+        load_corpus(tmp_path / "empty.txt")
+    with pytest.raises(BatError, match="column 'nope'"):
+        parse_bytes("c.csv", b"text\nhello world\n", text_column="nope")
+
+
+def test_non_english_or_numeric_text_has_no_vocabulary():
+    with pytest.raises(BatError, match="no words"):
+        build_corpus([f"{i} {i * 7} {i * 13}" for i in range(30)], CorpusConfig(min_df=1))
+
+
+def test_build_corpus_splits_vocab_and_hash():
+    docs = DOCS * 3 + [d + " extra words here" for d in DOCS]  # duplicates are dropped
+    c = build_corpus(docs, CorpusConfig(min_df=1, max_df=1.0, vocab_size=50), name="toy")
+    assert c.stats["duplicates_dropped"] == len(DOCS) * 2
+    assert c.n_docs == 24 and c.counts.shape == (24, len(c.vocab)) and len(c.vocab) <= 50
+    all_idx = np.concatenate([c.splits[s] for s in ("train", "dev", "test")])
+    assert sorted(all_idx.tolist()) == list(range(c.n_docs))  # a partition
+    assert all(len(w) >= 3 and w.isalpha() and w == w.lower() for w in c.vocab)
+    assert "the" not in c.vocab  # stop words removed
+    assert (c.counts.sum(axis=1) > 0).all()
+    again = build_corpus(docs, CorpusConfig(min_df=1, max_df=1.0, vocab_size=50), name="toy")
+    assert again.hash == c.hash and np.array_equal(again.splits["test"], c.splits["test"])
+    other = build_corpus(docs, CorpusConfig(min_df=1, max_df=1.0, vocab_size=40), name="toy")
+    assert other.hash != c.hash
+
+
+def test_extra_stop_words():
+    docs = DOCS + [d + " extra words here" for d in DOCS]
+    c = build_corpus(docs, CorpusConfig(min_df=1, max_df=1.0, extra_stop_words=("hockey", "Team")))
+    assert "hockey" not in c.vocab and "team" not in c.vocab
+
+
+def test_boilerplate_removal_drops_repeated_runs():
+    share = "Share this story on Facebook Twitter Google+ Whatsapp Tumblr and Reddit now"
+    docs = [f"{d} {share}" if i % 2 == 0 else d for i, d in enumerate(DOCS * 2)]
+    cleaned, stats = remove_boilerplate(docs, min_frac=0.1, min_docs=3)
+    assert stats["boilerplate_docs_touched"] == 12
+    assert all("Whatsapp" not in d for d in cleaned)
+    assert cleaned[1] == docs[1]  # untouched documents stay byte-identical
+
+
+def test_demo_corpus(demo_corpus):
+    c = demo_corpus
+    assert c.name == "demo" and c.n_docs > 250 and c.vocab_size == 2000
+    assert {"said", "government", "australia"} & set(c.vocab)

@@ -1,0 +1,99 @@
+"""Run storage round trip, the run cache, and the CLI contract (summary.json, one-line errors with status 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from bat_core.config import StudentConfig
+from bat_core.pipeline import get_run
+from bat_core.runs import Run, RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_run_roundtrip_and_cache(demo_corpus, tmp_path):
+    from bat_core.config import DistillConfig
+
+    cfg = StudentConfig(n_topics=6, epochs=3, seed=5)
+    run = get_run(demo_corpus, cfg, DistillConfig(), cache_dir=tmp_path)
+    loaded = Run.load(tmp_path / "runs" / run.key)
+    assert np.array_equal(loaded.beta, run.beta) and loaded.metrics == json.loads(json.dumps(run.metrics))
+    assert loaded.topics == run.topics and loaded.lam == 0.0 and loaded.seed == 5
+    assert np.allclose(loaded.topic_word().sum(1), 1)
+    assert loaded.reconstruction(np.array([0, 1])).shape == (2, demo_corpus.vocab_size)
+    # second call is a cache hit: same object content, no retraining (the file is not rewritten)
+    mtime = (tmp_path / "runs" / run.key / "run.json").stat().st_mtime_ns
+    again = get_run(demo_corpus, cfg, DistillConfig(), cache_dir=tmp_path)
+    assert again.key == run.key and (tmp_path / "runs" / run.key / "run.json").stat().st_mtime_ns == mtime
+    assert [r.key for r in RunStore(tmp_path / "runs").runs(demo_corpus.hash)] == [run.key]
+    # no pickle anywhere in a run folder
+    assert sorted(p.name for p in (tmp_path / "runs" / run.key).iterdir()) == ["arrays.safetensors", "run.json"]
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "bat_core", *args], cwd=cwd or ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_fit_demo_writes_summary(tmp_path):
+    p = _cli("fit", "demo", "--out", str(tmp_path / "o"), "--topics", "8", "--epochs", "5", "--seeds", "2",
+             "--cache-dir", str(tmp_path / "c"), "--quiet")
+    assert p.returncode == 0, p.stderr
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert s["corpus"]["name"] == "demo" and s["corpus"]["documents"] > 250
+    assert len(s["runs"]) == 2 and {r["seed"] for r in s["runs"]} == {121958, 131932}
+    r = s["runs"][0]
+    assert len(r["topics"]) == 8 and len(r["topics"][0]) == 10
+    for k in ("dev_npmi", "test_npmi", "tu", "wall_time_s", "device"):
+        assert k in r
+    assert s["by_lambda"]["0"]["test_npmi"]["n"] == 2
+
+
+def _assert_one_line_error(p, needle):
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr
+    assert "Traceback" not in p.stderr and needle in lines[0], lines[0]
+
+
+class _InProcess:
+    """Runs ``main`` in this process (fast) and captures what a subprocess would show."""
+
+    def __init__(self, capsys):
+        self.capsys = capsys
+
+    def __call__(self, *args):
+        from bat_core.cli import main
+
+        try:
+            rc = main(list(args))
+        except SystemExit as e:  # argparse errors
+            rc = e.code
+        err = self.capsys.readouterr().err
+        return subprocess.CompletedProcess(args, rc, "", err)
+
+
+def test_cli_missing_file_in_a_real_process(tmp_path):
+    _assert_one_line_error(_cli("fit", str(tmp_path / "missing.txt"), "--out", str(tmp_path)), "no such file")
+
+
+def test_cli_bad_inputs(tmp_path, capsys):
+    _cli = _InProcess(capsys)  # noqa: N806 - same call shape as the subprocess helper
+    out = str(tmp_path / "o")
+    _assert_one_line_error(_cli("fit", str(tmp_path / "missing.txt"), "--out", out), "no such file")
+    (tmp_path / "empty.txt").write_text("")
+    _assert_one_line_error(_cli("fit", str(tmp_path / "empty.txt"), "--out", out), "at least")
+    (tmp_path / "bin.txt").write_bytes(bytes(range(256)) * 100)
+    _assert_one_line_error(_cli("fit", str(tmp_path / "bin.txt"), "--out", out), "not a text file")
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
+    _assert_one_line_error(_cli("fit", str(tmp_path / "t.csv"), "--out", out), "text column")
+    _assert_one_line_error(_cli("fit", "demo", "--out", out, "--topics", "1000", "--epochs", "1"), "topics")
+    _assert_one_line_error(_cli("fit", "demo", "--out", out, "--lambdas", "0,abc"), "comma-separated")
+    _assert_one_line_error(_cli("fit", "demo", "--out", out, "--lambdas", "2"), "λ must be in [0, 1]")
+    _assert_one_line_error(_cli("fit", "demo", "--out", out, "--topics", "x"), "invalid int")
+    _assert_one_line_error(_cli("fit", "demo"), "--out")

@@ -1,0 +1,161 @@
+"""Scholar and the BAT loss: shapes, the loss decreasing, determinism, λ = 0 = baseline, T² and clipping."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from bat_core.config import DistillConfig, StudentConfig
+from bat_core.distill import clip_logits, reconstruction_loss, teacher_target
+from bat_core.errors import BatError
+from bat_core.student import Scholar, background_log_frequencies
+from bat_core.train import fit_student
+
+
+def _batch(seed=0, n=16, V=30):
+    g = torch.Generator().manual_seed(seed)
+    return torch.poisson(torch.rand(n, V, generator=g) * 2)
+
+
+def test_background_is_log_frequencies():
+    b = background_log_frequencies(np.array([3.0, 0.0, 1.0]))
+    assert np.allclose(np.exp(b), np.array([4, 1, 2]) / 7)
+
+
+def test_scholar_loss_finite_and_decreasing():
+    torch.manual_seed(0)
+    x = _batch()
+    model = Scholar(30, 5, background_log_frequencies(x.sum(0).numpy()), emb_dim=16)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    losses = []
+    for _ in range(30):
+        theta, eta, eta_bn, mu, logvar = model(x)
+        assert theta.shape == (16, 5) and torch.allclose(theta.sum(1), torch.ones(16))
+        loss = (reconstruction_loss(x, eta, eta_bn, p_bn=1.0) + model.kl(mu, logvar)).mean()
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.0
+    assert not model.mean_bn.weight.requires_grad  # BN scale fixed at 1
+
+
+def test_kl_is_zero_at_the_prior():
+    model = Scholar(10, 4, np.zeros(10, dtype=np.float32), alpha=0.5)
+    mu = model.prior_mean.expand(3, 4)
+    assert torch.allclose(model.kl(mu, model.prior_var.log().expand(3, 4)), torch.zeros(3), atol=1e-5)
+
+
+def test_bat_loss_matches_hand_computation():
+    x = torch.tensor([[2.0, 1.0, 0.0]])
+    eta = torch.tensor([[0.5, -0.2, 0.1]])
+    z = torch.tensor([[1.0, 0.0, -1.0]])
+    lam, T = 0.3, 2.0
+    target = teacher_target(z, x, T)
+    p_t = np.exp(np.array([1.0, 0.0, -1.0]) / T)
+    p_t /= p_t.sum()
+    assert np.allclose(target.numpy(), 3 * p_t)  # N_d · softmax(z / T)
+    q_T = np.exp(np.array([0.5, -0.2, 0.1]) / T)
+    q_T /= q_T.sum()
+    q = np.exp([0.5, -0.2, 0.1])
+    q /= q.sum()
+    kd = -(3 * p_t * np.log(q_T + 1e-10)).sum()
+    ce = -(np.array([2, 1, 0]) * np.log(q + 1e-10)).sum()
+    got = reconstruction_loss(x, eta, eta, p_bn=0.0, lam=lam, temperature=T, target=target).item()
+    assert math.isclose(got, lam * T**2 * kd + (1 - lam) * ce, rel_tol=1e-5)
+    assert math.isclose(reconstruction_loss(x, eta, eta, 0.0).item(), ce, rel_tol=1e-6)
+
+
+def test_min_count_zeroes_small_pseudo_counts():
+    x = torch.tensor([[5.0, 0.0, 0.0, 0.0]])
+    z = torch.tensor([[5.0, 0.0, -5.0, -9.0]])
+    t = teacher_target(z, x, 1.0, min_count=0.01)
+    assert t[0, 3] == 0 and t[0, 0] > 4
+
+
+def test_clipping_keeps_c_times_unique_types():
+    torch.manual_seed(0)
+    V = 1000
+    z = torch.randn(4, V)
+    x = torch.zeros(4, V)
+    for d, u in enumerate([5, 10, 20, 200]):
+        x[d, torch.randperm(V)[:u]] = 1
+    clipped = clip_logits(z, x, c=3.0)
+    kept = torch.isfinite(clipped).sum(1).tolist()
+    for k, u in zip(kept, [5, 10, 20, 200]):
+        expected = min(V, 3 * u)
+        assert abs(k - expected) <= 1, (k, expected)
+    # the kept logits are the largest ones
+    assert torch.isfinite(clipped[0, z[0].argmax()])
+    assert torch.equal(clip_logits(z, x, None), z)
+
+
+@dataclass
+class FakeTeacher:
+    """Logits that favour each document's own words plus a shared 'teacher topic'."""
+
+    logits: np.ndarray
+    key: str = "fake"
+    meta: dict = None
+
+    def dense(self, rows):
+        return self.logits[rows]
+
+
+@pytest.fixture(scope="module")
+def fake_teacher(demo_corpus):
+    x = demo_corpus.counts.toarray()
+    rng = np.random.default_rng(0)
+    return FakeTeacher(np.log1p(x) * 2 + rng.normal(0, 0.5, x.shape).astype(np.float32), meta={"mode": "fake"})
+
+
+FAST = StudentConfig(n_topics=8, epochs=4, seed=3)
+
+
+def test_fit_student_is_deterministic_and_lambda0_is_baseline(demo_corpus, fake_teacher):
+    a = fit_student(demo_corpus, FAST)
+    b = fit_student(demo_corpus, FAST)
+    assert np.array_equal(a.beta, b.beta) and a.metrics["test_npmi"] == b.metrics["test_npmi"]
+    # λ = 0 with a teacher available is exactly the baseline, same seed
+    c = fit_student(demo_corpus, FAST, DistillConfig(lam=0.0), teacher=fake_teacher)
+    assert np.array_equal(a.beta, c.beta) and a.key == c.key
+    d = fit_student(demo_corpus, FAST, DistillConfig(lam=0.5), teacher=fake_teacher)
+    assert not np.array_equal(a.beta, d.beta) and d.config["teacher_key"] == "fake" and d.key != a.key
+    assert a.theta.shape == (demo_corpus.n_docs, 8) and np.allclose(a.theta.sum(1), 1, atol=1e-4)
+    assert len(a.history) == 4 and len(a.topics) == 8 and len(a.topics[0]) == 10
+    for m in ("dev_npmi", "test_npmi", "tu", "test_perplexity"):
+        assert np.isfinite(a.metrics[m])
+
+
+@pytest.mark.parametrize("mode", ["raw", "doc_layer"])
+def test_encode_logits_options_train(demo_corpus, fake_teacher, mode):
+    r = fit_student(demo_corpus, StudentConfig(n_topics=5, epochs=2), DistillConfig(lam=0.5, encode_logits=mode),
+                    teacher=fake_teacher)
+    assert np.isfinite(r.metrics["test_npmi"])
+
+
+def test_student_learns_real_topics(demo_corpus):
+    r = fit_student(demo_corpus, StudentConfig(n_topics=20, epochs=150, seed=1))
+    assert r.metrics["test_npmi"] > 0.12  # random top-10 lists score about 0 on this corpus
+    assert r.metrics["tu"] > 0.6
+
+
+def test_too_few_documents_for_topics(demo_corpus):
+    with pytest.raises(BatError, match="too few"):
+        fit_student(demo_corpus, StudentConfig(n_topics=500, epochs=1))
+    with pytest.raises(BatError, match="needs a teacher"):
+        fit_student(demo_corpus, FAST, DistillConfig(lam=0.5))
+
+
+def test_random_topics_score_near_zero(demo_corpus):
+    """Guards the NPMI test above from passing vacuously: random word lists must score far below learned ones."""
+    from bat_core.metrics import npmi
+
+    rng = np.random.default_rng(0)
+    top = np.stack([rng.choice(demo_corpus.vocab_size, 10, replace=False) for _ in range(20)])
+    assert npmi(top, demo_corpus.split_counts("test")) < 0.06
