@@ -161,6 +161,12 @@ class DistillConfig(_Config):
     def active(self) -> bool:
         return self.lam > 0 or self.encode_logits != "off"
 
+    def canonical(self) -> DistillConfig:
+        """Settings that cannot change an inactive run are reset, so every λ = 0 run shares one cache key."""
+        if self.active:
+            return self
+        return DistillConfig(lam=0.0, temperature=1.0, clip=None, min_count=0.0, encode_logits="off")
+
 
 @dataclass(frozen=True)
 class FitConfig(_Config):

@@ -42,7 +42,7 @@ def get_run(corpus: Corpus, scfg: StudentConfig, dcfg: DistillConfig, teacher=No
 
     store = RunStore((cache_dir if cache_dir is not None else default_cache_dir()) / "runs")
     tkey = teacher.key if (teacher is not None and dcfg.active) else None
-    key = run_key(corpus.hash, tkey, scfg.to_dict(), dcfg.to_dict())
+    key = run_key(corpus.hash, tkey, scfg.to_dict(), dcfg.canonical().to_dict())
     run = store.load(key)
     if run is None:
         run = fit_student(corpus, scfg, dcfg, teacher if dcfg.active else None, progress, should_stop)

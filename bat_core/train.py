@@ -152,7 +152,7 @@ def _fit(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig, teacher: Lo
         "best_epoch": best["epoch"], "epochs_run": len(history), "wall_time_s": time.time() - t0,
         "device": describe(device),
     }
-    config = {"student": cfg.to_dict(), "distill": distill.to_dict(), "corpus_hash": corpus.hash,
+    config = {"student": cfg.to_dict(), "distill": distill.canonical().to_dict(), "corpus_hash": corpus.hash,
               "corpus_name": corpus.name, "teacher_key": teacher.key if uses_teacher and teacher else None,
               "teacher": dict(teacher.meta) if uses_teacher and teacher else None}
     key = run_key(corpus.hash, config["teacher_key"], config["student"], config["distill"])

@@ -1,0 +1,167 @@
+"""Plotly figures for the explorer: one pure function per chart, no Streamlit.
+
+Every function takes plain numbers (lists, numpy arrays, a pandas frame built by :func:`metrics_frame`) and returns
+a ``plotly.graph_objects.Figure``; the pages only place them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+BASELINE_COLOR = "#8a8f98"
+BAT_COLOR = "#2563eb"
+TEMPLATE = "plotly_white"
+_LAYOUT: dict[str, Any] = dict(template=TEMPLATE, margin=dict(l=50, r=20, t=50, b=40),
+                               legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+
+
+def _fmt_lam(lam: float) -> str:
+    return f"{lam:g}"
+
+
+def metrics_frame(runs: Iterable[Any]) -> pd.DataFrame:
+    """One row per run: lam, seed, npmi (test), dev_npmi, tu, perplexity, epochs, key.
+
+    Takes anything with ``lam``, ``seed``, ``key`` and a ``metrics`` dict (a ``Run``) or plain dicts with the same
+    names.
+    """
+    rows = []
+    for r in runs:
+        if isinstance(r, dict):
+            get = lambda k, d=None, _r=r: _r.get(k, d)  # noqa: E731
+        else:
+            get = lambda k, d=None, _r=r: getattr(_r, k, d)  # noqa: E731
+        m = get("metrics", {}) or {}
+        rows.append({"lam": float(get("lam")), "seed": int(get("seed")), "key": get("key", ""),
+                     "npmi": m.get("test_npmi", np.nan), "dev_npmi": m.get("dev_npmi", np.nan),
+                     "tu": m.get("tu", np.nan), "perplexity": m.get("test_perplexity", np.nan),
+                     "epochs": m.get("epochs_run", np.nan), "best_epoch": m.get("best_epoch", np.nan),
+                     "wall_time_s": m.get("wall_time_s", np.nan)})
+    cols = ["lam", "seed", "key", "npmi", "dev_npmi", "tu", "perplexity", "epochs", "best_epoch", "wall_time_s"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["lam", "seed"], kind="stable").reset_index(drop=True)
+
+
+def summarise(df: pd.DataFrame, metrics: Sequence[str] = ("npmi", "tu")) -> pd.DataFrame:
+    """Mean, std (0 for a single seed) and seed count of each metric per λ."""
+    g = df.groupby("lam")
+    out = pd.DataFrame({"lam": sorted(df["lam"].unique())}).set_index("lam")
+    out["n"] = g.size()
+    for m in metrics:
+        out[f"{m}_mean"] = g[m].mean()
+        out[f"{m}_std"] = g[m].std(ddof=1).fillna(0.0)
+    return out.reset_index()
+
+
+def topic_npmi_pairs(pairs: Sequence[tuple[int, int, float]], npmi_a: Sequence[float], npmi_b: Sequence[float],
+                     name_a: str = "Baseline (λ=0)", name_b: str = "BAT") -> go.Figure:
+    """Per-topic NPMI of two models over their aligned topic pairs (grouped bars, pairs in alignment order)."""
+    labels = [f"#{n + 1}: {i + 1}↔{j + 1}" for n, (i, j, _) in enumerate(pairs)]
+    ya = [float(npmi_a[i]) for i, _, _ in pairs]
+    yb = [float(npmi_b[j]) for _, j, _ in pairs]
+    jsd = [float(d) for _, _, d in pairs]
+    hover = "%{x}<br>NPMI %{y:.3f}<br>JSD %{customdata:.2g}<extra>"
+    fig = go.Figure()
+    fig.add_bar(x=labels, y=ya, name=name_a, marker_color=BASELINE_COLOR, customdata=jsd,
+                hovertemplate=hover + name_a + "</extra>")
+    fig.add_bar(x=labels, y=yb, name=name_b, marker_color=BAT_COLOR, customdata=jsd,
+                hovertemplate=hover + name_b + "</extra>")
+    fig.update_layout(barmode="group", title="Per-topic NPMI of aligned topic pairs (baseline topic ↔ BAT topic)",
+                      xaxis_title="aligned pair (most similar first)", yaxis_title="NPMI (test split)", **_LAYOUT)
+    return fig
+
+
+def seed_summary(df: pd.DataFrame, lam: float, baseline_lam: float = 0.0) -> go.Figure:
+    """Overall NPMI and topic uniqueness, mean ± std over seeds, for the baseline and the model at ``lam``.
+
+    ``df`` is a :func:`metrics_frame`; each seed is also drawn as a dot.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("NPMI (test split)", "Topic uniqueness"))
+    for lam_v, name, color in ((baseline_lam, f"Baseline (λ={_fmt_lam(baseline_lam)})", BASELINE_COLOR),
+                               (lam, f"BAT (λ={_fmt_lam(lam)})", BAT_COLOR)):
+        sub = df[np.isclose(df["lam"], lam_v)]
+        for col, metric in ((1, "npmi"), (2, "tu")):
+            vals = sub[metric].dropna().to_numpy(dtype=float)
+            mean = float(vals.mean()) if len(vals) else np.nan
+            std = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+            fig.add_bar(x=[name], y=[mean], error_y=dict(type="data", array=[std], visible=True), marker_color=color,
+                        name=name, legendgroup=name, showlegend=(col == 1), row=1, col=col,
+                        hovertemplate=f"{name}<br>mean %{{y:.3f}} ± {std:.3f} over {len(vals)} seed(s)<extra></extra>")
+            fig.add_scatter(x=[name] * len(vals), y=vals, mode="markers", marker=dict(color="#111827", size=6),
+                            name="seeds", legendgroup="seeds", showlegend=False, row=1, col=col,
+                            customdata=sub["seed"].to_numpy(),
+                            hovertemplate="seed %{customdata}: %{y:.3f}<extra></extra>")
+    fig.update_layout(title="Overall coherence and uniqueness: mean ± std over seeds", **_LAYOUT)
+    return fig
+
+
+def lambda_sweep(df: pd.DataFrame, current: float | None = None) -> go.Figure:
+    """NPMI and topic uniqueness against λ, mean line with a ± std band, over every λ trained so far."""
+    s = summarise(df)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("NPMI (test split) vs λ", "Topic uniqueness vs λ"))
+    x = s["lam"].to_numpy(dtype=float)
+    for col, metric in ((1, "npmi"), (2, "tu")):
+        mean = s[f"{metric}_mean"].to_numpy(dtype=float)
+        std = s[f"{metric}_std"].to_numpy(dtype=float)
+        fig.add_scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                        fill="toself", fillcolor="rgba(37,99,235,0.15)", line=dict(width=0), hoverinfo="skip",
+                        name="± std over seeds", legendgroup="band", showlegend=(col == 1), row=1, col=col)
+        fig.add_scatter(x=x, y=mean, mode="lines+markers", line=dict(color=BAT_COLOR), name="mean over seeds",
+                        legendgroup="mean", showlegend=(col == 1), row=1, col=col,
+                        customdata=np.stack([std, s["n"].to_numpy()], axis=1),
+                        hovertemplate="λ=%{x}<br>%{y:.3f} ± %{customdata[0]:.3f} "
+                                      "(%{customdata[1]} seeds)<extra></extra>")
+        if current is not None:
+            fig.add_vline(x=float(current), line=dict(color="#f59e0b", dash="dot"), row=1, col=col)
+    fig.update_xaxes(title_text="λ (weight of the teacher)", range=[-0.05, 1.05])
+    fig.update_layout(title="Coherence and uniqueness against λ (every λ trained so far)", **_LAYOUT)
+    return fig
+
+
+def _is_baseline(name: str) -> bool:
+    return "λ=0)" in name or name.lower().startswith("baseline")
+
+
+def _blue(i: int, n: int) -> str:
+    """The i-th of n blues, light to dark (for several BAT runs next to a grey baseline)."""
+    t = 0.35 + 0.65 * (i + 1) / max(n, 1)
+    r, g, b = (int(255 - (255 - c) * t) for c in (37, 99, 235))
+    return f"rgb({r},{g},{b})"
+
+
+def training_history(histories: dict[str, Sequence[dict]], metric: str = "dev_npmi") -> go.Figure:
+    """One line per run: ``metric`` (dev NPMI by default) per epoch."""
+    fig = go.Figure()
+    others = [n for n in histories if not _is_baseline(n)]
+    for name, hist in histories.items():
+        ep = [h.get("epoch") for h in hist if h.get(metric) is not None]
+        ys = [h.get(metric) for h in hist if h.get(metric) is not None]
+        color = BASELINE_COLOR if _is_baseline(name) else _blue(others.index(name), len(others))
+        fig.add_scatter(x=ep, y=ys, mode="lines", name=name, line=dict(color=color))
+    fig.update_layout(title=f"Training history: {metric.replace('_', ' ')} per epoch", xaxis_title="epoch",
+                      yaxis_title=metric.replace("_", " "), **_LAYOUT)
+    return fig
+
+
+def doc_length_histogram(lengths: Sequence[float] | np.ndarray, nbins: int = 40) -> go.Figure:
+    """Histogram of document lengths (in-vocabulary tokens per document)."""
+    fig = go.Figure(go.Histogram(x=np.asarray(lengths, dtype=float), nbinsx=nbins, marker_color=BAT_COLOR,
+                                 hovertemplate="%{x} tokens: %{y} documents<extra></extra>"))
+    fig.update_layout(title="Document length (words in the vocabulary)", xaxis_title="tokens per document",
+                      yaxis_title="documents", bargap=0.05, showlegend=False, **_LAYOUT)
+    return fig
+
+
+def top_words_bar(words: Sequence[str], counts: Sequence[float]) -> go.Figure:
+    """Horizontal bars of the most frequent words, the most frequent on top."""
+    words, counts = list(words), [float(c) for c in counts]
+    fig = go.Figure(go.Bar(x=counts[::-1], y=words[::-1], orientation="h", marker_color=BAT_COLOR,
+                           hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))
+    fig.update_layout(title="Most frequent words", xaxis_title="occurrences", showlegend=False,
+                      height=max(300, 22 * len(words) + 100), **_LAYOUT)
+    return fig

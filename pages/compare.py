@@ -1,0 +1,226 @@
+"""Compare page: the student at λ next to the λ = 0 baseline, topics aligned by Jensen–Shannon divergence."""
+
+import html
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from bat_core import plots
+from bat_core.align import align_topics
+from bat_core.config import DistillConfig, StudentConfig
+from bat_core.errors import BatError
+from pages import _ui
+
+st.title("Compare: baseline vs BAT")
+st.caption("Slide λ to see what the BERT teacher changes: the student trained at that λ next to the λ = 0 baseline "
+           "(same seed), topic by topic.")
+corpus = _ui.current_corpus()
+if corpus is None:
+    st.info("No corpus yet.")
+    st.page_link("pages/corpus.py", label="Load a corpus first →")
+    st.stop()
+
+job = _ui.session_job()
+runs = _ui.all_runs(corpus)
+fams = {k: v for k, v in _ui.families(runs).items()
+        if any(r.lam == 0 for r in v) and any(r.lam > 0 for r in v)}
+if not fams:
+    if job is not None and job.running:
+        _ui.job_panel(job, "cmp_panel")
+    else:
+        _ui.job_outcome(job)
+    st.info("Nothing to compare yet: train the λ = 0 baseline and at least one λ > 0 on this corpus.")
+    st.page_link("pages/train.py", label="Go to Train →")
+    st.stop()
+
+# ------------------------------------------------------------------------------------------------ pickers
+fam_keys = list(fams)  # newest first (runs are newest first)
+if len(fam_keys) > 1:
+    fk = st.selectbox("Settings", fam_keys, format_func=lambda f: _ui.family_label(fams[f]), key="cmp_family")
+else:
+    fk = fam_keys[0]
+fruns = fams[fk]
+lams = sorted({r.lam for r in fruns if r.lam > 0})
+base_seeds = {r.seed for r in fruns if r.lam == 0}
+
+pending = st.session_state.get("cmp_pending_lam")  # a λ being trained from here: show it once it is ready
+if pending is not None and any(np.isclose(pending, x) for x in lams):
+    st.session_state["cmp_lam"] = next(x for x in lams if np.isclose(pending, x))
+    del st.session_state["cmp_pending_lam"]
+elif pending is not None and not (job is not None and job.running):
+    del st.session_state["cmp_pending_lam"]  # the job failed or was cancelled
+if st.session_state.get("cmp_lam") not in lams:
+    prev = st.session_state.get("sel_lam")
+    st.session_state["cmp_lam"] = prev if prev in lams else lams[-1] if len(lams) == 1 else \
+        min(lams, key=lambda x: abs(x - 0.5))
+
+c1, c2 = st.columns([3, 1])
+lam = c1.select_slider("λ: weight of the BERT teacher in the loss (trained values)", lams, key="cmp_lam",
+                       format_func=lambda x: f"{x:g}", persist_state="session")
+if len(lams) == 1:
+    c1.caption("Only one λ trained so far: add values with “Train another λ” below and the slider grows.")
+seeds = sorted(base_seeds & {r.seed for r in fruns if np.isclose(r.lam, lam)})
+if not seeds:
+    st.warning(f"λ = {lam:g} and the baseline share no seed; train the baseline with the same seeds.")
+    st.stop()
+if st.session_state.get("cmp_seed") not in seeds:
+    st.session_state["cmp_seed"] = st.session_state.get("sel_seed") if st.session_state.get("sel_seed") in seeds \
+        else seeds[0]
+seed = c2.selectbox("Seed (same for both)", seeds, key="cmp_seed", persist_state="session")
+st.session_state["sel_lam"], st.session_state["sel_seed"] = lam, seed
+
+base = _ui.pick(fruns, 0.0, seed)
+bat = _ui.pick(fruns, lam, seed)
+name_b = f"BAT (λ={lam:g})"
+st.caption(_ui.settings_line(bat))
+
+# ------------------------------------------------------------------------------------------ train another λ
+with st.expander("Train another λ with these settings", expanded=bool(job and job.running)):
+    if job is not None and job.running:
+        _ui.job_panel(job, "cmp_panel")
+    else:
+        untrained = [x for x in (0.1, 0.25, 0.5, 0.75, 0.9, 1.0) if not any(np.isclose(x, y) for y in lams)]
+        e1, e2 = st.columns([1, 2])
+        new_lam = e1.number_input("λ", 0.01, 1.0, untrained[0] if untrained else 0.3, 0.05, key="cmp_new_lam",
+                                  format="%.2f")
+        fam_seeds = sorted(base_seeds)
+        e2.caption(f"Trains λ = {new_lam:g} for seed(s) {', '.join(map(str, fam_seeds))} with the settings above "
+                   "(K, epochs, T, c, teacher), in the background; the view updates when it finishes.")
+        tcfg = _ui.teacher_config_for(bat)
+        if st.button(f"Train λ = {new_lam:g}", key="cmp_train", disabled=tcfg is None):
+            try:
+                scfg = StudentConfig.from_dict(bat.config["student"])
+                dcfg = DistillConfig.from_dict(bat.config["distill"])
+                _ui.start_training(corpus, tcfg, scfg, dcfg, [0.0, float(new_lam)], fam_seeds,
+                                   label=f"Training λ = {new_lam:g}")
+                st.session_state["cmp_pending_lam"] = float(new_lam)
+                st.rerun()
+            except BatError as e:
+                st.error(str(e))
+        if tcfg is None:
+            st.caption("The teacher settings of these runs are unknown; train from the Train page instead.")
+        _ui.job_outcome(job)
+
+# ----------------------------------------------------------------------------------------------- alignment
+pairs = align_topics(base.beta, bat.beta)
+npmi_a = np.asarray(base.metrics.get("test_npmi_per_topic") or [np.nan] * base.n_topics, dtype=float)
+npmi_b = np.asarray(bat.metrics.get("test_npmi_per_topic") or [np.nan] * bat.n_topics, dtype=float)
+wins = sum(npmi_b[j] > npmi_a[i] for i, j, _ in pairs)
+
+m = st.columns(5)
+m[0].metric("Baseline NPMI (test)", f"{base.metrics['test_npmi']:.3f}")
+m[1].metric(f"{name_b} NPMI", f"{bat.metrics['test_npmi']:.3f}",
+            f"{bat.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}")
+m[2].metric("Baseline uniqueness", f"{base.metrics['tu']:.3f}")
+m[3].metric(f"{name_b} uniqueness", f"{bat.metrics['tu']:.3f}", f"{bat.metrics['tu'] - base.metrics['tu']:+.3f}")
+m[4].metric("Aligned pairs won by BAT", f"{wins} of {len(pairs)}",
+            help="Pairs where the BAT topic has the higher per-topic NPMI on the test split")
+
+STYLE = """<style>
+table.bat-align {border-collapse: collapse; width: 100%; font-size: 0.9rem;}
+table.bat-align th {text-align: left; border-bottom: 2px solid #d1d5db; padding: 4px 6px; font-weight: 600;}
+table.bat-align td {border-bottom: 1px solid #eef0f3; padding: 4px 6px; vertical-align: top;}
+table.bat-align td.num {text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums;}
+table.bat-align td.win {font-weight: 700; color: #15803d;}
+.w {display: inline-block; margin: 1px 2px; padding: 0 4px; border-radius: 4px;}
+.w.only-base {background: #fde68a;} .w.only-bat {background: #bfdbfe;}
+</style>"""
+
+
+def words_html(words, other, cls):
+    other = set(other)
+    return " ".join(f"<span class='w{'' if w in other else ' ' + cls}'>{html.escape(w)}</span>" for w in words)
+
+
+def fmt_jsd(d: float) -> str:
+    return f"{d:.3f}" if d >= 0.001 or d == 0 else f"{d:.1e}"
+
+
+rows = []
+for n, (i, j, d) in enumerate(pairs, 1):
+    wa, wb = base.topics[i], bat.topics[j]
+    a_win, b_win = npmi_a[i] > npmi_b[j], npmi_b[j] > npmi_a[i]
+    rows.append(
+        f"<tr><td class='num'>{n}</td><td class='num'>{i + 1}</td><td>{words_html(wa, wb, 'only-base')}</td>"
+        f"<td class='num{' win' if a_win else ''}'>{npmi_a[i]:.3f}</td><td class='num'>{fmt_jsd(d)}</td>"
+        f"<td class='num{' win' if b_win else ''}'>{npmi_b[j]:.3f}</td><td>{words_html(wb, wa, 'only-bat')}</td>"
+        f"<td class='num'>{j + 1}</td></tr>")
+table = (STYLE + "<table class='bat-align'><thead><tr><th>#</th><th>topic</th><th>Baseline (λ=0)</th>"
+         f"<th>NPMI</th><th>JSD</th><th>NPMI</th><th>{html.escape(name_b)}</th><th>topic</th></tr></thead>"
+         f"<tbody>{''.join(rows)}</tbody></table>")
+st.subheader("Aligned topics")
+st.caption("Baseline and BAT topics matched one-to-one by Jensen–Shannon divergence (optimal matching), most similar "
+           "first. <span class='w only-base' style='background:#fde68a'>yellow</span>: only in the baseline topic; "
+           "<span class='w only-bat' style='background:#bfdbfe'>blue</span>: only in the BAT topic. The higher "
+           "per-topic NPMI (test split) of each pair is in green.", unsafe_allow_html=True)
+st.markdown(table, unsafe_allow_html=True)
+
+# ------------------------------------------------------------------------------------------------- charts
+st.subheader("Coherence")
+df = plots.metrics_frame(fruns)
+t1, t2, t3, t4 = st.tabs(["Per-topic NPMI", "Mean ± std over seeds", "Against λ", "Training history"])
+with t1:
+    st.plotly_chart(plots.topic_npmi_pairs(pairs, npmi_a, npmi_b, name_b=name_b), key="cmp_topic_npmi")
+with t2:
+    n_seeds = len(seeds)
+    if n_seeds < 2:
+        st.caption("One seed so far: train more seeds (Train page) for a spread.")
+    st.plotly_chart(plots.seed_summary(df, lam), key="cmp_seed_summary")
+with t3:
+    st.plotly_chart(plots.lambda_sweep(df, current=lam), key="cmp_lambda_sweep")
+with t4:
+    st.plotly_chart(plots.training_history({"Baseline (λ=0)": base.history, name_b: bat.history}),
+                    key="cmp_history")
+
+# -------------------------------------------------------------------------------------------- document view
+st.subheader("One document")
+test_rows = corpus.splits["test"]
+doc = int(st.number_input(f"Document (0 – {corpus.n_docs - 1})", 0, corpus.n_docs - 1,
+                          int(test_rows[0]) if len(test_rows) else 0, key="cmp_doc"))
+split = next((s for s, idx in corpus.splits.items() if doc in set(idx.tolist())), "?")
+text = corpus.texts[doc]
+st.caption(f"{split} split · {int(corpus.counts[doc].sum())} vocabulary tokens")
+st.markdown("> " + _ui.md_escape(text[:1200] + ("…" if len(text) > 1200 else "")))
+
+row = corpus.counts[doc].toarray().ravel()
+in_doc = row > 0
+
+
+def word_list(probs, n=12, counts=None):
+    idx = np.argsort(-probs)[:n]
+    items = []
+    for i in idx:
+        w = html.escape(corpus.vocab[i])
+        val = f"{int(counts[i])}×" if counts is not None else f"{probs[i]:.3f}"
+        style = "" if in_doc[i] else " style='background:#bfdbfe'"
+        items.append(f"<span class='w'{style}>{w}</span> <small>{val}</small>")
+    return "<br>".join(items)
+
+
+cols = st.columns(4)
+cols[0].markdown("**Words in the document**<br>" + word_list(row, counts=row), unsafe_allow_html=True)
+tkey = bat.config.get("teacher_key")
+teacher = _ui.load_teacher_logits(str(_ui.cache_dir()), tkey) if tkey else None
+if teacher is not None and doc < teacher.n_docs:
+    z = teacher.dense(np.array([doc]))[0].astype(np.float64)
+    p = np.exp(z - z.max())
+    cols[1].markdown("**Teacher predicts**<br>" + word_list(p / p.sum()), unsafe_allow_html=True)
+else:
+    cols[1].markdown("**Teacher predicts**<br><small>teacher logits not in the cache</small>", unsafe_allow_html=True)
+cols[2].markdown("**Baseline reconstruction**<br>" + word_list(base.reconstruction(np.array([doc]))[0]),
+                 unsafe_allow_html=True)
+cols[3].markdown(f"**{html.escape(name_b)} reconstruction**<br>" + word_list(bat.reconstruction(np.array([doc]))[0]),
+                 unsafe_allow_html=True)
+st.caption("Probabilities over the vocabulary; blue words do not occur in the document.")
+
+# --------------------------------------------------------------------------------------------------- export
+st.subheader("Export")
+pairs_df = pd.DataFrame([{"pair": n, "baseline_topic": i + 1, "baseline_npmi": npmi_a[i],
+                          "baseline_words": " ".join(base.topics[i]), "jsd": d, "bat_topic": j + 1,
+                          "bat_npmi": npmi_b[j], "bat_words": " ".join(bat.topics[j])}
+                         for n, (i, j, d) in enumerate(pairs, 1)])
+st.download_button("Aligned topic pairs (CSV)", pairs_df.to_csv(index=False).encode(),
+                   f"aligned-{corpus.name}-lam{lam:g}-seed{seed}.csv", "text/csv", key="cmp_dl_pairs")
+which = st.radio("Run", ["Baseline (λ=0)", name_b], index=1, horizontal=True, key="cmp_export_which")
+_ui.export_buttons(base if which.startswith("Baseline") else bat, corpus, "cmp")

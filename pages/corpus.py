@@ -1,0 +1,138 @@
+"""Corpus page: pick the documents (demo or upload), set preprocessing, look at what came out."""
+
+import numpy as np
+import streamlit as st
+
+from bat_core import plots
+from bat_core.config import CorpusConfig
+from bat_core.corpus import parse_bytes
+from bat_core.errors import BatError
+from pages import _ui
+
+AUTO = "(detect automatically)"
+
+st.title("Corpus")
+st.caption("The documents a topic model is trained on. The demo corpus is ready to use; or upload your own. "
+           "Every run and teacher is cached per corpus, so switching back and forth is cheap.")
+
+corpus = _ui.current_corpus()
+cfg = corpus.config if corpus is not None else CorpusConfig()
+
+# ------------------------------------------------------------------------------------------------ source
+left, right = st.columns([1, 1.4], gap="large")
+with left:
+    st.subheader("Demo corpus")
+    st.write(_ui.DEMO_LABEL + ".")
+    src = st.session_state.get("corpus_source", {})
+    is_demo = src.get("kind") == "builtin"
+    if is_demo:
+        st.caption("✓ In use: you can go straight to training.")
+    if st.button("Use demo corpus", key="use_demo", type="secondary" if is_demo else "primary"):
+        try:
+            _ui.use_demo(cfg)
+            st.toast("Demo corpus loaded")
+            st.rerun()
+        except BatError as e:
+            st.error(str(e))
+    if st.session_state.get("demo_error"):
+        st.warning(st.session_state["demo_error"])
+
+with right:
+    st.subheader("Your documents")
+    up = st.file_uploader(
+        "Upload a file", type=["txt", "zip", "csv", "tsv", "jsonl", "json"], key="upload",
+        help="• .txt: one document per line  • .zip: one document per .txt file  "
+             "• .csv / .tsv / .jsonl / .json: one document per row, with a text column")
+    text_column = None
+    if up is not None:
+        data = up.getvalue()
+        cols = _ui.tabular_columns(up.name, data)
+        if cols:
+            choice = st.selectbox("Text column", [AUTO, *cols], key="text_column",
+                                  help="Which column holds the document text")
+            text_column = None if choice == AUTO else choice
+        if st.button("Use this file", key="load_upload", type="primary"):
+            try:
+                with st.spinner(f"Reading {up.name}…"):
+                    docs = parse_bytes(up.name, data, text_column)
+                    new = _ui.build(docs, cfg, name=up.name.rsplit(".", 1)[0] or "upload")
+            except BatError as e:
+                st.error(f"Could not use {up.name}: {e}")
+                if corpus is not None:
+                    st.caption(f"Still using the previous corpus, {corpus.name}.")
+            else:
+                _ui.set_corpus(new, docs, {"kind": "upload", "name": up.name, "id": _ui.docs_id(docs),
+                                           "text_column": text_column})
+                st.session_state["corpus_msg"] = f"Loaded {up.name}: {new.n_docs:,} documents."
+                st.rerun()
+
+msg = st.session_state.pop("corpus_msg", None)
+if msg:
+    st.success(msg)
+
+corpus = _ui.current_corpus()
+if corpus is None:
+    st.info("Load the demo corpus or upload a file to begin.")
+    st.stop()
+
+# ------------------------------------------------------------------------------------------- preprocessing
+with st.expander("Preprocessing settings", expanded=False):
+    c1, c2, c3 = st.columns(3)
+    vocab_size = c1.number_input("Vocabulary size", 10, 100_000, int(cfg.vocab_size), step=500, key="vocab_size",
+                                 help="Keep the most frequent words (after stop words)")
+    min_df = c2.number_input("Min document frequency", 1, 1000, int(max(1, cfg.min_df if cfg.min_df >= 1 else 1)),
+                             key="min_df", help="A word must appear in at least this many documents")
+    max_df = c3.slider("Max document frequency", 0.05, 1.0, float(min(1.0, cfg.max_df)), 0.05, key="max_df",
+                       help="Drop words found in more than this fraction of documents")
+    stop = st.text_input("Extra stop words", ", ".join(cfg.extra_stop_words), key="extra_stop",
+                         placeholder="e.g. said, mr, also", help="Comma- or space-separated; English stop words are "
+                         "always removed")
+    boiler = st.checkbox("Remove boilerplate (lines and 8-word runs repeated across many documents)",
+                         value=cfg.remove_boilerplate, key="boilerplate")
+    if st.button("Apply settings", key="apply_settings"):
+        words = tuple(w for w in stop.replace(",", " ").split() if w)
+        try:
+            new_cfg = CorpusConfig.from_dict({**cfg.to_dict(), "vocab_size": int(vocab_size), "min_df": int(min_df),
+                                              "max_df": float(max_df), "extra_stop_words": words,
+                                              "remove_boilerplate": bool(boiler)})
+            docs = st.session_state.get("corpus_docs") or _ui.demo_docs()
+            src = st.session_state.get("corpus_source", {})
+            new = _ui.build(docs, new_cfg, corpus.name, src.get("id"))
+        except BatError as e:
+            st.error(f"These settings do not work for this corpus: {e}")
+        else:
+            _ui.set_corpus(new, docs, src)
+            st.session_state["corpus_msg"] = f"Rebuilt {new.name} with the new settings."
+            st.rerun()
+
+# ----------------------------------------------------------------------------------------------------- stats
+s = corpus.stats
+st.subheader(f"{corpus.name}")
+m = st.columns(5)
+m[0].metric("Documents", f"{corpus.n_docs:,}")
+m[1].metric("Vocabulary", f"{corpus.vocab_size:,}")
+m[2].metric("Tokens", f"{int(s.get('tokens', corpus.counts.sum())):,}")
+m[3].metric("Mean length", f"{s.get('mean_doc_length', 0):.0f}")
+m[4].metric("Boilerplate: docs touched", f"{s.get('boilerplate_docs_touched', 0):,}" if corpus.config.remove_boilerplate
+            else "off")
+n_split = {k: len(v) for k, v in corpus.splits.items()}
+st.caption(
+    f"Split: {n_split['train']:,} train · {n_split['dev']:,} dev · {n_split['test']:,} test. "
+    f"Read {s.get('documents_read', corpus.n_docs):,} documents; dropped {s.get('empty_dropped', 0)} empty, "
+    f"{s.get('duplicates_dropped', 0)} duplicates, {s.get('empty_after_vectorising', 0)} with no vocabulary word."
+    + (f" Boilerplate removal cut {s.get('boilerplate_words_removed', 0):,} words." if corpus.config.remove_boilerplate
+       else ""))
+
+st.page_link("pages/train.py", label="Next: train a baseline and a BAT model on this corpus →")
+
+lengths = np.asarray(corpus.counts.sum(axis=1)).ravel()
+freq = np.asarray(corpus.counts.sum(axis=0)).ravel()
+top = np.argsort(-freq)[:25]
+g1, g2 = st.columns(2)
+g1.plotly_chart(plots.doc_length_histogram(lengths), key="len_hist")
+g2.plotly_chart(plots.top_words_bar([corpus.vocab[i] for i in top], freq[top]), key="top_words")
+
+with st.expander("Sample documents"):
+    for i in range(min(5, corpus.n_docs)):
+        t = corpus.texts[i]
+        st.markdown(f"**{i}.** " + _ui.md_escape(t[:400] + "…" if len(t) > 400 else t))

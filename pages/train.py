@@ -1,0 +1,156 @@
+"""Train page: teacher and student settings, one button, live progress; results and exports when done."""
+
+import streamlit as st
+
+from bat_core import plots
+from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.errors import BatError
+from pages import _ui
+from pages._jobs import manager
+
+LAMBDA_CHOICES = [0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
+PERSIST = "session"
+
+st.title("Train")
+corpus = _ui.current_corpus()
+if corpus is None:
+    st.info("No corpus yet.")
+    st.page_link("pages/corpus.py", label="Load a corpus first →")
+    st.stop()
+
+d = _ui.defaults()
+st.caption(f"Corpus **{_ui.md_escape(corpus.name)}**: {corpus.n_docs:,} documents, {corpus.vocab_size:,} words · "
+           f"device **{_ui.device_name()}**. λ = 0 is the plain Scholar baseline; λ > 0 adds the BERT teacher's "
+           "knowledge-distillation loss. Baseline and BAT use the same seeds.")
+
+job = _ui.session_job()
+busy = job is not None and job.running
+
+tcol, scol = st.columns(2, gap="large")
+with tcol:
+    st.subheader("Teacher (BERT autoencoder)")
+    model = st.text_input("Encoder", d["teacher_model"], key="t_model", persist_state=PERSIST,
+                          help="'minilm' = the MiniLM-L6 BERT that ships with the app (offline); or a local folder "
+                               "with a Hugging Face encoder")
+    modes = ["frozen", "top-n", "full"]
+    mode = st.selectbox("Training mode", modes, modes.index(d["teacher_mode"]) if d["teacher_mode"] in modes else 0,
+                        key="t_mode", persist_state=PERSIST,
+                        format_func={"frozen": "frozen encoder, train the head (fast on CPU)",
+                                     "top-n": "fine-tune the top layers", "full": "fine-tune everything (GPU)"}.get)
+    lengths = [64, 128, 256, 512]
+    max_len = st.select_slider("Max length (tokens)", lengths, d["teacher_max_length"]
+                               if d["teacher_max_length"] in lengths else 256, key="t_maxlen", persist_state=PERSIST,
+                               help="Longer documents are split into windows of this length and averaged")
+    t_epochs = d["teacher_epochs"]
+    if mode != "frozen":
+        t_epochs = st.number_input("Fine-tuning epochs", 1, 50, max(1, d["teacher_epochs"]), key="t_epochs",
+                                   persist_state=PERSIST)
+    st.caption("The teacher is trained once per corpus and settings, then read from its cache.")
+
+with scol:
+    st.subheader("Student (Scholar)")
+    c1, c2 = st.columns(2)
+    k = c1.number_input("Topics (K)", 2, 500, d["n_topics"], key="s_k", persist_state=PERSIST)
+    epochs = c2.number_input("Epochs", 1, 2000, d["epochs"], key="s_epochs", persist_state=PERSIST,
+                             help="The epoch with the best dev NPMI is kept")
+    c3, c4 = st.columns(2)
+    temp = c3.number_input("Temperature T", 0.1, 20.0, d["temperature"], 0.5, key="s_temp", persist_state=PERSIST,
+                           help="Softens the teacher's and the student's word distributions in the KD loss")
+    clip = c4.number_input("Logit clipping c", 0.0, 1000.0, d["clip"], 1.0, key="s_clip", persist_state=PERSIST,
+                           help="Keep ≈ c × (word types in the document) teacher logits; 0 = no clipping")
+    c5, c6 = st.columns(2)
+    n_seeds = c5.number_input("Seeds", 1, 10, d["n_seeds"], key="s_seeds", persist_state=PERSIST,
+                              help="Each λ is trained with seeds 0 … n−1; 3–5 give meaningful mean ± std")
+    lams = c6.multiselect("λ values (besides the λ=0 baseline)", LAMBDA_CHOICES,
+                          [x for x in d["lambdas"] if x in LAMBDA_CHOICES] or [0.5], key="s_lams",
+                          persist_state=PERSIST, accept_new_options=True,
+                          help="Weight of the teacher in the loss. Type another value in (0, 1] to add it")
+
+# ---------------------------------------------------------------------------------------------- validate
+errors = []
+lambdas = [0.0]
+for x in lams:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        errors.append(f"λ value {x!r} is not a number")
+        continue
+    if not 0 < v <= 1:
+        errors.append(f"λ = {v:g} is outside (0, 1]")
+    elif v not in lambdas:
+        lambdas.append(v)
+try:
+    tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, max_length=int(max_len), epochs=int(t_epochs),
+                         head_epochs=d["teacher_head_epochs"])
+    scfg = StudentConfig(n_topics=int(k), epochs=int(epochs))
+    dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None)
+except BatError as e:
+    errors.append(str(e))
+for e in errors:
+    st.error(e)
+
+seeds = list(range(int(n_seeds)))
+n_runs = len(lambdas) * len(seeds)
+plan = f"{n_runs} run(s): λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}} × seed(s) {', '.join(map(str, seeds))}"
+if len(lambdas) > 1 and not errors:
+    if _ui.teacher_cached(corpus, tcfg):
+        plan += "; the teacher for these settings is in the cache"
+    else:
+        plan += f"; the teacher is trained first ({mode} mode)"
+st.markdown(f"**Plan:** {plan}. Runs already trained with these settings are read from the cache.")
+
+b1, b2 = st.columns([1, 4])
+clicked = b1.button("Train", key="train", type="primary", disabled=busy or bool(errors))
+if busy and job is not None and job.corpus_hash != corpus.hash:
+    b2.caption("Another training is running; it finishes first.")
+if clicked and not errors:
+    job = _ui.start_training(corpus, tcfg, scfg, dcfg, lambdas, seeds, label=f"Training on {corpus.name}")
+    st.session_state["train_family"] = {"k": int(k), "epochs": int(epochs)}
+    busy = True
+
+if job is not None and job.running:
+    _ui.job_panel(job, "train_panel")
+else:
+    _ui.job_outcome(job)
+    if job is not None and job.state == "done" and job.corpus_hash == corpus.hash:
+        st.page_link("pages/compare.py", label="Open the comparison: baseline vs BAT →")
+
+# ---------------------------------------------------------------------------------------------------- results
+runs = _ui.all_runs(corpus)
+if not runs:
+    st.info("No runs for this corpus yet. Press **Train** (the defaults take about a minute on a laptop CPU).")
+    st.stop()
+
+st.divider()
+st.subheader("Trained runs for this corpus")
+fams = _ui.families(runs)
+fam_keys = list(fams)
+last = manager().get(st.session_state.get("job_id"))
+default = 0
+if last is not None and last.run_keys:
+    for i, fk in enumerate(fam_keys):
+        if any(r.key in last.run_keys for r in fams[fk]):
+            default = i
+            break
+fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
+    "Settings", fam_keys, default, format_func=lambda f: _ui.family_label(fams[f]), key="train_family_pick")
+fruns = fams[fk]
+df = plots.metrics_frame(fruns)
+show = df.drop(columns=["key"]).rename(columns={"lam": "λ", "npmi": "test NPMI", "dev_npmi": "dev NPMI",
+                                                "tu": "topic uniqueness", "best_epoch": "best epoch",
+                                                "wall_time_s": "time (s)"})
+fmt = {"test NPMI": "%.3f", "dev NPMI": "%.3f", "topic uniqueness": "%.3f", "perplexity": "%.0f", "time (s)": "%.1f",
+       "λ": "%g"}
+st.dataframe(show, hide_index=True, key="runs_table",
+             column_config={c: st.column_config.NumberColumn(c, format=f) for c, f in fmt.items()})
+hist = {f"{_ui.run_label(r)} seed {r.seed}": r.history for r in sorted(fruns, key=lambda r: (r.lam, r.seed))}
+st.plotly_chart(plots.training_history(hist), key="train_history")
+
+st.markdown("**Export a run**")
+by_label = {}
+for r in sorted(fruns, key=lambda r: (r.lam, r.seed)):
+    by_label.setdefault(f"{_ui.run_label(r)} · seed {r.seed}", r)
+sel = st.selectbox("Run", list(by_label), key="train_export_run", label_visibility="collapsed")
+_ui.export_buttons(by_label[sel], corpus, "train")
+if any(r.lam > 0 for r in fruns) and not (job is not None and job.state == "done"):
+    st.page_link("pages/compare.py", label="Compare baseline and BAT →")

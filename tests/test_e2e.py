@@ -1,0 +1,174 @@
+"""The path a new user takes, in a real browser (Playwright + Debian chromium, no `playwright install`):
+
+demo corpus (ready on start) → Train: baseline and one λ → Compare: both sides aligned → pyLDAvis renders offline.
+
+Fails if any request leaves 127.0.0.1 or the page shows an exception. Screenshots go to
+``tests/artifacts/screenshots`` (or ``$BAT_SCREENSHOT_DIR``). By default it trains with a tiny random BERT and a few
+epochs; ``BAT_E2E_REAL=1`` uses the app's real defaults (MiniLM teacher, 200 epochs) and prints the time from
+pressing Train to the Compare page: that run made the screenshots in docs/screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium")
+REAL = os.environ.get("BAT_E2E_REAL") == "1"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")]
+
+CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+               "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions",
+               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = dict(os.environ, BAT_CACHE_DIR=str(tmp / "cache"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    if not REAL:
+        from tests.test_app import FAST_ENV, make_tiny_bert
+
+        env.update(FAST_ENV, BAT_N_TOPICS="8", BAT_TEACHER_MODEL=str(make_tiny_bert(tmp / "tiny-bert")))
+    port = _free_port()
+    log = open(tmp / "server.log", "w+")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            proc.kill()
+            pytest.fail(f"streamlit did not start:\n{log.read()}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def wait_idle(page, settle_ms: int = 300, timeout: int = 60_000) -> None:
+    page.wait_for_timeout(settle_ms)  # let the last action reach the server
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+
+
+def no_exception(page) -> None:
+    exc = page.locator('[data-testid="stException"]')
+    assert exc.count() == 0, exc.first.inner_text()
+
+
+def test_new_user_path(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("BAT_SCREENSHOT_DIR", ROOT / "tests" / "artifacts" / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    blocked: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
+        ctx.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/]|localhost[:/])"),
+                  lambda route: (blocked.append(route.request.url), route.abort()))
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+
+        # 1. first start: the demo corpus is ready
+        page.goto(server)
+        wait_idle(page)
+        expect(page.get_by_role("heading", name="Corpus", exact=True)).to_be_visible()
+        expect(page.get_by_text("Lee news corpus", exact=False).first).to_be_visible()
+        expect(page.locator('[data-testid="stMetric"]').first).to_contain_text("Documents")
+        no_exception(page)
+        expect(page.locator(".js-plotly-plot")).to_have_count(2)
+        page.screenshot(path=str(shots / "corpus.png"))
+
+        # 2. train the baseline and one λ with the page's defaults
+        page.get_by_role("link", name="Train", exact=True).click()
+        wait_idle(page)
+        expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+        no_exception(page)
+        t0 = time.time()
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text("finished in", exact=False).first.wait_for(timeout=900_000 if REAL else 240_000)
+        wait_idle(page)
+        no_exception(page)
+        expect(page.get_by_text("Trained runs for this corpus")).to_be_visible()
+        page.locator(".js-plotly-plot").first.wait_for()
+        page.screenshot(path=str(shots / "train.png"))
+
+        # 3. Compare: baseline and BAT side by side, topics aligned
+        page.get_by_role("link", name="Compare", exact=True).click()
+        wait_idle(page)
+        expect(page.locator("table.bat-align")).to_be_visible()
+        elapsed = time.time() - t0
+        print(f"\nfrom pressing Train to the Compare page: {elapsed:.1f} s ({'real defaults' if REAL else 'tiny'})")
+        no_exception(page)
+        k = int(os.environ.get("BAT_N_TOPICS", "20" if REAL else "8"))
+        expect(page.locator("table.bat-align tbody tr")).to_have_count(k)
+        header = page.locator("table.bat-align thead").inner_text()
+        assert "Baseline (λ=0)" in header and "BAT (λ=0.5)" in header
+        expect(page.get_by_text("Aligned pairs won by BAT")).to_be_visible()
+        expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
+        page.set_viewport_size({"width": 1600, "height": 2000})
+        wait_idle(page)
+        page.locator(".js-plotly-plot").first.wait_for()
+        page.screenshot(path=str(shots / "compare.png"))
+        page.set_viewport_size({"width": 1600, "height": 1200})
+
+        # 3b. train another λ from the Compare page (teacher and baseline from the cache), then slide back
+        page.get_by_text("Train another λ with these settings").click()
+        page.get_by_role("button", name=re.compile(r"^Train λ = ")).click()
+        expect(page.locator("table.bat-align thead")).to_contain_text("BAT (λ=0.1)", timeout=600_000)
+        wait_idle(page)
+        no_exception(page)
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        t1 = time.time()
+        slider.press("ArrowRight")
+        expect(page.locator("table.bat-align thead")).to_contain_text("BAT (λ=0.5)")
+        wait_idle(page, settle_ms=0)
+        print(f"slider to an already-trained λ: {time.time() - t1:.2f} s in the browser")
+        no_exception(page)
+
+        # 4. pyLDAvis: rendered offline inside the iframe
+        page.get_by_role("link", name="pyLDAvis", exact=True).click()
+        wait_idle(page)
+        no_exception(page)
+        frame = page.frame_locator("iframe").first
+        expect(frame.get_by_text("Intertopic Distance Map", exact=False)).to_be_visible(timeout=30_000)
+        frame.get_by_role("button", name="Next Topic").click()
+        page.set_viewport_size({"width": 1800, "height": 1300})
+        wait_idle(page)
+        page.screenshot(path=str(shots / "ldavis.png"))
+        no_exception(page)
+        browser.close()
+    assert blocked == [], f"requests left 127.0.0.1: {blocked}"
