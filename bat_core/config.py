@@ -72,7 +72,9 @@ class TeacherConfig(_Config):
     max_length: int = 256
     long_docs: str = "chunk"  # chunk | truncate
     max_chunks: int = 4
-    head: str = "linear"  # linear | mlp
+    head: str = "linear"  # linear | mlp | knn (nearest-neighbour word distributions, frozen mode; neighbours.py)
+    knn_k: int = 10  # knn head: neighbours per document
+    knn_smoothing: float = 0.05  # knn head: weight of the unigram distribution mixed in
     epochs: int = 3  # encoder fine-tuning epochs (top-n / full)
     head_epochs: int = 200  # head-only epochs on cached embeddings (frozen)
     lr: float = 5e-5
@@ -92,7 +94,9 @@ class TeacherConfig(_Config):
                f"teacher mode must be frozen, top-n or full, not {self.mode!r}")
         _check(self.pooling in ("mean", "cls"), f"pooling must be mean or cls, not {self.pooling!r}")
         _check(self.long_docs in ("chunk", "truncate"), f"long_docs must be chunk or truncate, not {self.long_docs!r}")
-        _check(self.head in ("linear", "mlp"), f"head must be linear or mlp, not {self.head!r}")
+        _check(self.head in ("linear", "mlp", "knn"), f"head must be linear, mlp or knn, not {self.head!r}")
+        _check(self.head != "knn" or self.mode == "frozen", "the knn head needs the frozen teacher mode")
+        _check(self.knn_k >= 1 and 0 < self.knn_smoothing < 1, "knn_k must be ≥ 1 and knn_smoothing in (0, 1)")
         _check(16 <= self.max_length <= 8192, "teacher max length must be between 16 and 8192 tokens")
         _check(self.max_chunks >= 1 and self.top_n_layers >= 1, "max_chunks and top_n_layers must be ≥ 1")
         _check(self.epochs >= 0 and self.head_epochs >= 1, "teacher epochs must be ≥ 0 and head epochs ≥ 1")
@@ -105,6 +109,8 @@ class TeacherConfig(_Config):
     def key(self) -> str:
         """Cache key of the teacher: every setting except the device (the same teacher wherever it was trained)."""
         d = {k: v for k, v in self.to_dict().items() if k != "device"}
+        if self.head != "knn":  # settings that cannot matter do not split the cache
+            d = {k: v for k, v in d.items() if not k.startswith("knn_")}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -667,6 +667,15 @@ def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.nda
         if job.env.is_main:
             _save_embeddings(path, features, fingerprint, info)
         info["embeddings_cached"] = False
+    if cfg.head == "knn":  # no head to train: kernel regression over the training documents (neighbours.py)
+        from .neighbours import knn_logits
+
+        def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:
+            return knn_logits(features, job.counts, splits["train"], docs, cfg.knn_k, cfg.knn_smoothing,
+                              log_p).to(device)
+
+        return _Fitted([{"head": "knn", "k": cfg.knn_k, "smoothing": cfg.knn_smoothing}], knn_of,
+                       np.arange(corpus.n_docs), 1024, info)
     features = features.to(device)
     hidden = features.shape[1]
     small = device.type == "cpu" and cfg.head_batch_size * hidden * corpus.vocab_size <= 1e8
@@ -766,7 +775,8 @@ def build_teacher(corpus: Corpus, cfg: TeacherConfig, cache_dir: Path | None = N
                progress if env.is_main else None, should_stop, [])
     splits = {s: np.asarray(corpus.splits[s], dtype=np.int64) for s in ("train", "dev", "test")}
     log_p = log_unigram(corpus.split_counts("train"))
-    held_out = _folds(splits["train"], cfg.cross_fit_folds, cfg.seed)
+    # the knn head is leave-one-out already: a training document is never its own neighbour
+    held_out = _folds(splits["train"], 0 if cfg.head == "knn" else cfg.cross_fit_folds, cfg.seed)
     fold_of = fold_assignment(corpus.n_docs, held_out if len(held_out) > 1 else [])
 
     if cfg.mode == "frozen":
