@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import DEFAULT_BAT_LAMBDA
 from .errors import BatError
 
 # The seeds of the original multiple-run script, in its order; further seeds continue from there.
@@ -61,6 +62,8 @@ def _add_teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-model", default=None,
                    help="'minilm' (offline default), a Hugging Face id, or a local folder")
     p.add_argument("--teacher-mode", default=None, choices=["frozen", "top-n", "full"])
+    p.add_argument("--teacher-head", default=None, choices=["linear", "mlp", "knn"],
+                   help="how the teacher maps an embedding to words (default: knn if frozen, else linear)")
     p.add_argument("--teacher-epochs", type=int, default=None)
     p.add_argument("--teacher-max-length", type=int, default=None)
     p.add_argument("--cross-fit", type=int, default=None,
@@ -74,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_corpus_args(fit)
     _add_teacher_args(fit)
     fit.add_argument("--topics", type=int, default=None, help="number of topics K")
-    fit.add_argument("--lambdas", default="0", help="distillation weights, comma-separated; 0 is the baseline")
+    fit.add_argument("--lambdas", default=f"0,{DEFAULT_BAT_LAMBDA:g}",
+                     help="distillation weights, comma-separated; 0 is the baseline (default: %(default)s)")
     fit.add_argument("--temperature", type=float, default=None)
     fit.add_argument("--clip", type=float, default=None, help="logit clipping c (0 = off)")
     fit.add_argument("--encode-logits", default=None, choices=["off", "raw", "doc_layer"])
@@ -96,8 +100,9 @@ def _configs(args: argparse.Namespace):
 
     corpus = CorpusConfig(**given(vocab_size=args.vocab_size, min_df=args.min_df, max_df=args.max_df,
                                   text_column=args.text_column), remove_boilerplate=not args.no_boilerplate_removal)
-    teacher = TeacherConfig(**given(model=args.teacher_model, mode=args.teacher_mode, epochs=args.teacher_epochs,
-                                    max_length=args.teacher_max_length, cross_fit_folds=args.cross_fit),
+    teacher = TeacherConfig(**given(model=args.teacher_model, mode=args.teacher_mode, head=args.teacher_head,
+                                    epochs=args.teacher_epochs, max_length=args.teacher_max_length,
+                                    cross_fit_folds=args.cross_fit),
                             device=args.device)
     student = StudentConfig(device=args.device)
     distill = DistillConfig()

@@ -72,9 +72,12 @@ class TeacherConfig(_Config):
     max_length: int = 256
     long_docs: str = "chunk"  # chunk | truncate
     max_chunks: int = 4
-    head: str = "linear"  # linear | mlp | knn (nearest-neighbour word distributions, frozen mode; neighbours.py)
-    knn_k: int = 10  # knn head: neighbours per document
-    knn_smoothing: float = 0.05  # knn head: weight of the unigram distribution mixed in
+    # auto | linear | mlp | knn. auto = knn (nearest neighbours' word distributions; neighbours.py) in frozen mode,
+    # because it is the teacher that made distillation help (benchmarks/results/tuning.md), and linear (the
+    # paper's head) when the encoder is fine-tuned.
+    head: str = "auto"
+    knn_k: int | None = None  # knn head: neighbours per document; None = chosen by dev perplexity
+    knn_smoothing: float | None = None  # knn head: weight of the unigram mixed in; None = chosen by dev perplexity
     epochs: int = 3  # encoder fine-tuning epochs (top-n / full)
     head_epochs: int = 200  # head-only epochs on cached embeddings (frozen)
     lr: float = 5e-5
@@ -94,9 +97,12 @@ class TeacherConfig(_Config):
                f"teacher mode must be frozen, top-n or full, not {self.mode!r}")
         _check(self.pooling in ("mean", "cls"), f"pooling must be mean or cls, not {self.pooling!r}")
         _check(self.long_docs in ("chunk", "truncate"), f"long_docs must be chunk or truncate, not {self.long_docs!r}")
-        _check(self.head in ("linear", "mlp", "knn"), f"head must be linear, mlp or knn, not {self.head!r}")
+        _check(self.head in ("auto", "linear", "mlp", "knn"),
+               f"head must be auto, linear, mlp or knn, not {self.head!r}")
         _check(self.head != "knn" or self.mode == "frozen", "the knn head needs the frozen teacher mode")
-        _check(self.knn_k >= 1 and 0 < self.knn_smoothing < 1, "knn_k must be ≥ 1 and knn_smoothing in (0, 1)")
+        _check(self.knn_k is None or self.knn_k >= 1, "knn_k must be ≥ 1 (or None: chosen on the dev split)")
+        _check(self.knn_smoothing is None or 0 < self.knn_smoothing < 1,
+               "knn_smoothing must be in (0, 1) (or None: chosen on the dev split)")
         _check(16 <= self.max_length <= 8192, "teacher max length must be between 16 and 8192 tokens")
         _check(self.max_chunks >= 1 and self.top_n_layers >= 1, "max_chunks and top_n_layers must be ≥ 1")
         _check(self.epochs >= 0 and self.head_epochs >= 1, "teacher epochs must be ≥ 0 and head epochs ≥ 1")
@@ -106,10 +112,18 @@ class TeacherConfig(_Config):
         _check(self.weight_decay >= 0 and self.patience >= 1, "weight decay must be ≥ 0 and patience ≥ 1")
         _check(self.top_k >= 1, "top_k (teacher logits kept per document) must be ≥ 1")
 
+    @property
+    def head_kind(self) -> str:
+        """The head actually used: ``auto`` resolved by the mode."""
+        if self.head == "auto":
+            return "knn" if self.mode == "frozen" else "linear"
+        return self.head
+
     def key(self) -> str:
         """Cache key of the teacher: every setting except the device (the same teacher wherever it was trained)."""
         d = {k: v for k, v in self.to_dict().items() if k != "device"}
-        if self.head != "knn":  # settings that cannot matter do not split the cache
+        d["head"] = self.head_kind  # "auto" and what it resolves to are the same teacher
+        if self.head_kind != "knn":  # settings that cannot matter do not split the cache
             d = {k: v for k, v in d.items() if not k.startswith("knn_")}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -144,6 +158,7 @@ class StudentConfig(_Config):
 
 
 ENCODE_LOGITS = ("off", "raw", "doc_layer")
+DEFAULT_BAT_LAMBDA = 0.5  # the λ trained next to the baseline when the user names none (CLI and app)
 
 
 @dataclass(frozen=True)
@@ -152,7 +167,8 @@ class DistillConfig(_Config):
 
     lam: float = 0.0
     temperature: float = 1.0
-    clip: float | None = 10.0  # keep ≈ clip × (unique types of the document) teacher logits; None/0 = off
+    clip: float | None = None  # keep ≈ clip × (unique types of the document) teacher logits; None/0 = off (the
+    # paper's c = 10 hardly clips at V = 2,000: documents have 100+ types, see feasibility.md)
     min_count: float = 0.0
     encode_logits: str = "off"  # off | raw | doc_layer
 

@@ -667,14 +667,19 @@ def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.nda
         if job.env.is_main:
             _save_embeddings(path, features, fingerprint, info)
         info["embeddings_cached"] = False
-    if cfg.head == "knn":  # no head to train: kernel regression over the training documents (neighbours.py)
-        from .neighbours import knn_logits
+    if cfg.head_kind == "knn":  # no head to train: kernel regression over the training documents (neighbours.py)
+        from .neighbours import knn_logits, select_knn
+
+        report(job.progress, "teacher: neighbours", 0, 1, "choosing k and smoothing on the dev split")
+        k, eps, dev_ppl = select_knn(features, job.counts, splits["train"], splits["dev"], log_p, cfg.knn_k,
+                                     cfg.knn_smoothing)
+        report(job.progress, "teacher: neighbours", 1, 1, f"k = {k}, smoothing = {eps}")
 
         def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:
-            return knn_logits(features, job.counts, splits["train"], docs, cfg.knn_k, cfg.knn_smoothing,
-                              log_p).to(device)
+            return knn_logits(features, job.counts, splits["train"], docs, k, eps, log_p).to(device)
 
-        return _Fitted([{"head": "knn", "k": cfg.knn_k, "smoothing": cfg.knn_smoothing}], knn_of,
+        info.update(knn_k=k, knn_smoothing=eps)
+        return _Fitted([{"head": "knn", "k": k, "smoothing": eps, "best_dev_perplexity": dev_ppl}], knn_of,
                        np.arange(corpus.n_docs), 1024, info)
     features = features.to(device)
     hidden = features.shape[1]
@@ -682,7 +687,7 @@ def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.nda
     heads, fits = [], []
     for f, out in enumerate(held_out):
         torch.manual_seed(cfg.seed + f)
-        head = BowHead(hidden, log_p, cfg.head).to(device)
+        head = BowHead(hidden, log_p, cfg.head_kind).to(device)
         train = np.setdiff1d(splits["train"], out)
 
         def forward(docs: np.ndarray, head: BowHead = head) -> torch.Tensor:
@@ -707,13 +712,13 @@ def _fit_finetune(job: _Job, corpus: Corpus, log_p: np.ndarray, held_out: list[n
     chunks = _tokenized(job, tok, corpus.texts, info)
     info["embeddings_cached"] = False
     sizes = np.diff(chunks.start)
-    model = Teacher(encoder, BowHead(encoder.hidden_size, log_p, cfg.head)).to(device)
+    model = Teacher(encoder, BowHead(encoder.hidden_size, log_p, cfg.head_kind)).to(device)
     start = {n: p.detach().clone() for n, p in model.encoder.named_parameters() if p.requires_grad}
     fits = []
     for f, out in enumerate(held_out):
         model.encoder.load_state_dict(start, strict=False)
         torch.manual_seed(cfg.seed + f)
-        model.head = BowHead(encoder.hidden_size, log_p, cfg.head).to(device)
+        model.head = BowHead(encoder.hidden_size, log_p, cfg.head_kind).to(device)
         groups = [{"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": cfg.lr},
                   {"params": list(model.head.parameters()), "lr": cfg.head_lr}]
         train = np.setdiff1d(splits["train"], out)
@@ -776,7 +781,7 @@ def build_teacher(corpus: Corpus, cfg: TeacherConfig, cache_dir: Path | None = N
     splits = {s: np.asarray(corpus.splits[s], dtype=np.int64) for s in ("train", "dev", "test")}
     log_p = log_unigram(corpus.split_counts("train"))
     # the knn head is leave-one-out already: a training document is never its own neighbour
-    held_out = _folds(splits["train"], 0 if cfg.head == "knn" else cfg.cross_fit_folds, cfg.seed)
+    held_out = _folds(splits["train"], 0 if cfg.head_kind == "knn" else cfg.cross_fit_folds, cfg.seed)
     fold_of = fold_assignment(corpus.n_docs, held_out if len(held_out) > 1 else [])
 
     if cfg.mode == "frozen":
@@ -788,7 +793,7 @@ def build_teacher(corpus: Corpus, cfg: TeacherConfig, cache_dir: Path | None = N
     store.meta.update(
         key=f"{corpus.hash}-{cfg.key()}", created=time.strftime("%Y-%m-%dT%H:%M:%S"), teacher=cfg.to_dict(),
         mode=cfg.mode, model=cfg.model, pooling=cfg.pooling, long_docs=cfg.long_docs, max_chunks=cfg.max_chunks,
-        head=cfg.head, corpus_hash=corpus.hash, corpus_name=corpus.name, **fitted.info,
+        head=cfg.head_kind, corpus_hash=corpus.hash, corpus_name=corpus.name, **fitted.info,
         dev_perplexity=ppl["dev"], train_perplexity=ppl["train"], test_perplexity=ppl["test"],
         unigram_dev_perplexity=unigram_perplexity(corpus.split_counts("dev"), log_p),
         unigram_train_perplexity=unigram_perplexity(corpus.split_counts("train"), log_p),

@@ -53,6 +53,14 @@ def head_to_head(base, bat) -> tuple[int, int]:
     return sum(b[j] > a[i] for i, j, _ in pairs), len(pairs)
 
 
+def _train_one(task: tuple) -> str:
+    """Worker for --jobs: load the corpus and the cached teacher, train one (λ, seed) run into the run cache."""
+    source, ccfg, tcfg, scfg, dcfg, cache_dir = task
+    corpus = load_corpus(source, ccfg)
+    teacher = get_teacher(corpus, tcfg, cache_dir) if dcfg.active else None
+    return get_run(corpus, scfg, dcfg, teacher, cache_dir).key
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="newsarticles", help="newsarticles, demo, mini20ng, or a file path")
@@ -70,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cross-fit", type=int, default=None)
     p.add_argument("--encode-logits", default=None)
     p.add_argument("--no-boilerplate-removal", action="store_true")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (each uses one CPU thread)")
     p.add_argument("--tag", default="", help="suffix for the result files, e.g. a configuration name")
     p.add_argument("--cache-dir", type=Path, default=ROOT / ".bat_cache")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -106,6 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         t_teacher = time.time() - t0
     runs: dict[tuple[float, int], object] = {}
     t_students = time.time()
+    if args.jobs > 1:  # fill the run cache in parallel, the default λ first; the loop below then only reads it
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        first = sorted(lambdas, key=lambda lam: (lam != 0.5, lam == 0.0, lam))
+        tasks = [(args.corpus, ccfg, tcfg, replace(scfg, seed=s), replace(dcfg, lam=lam), args.cache_dir)
+                 for lam in first for s in seeds]
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            for i, key in enumerate(pool.map(_train_one, tasks), 1):
+                print(f"[{i}/{len(tasks)}] run {key} done after {time.time() - t_students:.0f} s", flush=True)
     for lam in lambdas:
         for seed in seeds:
             d = replace(dcfg, lam=lam)
@@ -180,13 +199,15 @@ def _fallback_figure(rows):
 
 def render_markdown(res: dict) -> str:
     c, t, st = res["corpus"], res["teacher"], res["settings"]
+    nan = float("nan")
     lines = [
         f"## {c['name']}: {c['documents']} documents ({c['train_docs']}/{c['dev_docs']}/{c['test_docs']} "
         f"train/dev/test), V = {c['vocabulary']}, K = {st['student']['n_topics']}, {len(st['seeds'])} seeds, "
         f"{st['student']['epochs']} epochs",
         "",
-        f"Teacher: mode {t.get('mode')}, dev perplexity {t.get('dev_perplexity') or float('nan'):.1f} vs unigram "
-        f"{t.get('unigram_dev_perplexity') or float('nan'):.1f} (train {t.get('train_perplexity') or float('nan'):.1f}),"
+        f"Teacher: mode {t.get('mode')}, head {st['teacher']['head']}, "
+        f"dev perplexity {t.get('dev_perplexity') or nan:.1f} vs unigram {t.get('unigram_dev_perplexity') or nan:.1f} "
+        f"(train {t.get('train_perplexity') or nan:.1f}),"
         f" cross-fit folds {t.get('cross_fit_folds')}. Distillation: T = {st['distill']['temperature']}, "
         f"c = {st['distill']['clip']}, encoder input {st['distill']['encode_logits']}.",
         "",

@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from bat_core import datasets
-from bat_core.config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
+from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.corpus import Corpus, build_corpus
 from bat_core.errors import BatError
 from pages._jobs import Job, manager
@@ -50,6 +50,7 @@ def defaults() -> dict[str, Any]:
     return {
         "teacher_model": env_default("BAT_TEACHER_MODEL", t.model),
         "teacher_mode": env_default("BAT_TEACHER_MODE", t.mode),
+        "teacher_head": env_default("BAT_TEACHER_HEAD", t.head),
         "teacher_max_length": env_default("BAT_TEACHER_MAX_LENGTH", t.max_length, int),
         "teacher_epochs": env_default("BAT_TEACHER_EPOCHS", t.epochs, int),
         "teacher_head_epochs": env_default("BAT_TEACHER_HEAD_EPOCHS", t.head_epochs, int),
@@ -58,7 +59,7 @@ def defaults() -> dict[str, Any]:
         "temperature": DistillConfig().temperature,
         "clip": float(DistillConfig().clip or 0.0),
         "n_seeds": env_default("BAT_SEEDS", 1, int),
-        "lambdas": [float(x) for x in env_default("BAT_LAMBDAS", "0.5").split(",") if x.strip()],
+        "lambdas": [float(x) for x in env_default("BAT_LAMBDAS", f"{DEFAULT_BAT_LAMBDA:g}").split(",") if x.strip()],
     }
 
 
@@ -257,7 +258,8 @@ def settings_line(run) -> str:
     t = run.config.get("teacher") or {}
     if t:
         model = Path(str(t.get("model", "?"))).name or t.get("model")
-        line = f"teacher {model} ({t.get('mode', '?')} mode, max length {t.get('max_length', '?')})"
+        line = (f"teacher {model} ({t.get('mode', '?')} mode, {t.get('head', 'linear')} head, "
+                f"max length {t.get('max_length', '?')})")
         ppl, uni = t.get("dev_perplexity"), t.get("unigram_dev_perplexity")
         if isinstance(ppl, (int, float)) and isinstance(uni, (int, float)):
             line += f": dev perplexity {ppl:,.0f} vs {uni:,.0f} for word frequencies alone"

@@ -37,6 +37,13 @@ with tcol:
                         key="t_mode", persist_state=PERSIST,
                         format_func={"frozen": "frozen encoder, train the head (fast on CPU)",
                                      "top-n": "fine-tune the top layers", "full": "fine-tune everything (GPU)"}.get)
+    heads = ["linear", "mlp", "knn"] if mode == "frozen" else ["linear", "mlp"]
+    head = st.selectbox("Head", heads, heads.index(d["teacher_head"]) if d["teacher_head"] in heads else 0,
+                        key="t_head", persist_state=PERSIST,
+                        format_func={"linear": "linear layer over the vocabulary (the paper)",
+                                     "mlp": "MLP (one hidden layer)",
+                                     "knn": "nearest neighbours' words (no training)"}.get,
+                        help="How the teacher turns a document embedding into a predicted bag of words")
     lengths = [64, 128, 256, 512]
     max_len = st.select_slider("Max length (tokens)", lengths, d["teacher_max_length"]
                                if d["teacher_max_length"] in lengths else 256, key="t_maxlen", persist_state=PERSIST,
@@ -80,8 +87,8 @@ for x in lams:
     elif v not in lambdas:
         lambdas.append(v)
 try:
-    tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, max_length=int(max_len), epochs=int(t_epochs),
-                         head_epochs=d["teacher_head_epochs"])
+    tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head, max_length=int(max_len),
+                         epochs=int(t_epochs), head_epochs=d["teacher_head_epochs"])
     scfg = StudentConfig(n_topics=int(k), epochs=int(epochs))
     dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None)
 except BatError as e:

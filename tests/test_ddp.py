@@ -47,8 +47,9 @@ def test_cli_options_map_to_configs(tiny_bert_dir):
     assert args.remove_boilerplate is False and args.vocab_size == 500
 
 
-FROZEN_CROSS_FIT = ["--device", "cpu", "--mode", "frozen", "--cross-fit-folds", "3", "--head-epochs", "20",
-                    "--head-lr", "1e-2", "--max-length", "48", "--encode-batch-size", "5", "--head-batch-size", "7"]
+FROZEN_CROSS_FIT = ["--device", "cpu", "--mode", "frozen", "--head", "linear", "--cross-fit-folds", "3",
+                    "--head-epochs", "20", "--head-lr", "1e-2", "--max-length", "48", "--encode-batch-size", "5",
+                    "--head-batch-size", "7"]
 
 
 @pytest.mark.parametrize("teacher_args", [TEACHER_ARGS, pytest.param(FROZEN_CROSS_FIT, marks=pytest.mark.slow)],

@@ -34,8 +34,24 @@ def test_knn_head_teacher_beats_unigram(tmp_path):
 
     corpus = make_topic_corpus()
     model = make_tiny_bert(tmp_path / "bert")
-    store = build_teacher(corpus, TeacherConfig(model=str(model), head="knn", knn_k=5, max_length=64, device="cpu"))
+    store = build_teacher(corpus, TeacherConfig(model=str(model), head="knn", max_length=64, device="cpu"))
     assert store.meta["head"] == "knn" and store.n_docs == corpus.n_docs
     assert store.meta["dev_perplexity"] < store.meta["unigram_dev_perplexity"]
     with pytest.raises(Exception, match="frozen"):
         TeacherConfig(head="knn", mode="top-n")
+    assert store.meta["knn_k"] in (5, 10, 20, 30, 50, 100) and 0 < store.meta["knn_smoothing"] < 1
+
+
+def test_select_knn_picks_lowest_dev_perplexity():
+    from bat_core.neighbours import select_knn
+
+    rng = np.random.default_rng(0)
+    feats = torch.from_numpy(rng.normal(size=(60, 4)).astype(np.float32))
+    counts = sp.csr_matrix(rng.poisson(0.5, size=(60, 30)).astype(np.float32) + 0)
+    log_uni = np.log(np.full(30, 1 / 30))
+    train, dev = np.arange(40), np.arange(40, 60)
+    k, eps, ppl = select_knn(feats, counts, train, dev, log_uni)
+    for kk, ee in ((5, 0.05), (30, 0.5), (10, 0.2)):
+        _, _, other = select_knn(feats, counts, train, dev, log_uni, kk, ee)
+        assert ppl <= other + 1e-9
+    assert select_knn(feats, counts, train, dev, log_uni, 7, 0.3)[:2] == (7, 0.3)

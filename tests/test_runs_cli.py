@@ -41,17 +41,27 @@ def _cli(*args, cwd=None):
 
 
 def test_cli_fit_demo_writes_summary(tmp_path):
+    """The default λ grid (baseline + BAT) end to end, with a tiny random BERT as the teacher to keep it fast."""
+    from teacher_fixtures import make_tiny_bert
+
+    bert = make_tiny_bert(tmp_path / "bert")
     p = _cli("fit", "demo", "--out", str(tmp_path / "o"), "--topics", "8", "--epochs", "5", "--seeds", "2",
-             "--cache-dir", str(tmp_path / "c"), "--quiet")
+             "--teacher-model", str(bert), "--teacher-max-length", "64", "--cache-dir", str(tmp_path / "c"), "--quiet")
     assert p.returncode == 0, p.stderr
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert s["corpus"]["name"] == "demo" and s["corpus"]["documents"] > 250
-    assert len(s["runs"]) == 2 and {r["seed"] for r in s["runs"]} == {121958, 131932}
+    assert len(s["runs"]) == 4 and {r["seed"] for r in s["runs"]} == {121958, 131932}
+    assert {r["lam"] for r in s["runs"]} == {0.0, 0.5}
+    assert s["teacher"]["mode"] == "frozen" and s["teacher"]["head"] == "knn"
+    assert s["teacher"]["dev_perplexity"] > 0 and s["teacher"]["unigram_dev_perplexity"] > 0
+    bat = [r for r in s["runs"] if r["lam"] == 0.5]
+    assert all(r["teacher_key"] == s["teacher"]["key"] for r in bat)
+    assert "paired_test_npmi_diff_vs_baseline" in s["by_lambda"]["0.5"]
     r = s["runs"][0]
     assert len(r["topics"]) == 8 and len(r["topics"][0]) == 10
     for k in ("dev_npmi", "test_npmi", "tu", "wall_time_s", "device"):
         assert k in r
-    assert s["by_lambda"]["0"]["test_npmi"]["n"] == 2
+    assert s["by_lambda"]["0"]["test_npmi"]["n"] == 2 and s["by_lambda"]["0.5"]["test_npmi"]["n"] == 2
 
 
 def _assert_one_line_error(p, needle):

@@ -36,7 +36,8 @@ def _one_thread():
 
 
 def _cfg(model_dir, **kw) -> TeacherConfig:
-    base = dict(model=str(model_dir), device="cpu", max_length=64, head_epochs=40, head_lr=1e-2, patience=10)
+    base = dict(model=str(model_dir), device="cpu", max_length=64, head="linear", head_epochs=40, head_lr=1e-2,
+                patience=10)
     base.update(kw)
     return TeacherConfig(**base)
 
@@ -184,7 +185,7 @@ def test_minilm_resolves_offline():
 
 @pytest.mark.slow
 def test_real_minilm_frozen_teacher_beats_unigram_on_demo(demo_corpus):
-    cfg = TeacherConfig(device="cpu", max_length=128, long_docs="truncate")
+    cfg = TeacherConfig(device="cpu", max_length=128, long_docs="truncate", head="linear")
     store = T.build_teacher(demo_corpus, cfg)
     m = store.meta
     assert m["dev_perplexity"] < 0.7 * m["unigram_dev_perplexity"]
