@@ -158,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
         "settings": {"corpus": ccfg.to_dict(), "teacher": tcfg.to_dict(), "student": scfg.to_dict(),
                      "distill": dcfg.to_dict(), "lambdas": lambdas, "seeds": seeds},
-        "teacher": {k: tmeta.get(k) for k in ("mode", "dev_perplexity", "train_perplexity", "unigram_dev_perplexity",
-                                              "cross_fit_folds", "wall_time_s", "device")},
+        "teacher": {k: tmeta.get(k) for k in ("mode", "head", "knn_k", "knn_smoothing", "dev_perplexity",
+                                              "train_perplexity", "unigram_dev_perplexity", "cross_fit_folds",
+                                              "wall_time_s", "device")},
         "rows": rows,
         "time_s": {"teacher": t_teacher, "students": t_students, "total": time.time() - t_start},
     }
@@ -205,7 +206,9 @@ def render_markdown(res: dict) -> str:
         f"train/dev/test), V = {c['vocabulary']}, K = {st['student']['n_topics']}, {len(st['seeds'])} seeds, "
         f"{st['student']['epochs']} epochs",
         "",
-        f"Teacher: mode {t.get('mode')}, head {st['teacher']['head']}, "
+        f"Teacher: mode {t.get('mode')}, head {t.get('head')}"
+        + (f" (k = {t.get('knn_k')}, smoothing {t.get('knn_smoothing')}, chosen on dev)" if t.get("knn_k") else "")
+        + ", "
         f"dev perplexity {t.get('dev_perplexity') or nan:.1f} vs unigram {t.get('unigram_dev_perplexity') or nan:.1f} "
         f"(train {t.get('train_perplexity') or nan:.1f}),"
         f" cross-fit folds {t.get('cross_fit_folds')}. Distillation: T = {st['distill']['temperature']}, "

@@ -37,12 +37,12 @@ with tcol:
                         key="t_mode", persist_state=PERSIST,
                         format_func={"frozen": "frozen encoder, train the head (fast on CPU)",
                                      "top-n": "fine-tune the top layers", "full": "fine-tune everything (GPU)"}.get)
-    heads = ["linear", "mlp", "knn"] if mode == "frozen" else ["linear", "mlp"]
+    heads = ["knn", "linear", "mlp"] if mode == "frozen" else ["linear", "mlp"]
     head = st.selectbox("Head", heads, heads.index(d["teacher_head"]) if d["teacher_head"] in heads else 0,
                         key="t_head", persist_state=PERSIST,
                         format_func={"linear": "linear layer over the vocabulary (the paper)",
                                      "mlp": "MLP (one hidden layer)",
-                                     "knn": "nearest neighbours' words (no training)"}.get,
+                                     "knn": "nearest neighbours' words (k, smoothing chosen on dev)"}.get,
                         help="How the teacher turns a document embedding into a predicted bag of words")
     lengths = [64, 128, 256, 512]
     max_len = st.select_slider("Max length (tokens)", lengths, d["teacher_max_length"]
