@@ -119,6 +119,16 @@ def current_corpus() -> Corpus | None:
     return st.session_state.get("corpus")
 
 
+def require_corpus() -> Corpus:
+    """The current corpus; without one, a pointer to the Corpus page and the page stops here."""
+    corpus = current_corpus()
+    if corpus is None:
+        st.info("No corpus yet.")
+        st.page_link("pages/corpus.py", label="Load a corpus first →")
+        st.stop()
+    return corpus
+
+
 def tabular_columns(name: str, data: bytes) -> list[str] | None:
     """Column names of a csv/tsv/jsonl/json upload (for the text-column picker); None for other files.
 

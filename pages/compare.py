@@ -15,11 +15,7 @@ from pages import _ui
 st.title("Compare: baseline vs BAT")
 st.caption("Slide λ to see what the BERT teacher changes: the student trained at that λ next to the λ = 0 baseline "
            "(same seed), topic by topic.")
-corpus = _ui.current_corpus()
-if corpus is None:
-    st.info("No corpus yet.")
-    st.page_link("pages/corpus.py", label="Load a corpus first →")
-    st.stop()
+corpus = _ui.require_corpus()
 
 job = _ui.session_job()
 runs = _ui.all_runs(corpus)

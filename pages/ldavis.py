@@ -7,11 +7,7 @@ from bat_core import ldavis
 from pages import _ui
 
 st.title("pyLDAvis")
-corpus = _ui.current_corpus()
-if corpus is None:
-    st.info("No corpus yet.")
-    st.page_link("pages/corpus.py", label="Load a corpus first →")
-    st.stop()
+corpus = _ui.require_corpus()
 
 runs = _ui.all_runs(corpus)
 if not runs:

@@ -12,11 +12,7 @@ LAMBDA_CHOICES = [0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 PERSIST = "session"
 
 st.title("Train")
-corpus = _ui.current_corpus()
-if corpus is None:
-    st.info("No corpus yet.")
-    st.page_link("pages/corpus.py", label="Load a corpus first →")
-    st.stop()
+corpus = _ui.require_corpus()
 
 d = _ui.defaults()
 st.caption(f"Corpus **{_ui.md_escape(corpus.name)}**: {corpus.n_docs:,} documents, {corpus.vocab_size:,} words · "
