@@ -113,6 +113,18 @@ def _configs(args: argparse.Namespace):
     return FitConfig(corpus=corpus, teacher=teacher, student=student, distill=distill)
 
 
+def _check_out_dir(out: Path) -> None:
+    """Fail before any training, not after it, when the results could not be written."""
+    if out.exists() and not out.is_dir():
+        raise BatError(f"--out {out} is a file; give a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BatError(f"cannot create the output folder {out}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK):
+        raise BatError(f"cannot write to the output folder {out}: permission denied")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .progress import Cancelled, TqdmProgress
@@ -120,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = TqdmProgress(disable=args.quiet)
     try:
         cfg = _configs(args)
+        _check_out_dir(Path(args.out))
         if args.command == "fit":
             from .pipeline import fit
 

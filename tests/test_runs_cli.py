@@ -107,3 +107,10 @@ def test_cli_bad_inputs(tmp_path, capsys):
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--lambdas", "2"), "λ must be in [0, 1]")
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--topics", "x"), "invalid int")
     _assert_one_line_error(_cli("fit", "demo"), "--out")
+    (tmp_path / "afile").write_text("x")
+    _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "afile"), "--lambdas", "0"), "is a file")
+    import torch
+
+    if not torch.cuda.is_available():
+        _assert_one_line_error(_cli("fit", "demo", "--out", out, "--device", "cuda", "--lambdas", "0"), "cuda")
+    _assert_one_line_error(_cli("fit", "demo", "--out", out, "--seeds", "0"), "--seeds")
