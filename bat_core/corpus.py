@@ -14,6 +14,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,7 +202,21 @@ def _read_json(text: str, where: str, text_column: str | None) -> list[str]:
 
 
 def parse_bytes(name: str, data: bytes, text_column: str | None = None) -> list[str]:
-    """Documents from one uploaded file, dispatched on its extension."""
+    """Documents from one uploaded file, dispatched on its extension.
+
+    Whatever a malformed file makes the parsers raise (corrupt compressed data, absurdly nested JSON, …) comes out
+    as a :class:`BatError` naming the file, so the app and the CLI never show a traceback for bad input.
+    """
+    try:
+        return _parse_bytes(name, data, text_column)
+    except BatError:
+        raise
+    except (RecursionError, zlib.error, EOFError, OSError, ValueError, UnicodeError, csv.Error) as e:
+        raise BatError(f"{name} could not be read ({type(e).__name__}: {e}); check that it is a valid "
+                       f"{Path(name).suffix or 'text'} file") from None
+
+
+def _parse_bytes(name: str, data: bytes, text_column: str | None) -> list[str]:
     suffix = Path(name).suffix.lower()
     if suffix == ".zip":
         return _read_zip(data, name)
@@ -233,7 +248,7 @@ def _read_zip(data: bytes, where: str) -> list[str]:
         for info in sorted(members, key=lambda i: i.filename):
             try:
                 raw = zf.read(info)
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as e:
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
                 raise BatError(f"{where}: cannot read {info.filename} ({e})") from None
             docs.append(_decode(raw, f"{where}:{info.filename}").strip())
         return docs

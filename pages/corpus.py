@@ -56,8 +56,9 @@ with right:
                 with st.spinner(f"Reading {up.name}…"):
                     docs = parse_bytes(up.name, data, text_column)
                     new = _ui.build(docs, cfg, name=up.name.rsplit(".", 1)[0] or "upload")
-            except BatError as e:
-                st.error(f"Could not use {up.name}: {e}")
+            except Exception as e:  # noqa: BLE001 - BatError explains itself; anything else must not crash the page
+                why = str(e) if isinstance(e, BatError) else f"unexpected {type(e).__name__}: {e}"
+                st.error(f"Could not use {up.name}: {why}")
                 if corpus is not None:
                     st.caption(f"Still using the previous corpus, {corpus.name}.")
             else:

@@ -96,6 +96,20 @@ def test_bad_files_raise_clear_errors(name, data, needle):
         parse_bytes(name, data)
 
 
+def test_hostile_files_become_clear_errors():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(BatError, match="c.json"):
+        parse_bytes("c.json", deep)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.txt", "hello world " * 1000)
+    data = bytearray(buf.getvalue())
+    start = data.find(b"a.txt") + 5  # corrupt the compressed payload of the member
+    data[start + 10:start + 60] = b"\xff" * 50
+    with pytest.raises(BatError):
+        parse_bytes("c.zip", bytes(data))
+
+
 def test_zip_without_txt(tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
