@@ -143,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
             summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress)
             progress.close()
             print(json.dumps(summary["by_lambda"], indent=1))
+            t = summary.get("teacher") or {}
+            if (t.get("dev_perplexity") or 0) >= (t.get("unigram_dev_perplexity") or float("inf")):
+                print(f"warning: the teacher's dev perplexity ({t['dev_perplexity']:.0f}) is no better than word "
+                      f"frequencies alone ({t['unigram_dev_perplexity']:.0f}); distillation is unlikely to help",
+                      file=sys.stderr)
             print(f"wrote {Path(args.out) / 'summary.json'}", file=sys.stderr)
         else:
             from .corpus import load_corpus

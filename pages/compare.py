@@ -70,6 +70,12 @@ base = _ui.pick(fruns, 0.0, seed)
 bat = _ui.pick(fruns, lam, seed)
 name_b = f"BAT (λ={lam:g})"
 st.caption(_ui.settings_line(bat))
+_t = bat.config.get("teacher") or {}
+if isinstance(_t.get("dev_perplexity"), (int, float)) and isinstance(_t.get("unigram_dev_perplexity"), (int, float)) \
+        and _t["dev_perplexity"] >= _t["unigram_dev_perplexity"]:
+    st.warning("This teacher predicts held-out documents no better than word frequencies alone (dev perplexity "
+               f"{_t['dev_perplexity']:,.0f} vs {_t['unigram_dev_perplexity']:,.0f}): it has little to teach, and "
+               "distilling from it is unlikely to help. Try the knn head, or a longer max length.")
 
 # ------------------------------------------------------------------------------------------ train another λ
 with st.expander("Train another λ with these settings", expanded=bool(job and job.running)):
