@@ -113,16 +113,16 @@ def _configs(args: argparse.Namespace):
     return FitConfig(corpus=corpus, teacher=teacher, student=student, distill=distill)
 
 
-def _check_out_dir(out: Path) -> None:
-    """Fail before any training, not after it, when the results could not be written."""
-    if out.exists() and not out.is_dir():
-        raise BatError(f"--out {out} is a file; give a folder for the results")
+def _check_writable_dir(folder: Path, flag: str) -> None:
+    """Fail before any training, not after it, when results or caches could not be written."""
+    if folder.exists() and not folder.is_dir():
+        raise BatError(f"{flag} {folder} is a file; give a folder")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise BatError(f"cannot create the output folder {out}: {e.strerror or e}") from None
-    if not os.access(out, os.W_OK):
-        raise BatError(f"cannot write to the output folder {out}: permission denied")
+        raise BatError(f"cannot create the folder {folder} ({flag}): {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise BatError(f"cannot write to the folder {folder} ({flag}): permission denied")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     progress = TqdmProgress(disable=args.quiet)
     try:
         cfg = _configs(args)
-        _check_out_dir(Path(args.out))
+        _check_writable_dir(Path(args.out), "--out")
+        if args.cache_dir is not None:
+            _check_writable_dir(Path(args.cache_dir), "--cache-dir")
         if args.command == "fit":
             from .pipeline import fit
 
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             for lam in lambdas:
                 if not 0 <= lam <= 1:
                     raise BatError(f"λ must be in [0, 1], not {lam:g}")
+            lambdas = sorted({abs(lam) for lam in lambdas})  # a λ named twice is trained once (and -0.0 is 0)
             summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress)
             progress.close()
             print(json.dumps(summary["by_lambda"], indent=1))

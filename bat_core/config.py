@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -52,6 +53,7 @@ class CorpusConfig(_Config):
 
     def __post_init__(self) -> None:
         _check(self.vocab_size >= 10, "vocabulary size must be at least 10")
+        _check(math.isfinite(self.min_df) and math.isfinite(self.max_df), "min_df and max_df must be finite numbers")
         _check(self.min_df > 0, "min_df must be positive (a document count, or a fraction below 1)")
         _check(0 < self.max_df, "max_df must be positive")
         _check(1 <= self.min_token_len <= 20, "minimum token length must be between 1 and 20")

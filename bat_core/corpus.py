@@ -144,16 +144,40 @@ def _read_csv(text: str, where: str, text_column: str | None, delimiter: str | N
             delimiter = csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-        rows = list(reader)
-        columns = list(reader.fieldnames or [])
-    except csv.Error as e:
-        raise BatError(f"{where} is not a valid CSV file: {e}") from None
+
+    def parse(quoting: int) -> tuple[list[str], list[dict]]:
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+            return list(reader.fieldnames or []), list(reader)
+        except csv.Error as e:
+            raise BatError(f"{where} is not a valid CSV file: {e}") from None
+
+    columns, rows = parse(csv.QUOTE_MINIMAL)
     if not columns or not rows:
         raise BatError(f"{where} has no rows; a CSV needs a header line and one row per document")
+    runaway = _runaway_quote_row(rows, columns, delimiter)
+    if runaway is not None:
+        if delimiter != "\t":
+            raise BatError(f"{where}: an unbalanced quote (\") near data row {runaway + 1} swallows the rows after it "
+                           "into one field; fix the quoting or save as .tsv")
+        columns, rows = parse(csv.QUOTE_NONE)  # tab-separated files rarely mean quotes as quoting
     col = _pick_column(columns, rows, text_column, where)
     return _column_texts(rows, col)
+
+
+def _runaway_quote_row(rows: list[dict], columns: list[str], delimiter: str) -> int | None:
+    """Index of a row whose field absorbed later rows (an opening quote never closed), or None.
+
+    A legitimate quoted field may hold line breaks, but not several lines that each look like a whole row (as many
+    delimiters as the header has)."""
+    need = max(1, len(columns) - 1)
+    for i, row in enumerate(rows):
+        for v in row.values():
+            if isinstance(v, str) and v.count("\n") >= 2:
+                rowlike = sum(1 for ln in v.split("\n")[1:] if ln.count(delimiter) >= need)
+                if rowlike >= 2:
+                    return i
+    return None
 
 
 def _records_texts(records: list, where: str, text_column: str | None) -> list[str]:
@@ -265,6 +289,8 @@ def read_documents(source: str | Path, text_column: str | None = None) -> tuple[
     if not path.exists():
         known = ", ".join(datasets.NAMES)
         raise BatError(f"{s}: no such file or folder (installed corpora: {known})")
+    if not path.is_dir() and not path.is_file():
+        raise BatError(f"{s} is not a regular file or folder")
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".txt"
                        and not p.name.startswith("."))
@@ -374,7 +400,7 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
         docs = docs[: cfg.max_docs]
     if len(docs) < MIN_DOCS:
         raise BatError(f"only {len(docs)} non-empty distinct documents; a topic model needs at least {MIN_DOCS} "
-                       "(a .txt file holds one document per line)")
+                       "(a .txt file holds one document per line; a .csv/.jsonl/.json one per row)")
     if cfg.remove_boilerplate:
         docs, bp = remove_boilerplate(docs, cfg.boilerplate_min_docs)
         stats.update(bp)

@@ -19,7 +19,7 @@ import torch
 from .config import DistillConfig, StudentConfig
 from .corpus import Corpus
 from .device import describe, pick_device
-from .distill import reconstruction_loss, teacher_target
+from .distill import clip_logits, reconstruction_loss, teacher_target
 from .errors import BatError
 from .metrics import npmi_per_topic, perplexity, top_words, topic_uniqueness
 from .progress import Progress, ShouldStop, check_stop, report
@@ -113,12 +113,13 @@ def _fit(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig, teacher: Lo
             local = rng.integers(n, size=batch)
             rows = train_idx[local]
             x = _dense(X_train, local, device)
-            z_t = logits_for(rows) if uses_teacher else None
+            # clipped once, as the original does at load time: the encoder input and the target see the same logits
+            z_t = clip_logits(logits_for(rows), x, distill.clip) if uses_teacher else None
             _, eta, eta_bn, mu, logvar = model(x, z_t if distill.encode_logits != "off" else None)
             target = None
             if distill.lam > 0:
                 assert z_t is not None
-                target = teacher_target(z_t, x, distill.temperature, distill.clip, distill.min_count)
+                target = teacher_target(z_t, x, distill.temperature, None, distill.min_count)
             nl = reconstruction_loss(x, eta, eta_bn, p_bn, distill.lam, distill.temperature, target)
             loss = (nl + model.kl(mu, logvar)).mean()
             opt.zero_grad(set_to_none=True)

@@ -110,6 +110,28 @@ def test_hostile_files_become_clear_errors():
         parse_bytes("c.zip", bytes(data))
 
 
+def test_unbalanced_quote_does_not_swallow_rows():
+    q = chr(34)
+    rows = ["id\ttext"] + [f'{i}\t{q if i == 3 else ""}document number {i} about stock markets' for i in range(20)]
+    docs = parse_bytes("q.tsv", "\n".join(rows).encode())
+    assert len(docs) == 20 and docs[4] == "document number 4 about stock markets"
+    csv_rows = ["id,text"] + [f'{i},{q if i == 3 else ""}document number {i} about stock markets' for i in range(20)]
+    with pytest.raises(BatError, match="unbalanced quote"):
+        parse_bytes("q.csv", "\n".join(csv_rows).encode())
+    # a legitimate multi-line quoted field stays one document
+    ok = 'id,text\n1,"first line\nsecond line of the same text"\n2,another document here\n'
+    assert parse_bytes("ok.csv", ok.encode()) == ["first line\nsecond line of the same text", "another document here"]
+
+
+def test_special_files_are_refused(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(BatError, match="not a regular file"):
+        read_documents(fifo)
+
+
 def test_zip_without_txt(tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

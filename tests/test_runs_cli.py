@@ -114,3 +114,5 @@ def test_cli_bad_inputs(tmp_path, capsys):
     if not torch.cuda.is_available():
         _assert_one_line_error(_cli("fit", "demo", "--out", out, "--device", "cuda", "--lambdas", "0"), "cuda")
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--seeds", "0"), "--seeds")
+    _assert_one_line_error(_cli("fit", "demo", "--out", out, "--max-df", "inf"), "finite")
+    _assert_one_line_error(_cli("fit", "demo", "--out", out, "--cache-dir", str(tmp_path / "afile")), "is a file")
