@@ -107,7 +107,9 @@ def _pick_column(columns: list[str], rows: list[dict], text_column: str | None, 
         if text_column not in columns:
             raise BatError(f"{where} has no column {text_column!r}; its columns are: {', '.join(map(str, columns))}")
         return text_column
-    lower = {str(c).lower().strip(): c for c in columns}
+    lower: dict[str, str] = {}
+    for c in columns:  # the first spelling wins: "text" before a later "TEXT"
+        lower.setdefault(str(c).lower().strip(), c)
     for name in TEXT_COLUMN_NAMES:
         if name in lower:
             return lower[name]
@@ -188,7 +190,9 @@ def _records_texts(records: list, where: str, text_column: str | None) -> list[s
         raise BatError(f"{where}: expected JSON objects (one per document) or strings")
     columns = list(dict.fromkeys(k for r in dicts[:1000] for k in r))
     col = _pick_column(columns, dicts, text_column, where)
-    return _column_texts(dicts, col)
+    # bare strings among the objects are documents too, in their place
+    return [r if isinstance(r, str) else str(r[col]) for r in records
+            if isinstance(r, str) or (isinstance(r, dict) and r.get(col) is not None)]
 
 
 def _read_jsonl(text: str, where: str, text_column: str | None) -> list[str]:

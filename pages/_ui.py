@@ -122,7 +122,7 @@ def current_corpus() -> Corpus | None:
 def require_corpus() -> Corpus:
     """The current corpus; without one, a pointer to the Corpus page and the page stops here."""
     corpus = current_corpus()
-    if corpus is None:
+    if not isinstance(corpus, Corpus):
         st.info("No corpus yet.")
         st.page_link("pages/corpus.py", label="Load a corpus first →")
         st.stop()

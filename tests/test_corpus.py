@@ -72,6 +72,13 @@ def test_jsonl_and_json():
     assert parse_bytes("c.json", json.dumps({"data": [{"text": d} for d in DOCS]}).encode()) == DOCS
 
 
+def test_mixed_json_records_keep_every_document():
+    assert parse_bytes("m.json", json.dumps(["a string doc", {"text": "an object doc"}, 42]).encode()) == \
+        ["a string doc", "an object doc"]
+    assert parse_bytes("m.json", json.dumps([{"text": "lower"}, {"TEXT": "upper", "text": "both"}]).encode()) == \
+        ["lower", "both"]
+
+
 def test_legacy_encodings_decode():
     latin = "\n".join(DOCS).replace("Mars", "Mårs").encode("cp1252")
     assert "Mårs" in parse_bytes("c.txt", latin)[0]
