@@ -53,6 +53,11 @@ def head_to_head(base, bat) -> tuple[int, int]:
     return sum(b[j] > a[i] for i, j, _ in pairs), len(pairs)
 
 
+def arm(dcfg: DistillConfig, lam: float) -> DistillConfig:
+    """The distillation settings at λ; λ = 0 is always the plain baseline (no teacher anywhere, encoder input off)."""
+    return replace(dcfg, lam=lam) if lam > 0 else DistillConfig()
+
+
 def _train_one(task: tuple) -> str:
     """Worker for --jobs: load the corpus and the cached teacher, train one (λ, seed) run into the run cache."""
     source, ccfg, tcfg, scfg, dcfg, cache_dir = task
@@ -120,14 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         from concurrent.futures import ProcessPoolExecutor
 
         first = sorted(lambdas, key=lambda lam: (lam != 0.5, lam == 0.0, lam))
-        tasks = [(args.corpus, ccfg, tcfg, replace(scfg, seed=s), replace(dcfg, lam=lam), args.cache_dir)
+        tasks = [(args.corpus, ccfg, tcfg, replace(scfg, seed=s), arm(dcfg, lam), args.cache_dir)
                  for lam in first for s in seeds]
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
             for i, key in enumerate(pool.map(_train_one, tasks), 1):
                 print(f"[{i}/{len(tasks)}] run {key} done after {time.time() - t_students:.0f} s", flush=True)
     for lam in lambdas:
         for seed in seeds:
-            d = replace(dcfg, lam=lam)
+            d = arm(dcfg, lam)
             runs[(lam, seed)] = get_run(corpus, replace(scfg, seed=seed), d, teacher if d.active else None,
                                         args.cache_dir, progress)
     t_students = time.time() - t_students
