@@ -64,22 +64,33 @@ class Corpus:
 
 # ---------------------------------------------------------------------------------------------------------- reading
 def _decode(data: bytes, where: str) -> str:
-    """Decode bytes as text: UTF-8 (with or without BOM), UTF-16 with a BOM, else Windows-1252 for legacy files.
-
-    Binary data is refused instead of being decoded into garbage.
+    """Decode bytes as text: UTF-8 (with or without BOM), UTF-16 (with a BOM, or detected by its zero bytes), else
+    Windows-1252 for legacy files. Binary data is refused instead of being decoded into garbage.
     """
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             pass
+    sample = data[:65536]
+    if sample.count(0) > 0.01 * len(sample):  # NUL bytes are valid UTF-8, so look for BOM-less UTF-16 first
+        for enc, zeros in (("utf-16-le", sample[1::2]), ("utf-16-be", sample[0::2])):
+            if zeros and zeros.count(0) / len(zeros) > 0.9:
+                try:
+                    return _check_readable(data.decode(enc), where)
+                except UnicodeDecodeError:
+                    pass
+        raise BatError(f"{where} is not a text file (it contains binary data); give plain text in UTF-8")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        sample = data[:65536]
-        if b"\x00" in sample:
+        if b"\x00" in sample:  # not UTF-8 and has NULs: no legacy text encoding looks like this
             raise BatError(f"{where} is not a text file (it contains binary data); give plain text in UTF-8") from None
         text = data.decode("cp1252", errors="replace")
+    return _check_readable(text, where)
+
+
+def _check_readable(text: str, where: str) -> str:
     sample = text[:65536]
     if sample:
         control = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\n\r\t\f\v") or ch == "\ufffd")

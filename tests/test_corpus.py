@@ -84,6 +84,10 @@ def test_legacy_encodings_decode():
     assert "Mårs" in parse_bytes("c.txt", latin)[0]
     utf16 = "\n".join(DOCS).encode("utf-16")
     assert parse_bytes("c.txt", utf16) == DOCS
+    assert parse_bytes("c.txt", "\n".join(DOCS).encode("utf-16-le")) == DOCS  # no BOM
+    assert parse_bytes("c.txt", "\n".join(DOCS).encode("utf-16-be")) == DOCS
+    stray_nul = ("\n".join(DOCS).replace("Mars", "Ma\x00rs")).encode()
+    assert len(parse_bytes("c.txt", stray_nul)) == len(DOCS)  # one stray NUL is not "binary"
 
 
 @pytest.mark.parametrize(
