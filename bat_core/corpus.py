@@ -18,6 +18,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -394,6 +395,12 @@ def _split_indices(n: int, cfg: CorpusConfig) -> dict[str, np.ndarray]:
 MIN_DOCS = 10
 
 
+def hash_texts(h: Any, docs: list[str]) -> None:  # h: a hashlib object
+    """Feed the documents, in order, into the hash ``h``: what names a corpus (with its settings) and an upload."""
+    for d in docs:
+        h.update(hashlib.sha1(d.encode("utf-8", "surrogatepass")).digest())
+
+
 def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "corpus",
                  progress: Progress | None = None) -> Corpus:
     """Clean, vectorise and split raw documents. The vocabulary is fitted on the training split only."""
@@ -453,8 +460,7 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
     report(progress, "corpus", 2, 3, "hashing")
     h = hashlib.sha256()
     h.update(cfg.key().encode())
-    for d in docs:
-        h.update(hashlib.sha1(d.encode("utf-8", "surrogatepass")).digest())
+    hash_texts(h, docs)
     lengths = np.asarray(counts.sum(axis=1)).ravel()
     stats.update(documents=len(docs), vocabulary=len(vocab), tokens=int(lengths.sum()),
                  mean_doc_length=float(lengths.mean()), **{f"{s}_docs": int(len(splits[s])) for s in SPLITS})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from .errors import BatError
@@ -35,3 +38,18 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
+
+
+@contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (at least 1), then restore the previous number.
+
+    Small models lose more to thread hand-offs than they gain, and collapse when other processes share the cores
+    (measured: 5 Scholar epochs on NewsArticles took 8.9 s on 1 thread, 109 s on 2 threads with another job busy).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -21,10 +21,12 @@ K_GRID = (5, 10, 20, 30, 50, 100)
 SMOOTHING_GRID = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
-class _Index:
-    """Normalised embeddings of the training documents and their word distributions."""
+class KnnIndex:
+    """Normalised embeddings of the training documents and their word distributions: built once per teacher, then
+    asked for logits batch by batch (the export) and for the dev-perplexity grid (the selection)."""
 
-    def __init__(self, features: torch.Tensor, counts: sp.csr_matrix, train: np.ndarray) -> None:
+    def __init__(self, features: torch.Tensor, counts: sp.csr_matrix, train: np.ndarray,
+                 log_unigram: np.ndarray) -> None:
         self.f = torch.nn.functional.normalize(features.float().cpu(), dim=1)
         self.train = np.asarray(train)
         self.ft = self.f[torch.as_tensor(self.train)]
@@ -32,6 +34,8 @@ class _Index:
         self.p_train = sp.csr_matrix(sp.diags(1.0 / np.maximum(lengths, 1.0)) @ counts[self.train])
         self.position = np.full(counts.shape[0], -1, dtype=np.int64)
         self.position[self.train] = np.arange(len(self.train))
+        self.counts = counts
+        self.unigram = np.exp(np.asarray(log_unigram, dtype=np.float64))[None, :]
 
     def neighbours(self, docs: np.ndarray, k: int, block: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(document block, its k nearest training documents, most similar first), never a document itself."""
@@ -51,39 +55,43 @@ class _Index:
                                 shape=(n, len(self.train)))
         return np.asarray((weights @ self.p_train).todense())
 
+    def logits(self, docs: np.ndarray, k: int, smoothing: float) -> torch.Tensor:
+        """len(docs)×V float32 logits: log of the smoothed mean word distribution of each document's k neighbours."""
+        out = [np.log((1 - smoothing) * self.mean_distribution(idx) + smoothing * self.unigram).astype(np.float32)
+               for _, idx in self.neighbours(docs, k)]
+        return torch.from_numpy(np.concatenate(out)) if out else torch.zeros(0, self.counts.shape[1])
+
+    def select(self, dev: np.ndarray, k: int | None = None, smoothing: float | None = None
+               ) -> tuple[int, float, float]:
+        """(k, ε, dev perplexity) with the lowest per-token perplexity on ``dev``, over the grid for whichever of
+        ``k`` / ``smoothing`` is None. This is how the paper picks its teacher (dev perplexity), and it adapts the
+        head to the corpus: many short, loosely related documents want more neighbours and more smoothing, measured
+        on mini20ng, where the NewsArticles-sized setting (k = 10, ε = 0.05) predicted held-out documents worse than
+        word frequencies alone. Neighbours are searched once, for the largest k; smaller k use their first columns."""
+        ks = (k,) if k else K_GRID
+        eps_grid = (smoothing,) if smoothing else SMOOTHING_GRID
+        nll = {(kk, e): 0.0 for kk in ks for e in eps_grid}
+        total = 0.0
+        for d, idx in self.neighbours(dev, max(ks)):
+            x = self.counts[d].tocoo()
+            total += float(x.data.sum())
+            for kk in ks:
+                p = self.mean_distribution(idx[:, :min(kk, idx.shape[1])])
+                for e in eps_grid:
+                    z = np.log((1 - e) * p[x.row, x.col] + e * self.unigram[0, x.col])
+                    nll[(kk, e)] -= float((x.data * z).sum())
+        (kk, e), best = min(nll.items(), key=lambda item: item[1])
+        return kk, e, float(np.exp(best / max(total, 1e-12)))
+
 
 def knn_logits(features: torch.Tensor, counts: sp.csr_matrix, train: np.ndarray, docs: np.ndarray, k: int,
                smoothing: float, log_unigram: np.ndarray) -> torch.Tensor:
-    """Log of the smoothed mean word distribution of each document's ``k`` nearest training documents (itself
-    excluded). ``features`` are N×H embeddings of every document; returns len(docs)×V float32 logits (CPU)."""
-    index = _Index(features, counts, train)
-    uni = np.exp(np.asarray(log_unigram, dtype=np.float64))[None, :]
-    out = [np.log((1 - smoothing) * index.mean_distribution(idx) + smoothing * uni).astype(np.float32)
-           for _, idx in index.neighbours(docs, k)]
-    return torch.from_numpy(np.concatenate(out)) if out else torch.zeros(0, counts.shape[1])
+    """One-off :meth:`KnnIndex.logits` (itself excluded from every document's neighbours)."""
+    return KnnIndex(features, counts, train, log_unigram).logits(docs, k, smoothing)
 
 
 def select_knn(features: torch.Tensor, counts: sp.csr_matrix, train: np.ndarray, dev: np.ndarray,
                log_unigram: np.ndarray, k: int | None = None, smoothing: float | None = None
                ) -> tuple[int, float, float]:
-    """(k, ε, dev perplexity) with the lowest per-token perplexity on the dev split, over the grid for whichever of
-    ``k`` / ``smoothing`` is None. This is how the paper picks its teacher (dev perplexity), and it adapts the head
-    to the corpus: many short, loosely related documents want more neighbours and more smoothing, measured on
-    mini20ng, where the NewsArticles-sized setting (k = 10, ε = 0.05) predicted held-out documents worse than word
-    frequencies alone. Neighbours are searched once, for the largest k; smaller k use their first columns."""
-    ks = (k,) if k else K_GRID
-    eps_grid = (smoothing,) if smoothing else SMOOTHING_GRID
-    index = _Index(features, counts, train)
-    uni = np.exp(np.asarray(log_unigram, dtype=np.float64))[None, :]
-    nll = {(kk, e): 0.0 for kk in ks for e in eps_grid}
-    total = 0.0
-    for d, idx in index.neighbours(dev, max(ks)):
-        x = counts[d].tocoo()
-        total += float(x.data.sum())
-        for kk in ks:
-            p = index.mean_distribution(idx[:, :min(kk, idx.shape[1])])
-            for e in eps_grid:
-                z = np.log((1 - e) * p[x.row, x.col] + e * uni[0, x.col])
-                nll[(kk, e)] -= float((x.data * z).sum())
-    (kk, e), best = min(nll.items(), key=lambda item: item[1])
-    return kk, e, float(np.exp(best / max(total, 1e-12)))
+    """One-off :meth:`KnnIndex.select`."""
+    return KnnIndex(features, counts, train, log_unigram).select(dev, k, smoothing)

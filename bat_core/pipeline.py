@@ -50,7 +50,8 @@ def get_run(corpus: Corpus, scfg: StudentConfig, dcfg: DistillConfig, teacher=No
     return run
 
 
-def _mean_std(values: list[float]) -> dict[str, float]:
+def mean_std(values: list[float]) -> dict[str, float]:
+    """Mean, sample std (0 for one value) and count: how every result over seeds is reported."""
     a = np.asarray(values, dtype=float)
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": int(len(a))}
 
@@ -64,14 +65,14 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
     base = {r.seed: r for r in by_lam.get(0.0, [])}
     for lam, rs in sorted(by_lam.items()):
         entry: dict[str, Any] = {
-            "test_npmi": _mean_std([r.metrics["test_npmi"] for r in rs]),
-            "dev_npmi": _mean_std([r.metrics["dev_npmi"] for r in rs]),
-            "tu": _mean_std([r.metrics["tu"] for r in rs]),
+            "test_npmi": mean_std([r.metrics["test_npmi"] for r in rs]),
+            "dev_npmi": mean_std([r.metrics["dev_npmi"] for r in rs]),
+            "tu": mean_std([r.metrics["tu"] for r in rs]),
             "seeds": sorted(r.seed for r in rs),
         }
         paired = [r.metrics["test_npmi"] - base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base]
         if lam > 0 and paired:
-            entry["paired_test_npmi_diff_vs_baseline"] = _mean_std(paired)
+            entry["paired_test_npmi_diff_vs_baseline"] = mean_std(paired)
             entry["seeds_won_vs_baseline"] = int(sum(d > 0 for d in paired))
             b = np.mean([base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base])
             entry["relative_gain_vs_baseline"] = float(np.mean(paired) / b) if b else None

@@ -18,17 +18,13 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from .align import softmax_rows
+
 
 def run_key(corpus_hash: str, teacher_key: str | None, student: dict, distill: dict) -> str:
     blob = json.dumps({"corpus": corpus_hash, "teacher": teacher_key, "student": student, "distill": distill},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _softmax(a: np.ndarray) -> np.ndarray:
-    a = a - a.max(axis=-1, keepdims=True)
-    e = np.exp(a)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass
@@ -56,11 +52,11 @@ class Run:
 
     def topic_word(self) -> np.ndarray:
         """Each topic's full word distribution softmax(b + B_k): what pyLDAvis shows."""
-        return _softmax(self.background[None, :].astype(np.float64) + self.beta.astype(np.float64))
+        return softmax_rows(self.background[None, :].astype(np.float64) + self.beta.astype(np.float64))
 
     def reconstruction(self, rows: np.ndarray) -> np.ndarray:
         """The student's predicted word distribution softmax(θ_d·Bᵀ + b) for documents ``rows`` (p_bn = 0)."""
-        return _softmax(self.theta[rows].astype(np.float64) @ self.beta.astype(np.float64) + self.background)
+        return softmax_rows(self.theta[rows].astype(np.float64) @ self.beta.astype(np.float64) + self.background)
 
     def summary(self) -> dict[str, Any]:
         """Settings, metrics and topics: what `summary.json` and the JSON export hold."""

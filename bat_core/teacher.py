@@ -54,7 +54,7 @@ from torch import nn
 from .config import TeacherConfig
 from .corpus import Corpus
 from .ddp import DistEnv, current_dist
-from .device import amp_dtype, describe, pick_device
+from .device import amp_dtype, cpu_threads, describe, pick_device
 from .errors import BatError
 from .logits import TeacherLogits, compress, index_dtype
 from .progress import Progress, ShouldStop, check_stop, report
@@ -503,18 +503,6 @@ def _save_embeddings(path: Path | None, h: torch.Tensor, fingerprint: dict, info
     os.replace(tmp, path)
 
 
-@contextmanager
-def _cpu_threads(n: int) -> Iterator[None]:
-    """Small head-only steps run several times faster on one thread: no OpenMP hand-off per tiny op, and no
-    collapse when other processes share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ======================================================================================================== the model
 def _transformer_layers(model: nn.Module) -> nn.ModuleList:
     """The stack of transformer blocks (BERT's encoder.layer, DistilBERT's transformer.layer, …)."""
@@ -668,15 +656,15 @@ def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.nda
             _save_embeddings(path, features, fingerprint, info)
         info["embeddings_cached"] = False
     if cfg.head_kind == "knn":  # no head to train: kernel regression over the training documents (neighbours.py)
-        from .neighbours import knn_logits, select_knn
+        from .neighbours import KnnIndex
 
         report(job.progress, "teacher: neighbours", 0, 1, "choosing k and smoothing on the dev split")
-        k, eps, dev_ppl = select_knn(features, job.counts, splits["train"], splits["dev"], log_p, cfg.knn_k,
-                                     cfg.knn_smoothing)
+        index = KnnIndex(features, job.counts, splits["train"], log_p)  # built once, used by selection and export
+        k, eps, dev_ppl = index.select(splits["dev"], cfg.knn_k, cfg.knn_smoothing)
         report(job.progress, "teacher: neighbours", 1, 1, f"k = {k}, smoothing = {eps}")
 
         def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:
-            return knn_logits(features, job.counts, splits["train"], docs, k, eps, log_p).to(device)
+            return index.logits(docs, k, eps).to(device)
 
         info.update(knn_k=k, knn_smoothing=eps)
         return _Fitted([{"head": "knn", "k": k, "smoothing": eps, "best_dev_perplexity": dev_ppl}], knn_of,
@@ -693,7 +681,7 @@ def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.nda
         def forward(docs: np.ndarray, head: BowHead = head) -> torch.Tensor:
             return head(features[torch.as_tensor(docs, device=device)])
 
-        with _cpu_threads(1) if small else nullcontext():
+        with cpu_threads(1) if small else nullcontext():
             fits.append(_train(job, head, forward, [{"params": list(head.parameters()), "lr": cfg.head_lr}],
                                train, splits["dev"], cfg.head_epochs, None, f, _stage("train head", f, len(held_out))))
         heads.append(head)

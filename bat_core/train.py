@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 
 from .config import DistillConfig, StudentConfig
 from .corpus import Corpus
-from .device import describe, pick_device
+from .device import cpu_threads, describe, pick_device
 from .distill import clip_logits, reconstruction_loss, teacher_target
 from .errors import BatError
 from .metrics import npmi_per_topic, perplexity, top_words, topic_uniqueness
@@ -47,29 +46,15 @@ def check_trainable(corpus: Corpus, cfg: StudentConfig) -> None:
         raise BatError(f"the vocabulary has only {corpus.vocab_size} words; give more text or lower min_df")
 
 
-@contextmanager
-def _cpu_threads(device: torch.device, vocab_size: int) -> Iterator[None]:
-    """Scholar's matrices are small: on a CPU, extra intra-op threads cost more in synchronisation than they gain,
-    and under load they are ruinous (measured: 5 epochs on NewsArticles took 8.9 s on 1 thread, 109 s on 2 threads
-    with another process busy). Use one thread per 2,500 vocabulary words, at most what torch has."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(before, vocab_size // 2500)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def fit_student(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig | None = None,
                 teacher: LogitsSource | None = None, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None) -> Run:
     """Train Scholar on ``corpus`` (optionally distilling from ``teacher``) and return the best-dev-NPMI run."""
     distill = distill or DistillConfig()
     device = pick_device(cfg.device)
-    with _cpu_threads(device, corpus.vocab_size):
+    # Scholar's matrices are small: on a CPU, one thread per 2,500 vocabulary words, at most what torch has
+    threads = max(1, min(torch.get_num_threads(), corpus.vocab_size // 2500))
+    with cpu_threads(threads) if device.type == "cpu" else nullcontext():
         return _fit(corpus, cfg, distill, teacher, device, progress, should_stop)
 
 

@@ -29,20 +29,15 @@ from bat_core.cli import seed_list  # noqa: E402
 from bat_core.config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
 from bat_core.corpus import load_corpus, vectorize_reference  # noqa: E402
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words  # noqa: E402
-from bat_core.pipeline import get_run, get_teacher  # noqa: E402
+from bat_core.pipeline import get_run, get_teacher, mean_std  # noqa: E402
 from bat_core.progress import TqdmProgress  # noqa: E402
 
 DEFAULT_K = {"newsarticles": 50}  # small corpora: K = 20
 
 
-def _ms(v: list[float]) -> tuple[float, float]:
-    a = np.asarray(v, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
-
 def _fmt(v: list[float], digits: int = 4) -> str:
-    m, s = _ms(v)
-    return f"{m:.{digits}f} ± {s:.{digits}f}"
+    ms = mean_std(v)
+    return f"{ms['mean']:.{digits}f} ± {ms['std']:.{digits}f}"
 
 
 def head_to_head(base, bat) -> tuple[int, int]:
@@ -188,8 +183,8 @@ def lambda_figure(rows):
     lam = [r["lam"] for r in rows]
     fig = go.Figure()
     for key, name in (("test_npmi", "test NPMI"), ("tu", "topic uniqueness")):
-        m = np.array([_ms(r[key])[0] for r in rows])
-        s = np.array([_ms(r[key])[1] for r in rows])
+        m = np.array([mean_std(r[key])["mean"] for r in rows])
+        s = np.array([mean_std(r[key])["std"] for r in rows])
         yaxis = "y" if key == "test_npmi" else "y2"
         fig.add_trace(go.Scatter(x=lam + lam[::-1], y=list(m + s) + list((m - s)[::-1]), fill="toself",
                                  opacity=0.2, line={"width": 0}, showlegend=False, yaxis=yaxis, hoverinfo="skip"))

@@ -25,7 +25,7 @@ import streamlit as st
 
 from bat_core import datasets
 from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
-from bat_core.corpus import Corpus, build_corpus
+from bat_core.corpus import Corpus, build_corpus, hash_texts
 from bat_core.errors import BatError
 from pages._jobs import Job, manager
 
@@ -77,8 +77,7 @@ def demo_docs() -> list[str]:
 
 def docs_id(docs: list[str]) -> str:
     h = hashlib.sha256()
-    for d in docs:
-        h.update(hashlib.sha1(d.encode("utf-8", "surrogatepass")).digest())
+    hash_texts(h, docs)
     return h.hexdigest()[:16]
 
 
