@@ -63,6 +63,11 @@ class CorpusConfig(_Config):
         _check(self.max_docs is None or self.max_docs > 0, "max_docs must be positive")
 
 
+TEACHER_KINDS = ("auto", "transformer", "lexical", "hybrid", "random")
+ENCODER_SETTINGS = ("model", "pooling", "max_length", "long_docs", "max_chunks", "encode_batch_size", "top_n_layers",
+                    "epochs", "lr", "batch_size")
+
+
 @dataclass(frozen=True)
 class TeacherConfig(_Config):
     """The BERT autoencoder teacher (bat-method.md section 2 and section 10)."""
@@ -78,6 +83,12 @@ class TeacherConfig(_Config):
     # because it is the teacher that made distillation help (benchmarks/results/tuning.md), and linear (the
     # paper's head) when the encoder is fine-tuned.
     head: str = "auto"
+    # knn head: what makes two documents neighbours. transformer = cosine of the encoder's embeddings; lexical =
+    # cosine of sublinear TF-IDF vectors of their own words (no transformer: the control); hybrid = a mix of the two
+    # cosines; random = random vectors (the null control); auto = whichever of lexical, transformer and hybrid has
+    # the lowest dev perplexity (neighbours.py). Other heads always use the transformer.
+    kind: str = "auto"
+    hybrid_weight: float | None = None  # hybrid: share of the lexical cosine; None = chosen by dev perplexity
     knn_k: int | None = None  # knn head: neighbours per document; None = chosen by dev perplexity
     knn_smoothing: float | None = None  # knn head: weight of the unigram mixed in; None = chosen by dev perplexity
     epochs: int = 3  # encoder fine-tuning epochs (top-n / full)
@@ -102,6 +113,10 @@ class TeacherConfig(_Config):
         _check(self.head in ("auto", "linear", "mlp", "knn"),
                f"head must be auto, linear, mlp or knn, not {self.head!r}")
         _check(self.head != "knn" or self.mode == "frozen", "the knn head needs the frozen teacher mode")
+        _check(self.kind in TEACHER_KINDS, f"teacher must be one of {', '.join(TEACHER_KINDS)}, not {self.kind!r}")
+        _check(self.kind in ("auto", "transformer") or self.head_kind == "knn",
+               f"the {self.kind} teacher is a nearest-neighbour teacher: it needs the knn head and the frozen mode")
+        _check(self.hybrid_weight is None or 0 < self.hybrid_weight < 1, "hybrid_weight must be in (0, 1) (or None)")
         _check(self.knn_k is None or self.knn_k >= 1, "knn_k must be ≥ 1 (or None: chosen on the dev split)")
         _check(self.knn_smoothing is None or 0 < self.knn_smoothing < 1,
                "knn_smoothing must be in (0, 1) (or None: chosen on the dev split)")
@@ -121,12 +136,29 @@ class TeacherConfig(_Config):
             return "knn" if self.mode == "frozen" else "linear"
         return self.head
 
+    @property
+    def kind_resolved(self) -> str:
+        """The kind actually used: a linear or MLP head is always on the transformer."""
+        return self.kind if self.head_kind == "knn" else "transformer"
+
+    @property
+    def uses_encoder(self) -> bool:
+        """Whether the transformer runs at all (the lexical and random teachers never load it)."""
+        return self.kind_resolved in ("auto", "transformer", "hybrid")
+
     def key(self) -> str:
         """Cache key of the teacher: every setting except the device (the same teacher wherever it was trained)."""
         d = {k: v for k, v in self.to_dict().items() if k != "device"}
         d["head"] = self.head_kind  # "auto" and what it resolves to are the same teacher
+        d["kind"] = self.kind_resolved
         if self.head_kind != "knn":  # settings that cannot matter do not split the cache
             d = {k: v for k, v in d.items() if not k.startswith("knn_")}
+        if d["kind"] not in ("auto", "hybrid"):
+            d.pop("hybrid_weight")
+        if not self.uses_encoder:
+            d = {k: v for k, v in d.items() if k not in ENCODER_SETTINGS}
+        if d["kind"] == "transformer":
+            d.pop("kind")  # the teachers cached before kinds existed were all transformer teachers
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

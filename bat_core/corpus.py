@@ -401,6 +401,31 @@ def hash_texts(h: Any, docs: list[str]) -> None:  # h: a hashlib object
         h.update(hashlib.sha1(d.encode("utf-8", "surrogatepass")).digest())
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def duplicate_key(doc: str) -> str:
+    """What two copies of one text share: its words, lower-cased, without punctuation or spacing."""
+    return _NOT_WORD.sub(" ", doc.lower()).strip()
+
+
+def drop_duplicates(docs: list[str]) -> list[str]:
+    """Keep the first of every group of documents that are the same text up to case, punctuation and spacing.
+
+    Runs after boilerplate removal: two copies of an article that differ only in a share line or a byline are the
+    same text once those are gone. Twins left in would be each other's nearest neighbour in the knn teacher (its
+    target would carry the document's own words) and would be counted twice by NPMI.
+    """
+    seen: set[str] = set()
+    unique = []
+    for d in docs:
+        k = duplicate_key(d)
+        if not k or k not in seen:  # a text with no word at all is dropped later, as empty after vectorising
+            seen.add(k)
+            unique.append(d)
+    return unique
+
+
 def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "corpus",
                  progress: Progress | None = None) -> Corpus:
     """Clean, vectorise and split raw documents. The vocabulary is fitted on the training split only."""
@@ -410,22 +435,20 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
     docs = [d.replace("\x00", " ").strip() for d in docs if isinstance(d, str)]
     docs = [d for d in docs if d]
     stats["empty_dropped"] = stats["documents_read"] - len(docs)
-    seen: set[str] = set()
-    unique = []
-    for d in docs:
-        if d not in seen:
-            seen.add(d)
-            unique.append(d)
-    stats["duplicates_dropped"] = len(docs) - len(unique)
-    docs = unique
+    n_read = len(docs)
+    docs = list(dict.fromkeys(docs))  # exact copies first, so that they cannot make an article look like boilerplate
+    dropped = n_read - len(docs)
     if cfg.max_docs is not None:
         docs = docs[: cfg.max_docs]
-    if len(docs) < MIN_DOCS:
-        raise BatError(f"only {len(docs)} non-empty distinct documents; a topic model needs at least {MIN_DOCS} "
-                       "(a .txt file holds one document per line; a .csv/.jsonl/.json one per row)")
     if cfg.remove_boilerplate:
         docs, bp = remove_boilerplate(docs, cfg.boilerplate_min_docs)
         stats.update(bp)
+    n_cleaned = len(docs)
+    docs = drop_duplicates(docs)
+    stats["duplicates_dropped"] = dropped + n_cleaned - len(docs)
+    if len(docs) < MIN_DOCS:
+        raise BatError(f"only {len(docs)} non-empty distinct documents; a topic model needs at least {MIN_DOCS} "
+                       "(a .txt file holds one document per line; a .csv/.jsonl/.json one per row)")
     report(progress, "corpus", 1, 3, "vectorising")
     splits = _split_indices(len(docs), cfg)
     vec = make_vectorizer(cfg)

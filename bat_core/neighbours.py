@@ -1,12 +1,14 @@
 """A nonparametric teacher head: a document's predicted bag of words is the word distribution of its nearest
-neighbours in the encoder's embedding space.
+neighbours.
 
     p_d = (1 − ε) · mean_{j ∈ kNN(d)} x_j / N_j  +  ε · p_unigram,      z_d = log p_d
 
-Neighbours are *other* training documents (cosine similarity of the frozen encoder's embeddings), so a training
-document never sees its own words: the target is out-of-sample by construction, with no folds to train. The transformer
-still decides what counts as "a document like this one"; the head only replaces the linear map from embedding to
-words with kernel regression over the training documents. See benchmarks/results/tuning.md for why it exists.
+Neighbours are *other* training documents, so a training document never sees its own words: the target is
+out-of-sample by construction, with no folds to train. What "a document like this one" means is the teacher's
+*kind*: the cosine of the frozen transformer's embeddings (``transformer``), of sublinear TF-IDF vectors of the
+documents' own words (``lexical``: no transformer, the control), a mix of the two (``hybrid``), or of random vectors
+(``random``: the null control). ``auto`` takes whichever predicts the dev split best. k, ε and the hybrid's mix are
+chosen by dev perplexity, the paper's teacher criterion. See benchmarks/results/tuning.md for why this head exists.
 """
 
 from __future__ import annotations
@@ -16,20 +18,41 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.preprocessing import normalize
 
 K_GRID = (5, 10, 20, 30, 50, 100)
 SMOOTHING_GRID = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
-class KnnIndex:
-    """Normalised embeddings of the training documents and their word distributions: built once per teacher, then
-    asked for logits batch by batch (the export) and for the dev-perplexity grid (the selection)."""
+Features = torch.Tensor | sp.spmatrix  # one row per document of the corpus
 
-    def __init__(self, features: torch.Tensor, counts: sp.csr_matrix, train: np.ndarray,
+
+def _normalised(f: Features) -> Features:
+    if sp.issparse(f):
+        return sp.csr_matrix(normalize(sp.csr_matrix(f, dtype=np.float32), norm="l2", axis=1))
+    return torch.nn.functional.normalize(torch.as_tensor(f).float().cpu(), dim=1)
+
+
+def _cosine(f: Features, ft: Features, d: np.ndarray) -> torch.Tensor:
+    if sp.issparse(f):
+        return torch.from_numpy(np.asarray((f[d] @ ft.T).todense(), dtype=np.float32))
+    return f[torch.as_tensor(d)] @ ft.T
+
+
+class KnnIndex:
+    """Normalised document vectors of the training documents and their word distributions: built once per teacher,
+    then asked for logits batch by batch (the export) and for the dev-perplexity grid (the selection).
+
+    ``features`` is one matrix (dense tensor or scipy sparse) or several ``(matrix, weight)`` views; the similarity
+    of two documents is Σ weight · cosine over the views, so a hybrid teacher (lexical and transformer) needs no
+    feature engineering: its weights are a plain mix of the two cosines."""
+
+    def __init__(self, features: Features | list[tuple[Features, float]], counts: sp.csr_matrix, train: np.ndarray,
                  log_unigram: np.ndarray) -> None:
-        self.f = torch.nn.functional.normalize(features.float().cpu(), dim=1)
+        views = features if isinstance(features, list) else [(features, 1.0)]
         self.train = np.asarray(train)
-        self.ft = self.f[torch.as_tensor(self.train)]
+        self.views = [(f, f[self.train] if sp.issparse(f) else f[torch.as_tensor(self.train)], float(w))
+                      for f, w in ((_normalised(f), w) for f, w in views) if w > 0]
         lengths = np.asarray(counts[self.train].sum(axis=1)).ravel()
         self.p_train = sp.csr_matrix(sp.diags(1.0 / np.maximum(lengths, 1.0)) @ counts[self.train])
         self.position = np.full(counts.shape[0], -1, dtype=np.int64)
@@ -37,12 +60,18 @@ class KnnIndex:
         self.counts = counts
         self.unigram = np.exp(np.asarray(log_unigram, dtype=np.float64))[None, :]
 
+    def similarity(self, d: np.ndarray) -> torch.Tensor:
+        """len(d) × (training documents): the weighted cosine of every view."""
+        sims = [w * _cosine(f, ft, d) for f, ft, w in self.views]
+        return sims[0] if len(sims) == 1 else torch.stack(sims).sum(0)
+
     def neighbours(self, docs: np.ndarray, k: int, block: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(document block, its k nearest training documents, most similar first), never a document itself."""
         k = max(1, min(k, len(self.train) - 1))
+        block = max(16, min(block, 2 ** 26 // max(1, len(self.train))))  # a block's similarities stay ≤ 256 MB
         for s in range(0, len(docs), block):
             d = np.asarray(docs[s: s + block])
-            sim = self.f[torch.as_tensor(d)] @ self.ft.T
+            sim = self.similarity(d)
             own = self.position[d]
             mine = np.flatnonzero(own >= 0)
             sim[torch.as_tensor(mine), torch.as_tensor(own[mine])] = -float("inf")
@@ -95,3 +124,83 @@ def select_knn(features: torch.Tensor, counts: sp.csr_matrix, train: np.ndarray,
                ) -> tuple[int, float, float]:
     """One-off :meth:`KnnIndex.select`."""
     return KnnIndex(features, counts, train, log_unigram).select(dev, k, smoothing)
+
+
+# ------------------------------------------------------------------------------------------- what "neighbour" means
+def tfidf_features(counts: sp.csr_matrix, train: np.ndarray) -> sp.csr_matrix:
+    """Sublinear TF-IDF of each document's own bag of words, IDF from the training split: the lexical teacher.
+
+    No transformer at all: two documents are neighbours when they share rare words. It is the control that every
+    claim about what the transformer adds is measured against."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    tf = TfidfTransformer(sublinear_tf=True).fit(counts[np.asarray(train)])
+    return sp.csr_matrix(tf.transform(counts), dtype=np.float32)
+
+
+def random_features(n_docs: int, dim: int = 384, seed: int = 0) -> torch.Tensor:
+    """Gaussian vectors, one per document: neighbours that know nothing (the null control)."""
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n_docs, dim, generator=g)
+
+
+HYBRID_WEIGHTS = (0.25, 0.5, 0.75)  # share of the lexical cosine in a hybrid teacher, chosen on dev perplexity
+
+
+def candidate_views(kind: str, embeddings: torch.Tensor | None, lexical: sp.csr_matrix | None,
+                    hybrid_weight: float | None = None, n_docs: int = 0, seed: int = 0
+                    ) -> dict[str, list[tuple[Features, float]]]:
+    """The similarity views a teacher ``kind`` chooses among on the dev split, by name.
+
+    ``auto`` offers the lexical, the transformer and the hybrid teachers: the default teacher is whichever predicts
+    held-out documents best, so a transformer that adds nothing to word overlap is not used by default."""
+    hybrids = (hybrid_weight,) if hybrid_weight is not None else HYBRID_WEIGHTS
+    out: dict[str, list[tuple[Features, float]]] = {}
+    if kind in ("lexical", "auto"):
+        out["lexical"] = [(lexical, 1.0)]
+    if kind in ("transformer", "auto"):
+        out["transformer"] = [(embeddings, 1.0)]
+    if kind in ("hybrid", "auto"):
+        for a in hybrids:
+            out[f"hybrid a={a:g}"] = [(lexical, a), (embeddings, 1.0 - a)]
+    if kind == "random":
+        out["random"] = [(random_features(n_docs, seed=seed), 1.0)]
+    return out
+
+
+def choose_index(views: dict[str, list[tuple[Features, float]]], counts: sp.csr_matrix, train: np.ndarray,
+                 dev: np.ndarray, log_unigram: np.ndarray, k: int | None = None, smoothing: float | None = None
+                 ) -> tuple[str, KnnIndex, tuple[int, float, float], list[dict]]:
+    """(name, index, (k, ε, dev perplexity)) of the candidate with the lowest dev perplexity, and every candidate's
+    scores (for the summary and the app: what the others scored, and why this one was chosen)."""
+    table, best = [], None
+    for name, v in views.items():
+        index = KnnIndex(v, counts, train, log_unigram)
+        kk, e, ppl = index.select(dev, k, smoothing)
+        table.append({"teacher": name, "knn_k": kk, "knn_smoothing": e, "dev_perplexity": ppl})
+        if best is None or ppl < best[2][2]:
+            best = (name, index, (kk, e, ppl))
+    assert best is not None, "no candidate teacher"
+    return best[0], best[1], best[2], table
+
+
+def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float) -> str:
+    """The teacher choice in plain words: which teacher, why, what the others scored, and whether the transformer
+    added anything on this corpus."""
+    ppl = {row["teacher"]: row["dev_perplexity"] for row in table}
+    others = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(ppl.items(), key=lambda kv: kv[1]) if n != chosen)
+    line = (f"Teacher: {chosen} neighbours, chosen because they predict the held-out dev documents best "
+            f"(dev perplexity {ppl[chosen]:,.0f}; " + (f"{others}; " if others else "")
+            + f"word frequencies alone {unigram_perplexity:,.0f}).")
+    if ppl[chosen] >= unigram_perplexity:
+        return line + (" No teacher predicts held-out documents better than word frequencies alone: distillation "
+                       "is unlikely to help on this corpus.")
+    if "lexical" in ppl and "transformer" in ppl:
+        if chosen == "lexical":
+            line += (" On this corpus the transformer adds nothing over shared words: its neighbours, alone or mixed "
+                     "with the lexical ones, predict held-out documents worse.")
+        elif chosen.startswith("hybrid"):
+            line += " The transformer helps here only mixed with shared words."
+        else:
+            line += " The transformer's neighbours beat shared words on this corpus."
+    return line

@@ -633,9 +633,8 @@ def _tokenized(job: _Job, tok: Any, texts: list[str], info: dict) -> Chunks:
     return chunks
 
 
-def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarray, held_out: list[np.ndarray],
-                splits: dict[str, np.ndarray]) -> _Fitted:
-    """Encode once (or reuse the cached embeddings, without loading the encoder), then train one head per fold."""
+def _frozen_embeddings(job: _Job, corpus: Corpus, cache_dir: Path | None) -> tuple[torch.Tensor, dict]:
+    """Every document's frozen-encoder embedding: from the cache (without loading the encoder), else encoded."""
     cfg, device = job.cfg, job.device
     source, local = resolve_model(cfg.model)
     fingerprint = {"model": _model_fingerprint(source, local), "pooling": cfg.pooling, "max_length": cfg.max_length,
@@ -646,29 +645,52 @@ def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.nda
     if loaded is not None:
         features, info = loaded
         info["embeddings_cached"] = True
-    else:
-        tok, encoder, info = _load_for_job(job)
-        encoder.encoder.eval()
-        chunks = _tokenized(job, tok, corpus.texts, info)
-        features = _encode_frozen(job, encoder, chunks, corpus.n_docs)
-        del encoder
-        if job.env.is_main:
-            _save_embeddings(path, features, fingerprint, info)
-        info["embeddings_cached"] = False
-    if cfg.head_kind == "knn":  # no head to train: kernel regression over the training documents (neighbours.py)
-        from .neighbours import KnnIndex
+        return features, info
+    tok, encoder, info = _load_for_job(job)
+    encoder.encoder.eval()
+    chunks = _tokenized(job, tok, corpus.texts, info)
+    features = _encode_frozen(job, encoder, chunks, corpus.n_docs)
+    del encoder
+    if job.env.is_main:
+        _save_embeddings(path, features, fingerprint, info)
+    info["embeddings_cached"] = False
+    return features, info
 
-        report(job.progress, "teacher: neighbours", 0, 1, "choosing k and smoothing on the dev split")
-        index = KnnIndex(features, job.counts, splits["train"], log_p)  # built once, used by selection and export
-        k, eps, dev_ppl = index.select(splits["dev"], cfg.knn_k, cfg.knn_smoothing)
-        report(job.progress, "teacher: neighbours", 1, 1, f"k = {k}, smoothing = {eps}")
 
-        def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:
-            return index.logits(docs, k, eps).to(device)
+def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: np.ndarray,
+             splits: dict[str, np.ndarray], info: dict) -> _Fitted:
+    """No head to train: kernel regression over the training documents (neighbours.py), with the similarity (the
+    teacher's kind), k and ε chosen on the dev split by perplexity."""
+    from .neighbours import candidate_views, choose_index, describe_choice, tfidf_features
 
-        info.update(knn_k=k, knn_smoothing=eps)
-        return _Fitted([{"head": "knn", "k": k, "smoothing": eps, "best_dev_perplexity": dev_ppl}], knn_of,
-                       np.arange(corpus.n_docs), 1024, info)
+    cfg = job.cfg
+    kind = cfg.kind_resolved
+    lexical = tfidf_features(job.counts, splits["train"]) if kind in ("lexical", "hybrid", "auto") else None
+    views = candidate_views(kind, embeddings, lexical, cfg.hybrid_weight, corpus.n_docs, cfg.seed)
+    report(job.progress, "teacher: neighbours", 0, 1,
+           f"choosing among {', '.join(views)} (k and smoothing too) on the dev split")
+    name, index, (k, eps, dev_ppl), table = choose_index(views, job.counts, splits["train"], splits["dev"], log_p,
+                                                         cfg.knn_k, cfg.knn_smoothing)
+    report(job.progress, "teacher: neighbours", 1, 1, f"{name}: k = {k}, smoothing = {eps}")
+    uni = unigram_perplexity(corpus.split_counts("dev"), log_p)
+    info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table,
+                choice=describe_choice(name, table, uni))
+
+    def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:
+        return index.logits(docs, k, eps).to(job.device)
+
+    return _Fitted([{"head": "knn", "teacher_kind": name, "k": k, "smoothing": eps, "best_dev_perplexity": dev_ppl}],
+                   knn_of, np.arange(corpus.n_docs), 1024, info)
+
+
+def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarray, held_out: list[np.ndarray],
+                splits: dict[str, np.ndarray]) -> _Fitted:
+    """Encode once (or reuse the cached embeddings, without loading the encoder), then train one head per fold."""
+    cfg, device = job.cfg, job.device
+    features, info = _frozen_embeddings(job, corpus, cache_dir) if cfg.uses_encoder else (None, {})
+    if cfg.head_kind == "knn":
+        return _fit_knn(job, corpus, features, log_p, splits, info)
+    assert features is not None
     features = features.to(device)
     hidden = features.shape[1]
     small = device.type == "cpu" and cfg.head_batch_size * hidden * corpus.vocab_size <= 1e8

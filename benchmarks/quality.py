@@ -1,12 +1,21 @@
-"""Quality benchmark: the paper's protocol on a corpus, BAT against the λ = 0 baseline, paired by seed.
+"""Quality benchmark: the paper's protocol on a corpus, each teacher against the λ = 0 baseline and against the
+no-transformer control, paired by seed.
 
-    python benchmarks/quality.py --corpus newsarticles            # K = 50, λ ∈ {0, .25, .5, .75, 1}, 5 seeds
-    python benchmarks/quality.py --corpus demo --quick            # 3 seeds, λ ∈ {0, default λ}
+    python benchmarks/quality.py --corpus newsarticles --jobs 2     # K = 50, 5 seeds, every arm at the default λ
+    python benchmarks/quality.py --corpus demo --seeds 3 --lambdas 0.25,0.75   # plus a λ curve for the default
 
-The teacher is trained once (cached under --cache-dir); every (λ, seed) run is cached too, so a rerun only trains
-what changed. Prints and writes a markdown table, a JSON file and a plotly figure (NPMI vs λ, ± std bands) under
-benchmarks/results/. Settings not given on the command line are the engine's defaults (bat_core.config), which is
-what the CLI and the app use.
+Arms (the same seeds, the same student settings; only the teacher changes):
+
+* ``baseline``: λ = 0, plain Scholar (no teacher anywhere).
+* ``default``: the teacher a user gets (``TeacherConfig()``: kind ``auto``, the candidate with the lowest dev
+  perplexity among lexical, transformer and hybrid neighbours).
+* ``transformer``: neighbours in frozen MiniLM's embedding space (the previous default).
+* ``lexical``: neighbours by sublinear TF-IDF cosine; no transformer at all. The control for "the transformer helps".
+* ``random``: neighbours by random vectors; the null control for "the teacher knows something".
+
+When the default teacher chose the same neighbours as another arm (same kind, k and ε: the same targets bit for
+bit), that arm's runs are reused and the table says so. Every teacher and (arm, seed) run is cached under
+--cache-dir, so a rerun only trains what changed. Writes a markdown table and a JSON file under benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -26,13 +35,14 @@ sys.path.insert(0, str(ROOT))
 from bat_core import datasets  # noqa: E402
 from bat_core.align import align_topics  # noqa: E402
 from bat_core.cli import seed_list  # noqa: E402
-from bat_core.config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
+from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
 from bat_core.corpus import load_corpus, vectorize_reference  # noqa: E402
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words  # noqa: E402
 from bat_core.pipeline import get_run, get_teacher, mean_std  # noqa: E402
 from bat_core.progress import TqdmProgress  # noqa: E402
 
 DEFAULT_K = {"newsarticles": 50}  # small corpora: K = 20
+ARMS = {"default": "auto", "transformer": "transformer", "lexical": "lexical", "random": "random"}
 
 
 def _fmt(v: list[float], digits: int = 4) -> str:
@@ -61,22 +71,48 @@ def _train_one(task: tuple) -> str:
     return get_run(corpus, scfg, dcfg, teacher, cache_dir).key
 
 
-def main(argv: list[str] | None = None) -> int:
+def _scores(runs: list, base: list | None, control: list | None, wiki) -> dict:
+    """Per-seed numbers of one arm; differences are paired by seed (same position in the lists)."""
+    row = {"test_npmi": [r.metrics["test_npmi"] for r in runs], "tu": [r.metrics["tu"] for r in runs],
+           "dev_npmi": [r.metrics["dev_npmi"] for r in runs], "best_epoch": [r.metrics["best_epoch"] for r in runs],
+           "median_topic_npmi": [robust_summary(np.array(r.metrics["test_npmi_per_topic"]))["median"] for r in runs],
+           "wiki_npmi": [float(npmi_per_topic(top_words(r.beta, 10), wiki).mean()) for r in runs]}
+    for name, ref in (("baseline", base), ("lexical", control)):
+        if ref is None or ref is runs:
+            continue
+        diff = [b.metrics["test_npmi"] - a.metrics["test_npmi"] for a, b in zip(ref, runs)]
+        row[f"diff_vs_{name}"] = diff
+        row[f"seeds_won_vs_{name}"] = int(sum(d > 0 for d in diff))
+        row[f"rel_vs_{name}"] = float(np.mean(diff) / np.mean([a.metrics["test_npmi"] for a in ref]))
+        row[f"tu_diff_vs_{name}"] = [b.metrics["tu"] - a.metrics["tu"] for a, b in zip(ref, runs)]
+        if name == "baseline":
+            h2h = [head_to_head(a, b) for a, b in zip(ref, runs)]
+            row.update(pairs_won=[w for w, _ in h2h], pairs_total=[n for _, n in h2h])
+    return row
+
+
+def _teacher_row(t) -> dict:
+    m = t.meta
+    return {k: m.get(k) for k in ("teacher_kind", "head", "knn_k", "knn_smoothing", "dev_perplexity",
+                                  "unigram_dev_perplexity", "candidates", "choice", "wall_time_s")}
+
+
+def _same_targets(a, b) -> bool:
+    return all(a.meta.get(k) == b.meta.get(k) for k in ("teacher_kind", "knn_k", "knn_smoothing", "head"))
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear script: parse, train, score, write
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default="newsarticles", help="newsarticles, demo, mini20ng, or a file path")
-    p.add_argument("--quick", action="store_true", help="3 seeds and λ ∈ {0, default}")
+    p.add_argument("--arms", default="baseline,default,transformer,lexical,random")
+    p.add_argument("--lam", type=float, default=DEFAULT_BAT_LAMBDA, help="λ of every teacher arm")
+    p.add_argument("--lambdas", default="", help="extra λ values for the default arm (a λ curve)")
     p.add_argument("--topics", type=int, default=None)
-    p.add_argument("--lambdas", default=None, help="comma-separated (default 0,0.25,0.5,0.75,1)")
-    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--clip", type=float, default=None)
     p.add_argument("--vocab-size", type=int, default=None)
-    p.add_argument("--teacher-mode", default=None)
-    p.add_argument("--teacher-epochs", type=int, default=None)
-    p.add_argument("--teacher-head", default=None)
-    p.add_argument("--cross-fit", type=int, default=None)
-    p.add_argument("--encode-logits", default=None)
     p.add_argument("--no-boilerplate-removal", action="store_true")
     p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (each uses one CPU thread)")
     p.add_argument("--tag", default="", help="suffix for the result files, e.g. a configuration name")
@@ -89,80 +125,61 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.time()
     ccfg = CorpusConfig(**given(vocab_size=args.vocab_size), remove_boilerplate=not args.no_boilerplate_removal)
-    tcfg = TeacherConfig(**given(mode=args.teacher_mode, epochs=args.teacher_epochs, head=args.teacher_head,
-                                 cross_fit_folds=args.cross_fit))
-    dflt = DistillConfig()
-    dcfg = replace(dflt, **given(temperature=args.temperature, clip=args.clip, encode_logits=args.encode_logits))
+    dcfg = replace(DistillConfig(), **given(temperature=args.temperature, clip=args.clip))
     name = Path(args.corpus).stem if Path(args.corpus).exists() else args.corpus
-    k = args.topics or DEFAULT_K.get(name, 20)
-    scfg = replace(StudentConfig(n_topics=k), **given(epochs=args.epochs))
-    if args.lambdas:
-        lambdas = [float(v) for v in args.lambdas.split(",")]
-    else:
-        lambdas = [0.0, DistillConfig.__dataclass_fields__["lam"].default or 0.5] if args.quick else \
-            [0.0, 0.25, 0.5, 0.75, 1.0]
-        lambdas = sorted(set(lambdas))
-    seeds = seed_list(args.seeds or (3 if args.quick else 5))
+    scfg = replace(StudentConfig(n_topics=args.topics or DEFAULT_K.get(name, 20)), **given(epochs=args.epochs))
+    seeds = seed_list(args.seeds)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    extra = sorted({float(v) for v in args.lambdas.split(",") if v.strip()} - {0.0, args.lam})
     progress = TqdmProgress()
 
-    corpus = load_corpus(args.corpus, ccfg, progress)
+    corpus = load_corpus(args.corpus, ccfg)
     wiki = vectorize_reference(datasets.load("wiki"), corpus)
-    teacher = None
-    t_teacher = 0.0
-    if any(lam > 0 for lam in lambdas) or dcfg.encode_logits != "off":
+    # teachers: the default first (it encodes the corpus once; the transformer arm then reads those embeddings)
+    teachers, tcfgs, t_teacher = {}, {}, {}
+    for a in sorted((a for a in arms if a in ARMS), key=lambda a: a != "default"):
+        tcfgs[a] = TeacherConfig(kind=ARMS[a])
         t0 = time.time()
-        teacher = get_teacher(corpus, tcfg, args.cache_dir, progress)
-        t_teacher = time.time() - t0
-    runs: dict[tuple[float, int], object] = {}
+        teachers[a] = get_teacher(corpus, tcfgs[a], args.cache_dir, progress)
+        t_teacher[a] = time.time() - t0
+    shared = {}
+    if "default" in teachers:
+        for a in ("lexical", "transformer"):
+            if a in teachers and _same_targets(teachers["default"], teachers[a]):
+                shared["default"] = a
+    # (arm label, λ, teacher arm) for every run to train; λ = 0 is the plain baseline whatever the arm
+    plan = [(a, args.lam, a) for a in arms if a != "baseline" and a not in shared] + \
+           [(f"default λ={lam:g}", lam, "default") for lam in extra]
+    if "baseline" in arms:
+        plan.insert(0, ("baseline", 0.0, None))
     t_students = time.time()
-    if args.jobs > 1:  # fill the run cache in parallel, the default λ first; the loop below then only reads it
+    if args.jobs > 1:  # fill the run cache in parallel, seed by seed so that partial results pair up
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        first = sorted(lambdas, key=lambda lam: (lam != 0.5, lam == 0.0, lam))
-        tasks = [(args.corpus, ccfg, tcfg, replace(scfg, seed=s), arm(dcfg, lam), args.cache_dir)
-                 for lam in first for s in seeds]
+        tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=s), arm(dcfg, lam),
+                  args.cache_dir) for s in seeds for _, lam, ta in plan]
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
             for i, key in enumerate(pool.map(_train_one, tasks), 1):
                 print(f"[{i}/{len(tasks)}] run {key} done after {time.time() - t_students:.0f} s", flush=True)
-    for lam in lambdas:
-        for seed in seeds:
-            d = arm(dcfg, lam)
-            runs[(lam, seed)] = get_run(corpus, replace(scfg, seed=seed), d, teacher if d.active else None,
-                                        args.cache_dir, progress)
+    runs = {label: [get_run(corpus, replace(scfg, seed=s), arm(dcfg, lam), teachers.get(ta) if lam > 0 else None,
+                            args.cache_dir, progress) for s in seeds] for label, lam, ta in plan}
+    for a, b in shared.items():
+        runs[a] = runs[b]
     t_students = time.time() - t_students
     progress.close()
 
-    rows = []
-    for lam in lambdas:
-        rs = [runs[(lam, s)] for s in seeds]
-        test = [r.metrics["test_npmi"] for r in rs]
-        robust = [robust_summary(np.array(r.metrics["test_npmi_per_topic"])) for r in rs]
-        wiki_npmi = [float(npmi_per_topic(top_words(r.beta, 10), wiki).mean()) for r in rs]
-        row = {"lam": lam, "test_npmi": test, "tu": [r.metrics["tu"] for r in rs],
-               "median_topic_npmi": [x["median"] for x in robust],
-               "npmi_wo_artefacts": [x["mean_wo_artefacts"] for x in robust],
-               "n_artefact_topics": [x["n_artefacts"] for x in robust], "wiki_npmi": wiki_npmi,
-               "dev_npmi": [r.metrics["dev_npmi"] for r in rs], "best_epoch": [r.metrics["best_epoch"] for r in rs]}
-        if lam > 0 and 0.0 in lambdas:
-            base = [runs[(0.0, s)] for s in seeds]
-            diff = [b.metrics["test_npmi"] - a.metrics["test_npmi"] for a, b in zip(base, rs)]
-            h2h = [head_to_head(a, b) for a, b in zip(base, rs)]
-            row.update(paired_diff=diff, seeds_won=int(sum(x > 0 for x in diff)),
-                       rel_gain=float(np.mean(diff) / np.mean([a.metrics["test_npmi"] for a in base])),
-                       pairs_won=[w for w, _ in h2h], pairs_total=[n for _, n in h2h])
-        rows.append(row)
-
-    tmeta = teacher.meta if teacher is not None else {}
+    base, control = runs.get("baseline"), runs.get("lexical")
+    order = [a for a in arms if a in runs] + [label for label, *_ in plan if label not in arms]
+    rows = [{"arm": a, "lam": 0.0 if a == "baseline" else next((lam for lb, lam, _ in plan if lb == a), args.lam),
+             "shared_with": shared.get(a), **_scores(runs[a], base, control, wiki)} for a in order]
     result = {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
-        "settings": {"corpus": ccfg.to_dict(), "teacher": tcfg.to_dict(), "student": scfg.to_dict(),
-                     "distill": dcfg.to_dict(), "lambdas": lambdas, "seeds": seeds},
-        "teacher": {k: tmeta.get(k) for k in ("mode", "head", "knn_k", "knn_smoothing", "dev_perplexity",
-                                              "train_perplexity", "unigram_dev_perplexity", "cross_fit_folds",
-                                              "wall_time_s", "device")},
+        "settings": {"corpus": ccfg.to_dict(), "student": scfg.to_dict(), "distill": dcfg.to_dict(), "lam": args.lam,
+                     "seeds": seeds, "arms": arms},
+        "teachers": {a: _teacher_row(t) for a, t in teachers.items()},
         "rows": rows,
-        "time_s": {"teacher": t_teacher, "students": t_students, "total": time.time() - t_start},
+        "time_s": {"teachers": t_teacher, "students": t_students, "total": time.time() - t_start},
     }
     tag = f"-{args.tag}" if args.tag else ""
     args.out.mkdir(parents=True, exist_ok=True)
@@ -170,65 +187,47 @@ def main(argv: list[str] | None = None) -> int:
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
     md = render_markdown(result)
     stem.with_suffix(".md").write_text(md)
-    # plotly.js from its CDN keeps the file small; the numbers are in the .md and .json next to it
-    lambda_figure(rows).write_html(str(stem.with_suffix(".html")), include_plotlyjs="cdn")
     print(md)
     return 0
 
 
-def lambda_figure(rows):
-    """Test NPMI and topic uniqueness against λ, mean ± std over seeds as bands."""
-    import plotly.graph_objects as go
-
-    lam = [r["lam"] for r in rows]
-    fig = go.Figure()
-    for key, name in (("test_npmi", "test NPMI"), ("tu", "topic uniqueness")):
-        m = np.array([mean_std(r[key])["mean"] for r in rows])
-        s = np.array([mean_std(r[key])["std"] for r in rows])
-        yaxis = "y" if key == "test_npmi" else "y2"
-        fig.add_trace(go.Scatter(x=lam + lam[::-1], y=list(m + s) + list((m - s)[::-1]), fill="toself",
-                                 opacity=0.2, line={"width": 0}, showlegend=False, yaxis=yaxis, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=lam, y=m, mode="lines+markers", name=name, yaxis=yaxis))
-    fig.update_layout(title="Test NPMI and topic uniqueness against λ (mean ± std over seeds)",
-                      xaxis_title="λ (distillation weight)", yaxis_title="test NPMI",
-                      yaxis2={"title": "TU", "overlaying": "y", "side": "right"})
-    return fig
+def _cell(r: dict, name: str) -> str:
+    if f"diff_vs_{name}" not in r:
+        return "– | –"
+    d = r[f"diff_vs_{name}"]
+    return f"{_fmt(d)} ({100 * r[f'rel_vs_{name}']:+.1f}%) | {r[f'seeds_won_vs_{name}']}/{len(d)}"
 
 
 def render_markdown(res: dict) -> str:
-    c, t, st = res["corpus"], res["teacher"], res["settings"]
-    nan = float("nan")
+    c, st = res["corpus"], res["settings"]
     lines = [
         f"## {c['name']}: {c['documents']} documents ({c['train_docs']}/{c['dev_docs']}/{c['test_docs']} "
-        f"train/dev/test), V = {c['vocabulary']}, K = {st['student']['n_topics']}, {len(st['seeds'])} seeds, "
-        f"{st['student']['epochs']} epochs",
+        f"train/dev/test), V = {c['vocabulary']}, K = {st['student']['n_topics']}, {len(st['seeds'])} seeds "
+        f"{st['seeds']}, {st['student']['epochs']} epochs, λ = {st['lam']:g}",
         "",
-        f"Teacher: mode {t.get('mode')}, head {t.get('head')}"
-        + (f" (k = {t.get('knn_k')}, smoothing {t.get('knn_smoothing')}, chosen on dev)" if t.get("knn_k") else "")
-        + ", "
-        f"dev perplexity {t.get('dev_perplexity') or nan:.1f} vs unigram {t.get('unigram_dev_perplexity') or nan:.1f} "
-        f"(train {t.get('train_perplexity') or nan:.1f}),"
-        f" cross-fit folds {t.get('cross_fit_folds')}. Distillation: T = {st['distill']['temperature']}, "
-        f"c = {st['distill']['clip']}, encoder input {st['distill']['encode_logits']}.",
+        "| teacher arm | chosen neighbours | k | ε | dev perplexity | unigram dev perplexity |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a, t in res["teachers"].items():
+        lines.append(f"| {a} | {t['teacher_kind'] or t['head']} | {t['knn_k']} | {t['knn_smoothing']} | "
+                     f"{(t['dev_perplexity'] or float('nan')):,.0f} | {(t['unigram_dev_perplexity'] or 0):,.0f} |")
+    if "default" in res["teachers"]:
+        lines += ["", f"Default rule: {res['teachers']['default']['choice']}"]
+    lines += [
         "",
-        "| λ | test NPMI | paired Δ vs λ=0 | seeds won | rel. gain | aligned pairs won | median topic NPMI | "
-        "NPMI w/o ≥0.9 topics | TU | wiki NPMI |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| arm | λ | test NPMI | Δ vs baseline (paired) | seeds won | Δ vs lexical control | seeds won | "
+        "aligned pairs won | TU | median topic NPMI | wiki NPMI |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
-        if "paired_diff" in r:
-            pd_ = _fmt(r["paired_diff"])
-            won = f"{r['seeds_won']}/{len(r['paired_diff'])}"
-            rel = f"{100 * r['rel_gain']:+.1f}%"
-            pairs = f"{sum(r['pairs_won'])}/{sum(r['pairs_total'])}"
-        else:
-            pd_ = won = rel = pairs = "–"
-        lines.append(f"| {r['lam']:g} | {_fmt(r['test_npmi'])} | {pd_} | {won} | {rel} | {pairs} | "
-                     f"{_fmt(r['median_topic_npmi'])} | {_fmt(r['npmi_wo_artefacts'])} | {_fmt(r['tu'], 3)} | "
+        pairs = f"{sum(r['pairs_won'])}/{sum(r['pairs_total'])}" if "pairs_won" in r else "–"
+        label = r["arm"] + (f" (= {r['shared_with']}: same targets)" if r.get("shared_with") else "")
+        lines.append(f"| {label} | {r['lam']:g} | {_fmt(r['test_npmi'])} | {_cell(r, 'baseline')} | "
+                     f"{_cell(r, 'lexical')} | {pairs} | {_fmt(r['tu'], 3)} | {_fmt(r['median_topic_npmi'])} | "
                      f"{_fmt(r['wiki_npmi'])} |")
     ts = res["time_s"]
-    lines += ["", f"Wall time: teacher {ts['teacher']:.0f} s (0 when cached), students {ts['students']:.0f} s, "
-                  f"total {ts['total']:.0f} s."]
+    lines += ["", f"Wall time: teachers {', '.join(f'{a} {v:.0f} s' for a, v in ts['teachers'].items())} "
+                  f"(≈0 when cached), students {ts['students']:.0f} s, total {ts['total']:.0f} s."]
     return "\n".join(lines) + "\n"
 
 
