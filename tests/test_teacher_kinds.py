@@ -1,0 +1,88 @@
+"""Teacher kinds: the lexical control (no transformer), the random null, the hybrid mix and the auto choice; and the
+duplicate removal that keeps near-twins from being each other's neighbour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from bat_core.config import CorpusConfig, TeacherConfig
+from bat_core.corpus import build_corpus, drop_duplicates
+from bat_core.errors import BatError
+from bat_core.neighbours import KnnIndex, candidate_views, choose_index, describe_choice, tfidf_features
+
+
+def test_lexical_teacher_needs_no_transformer_and_beats_unigram_and_random(demo_corpus, tmp_path, monkeypatch):
+    from bat_core import teacher as teacher_mod
+
+    def no_encoder(*a, **k):
+        raise AssertionError("the lexical and random teachers must not load a transformer")
+
+    monkeypatch.setattr(teacher_mod, "_load_for_job", no_encoder)
+    lex = teacher_mod.build_teacher(demo_corpus, TeacherConfig(kind="lexical", device="cpu"), tmp_path)
+    rnd = teacher_mod.build_teacher(demo_corpus, TeacherConfig(kind="random", device="cpu"), tmp_path)
+    assert lex.meta["teacher_kind"] == "lexical" and rnd.meta["teacher_kind"] == "random"
+    uni = lex.meta["unigram_dev_perplexity"]
+    # shared words predict a news article's held-out words far better than frequencies; random neighbours do not
+    assert lex.meta["dev_perplexity"] < 0.7 * uni
+    assert rnd.meta["dev_perplexity"] > 0.95 * uni
+    assert lex.key != rnd.key
+    assert "No teacher predicts" in rnd.meta["choice"]
+
+
+def test_hybrid_similarity_is_the_weighted_mix_of_cosines():
+    rng = np.random.default_rng(0)
+    emb = torch.from_numpy(rng.normal(size=(12, 5)).astype(np.float32))
+    lex = sp.csr_matrix(rng.poisson(1.0, size=(12, 30)).astype(np.float32))
+    counts = lex.copy()
+    train = np.arange(12)
+    a = 0.3
+    index = KnnIndex([(lex, a), (emb, 1 - a)], counts, train, np.log(np.full(30, 1 / 30)))
+    e = torch.nn.functional.normalize(emb, dim=1)
+    ln = lex.toarray() / np.linalg.norm(lex.toarray(), axis=1, keepdims=True)
+    want = a * (ln @ ln.T) + (1 - a) * (e @ e.T).numpy()
+    assert np.allclose(index.similarity(np.arange(12)).numpy(), want, atol=1e-5)
+
+
+def test_auto_picks_lowest_dev_perplexity_and_says_why():
+    rng = np.random.default_rng(1)
+    # two word groups; lexical neighbours find a document's group, the "embeddings" are noise
+    docs = np.zeros((80, 20), dtype=np.float32)
+    for i in range(80):
+        g = i % 2
+        docs[i, rng.choice(np.arange(10) + 10 * g, size=8)] += 1
+    counts = sp.csr_matrix(docs)
+    train, dev = np.arange(60), np.arange(60, 80)
+    views = candidate_views("auto", torch.randn(80, 4), tfidf_features(counts, train), n_docs=80)
+    assert set(views) == {"lexical", "transformer", "hybrid a=0.25", "hybrid a=0.5", "hybrid a=0.75"}
+    log_uni = np.log(np.asarray(counts[train].sum(0)).ravel() + 1) - np.log(counts[train].sum() + 20)
+    name, _, (_, _, ppl), table = choose_index(views, counts, train, dev, log_uni)
+    assert name == "lexical" and ppl == min(r["dev_perplexity"] for r in table)
+    text = describe_choice(name, table, 20.0)
+    assert "transformer adds nothing" in text and "lexical" in text
+
+
+def test_teacher_kind_settings_are_checked_and_keyed():
+    with pytest.raises(BatError, match="knn head"):
+        TeacherConfig(kind="lexical", head="linear")
+    with pytest.raises(BatError, match="teacher must be one of"):
+        TeacherConfig(kind="tfidf")
+    # the lexical teacher does not depend on the encoder's settings; the transformer teacher does
+    assert TeacherConfig(kind="lexical").key() == TeacherConfig(kind="lexical", model="other", max_length=128).key()
+    assert TeacherConfig(kind="transformer").key() != TeacherConfig(kind="transformer", max_length=128).key()
+    assert TeacherConfig(head="linear").kind_resolved == "transformer"
+    assert len({TeacherConfig(kind=k).key() for k in ("auto", "transformer", "lexical", "hybrid", "random")}) == 5
+
+
+def test_near_twins_are_dropped_after_boilerplate_removal():
+    assert drop_duplicates(["The cat sat.", "the CAT  sat!", "A dog ran."]) == ["The cat sat.", "A dog ran."]
+    body = [f"article {i} about {w} and more words on {w} here" for i, w in
+            enumerate(["rates", "rain", "cricket", "mining", "wheat", "ships", "voting", "films", "banks", "roads"])]
+    share = "Share this story on social media with your friends today"
+    # the same article twice, once with a share line: a twin only once boilerplate removal strips that line
+    docs = [b + "\n" + share for b in body] + [body[0]]
+    corpus = build_corpus(docs, CorpusConfig(min_df=1, max_df=1.0), name="twins")
+    assert corpus.stats["duplicates_dropped"] == 1
+    assert corpus.stats["documents"] == len(body)
