@@ -11,17 +11,12 @@ plus the right total mass for the rest. So per document we keep
   T = 1: ``tail = log(Σ_tail exp(z) / (V − k))``, hence ``(V − k)·exp(tail) = Σ_tail exp(z)``.
 
 Cost: 4k + 8 bytes per document (2,056 B at k = 512): 100k documents take ≈ 206 MB, whatever V is (below 65,536).
-Arrays live in one safetensors file that is memory-mapped on load, so opening a store is instant and ``dense(rows)``
-touches only the rows asked for. Settings and scores sit next to it in ``meta.json``. No pickle anywhere.
+Arrays live in one safetensors file (read with plain ``safetensors`` calls, :mod:`bat_core.io`); ``dense(rows)``
+expands only the rows asked for. Settings and scores sit next to it in ``meta.json``. No pickle anywhere.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +24,11 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .errors import BatError
+from .io import atomic_dir, load_arrays, read_json, save_arrays, write_json
 
 ARRAYS_FILE = "logits.safetensors"
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
-_ST_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "U16": np.uint16, "I16": np.int16,
-              "I32": np.int32, "I64": np.int64, "I8": np.int8, "U8": np.uint8}
 
 
 def index_dtype(vocab_size: int) -> type[np.integer]:
@@ -62,25 +56,6 @@ def compress(logits: np.ndarray, k: int) -> dict[str, np.ndarray]:
         tail = np.full(n, -np.inf, dtype=np.float32)
     return {"indices": top.astype(index_dtype(v)), "values": (top_z - shift[:, None]).astype(np.float16),
             "shift": shift.astype(np.float32), "tail": tail}
-
-
-def _mmap_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Memory-map every tensor of a safetensors file (the format is an 8-byte header length, a JSON header, data)."""
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        shape = tuple(info["shape"])
-        dtype = _ST_DTYPES[info["dtype"]]
-        if end == begin:
-            out[name] = np.zeros(shape, dtype=dtype)
-        else:
-            out[name] = np.memmap(path, dtype=dtype, mode="r", offset=8 + n + begin, shape=shape)
-    return out
 
 
 class TeacherLogits:
@@ -161,24 +136,13 @@ class TeacherLogits:
     # ------------------------------------------------------------------------------------------------ files
     def save(self, directory: str | Path) -> Path:
         """Write ``logits.safetensors`` + ``meta.json`` atomically (a temporary folder renamed into place)."""
-        from safetensors.numpy import save_file
-
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        try:
-            arrays = {"indices": self.indices, "values": self.values, "shift": self.shift, "tail": self.tail}
-            if self.fold is not None:
-                arrays["fold"] = self.fold
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / ARRAYS_FILE))
-            (tmp / META_FILE).write_text(json.dumps(_jsonable(self.meta), indent=1, sort_keys=True))
-            _usual_permissions(tmp)
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        arrays = {"indices": self.indices, "values": self.values, "shift": self.shift, "tail": self.tail}
+        if self.fold is not None:
+            arrays["fold"] = self.fold
+        with atomic_dir(directory) as tmp:
+            save_arrays(tmp / ARRAYS_FILE, arrays)
+            write_json(tmp / META_FILE, self.meta, sort_keys=True)
         self.path = directory
         return directory
 
@@ -188,9 +152,9 @@ class TeacherLogits:
         if not (directory / META_FILE).is_file() or not (directory / ARRAYS_FILE).is_file():
             raise BatError(f"{directory} is not a teacher logits folder (it needs {META_FILE} and {ARRAYS_FILE})")
         try:
-            meta = json.loads((directory / META_FILE).read_text())
-            arrays = _mmap_safetensors(directory / ARRAYS_FILE)
-        except (OSError, ValueError, KeyError, struct.error) as e:
+            meta = read_json(directory / META_FILE)
+            arrays = load_arrays(directory / ARRAYS_FILE)
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
             raise BatError(f"teacher logits in {directory} are unreadable ({e}); delete the folder to rebuild it") \
                 from None
         if meta.get("format") != FORMAT_VERSION or not {"indices", "values", "shift", "tail"} <= arrays.keys():
@@ -198,31 +162,8 @@ class TeacherLogits:
         return cls(arrays, meta, directory)
 
 
-def _usual_permissions(folder: Path) -> None:
-    """mkdtemp makes a private (0700) folder; give the store the usual rwxr-xr-x / rw-r--r-- of a cache.
-
-    (Fixed modes rather than the umask: reading the umask means setting it, which is not thread-safe in the app.)
-    """
-    os.chmod(folder, 0o755)
-    for f in folder.iterdir():
-        os.chmod(f, 0o644)
-
-
 def _complete_meta(meta: dict[str, Any], arrays: dict[str, np.ndarray], vocab_size: int) -> dict[str, Any]:
     meta.update(format=FORMAT_VERSION, V=int(vocab_size), k=int(arrays["indices"].shape[1]),
                 n_docs=int(arrays["indices"].shape[0]))
     return meta
 
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    if isinstance(x, Path):
-        return str(x)
-    return x

@@ -1,59 +1,254 @@
-"""The whole path, shared by the CLI and the app: corpus → teacher (cached) → student runs (cached) → summary."""
+"""The engine's front door: one path from settings to runs, shared by the CLI, the app and the benchmarks.
+
+    p = plan(corpus, tcfg, scfg, dbase, lambdas, seeds)   # what would be trained: members, keys, teacher or not
+    result = execute(p, cache_dir, progress, should_stop, on_step)   # teacher once, cached runs read, rest trained
+    summary = summarize(result.runs)                       # mean ± std per λ, BAT vs λ = 0 paired by seed
+
+* A *member* is one (λ, seed) student. λ = 0 is always the plain baseline (no teacher, no teacher logits in the
+  encoder, T and c reset), so every λ = 0 run of a corpus and student setting shares one cache entry.
+* Run keys come from :func:`bat_core.runs.run_key`, computed here once per member before anything trains, so
+  ``execute`` knows which runs are in the cache, and reports per member whether it came from there.
+* The teacher is built (or read from its cache) once, and only when a member needs it.
+* Every missing member is trained by :func:`_train_missing`, the one place that calls the student trainer.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import time
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import DistillConfig, FitConfig, StudentConfig, TeacherConfig
+from .cache import Cache, default_cache_dir, teacher_key
+from .config import DEFAULT_BAT_LAMBDA, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .corpus import Corpus, load_corpus
+from .errors import BatError
+from .io import write_json
+from .logits import TeacherLogits
 from .progress import Progress, ShouldStop
-from .runs import Run, RunStore, run_key
+from .runs import Run, run_key
+
+__all__ = ["DEFAULT_BAT_LAMBDA", "PAPER_SEEDS", "Cache", "Member", "Plan", "Result", "Step", "default_cache_dir",
+           "default_lambdas", "execute", "fit", "get_teacher", "mean_std", "plan", "seed_list", "summarize"]
+
+# The seeds of the original multiple-run script, in its order; further seeds continue from there. The app, the CLI
+# and the benchmarks all use them, so a run trained in one is found in the cache by the others.
+PAPER_SEEDS = (121958, 131932, 259178, 365838, 671155)
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("BAT_CACHE_DIR", ".bat_cache")).expanduser()
+def seed_list(n: int) -> list[int]:
+    """The first ``n`` seeds of the shared scheme."""
+    if n < 1:
+        raise BatError("the number of seeds must be at least 1")
+    return list(PAPER_SEEDS[:n]) + list(range(1, n - len(PAPER_SEEDS) + 1))
 
 
-def needs_teacher(d: DistillConfig) -> bool:
-    return d.active
+def default_lambdas() -> list[float]:
+    """The baseline and the default BAT λ: what is trained when the user names no λ."""
+    return [0.0, DEFAULT_BAT_LAMBDA]
+
+
+def check_lambdas(lambdas: Sequence[float]) -> list[float]:
+    """Sorted distinct λ in [0, 1] (−0.0 is 0); a λ outside is a :class:`BatError`."""
+    out: set[float] = set()
+    for lam in lambdas:
+        lam = float(lam)
+        if not 0 <= lam <= 1:
+            raise BatError(f"λ must be in [0, 1], not {lam:g}")
+        out.add(abs(lam))
+    if not out:
+        raise BatError("give at least one λ (0 is the baseline)")
+    return sorted(out)
+
+
+# ================================================================================================== the plan
+@dataclass(frozen=True)
+class Member:
+    """One student to have: its settings, the teacher it needs (if any) and its run-cache key."""
+
+    lam: float
+    seed: int
+    student: StudentConfig
+    distill: DistillConfig  # canonical: a λ = 0 member carries the plain baseline settings
+    teacher_key: str | None  # None for the baseline
+    key: str
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.distill.active
+
+    @property
+    def label(self) -> str:
+        return f"λ={self.lam:g} seed={self.seed}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    corpus: Corpus
+    teacher: TeacherConfig
+    members: tuple[Member, ...]
+
+    @property
+    def needs_teacher(self) -> bool:
+        return any(m.needs_teacher for m in self.members)
+
+    @property
+    def teacher_key(self) -> str | None:
+        return teacher_key(self.corpus, self.teacher) if self.needs_teacher else None
+
+    @property
+    def steps(self) -> list[str]:
+        """Human-readable steps in execution order: the teacher (when needed), then each member."""
+        return (["teacher"] if self.needs_teacher else []) + [m.label for m in self.members]
+
+
+def arm(distill: DistillConfig, lam: float) -> DistillConfig:
+    """The distillation settings at λ; λ = 0 is always the plain baseline (no teacher anywhere, encoder input off)."""
+    return replace(distill, lam=float(lam)).canonical() if lam > 0 else DistillConfig()
+
+
+def member(corpus: Corpus, tcfg: TeacherConfig, student: StudentConfig, distill: DistillConfig) -> Member:
+    """The member for exactly these settings (``distill.lam`` is its λ, ``student.seed`` its seed)."""
+    d = arm(distill, distill.lam)
+    tkey = teacher_key(corpus, tcfg) if d.active else None
+    key = run_key(corpus.hash, tkey, student.to_dict(), d.to_dict())
+    return Member(lam=d.lam, seed=student.seed, student=student, distill=d, teacher_key=tkey, key=key)
+
+
+def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill: DistillConfig,
+         lambdas: Sequence[float], seeds: Sequence[int]) -> Plan:
+    """Every (λ, seed) member, baselines first, then by λ; ``distill`` gives T, c, … for the λ > 0 members."""
+    from .train import check_trainable
+
+    check_trainable(corpus, student)
+    members = tuple(member(corpus, teacher, replace(student, seed=int(s)), replace(distill, lam=lam))
+                    for lam in check_lambdas(lambdas) for s in dict.fromkeys(int(s) for s in seeds))
+    return Plan(corpus, teacher, members)
+
+
+# ================================================================================================= execution
+@dataclass(frozen=True)
+class Step:
+    """What ``execute`` just finished: the teacher (``member`` None) or one member's run."""
+
+    index: int  # into plan.steps
+    label: str
+    cached: bool
+    wall_time_s: float
+    member: Member | None = None
+    run: Run | None = None
+    teacher_meta: dict[str, Any] | None = None
+
+
+@dataclass
+class Result:
+    plan: Plan
+    runs: list[Run]  # in plan.members order
+    cached: list[bool]  # per member: read from the run cache (True) or trained now (False)
+    teacher: TeacherLogits | None = None
+    teacher_cached: bool | None = None  # None when no member needed a teacher
+    teacher_time_s: float = 0.0
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def teacher_meta(self) -> dict[str, Any] | None:
+        return {"key": self.teacher.key, **self.teacher.meta} if self.teacher is not None else None
+
+
+OnStep = Callable[[Step], None]
 
 
 def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = None, progress: Progress | None = None,
-                should_stop: ShouldStop | None = None):  # -> TeacherLogits
+                should_stop: ShouldStop | None = None) -> TeacherLogits:
     """The teacher for (corpus, settings): trained once, then read from the cache."""
     from .teacher import build_teacher  # imports transformers: only when a teacher is needed
 
-    return build_teacher(corpus, tcfg, cache_dir if cache_dir is not None else default_cache_dir(), progress,
-                         should_stop)
+    return build_teacher(corpus, tcfg, Cache(cache_dir).root, progress, should_stop)
 
 
-def get_run(corpus: Corpus, scfg: StudentConfig, dcfg: DistillConfig, teacher=None, cache_dir: Path | None = None,
-            progress: Progress | None = None, should_stop: ShouldStop | None = None) -> Run:
-    """The student run for these settings: from the run cache when it was trained before, else trained and saved."""
+def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillConfig]],
+                   teacher: TeacherLogits | None, progress: Progress | None, should_stop: ShouldStop | None,
+                   on_run: Callable[[int, Run], None]) -> None:
+    """Train every member not in the cache; ``on_run(i, run)`` as each one is ready (it saves the run).
+
+    The one call site of the student trainer. ``train.fit_students`` (batched training of several members at once)
+    will replace the loop: ``for i, r in enumerate(fit_students(corpus, members, teacher, progress, should_stop))``.
+    """
     from .train import fit_student
 
-    store = RunStore((cache_dir if cache_dir is not None else default_cache_dir()) / "runs")
-    tkey = teacher.key if (teacher is not None and dcfg.active) else None
-    key = run_key(corpus.hash, tkey, scfg.to_dict(), dcfg.canonical().to_dict())
-    run = store.load(key)
-    if run is None:
-        run = fit_student(corpus, scfg, dcfg, teacher if dcfg.active else None, progress, should_stop)
+    for i, (scfg, dcfg) in enumerate(members):
+        on_run(i, fit_student(corpus, scfg, dcfg, teacher if dcfg.active else None, progress, should_stop))
+
+
+def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = None,
+            should_stop: ShouldStop | None = None, on_step: OnStep | None = None) -> Result:
+    """Load or train the teacher once (if a member needs it), read cached runs, train and save the missing ones.
+
+    ``on_step`` hears about every finished step (the teacher, then each member) as it happens; runs are saved as
+    soon as they exist, so a cancelled job keeps what it finished.
+    """
+    cache = Cache(cache_dir)
+    store = cache.runs
+    result = Result(p, runs=[], cached=[])
+
+    def done(step: Step) -> None:
+        result.steps.append(step)
+        if on_step is not None:
+            on_step(step)
+
+    if p.needs_teacher:
+        t0 = time.time()
+        result.teacher_cached = cache.teacher_cached(p.corpus, p.teacher)
+        result.teacher = get_teacher(p.corpus, p.teacher, cache.root, progress, should_stop)
+        result.teacher_time_s = time.time() - t0
+        done(Step(0, "teacher", result.teacher_cached, result.teacher_time_s, teacher_meta=result.teacher_meta))
+    first = len(result.steps)
+    found = [store.load(m.key) for m in p.members]
+    runs: list[Run | None] = list(found)
+    t_last = time.time()
+    for i, (m, run) in enumerate(zip(p.members, found, strict=True)):
+        if run is not None:
+            done(Step(first + i, m.label, True, 0.0, m, run))
+    missing = [i for i, run in enumerate(found) if run is None]
+
+    def on_run(j: int, run: Run) -> None:
+        nonlocal t_last
+        i = missing[j]
+        m = p.members[i]
+        if run.key != m.key:  # the trainer and the plan must agree, or the cache would never hit
+            raise RuntimeError(f"run key mismatch for {m.label}: planned {m.key}, trained {run.key}")
         store.save(run)
-    return run
+        runs[i] = run
+        now = time.time()
+        done(Step(first + i, m.label, False, now - t_last, m, run))
+        t_last = now
+
+    _train_missing(p.corpus, [(p.members[i].student, p.members[i].distill) for i in missing], result.teacher,
+                   progress, should_stop, on_run)
+    result.runs = [r for r in runs if r is not None]
+    result.cached = [r is not None for r in found]
+    return result
 
 
+# =================================================================================================== summaries
 def mean_std(values: list[float]) -> dict[str, float]:
     """Mean, sample std (0 for one value) and count: how every result over seeds is reported."""
     a = np.asarray(values, dtype=float)
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": int(len(a))}
+
+
+def _paired(rs: list[Run], base: dict[int, Run]) -> dict[str, Any]:
+    paired = [r.metrics["test_npmi"] - base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base]
+    if not paired:
+        return {}
+    b = np.mean([base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base])
+    return {"paired_test_npmi_diff_vs_baseline": mean_std(paired),
+            "seeds_won_vs_baseline": int(sum(d > 0 for d in paired)),
+            "relative_gain_vs_baseline": float(np.mean(paired) / b) if b else None}
 
 
 def summarize(runs: list[Run]) -> dict[str, Any]:
@@ -70,47 +265,34 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
             "tu": mean_std([r.metrics["tu"] for r in rs]),
             "seeds": sorted(r.seed for r in rs),
         }
-        paired = [r.metrics["test_npmi"] - base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base]
-        if lam > 0 and paired:
-            entry["paired_test_npmi_diff_vs_baseline"] = mean_std(paired)
-            entry["seeds_won_vs_baseline"] = int(sum(d > 0 for d in paired))
-            b = np.mean([base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base])
-            entry["relative_gain_vs_baseline"] = float(np.mean(paired) / b) if b else None
+        if lam > 0:
+            entry.update(_paired(rs, base))
         out[f"{lam:g}"] = entry
     return out
 
 
-def fit(source: str | Path, cfg: FitConfig, lambdas: list[float], seeds: list[int], out_dir: Path,
-        cache_dir: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Train the teacher if any λ needs it, then every (λ, seed) run; write ``out_dir/summary.json``."""
-    t0 = time.time()
-    corpus = load_corpus(source, cfg.corpus, progress)
-    teacher = None
-    teacher_time = 0.0
-    dcfgs = [replace(cfg.distill, lam=float(lam)) for lam in lambdas]
-    from .train import check_trainable
-
-    check_trainable(corpus, cfg.student)
-    if any(needs_teacher(d) for d in dcfgs):
-        t1 = time.time()
-        teacher = get_teacher(corpus, cfg.teacher, cache_dir, progress)
-        teacher_time = time.time() - t1
-    runs = []
-    for d in dcfgs:
-        for seed in seeds:
-            runs.append(get_run(corpus, replace(cfg.student, seed=int(seed)), d, teacher if d.active else None,
-                                cache_dir, progress))
-    summary = {
+def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dict[str, Any]:
+    """What ``summary.json`` holds: corpus, settings, teacher (meta and time), every run, per-λ statistics."""
+    corpus = result.plan.corpus
+    meta = result.teacher_meta
+    return {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
-        "settings": cfg.to_dict(),
-        "teacher": ({"key": teacher.key, **teacher.meta, "wall_time_s": teacher_time} if teacher is not None else None),
-        "runs": [{"lam": r.lam, "seed": r.seed, "teacher_key": r.config["teacher_key"],
-                  **{k: v for k, v in r.metrics.items()}, "topics": r.topics} for r in runs],
-        "by_lambda": summarize(runs),
-        "wall_time_s": time.time() - t0,
+        "settings": settings,
+        "teacher": {**meta, "wall_time_s": result.teacher_time_s} if meta is not None else None,
+        "runs": [{"lam": r.lam, "seed": r.seed, "teacher_key": r.config["teacher_key"], **r.metrics,
+                  "topics": r.topics} for r in result.runs],
+        "by_lambda": summarize(result.runs),
+        "wall_time_s": wall_time_s,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-    return summary
+
+
+def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Sequence[int], out_dir: Path,
+        cache_dir: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``."""
+    t0 = time.time()
+    corpus = load_corpus(source, cfg.corpus, progress)
+    result = execute(plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds), cache_dir, progress)
+    out = summary(result, cfg.to_dict(), time.time() - t0)
+    write_json(Path(out_dir) / "summary.json", out)
+    return out

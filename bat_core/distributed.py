@@ -1,9 +1,8 @@
-"""Multi-process teacher training with ``torchrun`` (data parallel), and the teacher command line.
+"""The process group for data-parallel teacher training under ``torchrun``. Imports torch only, nothing of ours.
 
-Usage::
+Usage (the ordinary teacher command, started by torchrun)::
 
-    torchrun --nproc_per_node 2 -m bat_core.ddp demo --out teacher_dir [--mode top-n --max-length 128 ...]
-    python -m bat_core.ddp demo --out teacher_dir          # the same, one process
+    torchrun --nproc_per_node 2 -m bat_core teacher demo --out teacher_dir [--teacher-mode top-n ...]
 
 ``torchrun`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; :func:`init_from_env` then joins the process group (gloo on
 CPU, nccl on CUDA, one GPU per local rank) and :func:`bat_core.teacher.build_teacher` notices it by itself:
@@ -22,18 +21,12 @@ With dropout off, a 2-process run gives the same teacher as a 1-process run up t
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-from dataclasses import MISSING, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.distributed as dist
-
-from .config import CorpusConfig, TeacherConfig
-from .errors import BatError
 
 
 @dataclass(frozen=True)
@@ -121,91 +114,7 @@ def init_from_env(device: str = "auto") -> bool:
     return True
 
 
-# ----------------------------------------------------------------------------------------------------- command line
-_TYPES = {"int": int, "float": float, "str": str}
-
-
-def _add_dataclass_args(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
-    """One ``--flag`` per dataclass field (underscores become dashes); defaults come from the dataclass."""
-    for f in fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not MISSING else None
-        kind = str(f.type).replace(" ", "")
-        if kind == "bool":
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)
-        elif kind.startswith("tuple["):
-            parser.add_argument(flag, dest=f.name, nargs="*", default=default, metavar="WORD")
-        else:
-            base = kind.split("|")[0]
-            parser.add_argument(flag, dest=f.name, type=_TYPES.get(base, str), default=default,
-                                metavar=f.name.upper())
-
-
-def add_teacher_args(parser: argparse.ArgumentParser, corpus_options: bool = True) -> None:
-    """Teacher (and optionally corpus) options, named after the config fields: ``--mode``, ``--max-length`` …"""
-    _add_dataclass_args(parser.add_argument_group("teacher"), TeacherConfig)
-    if corpus_options:
-        _add_dataclass_args(parser.add_argument_group("corpus"), CorpusConfig)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bat_core.ddp", description="Train the BAT teacher and store its "
-                                "logits for every document (run under torchrun for data parallel training).")
-    p.add_argument("input", help="corpus: a file, folder, zip or installed corpus name (demo)")
-    p.add_argument("--out", required=True, type=Path, help="folder for the teacher logits (meta.json + safetensors)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="reuse / store teachers and embeddings here")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_teacher_args(p)
-    return p
-
-
-def _config_from_args(cls: type, args: argparse.Namespace):  # noqa: ANN202
-    """Fields present in ``args``; a None only counts where None is the field's own default."""
-    values = {f.name: getattr(args, f.name) for f in fields(cls)
-              if hasattr(args, f.name) and (getattr(args, f.name) is not None or f.default is None)}
-    return cls.from_dict(values)
-
-
-def teacher_config_from_args(args: argparse.Namespace) -> TeacherConfig:
-    return _config_from_args(TeacherConfig, args)
-
-
-def run_teacher_cli(args: argparse.Namespace) -> int:
-    """Build the teacher for ``args.input`` and write it to ``args.out``; works alone or under torchrun."""
-    from .corpus import load_corpus
-    from .progress import TqdmProgress
-    from .teacher import build_teacher
-
-    tcfg = teacher_config_from_args(args)
-    ccfg = _config_from_args(CorpusConfig, args)
-    created = init_from_env(tcfg.device)
-    try:
-        env = current_dist()
-        bar = TqdmProgress(disable=getattr(args, "quiet", False) or not env.is_main)
-        corpus = load_corpus(args.input, ccfg)
-        logits = build_teacher(corpus, tcfg, cache_dir=getattr(args, "cache_dir", None), progress=bar)
-        bar.close()
-        if env.is_main:
-            out = logits.save(args.out)
-            m = logits.meta
-            print(f"teacher {logits.key}: {m['n_docs']} docs × {m['V']} words, dev perplexity "
-                  f"{m['dev_perplexity']:.1f} (unigram {m['unigram_dev_perplexity']:.1f}), {m['mode']} "
-                  f"{m['model']}, {m['wall_time_s']:.0f} s on {m['device']} × {m['world_size']} → {out}")
-        env.barrier()
-    finally:
-        if created:
-            dist.destroy_process_group()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run_teacher_cli(args)
-    except BatError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def destroy() -> None:
+    """Leave the process group joined by :func:`init_from_env`."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,117 @@
+"""Grouping saved runs for the views: a *family* is runs that differ only in λ and seed; labels say how they trained.
+
+One λ = 0 baseline serves every temperature, clipping and teacher (none of them touches it), so baselines join every
+family with their student settings. Pure functions over :class:`~bat_core.runs.Run` objects (or anything with
+``lam``, ``seed``, ``key``, ``config``, ``metrics``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .runs import Run
+
+
+def is_baseline(run: Run) -> bool:
+    """λ = 0 without teacher logits in the encoder: the plain Scholar baseline (T, c and the teacher do nothing)."""
+    return run.lam == 0 and run.config["distill"].get("encode_logits", "off") == "off"
+
+
+def _student_key(run: Run) -> str:
+    s = {k: v for k, v in run.config["student"].items() if k not in ("seed", "device")}
+    return json.dumps({"student": s, "encode": run.config["distill"].get("encode_logits", "off")}, sort_keys=True)
+
+
+def family_key(run: Run) -> str:
+    """Runs that differ only in λ and seed (same student, distillation and teacher settings) form one family."""
+    if is_baseline(run):
+        return _student_key(run)
+    d = {k: v for k, v in run.config["distill"].items() if k != "lam"}
+    return json.dumps({"base": _student_key(run), "distill": d, "teacher": run.config.get("teacher_key")},
+                      sort_keys=True)
+
+
+def families(runs: list[Run]) -> dict[str, list[Run]]:
+    """Family key → its runs, newest first (``runs`` come newest first). Baselines join every family with their
+    student settings; baselines no BAT run matches form a family of their own."""
+    order = {id(r): i for i, r in enumerate(runs)}
+    out: dict[str, list[Run]] = {}
+    for r in runs:
+        if not is_baseline(r):
+            out.setdefault(family_key(r), []).append(r)
+    used = set()
+    for rs in out.values():
+        sk = _student_key(rs[0])
+        for b in runs:
+            if is_baseline(b) and _student_key(b) == sk:
+                rs.append(b)
+                used.add(id(b))
+        rs.sort(key=lambda r: order[id(r)])
+    for b in runs:
+        if is_baseline(b) and id(b) not in used:
+            out.setdefault(family_key(b), []).append(b)
+    return out
+
+
+def comparable(fams: dict[str, list[Run]]) -> dict[str, list[Run]]:
+    """The families that have both a baseline and at least one λ > 0: what the Compare page can show."""
+    return {k: v for k, v in fams.items() if any(r.lam == 0 for r in v) and any(r.lam > 0 for r in v)}
+
+
+def family_label(runs: list[Run]) -> str:
+    s = runs[0].config["student"]
+    lams = sorted({r.lam for r in runs})
+    seeds = sorted({r.seed for r in runs})
+    label = f"K={s['n_topics']}, {s['epochs']} epochs"
+    bat = next((r for r in runs if not is_baseline(r)), None)
+    if bat is not None:
+        d, t = bat.config["distill"], bat.config.get("teacher") or {}
+        label += f", T={d['temperature']:g}, c={d['clip'] or 'off'}"
+        if t:
+            label += f", teacher {Path(str(t.get('model', '?'))).name} ({t.get('mode', '?')})"
+    return f"{label} · λ ∈ {{{', '.join(f'{x:g}' for x in lams)}}} · {len(seeds)} seed(s)"
+
+
+def pick(runs: list[Run], lam: float, seed: int) -> Run | None:
+    """The newest run at (λ, seed) from ``runs`` (runs are newest first)."""
+    for r in runs:
+        if np.isclose(r.lam, lam) and r.seed == seed:
+            return r
+    return None
+
+
+def _teacher_line(t: dict[str, Any]) -> str:
+    model = Path(str(t.get("model", "?"))).name or t.get("model")
+    line = (f"teacher {model} ({t.get('mode', '?')} mode, {t.get('head', 'linear')} head, "
+            f"max length {t.get('max_length', '?')})")
+    ppl, uni = t.get("dev_perplexity"), t.get("unigram_dev_perplexity")
+    if isinstance(ppl, int | float) and isinstance(uni, int | float):
+        line += f": dev perplexity {ppl:,.0f} vs {uni:,.0f} for word frequencies alone"
+    return line
+
+
+def settings_line(run: Run) -> str:
+    """One line saying how a run was trained, including which teacher (model, mode) produced its targets."""
+    st_, d = run.config["student"], run.config["distill"]
+    parts = [f"K = {st_['n_topics']}", f"{st_['epochs']} epochs (best: {run.metrics.get('best_epoch', '?')})"]
+    if run.lam > 0:
+        parts.append(f"T = {d['temperature']:g}, c = {d['clip'] if d['clip'] else 'off'}")
+    t = run.config.get("teacher") or {}
+    if t:
+        parts.append(_teacher_line(t))
+    return " · ".join(parts)
+
+
+def run_label(run: Run) -> str:
+    return "Baseline (λ=0)" if run.lam == 0 else f"BAT (λ={run.lam:g})"
+
+
+def teacher_is_weak(meta: dict[str, Any] | None) -> bool:
+    """True when the teacher predicts held-out documents no better than word frequencies alone."""
+    meta = meta or {}
+    ppl, uni = meta.get("dev_perplexity"), meta.get("unigram_dev_perplexity")
+    return isinstance(ppl, int | float) and isinstance(uni, int | float) and ppl >= uni
