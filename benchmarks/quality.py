@@ -34,11 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from bat_core import datasets  # noqa: E402
 from bat_core.align import align_topics  # noqa: E402
-from bat_core.cli import seed_list  # noqa: E402
 from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
 from bat_core.corpus import load_corpus, vectorize_reference  # noqa: E402
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words  # noqa: E402
-from bat_core.pipeline import get_run, get_teacher, mean_std  # noqa: E402
+from bat_core.pipeline import execute, get_teacher, mean_std, plan, seed_list  # noqa: E402
 from bat_core.progress import TqdmProgress  # noqa: E402
 
 DEFAULT_K = {"newsarticles": 50}  # small corpora: K = 20
@@ -58,17 +57,16 @@ def head_to_head(base, bat) -> tuple[int, int]:
     return sum(b[j] > a[i] for i, j, _ in pairs), len(pairs)
 
 
-def arm(dcfg: DistillConfig, lam: float) -> DistillConfig:
-    """The distillation settings at λ; λ = 0 is always the plain baseline (no teacher anywhere, encoder input off)."""
-    return replace(dcfg, lam=lam) if lam > 0 else DistillConfig()
+def arm_runs(corpus, tcfg: TeacherConfig, scfg: StudentConfig, dcfg: DistillConfig, lam: float, seeds: list[int],
+             cache_dir: Path, progress=None) -> list:
+    """The runs of one arm at λ over the seeds, through the engine's one path (cached runs are read, not retrained)."""
+    return execute(plan(corpus, tcfg, scfg, dcfg, [lam], seeds), cache_dir, progress).runs
 
 
 def _train_one(task: tuple) -> str:
-    """Worker for --jobs: load the corpus and the cached teacher, train one (λ, seed) run into the run cache."""
-    source, ccfg, tcfg, scfg, dcfg, cache_dir = task
-    corpus = load_corpus(source, ccfg)
-    teacher = get_teacher(corpus, tcfg, cache_dir) if dcfg.active else None
-    return get_run(corpus, scfg, dcfg, teacher, cache_dir).key
+    """Worker for --jobs: load the corpus (and the cached teacher), train one (λ, seed) run into the run cache."""
+    source, ccfg, tcfg, scfg, dcfg, lam, cache_dir = task
+    return arm_runs(load_corpus(source, ccfg), tcfg, scfg, dcfg, lam, [scfg.seed], cache_dir)[0].key
 
 
 def _scores(runs: list, base: list | None, control: list | None, wiki) -> dict:
@@ -148,30 +146,30 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
             if a in teachers and _same_targets(teachers["default"], teachers[a]):
                 shared["default"] = a
     # (arm label, λ, teacher arm) for every run to train; λ = 0 is the plain baseline whatever the arm
-    plan = [(a, args.lam, a) for a in arms if a != "baseline" and a not in shared] + \
-           [(f"default λ={lam:g}", lam, "default") for lam in extra]
+    todo = [(a, args.lam, a) for a in arms if a != "baseline" and a not in shared] + \
+        [(f"default λ={lam:g}", lam, "default") for lam in extra]
     if "baseline" in arms:
-        plan.insert(0, ("baseline", 0.0, None))
+        todo.insert(0, ("baseline", 0.0, None))
     t_students = time.time()
     if args.jobs > 1:  # fill the run cache in parallel, seed by seed so that partial results pair up
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=s), arm(dcfg, lam),
-                  args.cache_dir) for s in seeds for _, lam, ta in plan]
+        tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=s), dcfg, lam,
+                  args.cache_dir) for s in seeds for _, lam, ta in todo]
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
             for i, key in enumerate(pool.map(_train_one, tasks), 1):
                 print(f"[{i}/{len(tasks)}] run {key} done after {time.time() - t_students:.0f} s", flush=True)
-    runs = {label: [get_run(corpus, replace(scfg, seed=s), arm(dcfg, lam), teachers.get(ta) if lam > 0 else None,
-                            args.cache_dir, progress) for s in seeds] for label, lam, ta in plan}
+    runs = {label: arm_runs(corpus, tcfgs.get(ta) or TeacherConfig(), scfg, dcfg, lam, seeds, args.cache_dir, progress)
+            for label, lam, ta in todo}
     for a, b in shared.items():
         runs[a] = runs[b]
     t_students = time.time() - t_students
     progress.close()
 
     base, control = runs.get("baseline"), runs.get("lexical")
-    order = [a for a in arms if a in runs] + [label for label, *_ in plan if label not in arms]
-    rows = [{"arm": a, "lam": 0.0 if a == "baseline" else next((lam for lb, lam, _ in plan if lb == a), args.lam),
+    order = [a for a in arms if a in runs] + [label for label, *_ in todo if label not in arms]
+    rows = [{"arm": a, "lam": 0.0 if a == "baseline" else next((lam for lb, lam, _ in todo if lb == a), args.lam),
              "shared_with": shared.get(a), **_scores(runs[a], base, control, wiki)} for a in order]
     result = {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
