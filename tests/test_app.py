@@ -177,7 +177,7 @@ def test_bad_upload_shows_error_and_keeps_corpus(app_env, name, data, expect):
     assert at.session_state["corpus"].hash == before
     assert any("Still using the previous corpus, demo" in c for c in texts(at.caption))
     # the app keeps working: another page renders
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert not at.exception
 
 
@@ -204,7 +204,7 @@ def test_preprocessing_settings(app_env):
 @pytest.mark.slow
 def test_train_compare_ldavis_export(app_env, downloads):
     at = new_app(timeout=120)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert not at.exception
     assert at.text_input(key="t_model").value == app_env["BAT_TEACHER_MODEL"]
     assert at.number_input(key="s_epochs").value == 4
@@ -230,7 +230,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert len(data.decode().strip().splitlines()) == 1 + 5
 
     # ---- Compare
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception, at.exception
     assert at.select_slider(key="cmp_lam").options == ["0.5"]
     metrics = {m.label: m.value for m in at.metric}
@@ -278,7 +278,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert dt < 10
 
     # ---- pyLDAvis, starting from the λ chosen on the Compare page
-    at.switch_page("pages/ldavis.py").run()
+    at.switch_page("views/ldavis.py").run()
     assert not at.exception, at.exception
     assert at.radio(key="lda_which").value == "BAT"
     assert at.select_slider(key="lda_lam").value == 0.5
@@ -294,7 +294,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
 
 def test_cancel_training(app_env):
     at = new_app()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.number_input(key="s_epochs").set_value(500)
     at.number_input(key="s_k").set_value(7).run()
     at.multiselect(key="s_lams").set_value([]).run()
@@ -313,7 +313,7 @@ def test_cancel_training(app_env):
 
 def test_bad_train_settings_are_explained(app_env):
     at = new_app()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.multiselect(key="s_lams").set_value([0.5, "abc"]).run()
     assert any("not a number" in e.value for e in at.error)
     assert at.button(key="train").disabled

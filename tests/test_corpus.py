@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from bat_core.config import CorpusConfig
-from bat_core.corpus import build_corpus, load_corpus, parse_bytes, read_documents, remove_boilerplate
+from bat_core.corpus import build_corpus, load_corpus, remove_boilerplate
+from bat_core.readers import parse_bytes, read_documents
 from bat_core.errors import BatError
 
 DOCS = [
