@@ -1,27 +1,25 @@
 """BAT Explorer: train a topic model with and without a BERT teacher and see what the teacher changes.
 
-Run with ``streamlit run app.py``. Pages are thin views over ``bat_core`` (see docs/architecture.md).
+Run with ``streamlit run app.py`` (or ``make app``). This script is the navigation entry point: Streamlit runs it on
+every request, whichever page the URL names, so the demo corpus and the sidebar are there even when the first
+request is a deep link such as ``/compare``. Only the pages declared below exist: the page scripts live in
+``views/`` (not ``pages/``, which Streamlit would also auto-discover and run without this script on a fresh
+server's first request) and the helpers in ``ui/``.
 """
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # background threads import from bat_core/pages after Streamlit restores sys.path
-    sys.path.insert(0, str(ROOT))
+from ui import sidebar, state
 
-import streamlit as st  # noqa: E402
-
-from pages import _ui  # noqa: E402
+PAGES = [
+    st.Page("views/corpus.py", title="Corpus", url_path="corpus", default=True),
+    st.Page("views/train.py", title="Train", url_path="train"),
+    st.Page("views/compare.py", title="Compare", url_path="compare"),
+    st.Page("views/ldavis.py", title="pyLDAvis", url_path="ldavis"),
+]
 
 st.set_page_config(page_title="BAT Explorer", layout="wide")
-
-_ui.ensure_corpus()
-nav = st.navigation([
-    st.Page("pages/corpus.py", title="Corpus", url_path="corpus", default=True),
-    st.Page("pages/train.py", title="Train", url_path="train"),
-    st.Page("pages/compare.py", title="Compare", url_path="compare"),
-    st.Page("pages/ldavis.py", title="pyLDAvis", url_path="ldavis"),
-])
-_ui.sidebar()
+nav = st.navigation(PAGES)
+state.ensure_corpus()
+sidebar.sidebar()
 nav.run()

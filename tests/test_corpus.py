@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from bat_core.config import CorpusConfig
-from bat_core.corpus import build_corpus, load_corpus, parse_bytes, read_documents, remove_boilerplate
+from bat_core.corpus import build_corpus, load_corpus, remove_boilerplate
 from bat_core.errors import BatError
+from bat_core.readers import parse_bytes, read_documents
 
 DOCS = [
     "The spacecraft reached orbit around Mars after a long journey through space.",

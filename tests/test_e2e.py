@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,13 +42,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def running_app(tmp: Path) -> Iterator[str]:
+    """A fresh ``streamlit run app.py`` on a free loopback port with its own cache; yields its URL."""
     env = dict(os.environ, BAT_CACHE_DIR=str(tmp / "cache"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     if not REAL:
-        from tests.test_app import FAST_ENV, make_tiny_bert
+        from teacher_fixtures import FAST_ENV, make_tiny_bert
 
         env.update(FAST_ENV, BAT_N_TOPICS="8", BAT_TEACHER_MODEL=str(make_tiny_bert(tmp / "tiny-bert")))
     port = _free_port()
@@ -68,13 +70,39 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail(f"streamlit did not start:\n{log.read()}")
         time.sleep(0.3)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("e2e")) as url:
+        yield url
+
+
+@contextmanager
+def browser_page(blocked: list[str]) -> Iterator:
+    """A Playwright page in Debian's chromium that aborts (and records) every request off 127.0.0.1."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
+        ctx.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/]|localhost[:/])"),
+                  lambda route: (blocked.append(route.request.url), route.abort()))
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            yield page
+        finally:
+            browser.close()
 
 
 def wait_idle(page, settle_ms: int = 300, timeout: int = 60_000) -> None:
@@ -88,19 +116,12 @@ def no_exception(page) -> None:
 
 
 def test_new_user_path(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     shots = Path(os.environ.get("BAT_SCREENSHOT_DIR", ROOT / "tests" / "artifacts" / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     blocked: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
-        ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
-        ctx.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/]|localhost[:/])"),
-                  lambda route: (blocked.append(route.request.url), route.abort()))
-        page = ctx.new_page()
-        page.set_default_timeout(30_000)
-
+    with browser_page(blocked) as page:
         # 1. first start: the demo corpus is ready
         page.goto(server)
         wait_idle(page)
@@ -170,5 +191,27 @@ def test_new_user_path(server):
         wait_idle(page)
         page.screenshot(path=str(shots / "ldavis.png"))
         no_exception(page)
-        browser.close()
+    assert blocked == [], f"requests left 127.0.0.1: {blocked}"
+
+
+def test_deep_link_first_request_on_a_fresh_server(tmp_path):
+    """The first request a fresh server sees is /compare: only the declared pages, the demo corpus, no exception."""
+    from playwright.sync_api import expect
+
+    blocked: list[str] = []
+    with running_app(tmp_path) as url, browser_page(blocked) as page:
+        page.goto(url + "/compare")
+        wait_idle(page)
+        no_exception(page)
+        expect(page.get_by_role("heading", name="Compare: baseline vs BAT")).to_be_visible()
+        expect(page.get_by_text("Nothing to compare yet", exact=False)).to_be_visible()
+        nav = page.locator('[data-testid="stSidebarNav"] a')
+        expect(nav).to_have_count(4)
+        assert [t.strip() for t in nav.all_inner_texts()] == ["Corpus", "Train", "Compare", "pyLDAvis"]
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "demo" in sidebar and "documents" in sidebar, sidebar  # the demo corpus was loaded
+        page.get_by_role("link", name="Corpus", exact=True).click()  # and it is the session's corpus
+        wait_idle(page)
+        expect(page.get_by_text("In use: you can go straight to training", exact=False)).to_be_visible()
+        no_exception(page)
     assert blocked == [], f"requests left 127.0.0.1: {blocked}"

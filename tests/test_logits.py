@@ -24,7 +24,9 @@ def test_round_trip_keeps_top_k_and_tail_mass(tmp_path):
     store.save(tmp_path / "t")
     back = TeacherLogits.load(tmp_path / "t")
     assert (back.key, back.n_docs, back.vocab_size, back.k) == ("abc", 40, 300, k)
-    assert isinstance(back.indices, np.memmap) and back.indices.dtype == np.uint16
+    assert back.indices.dtype == np.uint16 and back.values.dtype == np.float16
+    for name in ("indices", "values", "shift", "tail"):  # the file keeps every array bit for bit
+        np.testing.assert_array_equal(getattr(back, name), getattr(store, name))
     assert back.meta["dev_perplexity"] == 12.5
     d = back.dense(np.arange(40))
     assert d.dtype == np.float32 and d.shape == z.shape

@@ -23,18 +23,17 @@ def test_knn_logits_are_the_neighbours_mean_distribution():
     assert np.allclose(p.sum(1), 1, atol=1e-5)
 
 
-def test_knn_head_teacher_beats_unigram(tmp_path):
+def test_knn_head_teacher_beats_unigram(tiny_bert_dir):
     """On a 3-topic corpus a tiny random BERT's embeddings still cluster the topics well enough for the neighbour
     head to predict held-out bags of words better than word frequencies alone."""
     pytest.importorskip("transformers")
-    from teacher_fixtures import make_tiny_bert, make_topic_corpus
+    from teacher_fixtures import make_topic_corpus
 
     from bat_core.config import TeacherConfig
     from bat_core.teacher import build_teacher
 
     corpus = make_topic_corpus()
-    model = make_tiny_bert(tmp_path / "bert")
-    store = build_teacher(corpus, TeacherConfig(model=str(model), head="knn", max_length=64, device="cpu"))
+    store = build_teacher(corpus, TeacherConfig(model=str(tiny_bert_dir), head="knn", max_length=64, device="cpu"))
     assert store.meta["head"] == "knn" and store.n_docs == corpus.n_docs
     assert store.meta["dev_perplexity"] < store.meta["unigram_dev_perplexity"]
     with pytest.raises(Exception, match="frozen"):

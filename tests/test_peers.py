@@ -26,14 +26,16 @@ def _load_peers():
 peers = _load_peers()
 
 
+_THEMES = ("rocket orbit nasa launch satellite moon shuttle planet mission astronaut".split(),
+           "football match goal team player coach league season stadium referee".split(),
+           "recipe cheese bread butter oven flour sugar dinner kitchen tomato".split())
+
+
 def _small_corpus():
     rng = np.random.default_rng(0)
-    space = "rocket orbit nasa launch satellite moon shuttle planet mission astronaut".split()
-    sport = "football match goal team player coach league season stadium referee".split()
-    food = "recipe cheese bread butter oven flour sugar dinner kitchen tomato".split()
     docs = []
     for i in range(90):
-        words = (space, sport, food)[i % 3]
+        words = _THEMES[i % 3]
         docs.append(" ".join(rng.choice(words, size=25)) + f" filler{i % 7}word")
     return build_corpus(docs, CorpusConfig(min_df=2, remove_boilerplate=False), name="toy")
 
@@ -61,6 +63,11 @@ def test_lda_peer_runs_and_separates_themes(corpus):
     assert row["n_topics_returned"] == 3 and len(row["topics"]) == 3
     assert all(len(t) == 10 for t in row["topics"])
     assert 0 < row["tu"] <= 1 and -1 <= row["test_npmi"] <= 1
+    # each theme's ten words dominate one topic: every topic's top words come mostly from a single theme
+    themes = [set(_THEMES[t]) for t in range(3)]
+    best = sorted(max(range(3), key=lambda t: len(set(words) & themes[t])) for words in row["topics"])
+    assert best == [0, 1, 2], row["topics"]
+    assert all(max(len(set(words) & th) for th in themes) >= 7 for words in row["topics"]), row["topics"]
     assert row["wall_time_s"] >= 0
     # deterministic for a seed
     again = peers.run_peer("lda", corpus, 3, seed=0)

@@ -9,18 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from bat_core.config import StudentConfig
-from bat_core.pipeline import get_run
+from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.pipeline import execute, plan
 from bat_core.runs import Run, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_run_roundtrip_and_cache(demo_corpus, tmp_path):
-    from bat_core.config import DistillConfig
-
-    cfg = StudentConfig(n_topics=6, epochs=3, seed=5)
-    run = get_run(demo_corpus, cfg, DistillConfig(), cache_dir=tmp_path)
+    cfg = StudentConfig(n_topics=6, epochs=3)
+    p = plan(demo_corpus, TeacherConfig(), cfg, DistillConfig(), [0.0], [5])
+    assert not p.needs_teacher and p.steps == ["λ=0 seed=5"]
+    first = execute(p, tmp_path)
+    run = first.runs[0]
+    assert first.cached == [False] and run.key == p.members[0].key and first.teacher is None
     loaded = Run.load(tmp_path / "runs" / run.key)
     assert np.array_equal(loaded.beta, run.beta) and loaded.metrics == json.loads(json.dumps(run.metrics))
     assert loaded.topics == run.topics and loaded.lam == 0.0 and loaded.seed == 5
@@ -28,8 +30,9 @@ def test_run_roundtrip_and_cache(demo_corpus, tmp_path):
     assert loaded.reconstruction(np.array([0, 1])).shape == (2, demo_corpus.vocab_size)
     # second call is a cache hit: same object content, no retraining (the file is not rewritten)
     mtime = (tmp_path / "runs" / run.key / "run.json").stat().st_mtime_ns
-    again = get_run(demo_corpus, cfg, DistillConfig(), cache_dir=tmp_path)
-    assert again.key == run.key and (tmp_path / "runs" / run.key / "run.json").stat().st_mtime_ns == mtime
+    again = execute(p, tmp_path)
+    assert again.cached == [True] and again.runs[0].key == run.key
+    assert (tmp_path / "runs" / run.key / "run.json").stat().st_mtime_ns == mtime
     assert [r.key for r in RunStore(tmp_path / "runs").runs(demo_corpus.hash)] == [run.key]
     # no pickle anywhere in a run folder
     assert sorted(p.name for p in (tmp_path / "runs" / run.key).iterdir()) == ["arrays.safetensors", "run.json"]
@@ -40,11 +43,9 @@ def _cli(*args, cwd=None):
                           timeout=300)
 
 
-def test_cli_fit_demo_writes_summary(tmp_path):
+def test_cli_fit_demo_writes_summary(tmp_path, tiny_bert_dir):
     """The default λ grid (baseline + BAT) end to end, with a tiny random BERT as the teacher to keep it fast."""
-    from teacher_fixtures import make_tiny_bert
-
-    bert = make_tiny_bert(tmp_path / "bert")
+    bert = tiny_bert_dir
     p = _cli("fit", "demo", "--out", str(tmp_path / "o"), "--topics", "8", "--epochs", "5", "--seeds", "2",
              "--teacher-model", str(bert), "--teacher-max-length", "64", "--cache-dir", str(tmp_path / "c"), "--quiet")
     assert p.returncode == 0, p.stderr
@@ -116,3 +117,25 @@ def test_cli_bad_inputs(tmp_path, capsys):
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--seeds", "0"), "--seeds")
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--max-df", "inf"), "finite")
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--cache-dir", str(tmp_path / "afile")), "is a file")
+
+
+def test_execute_trains_the_teacher_once_and_reports_each_step(demo_corpus, tmp_path, tiny_bert_dir):
+    """Baseline first, the teacher once, every member's cache state; a second execute reads everything."""
+    tcfg = TeacherConfig(model=str(tiny_bert_dir), max_length=64, head_epochs=3, device="cpu")
+    dbase = DistillConfig(temperature=2.0, encode_logits="raw")
+    p = plan(demo_corpus, tcfg, StudentConfig(n_topics=5, epochs=2), dbase, [0.5, 0.0, 0.5], [7, 7, 8])
+    assert p.steps == ["teacher", "λ=0 seed=7", "λ=0 seed=8", "λ=0.5 seed=7", "λ=0.5 seed=8"]
+    base, bat = p.members[0], p.members[2]
+    # λ = 0 is the plain baseline whatever the distillation settings: no teacher, no encoder input, T reset
+    assert base.teacher_key is None and base.distill == DistillConfig()
+    assert bat.teacher_key == p.teacher_key and bat.distill.temperature == 2.0
+    steps = []
+    first = execute(p, tmp_path, on_step=steps.append)
+    assert first.teacher_cached is False and first.cached == [False] * 4
+    assert [s.label for s in steps] == p.steps and [s.index for s in steps] == list(range(5))
+    assert steps[0].teacher_meta["key"] == p.teacher_key and steps[0].teacher_meta["dev_perplexity"] > 0
+    assert [r.key for r in first.runs] == [m.key for m in p.members]
+    assert all(r.config["teacher_key"] == p.teacher_key for r in first.runs[2:])
+    again = execute(p, tmp_path)
+    assert again.teacher_cached is True and again.cached == [True] * 4
+    assert [r.metrics["test_npmi"] for r in again.runs] == [r.metrics["test_npmi"] for r in first.runs]

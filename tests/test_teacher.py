@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from teacher_fixtures import TOPICS, make_tiny_bert, make_topic_corpus
+from teacher_fixtures import TOPICS, make_topic_corpus
 
+from bat_core import encoder as E
 from bat_core import teacher as T
 from bat_core.config import TeacherConfig
 from bat_core.errors import BatError
 from bat_core.logits import TeacherLogits
-
-
-@pytest.fixture(scope="module")
-def tiny_bert_dir(tmp_path_factory):
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +97,10 @@ def test_cache_reuse_does_not_touch_the_encoder(topic_corpus, tiny_bert_dir, tmp
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", refuse)
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refuse)
-    t0 = time.perf_counter()
-    again = T.build_teacher(topic_corpus, cfg, cache_dir=tmp_path)
-    assert time.perf_counter() - t0 < 1.0
+    with monkeypatch.context() as mp:  # and nothing is trained again either: the store is read
+        mp.setattr(T, "_fit_frozen", refuse)
+        mp.setattr(T, "_fit_finetune", refuse)
+        again = T.build_teacher(topic_corpus, cfg, cache_dir=tmp_path)
     assert again.key == first.key and again.path is not None
     np.testing.assert_array_equal(again.dense(), first.dense())
     # other head settings: a new teacher, but the frozen embeddings are reused without the encoder too
@@ -116,13 +111,13 @@ def test_cache_reuse_does_not_touch_the_encoder(topic_corpus, tiny_bert_dir, tmp
 
 
 def test_chunking_and_truncation_differ_only_on_long_documents(tiny_bert_dir):
-    tok, hf, _ = T.load_encoder(str(tiny_bert_dir))
-    enc = T.DocEncoder(hf.eval(), "mean", tok.pad_token_id, None)
+    tok, hf, _ = E.load_encoder(str(tiny_bert_dir))
+    enc = E.DocEncoder(hf.eval(), "mean", tok.pad_token_id, None)
     short = "the rocket reached orbit"
     long = " ".join(["astronaut moon launch"] * 30 + ["pasta cheese sauce"] * 30)
     texts = [short, long]
-    chunked = T.tokenize(tok, texts, max_length=32, long_docs="chunk", max_chunks=4)
-    cut = T.tokenize(tok, texts, max_length=32, long_docs="truncate", max_chunks=4)
+    chunked = E.tokenize(tok, texts, max_length=32, long_docs="chunk", max_chunks=4)
+    cut = E.tokenize(tok, texts, max_length=32, long_docs="truncate", max_chunks=4)
     assert np.diff(chunked.start).tolist() == [1, 4] and np.diff(cut.start).tolist() == [1, 1]
     assert chunked.truncated == 1 and cut.truncated == 1  # 180 word-pieces > 4 windows of 30
     assert all(len(w) <= 32 for w in chunked.ids) and chunked.ids[1] == cut.ids[1]
@@ -162,24 +157,43 @@ def test_cross_fitting_needs_enough_documents():
         T._folds(np.arange(5), 3, 0)
 
 
-def test_bad_model_names_are_bat_errors(topic_corpus, tmp_path):
-    t0 = time.perf_counter()
-    with pytest.raises(BatError, match="cannot load teacher model 'no-such-org/no-such-model'"):
+def test_bad_model_names_are_bat_errors(topic_corpus, tmp_path, monkeypatch):
+    import socket
+
+    import transformers
+
+    # an unreachable hub: one quick TCP check, then a BatError, never a download attempt (a minute of retries)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    checks, downloads = [], []
+
+    def unreachable(*a, **k):
+        checks.append(a)
+        raise OSError("network is unreachable")
+
+    def from_pretrained(*a, local_files_only=False, **k):
+        if not local_files_only:
+            downloads.append(a)
+        raise OSError("not in the local cache")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+    with pytest.raises(BatError, match="cannot load teacher model 'no-such-org/no-such-model'.*cannot be reached"):
         T.build_teacher(topic_corpus, TeacherConfig(model="no-such-org/no-such-model", device="cpu"))
-    assert time.perf_counter() - t0 < 10  # offline: no minute of retries
+    assert len(checks) == 1 and downloads == []
+    monkeypatch.undo()
     with pytest.raises(BatError, match="does not exist"):
-        T.resolve_model(str(tmp_path / "missing" / "model"))
+        E.resolve_model(str(tmp_path / "missing" / "model"))
     with pytest.raises(BatError, match="no config.json"):
-        T.resolve_model(str(tmp_path))
+        E.resolve_model(str(tmp_path))
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(BatError, match="cannot load teacher model"):
-        T.load_encoder(str(tmp_path))
+        E.load_encoder(str(tmp_path))
     with pytest.raises(BatError):
         TeacherConfig(mode="half")
 
 
 def test_minilm_resolves_offline():
-    path, local = T.resolve_model("minilm")
+    path, local = E.resolve_model("minilm")
     assert local and path.endswith("model")
 
 

@@ -5,9 +5,10 @@ import streamlit as st
 
 from bat_core import plots
 from bat_core.config import CorpusConfig
-from bat_core.corpus import parse_bytes
 from bat_core.errors import BatError
-from pages import _ui
+from bat_core.readers import parse_bytes, tabular_columns
+from ui import state
+from ui.text import md_escape
 
 AUTO = "(detect automatically)"
 
@@ -15,21 +16,21 @@ st.title("Corpus")
 st.caption("The documents a topic model is trained on. The demo corpus is ready to use; or upload your own. "
            "Every run and teacher is cached per corpus, so switching back and forth is cheap.")
 
-corpus = _ui.current_corpus()
+corpus = state.current_corpus()
 cfg = corpus.config if corpus is not None else CorpusConfig()
 
 # ------------------------------------------------------------------------------------------------ source
 left, right = st.columns([1, 1.4], gap="large")
 with left:
     st.subheader("Demo corpus")
-    st.write(_ui.DEMO_LABEL + ".")
+    st.write(state.DEMO_LABEL + ".")
     src = st.session_state.get("corpus_source", {})
     is_demo = src.get("kind") == "builtin"
     if is_demo:
         st.caption("✓ In use: you can go straight to training.")
     if st.button("Use demo corpus", key="use_demo", type="secondary" if is_demo else "primary"):
         try:
-            _ui.use_demo(cfg)
+            state.use_demo(cfg)
             st.toast("Demo corpus loaded")
             st.rerun()
         except BatError as e:
@@ -46,7 +47,7 @@ with right:
     text_column = None
     if up is not None:
         data = up.getvalue()
-        cols = _ui.tabular_columns(up.name, data)
+        cols = tabular_columns(up.name, data)
         if cols:
             choice = st.selectbox("Text column", [AUTO, *cols], key="text_column",
                                   help="Which column holds the document text")
@@ -55,14 +56,14 @@ with right:
             try:
                 with st.spinner(f"Reading {up.name}…"):
                     docs = parse_bytes(up.name, data, text_column)
-                    new = _ui.build(docs, cfg, name=up.name.rsplit(".", 1)[0] or "upload")
+                    new = state.build(docs, cfg, name=up.name.rsplit(".", 1)[0] or "upload")
             except Exception as e:  # noqa: BLE001 - BatError explains itself; anything else must not crash the page
                 why = str(e) if isinstance(e, BatError) else f"unexpected {type(e).__name__}: {e}"
                 st.error(f"Could not use {up.name}: {why}")
                 if corpus is not None:
                     st.caption(f"Still using the previous corpus, {corpus.name}.")
             else:
-                _ui.set_corpus(new, docs, {"kind": "upload", "name": up.name, "id": _ui.docs_id(docs),
+                state.set_corpus(new, docs, {"kind": "upload", "name": up.name, "id": state.docs_id(docs),
                                            "text_column": text_column})
                 st.session_state["corpus_msg"] = f"Loaded {up.name}: {new.n_docs:,} documents."
                 st.rerun()
@@ -71,7 +72,7 @@ msg = st.session_state.pop("corpus_msg", None)
 if msg:
     st.success(msg)
 
-corpus = _ui.current_corpus()
+corpus = state.current_corpus()
 if corpus is None:
     st.info("Load the demo corpus or upload a file to begin.")
     st.stop()
@@ -96,13 +97,13 @@ with st.expander("Preprocessing settings", expanded=False):
             new_cfg = CorpusConfig.from_dict({**cfg.to_dict(), "vocab_size": int(vocab_size), "min_df": int(min_df),
                                               "max_df": float(max_df), "extra_stop_words": words,
                                               "remove_boilerplate": bool(boiler)})
-            docs = st.session_state.get("corpus_docs") or _ui.demo_docs()
+            docs = st.session_state.get("corpus_docs") or state.demo_docs()
             src = st.session_state.get("corpus_source", {})
-            new = _ui.build(docs, new_cfg, corpus.name, src.get("id"))
+            new = state.build(docs, new_cfg, corpus.name, src.get("id"))
         except BatError as e:
             st.error(f"These settings do not work for this corpus: {e}")
         else:
-            _ui.set_corpus(new, docs, src)
+            state.set_corpus(new, docs, src)
             st.session_state["corpus_msg"] = f"Rebuilt {new.name} with the new settings."
             st.rerun()
 
@@ -124,7 +125,7 @@ st.caption(
     + (f" Boilerplate removal cut {s.get('boilerplate_words_removed', 0):,} words." if corpus.config.remove_boilerplate
        else ""))
 
-st.page_link("pages/train.py", label="Next: train a baseline and a BAT model on this corpus →")
+st.page_link("views/train.py", label="Next: train a baseline and a BAT model on this corpus →")
 
 lengths = np.asarray(corpus.counts.sum(axis=1)).ravel()
 freq = np.asarray(corpus.counts.sum(axis=0)).ravel()
@@ -136,4 +137,4 @@ g2.plotly_chart(plots.top_words_bar([corpus.vocab[i] for i in top], freq[top]), 
 with st.expander("Sample documents"):
     for i in range(min(5, corpus.n_docs)):
         t = corpus.texts[i]
-        st.markdown(f"**{i}.** " + _ui.md_escape(t[:400] + "…" if len(t) > 400 else t))
+        st.markdown(f"**{i}.** " + md_escape(t[:400] + "…" if len(t) > 400 else t))

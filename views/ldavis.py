@@ -4,15 +4,17 @@ import numpy as np
 import streamlit as st
 
 from bat_core import ldavis
-from pages import _ui
+from bat_core.families import families, family_label, pick, run_label
+from ui import runs, state
+from ui.exports import export_buttons
 
 st.title("pyLDAvis")
-corpus = _ui.require_corpus()
+corpus = state.require_corpus()
 
-runs = _ui.all_runs(corpus)
-if not runs:
+saved = runs.all_runs(corpus)
+if not saved:
     st.info("No trained runs for this corpus yet.")
-    st.page_link("pages/train.py", label="Go to Train →")
+    st.page_link("views/train.py", label="Go to Train →")
     st.stop()
 
 
@@ -22,7 +24,7 @@ def ldavis_html(run_key: str, corpus_hash: str, title: str, _run, _corpus) -> st
     return ldavis.run_html(_run, _corpus.counts, _corpus.vocab, title=title)
 
 
-fams = _ui.families(runs)
+fams = families(saved)
 fam_keys = list(fams)
 sel_lam, sel_seed = st.session_state.get("sel_lam"), st.session_state.get("sel_seed")
 default = 0
@@ -31,7 +33,7 @@ for i, fk in enumerate(fam_keys):
         default = i
         break
 fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
-    "Settings", fam_keys, default, format_func=lambda f: _ui.family_label(fams[f]), key="lda_family")
+    "Settings", fam_keys, default, format_func=lambda f: family_label(fams[f]), key="lda_family")
 fruns = fams[fk]
 lams = sorted({r.lam for r in fruns})
 bat_lams = [x for x in lams if x > 0]
@@ -47,12 +49,12 @@ else:
     c2.caption("λ = 0: plain Scholar, no teacher.")
 seeds = sorted({r.seed for r in fruns if np.isclose(r.lam, lam)})
 seed = c3.selectbox("Seed", seeds, seeds.index(sel_seed) if sel_seed in seeds else 0, key="lda_seed")
-run = _ui.pick(fruns, lam, seed)
+run = pick(fruns, lam, seed)
 if run.lam > 0:
     st.session_state["sel_lam"] = run.lam
 st.session_state["sel_seed"] = run.seed
 
-label = _ui.run_label(run)
+label = run_label(run)
 st.caption(f"{label}, seed {run.seed}: test NPMI {run.metrics.get('test_npmi', float('nan')):.3f}, "
            f"uniqueness {run.metrics.get('tu', float('nan')):.3f}. Topic numbers match the Compare page. "
            "Rendered offline (d3 and LDAvis are embedded), so it works without a network.")
@@ -60,4 +62,4 @@ html = ldavis_html(run.key, corpus.hash, f"{label}, seed {run.seed}", run, corpu
 st.iframe(html, height=880)
 
 st.subheader("Export")
-_ui.export_buttons(run, corpus, "lda")
+export_buttons(run, corpus, "lda")

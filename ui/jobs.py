@@ -23,14 +23,13 @@ from bat_core.progress import Cancelled, ProgressEvent
 class Job:
     label: str
     corpus_hash: str
-    steps: list[str]  # human-readable plan, e.g. ["teacher", "λ=0 seed=0", "λ=0.5 seed=0"]
+    steps: list[str]  # human-readable plan (pipeline.Plan.steps), e.g. ["teacher", "λ=0 seed=0", "λ=0.5 seed=0"]
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     state: str = "running"  # running | done | error | cancelled
     step: int = 0  # index into steps of the current step
     event: ProgressEvent | None = None
     best: dict[str, Any] = field(default_factory=dict)  # best dev NPMI seen per stage
     notes: list[str] = field(default_factory=list)  # finished steps, one line each
-    n_events: int = 0  # progress events received (0 during a step that was read from a cache)
     error: str | None = None
     detail: str | None = None  # traceback of an unexpected error
     run_keys: list[str] = field(default_factory=list)
@@ -44,7 +43,6 @@ class Job:
     def progress(self, ev: ProgressEvent) -> None:
         with self._lock:
             self.event = ev
-            self.n_events += 1
             d = ev.metrics.get("dev_npmi")
             if isinstance(d, (int, float)) and d > self.best.get(ev.stage, float("-inf")):
                 self.best[ev.stage] = float(d)

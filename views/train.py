@@ -5,21 +5,26 @@ import streamlit as st
 from bat_core import plots
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.errors import BatError
-from pages import _ui
-from pages._jobs import manager
+from bat_core.families import families, family_label, run_label
+from bat_core.pipeline import DEFAULT_BAT_LAMBDA, seed_list
+from ui import progress, runs, state, training
+from ui.defaults import LAMBDA_CHOICES, defaults
+from ui.exports import export_buttons
+from ui.jobs import manager
+from ui.sidebar import device_name
+from ui.text import md_escape
 
-LAMBDA_CHOICES = [0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 PERSIST = "session"
 
 st.title("Train")
-corpus = _ui.require_corpus()
+corpus = state.require_corpus()
 
-d = _ui.defaults()
-st.caption(f"Corpus **{_ui.md_escape(corpus.name)}**: {corpus.n_docs:,} documents, {corpus.vocab_size:,} words · "
-           f"device **{_ui.device_name()}**. λ = 0 is the plain Scholar baseline; λ > 0 adds the BERT teacher's "
+d = defaults()
+st.caption(f"Corpus **{md_escape(corpus.name)}**: {corpus.n_docs:,} documents, {corpus.vocab_size:,} words · "
+           f"device **{device_name()}**. λ = 0 is the plain Scholar baseline; λ > 0 adds the BERT teacher's "
            "knowledge-distillation loss. Baseline and BAT use the same seeds.")
 
-job = _ui.session_job()
+job = progress.session_job()
 busy = job is not None and job.running
 
 tcol, scol = st.columns(2, gap="large")
@@ -63,9 +68,10 @@ with scol:
                            help="Keep ≈ c × (word types in the document) teacher logits; 0 = no clipping")
     c5, c6 = st.columns(2)
     n_seeds = c5.number_input("Seeds", 1, 10, d["n_seeds"], key="s_seeds", persist_state=PERSIST,
-                              help="Each λ is trained with seeds 0 … n−1; 3–5 give meaningful mean ± std")
-    lams = c6.multiselect("λ values (besides the λ=0 baseline)", LAMBDA_CHOICES,
-                          [x for x in d["lambdas"] if x in LAMBDA_CHOICES] or [0.5], key="s_lams",
+                              help="Each λ is trained with the same n seeds as `bat fit --seeds n`; 3–5 give a "
+                                   "meaningful mean ± std")
+    lams = c6.multiselect("λ values (besides the λ=0 baseline)", list(LAMBDA_CHOICES),
+                          [x for x in d["lambdas"] if x in LAMBDA_CHOICES] or [DEFAULT_BAT_LAMBDA], key="s_lams",
                           persist_state=PERSIST, accept_new_options=True,
                           help="Weight of the teacher in the loss. Type another value in (0, 1] to add it")
 
@@ -92,11 +98,11 @@ except BatError as e:
 for e in errors:
     st.error(e)
 
-seeds = list(range(int(n_seeds)))
+seeds = seed_list(int(n_seeds))
 n_runs = len(lambdas) * len(seeds)
 plan = f"{n_runs} run(s): λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}} × seed(s) {', '.join(map(str, seeds))}"
 if len(lambdas) > 1 and not errors:
-    if _ui.teacher_cached(corpus, tcfg):
+    if runs.teacher_cached(corpus, tcfg):
         plan += "; the teacher for these settings is in the cache"
     else:
         plan += f"; the teacher is trained first ({mode} mode)"
@@ -107,26 +113,29 @@ clicked = b1.button("Train", key="train", type="primary", disabled=busy or bool(
 if busy and job is not None and job.corpus_hash != corpus.hash:
     b2.caption("Another training is running; it finishes first.")
 if clicked and not errors:
-    job = _ui.start_training(corpus, tcfg, scfg, dcfg, lambdas, seeds, label=f"Training on {corpus.name}")
-    st.session_state["train_family"] = {"k": int(k), "epochs": int(epochs)}
-    busy = True
+    try:
+        job = training.start_training(corpus, tcfg, scfg, dcfg, lambdas, seeds, label=f"Training on {corpus.name}")
+        st.session_state["train_family"] = {"k": int(k), "epochs": int(epochs)}
+        busy = True
+    except BatError as e:
+        st.error(str(e))
 
 if job is not None and job.running:
-    _ui.job_panel(job, "train_panel")
+    progress.job_panel(job, "train_panel")
 else:
-    _ui.job_outcome(job)
+    progress.job_outcome(job)
     if job is not None and job.state == "done" and job.corpus_hash == corpus.hash:
-        st.page_link("pages/compare.py", label="Open the comparison: baseline vs BAT →")
+        st.page_link("views/compare.py", label="Open the comparison: baseline vs BAT →")
 
 # ---------------------------------------------------------------------------------------------------- results
-runs = _ui.all_runs(corpus)
-if not runs:
+saved = runs.all_runs(corpus)
+if not saved:
     st.info("No runs for this corpus yet. Press **Train** (the defaults take about a minute on a laptop CPU).")
     st.stop()
 
 st.divider()
 st.subheader("Trained runs for this corpus")
-fams = _ui.families(runs)
+fams = families(saved)
 fam_keys = list(fams)
 last = manager().get(st.session_state.get("job_id"))
 default = 0
@@ -136,7 +145,7 @@ if last is not None and last.run_keys:
             default = i
             break
 fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
-    "Settings", fam_keys, default, format_func=lambda f: _ui.family_label(fams[f]), key="train_family_pick")
+    "Settings", fam_keys, default, format_func=lambda f: family_label(fams[f]), key="train_family_pick")
 fruns = fams[fk]
 df = plots.metrics_frame(fruns)
 show = df.drop(columns=["key"]).rename(columns={"lam": "λ", "npmi": "test NPMI", "dev_npmi": "dev NPMI",
@@ -146,14 +155,14 @@ fmt = {"test NPMI": "%.3f", "dev NPMI": "%.3f", "topic uniqueness": "%.3f", "per
        "λ": "%g"}
 st.dataframe(show, hide_index=True, key="runs_table",
              column_config={c: st.column_config.NumberColumn(c, format=f) for c, f in fmt.items()})
-hist = {f"{_ui.run_label(r)} seed {r.seed}": r.history for r in sorted(fruns, key=lambda r: (r.lam, r.seed))}
+hist = {f"{run_label(r)} seed {r.seed}": r.history for r in sorted(fruns, key=lambda r: (r.lam, r.seed))}
 st.plotly_chart(plots.training_history(hist), key="train_history")
 
 st.markdown("**Export a run**")
 by_label = {}
 for r in sorted(fruns, key=lambda r: (r.lam, r.seed)):
-    by_label.setdefault(f"{_ui.run_label(r)} · seed {r.seed}", r)
+    by_label.setdefault(f"{run_label(r)} · seed {r.seed}", r)
 sel = st.selectbox("Run", list(by_label), key="train_export_run", label_visibility="collapsed")
-_ui.export_buttons(by_label[sel], corpus, "train")
+export_buttons(by_label[sel], corpus, "train")
 if any(r.lam > 0 for r in fruns) and not (job is not None and job.state == "done"):
-    st.page_link("pages/compare.py", label="Compare baseline and BAT →")
+    st.page_link("views/compare.py", label="Compare baseline and BAT →")

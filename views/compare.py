@@ -3,37 +3,41 @@
 import html
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from bat_core import plots
 from bat_core.align import align_topics
 from bat_core.config import DistillConfig, StudentConfig
 from bat_core.errors import BatError
-from pages import _ui
+from bat_core.exports import aligned_pairs_csv
+from bat_core.families import comparable, families, family_label, pick, settings_line, teacher_is_weak
+from bat_core.pipeline import DEFAULT_BAT_LAMBDA
+from ui import progress, runs, state, training
+from ui.defaults import LAMBDA_CHOICES
+from ui.exports import export_buttons
+from ui.text import md_escape
 
 st.title("Compare: baseline vs BAT")
 st.caption("Slide λ to see what the BERT teacher changes: the student trained at that λ next to the λ = 0 baseline "
            "(same seed), topic by topic.")
-corpus = _ui.require_corpus()
+corpus = state.require_corpus()
 
-job = _ui.session_job()
-runs = _ui.all_runs(corpus)
-fams = {k: v for k, v in _ui.families(runs).items()
-        if any(r.lam == 0 for r in v) and any(r.lam > 0 for r in v)}
+job = progress.session_job()
+saved = runs.all_runs(corpus)
+fams = comparable(families(saved))
 if not fams:
     if job is not None and job.running:
-        _ui.job_panel(job, "cmp_panel")
+        progress.job_panel(job, "cmp_panel")
     else:
-        _ui.job_outcome(job)
+        progress.job_outcome(job)
     st.info("Nothing to compare yet: train the λ = 0 baseline and at least one λ > 0 on this corpus.")
-    st.page_link("pages/train.py", label="Go to Train →")
+    st.page_link("views/train.py", label="Go to Train →")
     st.stop()
 
 # ------------------------------------------------------------------------------------------------ pickers
 fam_keys = list(fams)  # newest first (runs are newest first)
 if len(fam_keys) > 1:
-    fk = st.selectbox("Settings", fam_keys, format_func=lambda f: _ui.family_label(fams[f]), key="cmp_family")
+    fk = st.selectbox("Settings", fam_keys, format_func=lambda f: family_label(fams[f]), key="cmp_family")
 else:
     fk = fam_keys[0]
 fruns = fams[fk]
@@ -49,7 +53,7 @@ elif pending is not None and not (job is not None and job.running):
 if st.session_state.get("cmp_lam") not in lams:
     prev = st.session_state.get("sel_lam")
     st.session_state["cmp_lam"] = prev if prev in lams else lams[-1] if len(lams) == 1 else \
-        min(lams, key=lambda x: abs(x - 0.5))
+        min(lams, key=lambda x: abs(x - DEFAULT_BAT_LAMBDA))
 
 c1, c2 = st.columns([3, 1])
 lam = c1.select_slider("λ: weight of the BERT teacher in the loss (trained values)", lams, key="cmp_lam",
@@ -66,13 +70,12 @@ if st.session_state.get("cmp_seed") not in seeds:
 seed = c2.selectbox("Seed (same for both)", seeds, key="cmp_seed", persist_state="session")
 st.session_state["sel_lam"], st.session_state["sel_seed"] = lam, seed
 
-base = _ui.pick(fruns, 0.0, seed)
-bat = _ui.pick(fruns, lam, seed)
+base = pick(fruns, 0.0, seed)
+bat = pick(fruns, lam, seed)
 name_b = f"BAT (λ={lam:g})"
-st.caption(_ui.settings_line(bat))
+st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
-if isinstance(_t.get("dev_perplexity"), (int, float)) and isinstance(_t.get("unigram_dev_perplexity"), (int, float)) \
-        and _t["dev_perplexity"] >= _t["unigram_dev_perplexity"]:
+if teacher_is_weak(_t):
     st.warning("This teacher predicts held-out documents no better than word frequencies alone (dev perplexity "
                f"{_t['dev_perplexity']:,.0f} vs {_t['unigram_dev_perplexity']:,.0f}): it has little to teach, and "
                "distilling from it is unlikely to help. Try the knn head, or a longer max length.")
@@ -80,21 +83,21 @@ if isinstance(_t.get("dev_perplexity"), (int, float)) and isinstance(_t.get("uni
 # ------------------------------------------------------------------------------------------ train another λ
 with st.expander("Train another λ with these settings", expanded=bool(job and job.running)):
     if job is not None and job.running:
-        _ui.job_panel(job, "cmp_panel")
+        progress.job_panel(job, "cmp_panel")
     else:
-        untrained = [x for x in (0.1, 0.25, 0.5, 0.75, 0.9, 1.0) if not any(np.isclose(x, y) for y in lams)]
+        untrained = [x for x in LAMBDA_CHOICES if not any(np.isclose(x, y) for y in lams)]
         e1, e2 = st.columns([1, 2])
         new_lam = e1.number_input("λ", 0.01, 1.0, untrained[0] if untrained else 0.3, 0.05, key="cmp_new_lam",
                                   format="%.2f")
         fam_seeds = sorted(base_seeds)
         e2.caption(f"Trains λ = {new_lam:g} for seed(s) {', '.join(map(str, fam_seeds))} with the settings above "
                    "(K, epochs, T, c, teacher), in the background; the view updates when it finishes.")
-        tcfg = _ui.teacher_config_for(bat)
+        tcfg = training.teacher_config_for(bat)
         if st.button(f"Train λ = {new_lam:g}", key="cmp_train", disabled=tcfg is None):
             try:
                 scfg = StudentConfig.from_dict(bat.config["student"])
                 dcfg = DistillConfig.from_dict(bat.config["distill"])
-                _ui.start_training(corpus, tcfg, scfg, dcfg, [0.0, float(new_lam)], fam_seeds,
+                training.start_training(corpus, tcfg, scfg, dcfg, [0.0, float(new_lam)], fam_seeds,
                                    label=f"Training λ = {new_lam:g}")
                 st.session_state["cmp_pending_lam"] = float(new_lam)
                 st.rerun()
@@ -102,7 +105,7 @@ with st.expander("Train another λ with these settings", expanded=bool(job and j
                 st.error(str(e))
         if tcfg is None:
             st.caption("The teacher settings of these runs are unknown; train from the Train page instead.")
-        _ui.job_outcome(job)
+        progress.job_outcome(job)
 
 # ----------------------------------------------------------------------------------------------- alignment
 pairs = align_topics(base.beta, bat.beta)
@@ -183,7 +186,7 @@ doc = int(st.number_input(f"Document (0 – {corpus.n_docs - 1})", 0, corpus.n_d
 split = next((s for s, idx in corpus.splits.items() if doc in set(idx.tolist())), "?")
 text = corpus.texts[doc]
 st.caption(f"{split} split · {int(corpus.counts[doc].sum())} vocabulary tokens")
-st.markdown("> " + _ui.md_escape(text[:1200] + ("…" if len(text) > 1200 else "")))
+st.markdown("> " + md_escape(text[:1200] + ("…" if len(text) > 1200 else "")))
 
 row = corpus.counts[doc].toarray().ravel()
 in_doc = row > 0
@@ -203,7 +206,7 @@ def word_list(probs, n=12, counts=None):
 cols = st.columns(4)
 cols[0].markdown("**Words in the document**<br>" + word_list(row, counts=row), unsafe_allow_html=True)
 tkey = bat.config.get("teacher_key")
-teacher = _ui.load_teacher_logits(str(_ui.cache_dir()), tkey) if tkey else None
+teacher = runs.teacher_logits(tkey) if tkey else None
 if teacher is not None and doc < teacher.n_docs:
     z = teacher.dense(np.array([doc]))[0].astype(np.float64)
     p = np.exp(z - z.max())
@@ -218,11 +221,7 @@ st.caption("Probabilities over the vocabulary; blue words do not occur in the do
 
 # --------------------------------------------------------------------------------------------------- export
 st.subheader("Export")
-pairs_df = pd.DataFrame([{"pair": n, "baseline_topic": i + 1, "baseline_npmi": npmi_a[i],
-                          "baseline_words": " ".join(base.topics[i]), "jsd": d, "bat_topic": j + 1,
-                          "bat_npmi": npmi_b[j], "bat_words": " ".join(bat.topics[j])}
-                         for n, (i, j, d) in enumerate(pairs, 1)])
-st.download_button("Aligned topic pairs (CSV)", pairs_df.to_csv(index=False).encode(),
+st.download_button("Aligned topic pairs (CSV)", aligned_pairs_csv(base, bat, pairs),
                    f"aligned-{corpus.name}-lam{lam:g}-seed{seed}.csv", "text/csv", key="cmp_dl_pairs")
 which = st.radio("Run", ["Baseline (λ=0)", name_b], index=1, horizontal=True, key="cmp_export_which")
-_ui.export_buttons(base if which.startswith("Baseline") else bat, corpus, "cmp")
+export_buttons(base if which.startswith("Baseline") else bat, corpus, "cmp")

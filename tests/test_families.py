@@ -1,0 +1,49 @@
+"""Run families (runs that differ only in λ and seed) and the labels the views show."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from bat_core.families import comparable, families, family_label, is_baseline, teacher_is_weak
+
+
+def test_run_families():
+    """Runs group by everything but λ and seed; one baseline serves every T, c and teacher."""
+    def run(lam, seed, k=5, temp=1.0, teacher="t1"):
+        cfg = {"student": {"n_topics": k, "epochs": 3, "seed": seed, "device": "auto"},
+               "distill": {"lam": lam, "temperature": temp, "clip": 10.0, "encode_logits": "off"},
+               "teacher_key": teacher if lam > 0 else None, "teacher": {"model": "/x/tiny", "mode": "frozen"}}
+        return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}-{k}-{temp}-{teacher}")
+
+    runs = [run(0.5, 0), run(0.5, 0, temp=2.0), run(0.0, 0), run(0.0, 1), run(0.25, 0, teacher="t2"), run(0.0, 0, k=9)]
+    fams = list(families(runs).values())
+    assert [sorted((r.lam, r.seed) for r in f) for f in fams] == [
+        [(0.0, 0), (0.0, 1), (0.5, 0)],  # T=1, teacher t1
+        [(0.0, 0), (0.0, 1), (0.5, 0)],  # T=2
+        [(0.0, 0), (0.0, 1), (0.25, 0)],  # teacher t2
+        [(0.0, 0)],  # K=9: a baseline on its own
+    ]
+    assert "T=2" in family_label(fams[1]) and "teacher tiny (frozen)" in family_label(fams[0])
+    assert fams[0][0].lam == 0.5  # newest first, as given
+
+
+def test_comparable_needs_a_baseline_and_a_bat_run():
+    def run(lam, seed=0):
+        cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": seed, "device": "auto"},
+               "distill": {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"},
+               "teacher_key": "t" if lam > 0 else None, "teacher": None}
+        return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}")
+
+    only_base = families([run(0.0), run(0.0, 1)])
+    assert len(only_base) == 1 and comparable(only_base) == {}
+    both = families([run(0.5), run(0.0)])
+    assert len(comparable(both)) == 1
+    encoded = run(0.0)
+    encoded.config["distill"]["encode_logits"] = "raw"
+    assert not is_baseline(encoded) and is_baseline(run(0.0))
+
+
+def test_weak_teacher():
+    assert teacher_is_weak({"dev_perplexity": 900.0, "unigram_dev_perplexity": 800.0})
+    assert not teacher_is_weak({"dev_perplexity": 700.0, "unigram_dev_perplexity": 800.0})
+    assert not teacher_is_weak(None) and not teacher_is_weak({"dev_perplexity": 700.0})

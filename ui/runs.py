@@ -1,0 +1,54 @@
+"""Cached reads for the views: the saved runs of a corpus and a teacher's logits, through the engine's cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from bat_core.config import TeacherConfig
+from bat_core.corpus import Corpus
+from bat_core.logits import TeacherLogits
+from bat_core.pipeline import Cache
+from bat_core.runs import Run
+
+
+def cache() -> Cache:
+    """The cache the app trains into ($BAT_CACHE_DIR or ./.bat_cache), shared with the CLI."""
+    return Cache()
+
+
+def _runs_signature(root: Path) -> tuple:
+    if not root.exists():
+        return ()
+    return tuple(sorted((d.name, (d / "run.json").stat().st_mtime) for d in root.iterdir()
+                        if (d / "run.json").exists()))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _load_runs(root: str, signature: tuple) -> list[Run]:
+    return Cache(root).runs.runs()
+
+
+def all_runs(corpus: Corpus | None = None) -> list[Run]:
+    """Every saved run (for ``corpus`` if given), newest first; re-read from disk only when a run was added."""
+    c = cache()
+    runs = _load_runs(str(c.root), _runs_signature(c.runs.root))
+    if corpus is not None:
+        runs = [r for r in runs if r.config.get("corpus_hash") == corpus.hash]
+    return runs
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _teacher_logits(root: str, key: str) -> TeacherLogits | None:
+    return Cache(root).teacher_logits(key)
+
+
+def teacher_logits(key: str) -> TeacherLogits | None:
+    """The cached teacher logits store with this key, or None when it is not on disk."""
+    return _teacher_logits(str(cache().root), key)
+
+
+def teacher_cached(corpus: Corpus, tcfg: TeacherConfig) -> bool:
+    """Whether the teacher for this corpus and these settings is already on disk (no encoder is loaded)."""
+    return cache().teacher_cached(corpus, tcfg)

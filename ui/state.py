@@ -1,0 +1,79 @@
+"""The current corpus of a session: the demo corpus on first use, an upload, or either rebuilt with new settings.
+
+Every page calls :func:`ensure_corpus` (through app.py, the navigation entry point, which runs on every request), so
+a page opened first through a deep link (``/compare``) has the demo corpus too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import streamlit as st
+
+from bat_core import datasets
+from bat_core.config import CorpusConfig
+from bat_core.corpus import Corpus, build_corpus, hash_texts
+from bat_core.errors import BatError
+
+DEMO_LABEL = "Lee news corpus (300 Australian news articles, ships with gensim)"
+CORPUS_PAGE = "views/corpus.py"
+
+
+@st.cache_data(show_spinner=False)
+def demo_docs() -> list[str]:
+    return datasets.load("demo")
+
+
+def docs_id(docs: list[str]) -> str:
+    h = hashlib.sha256()
+    hash_texts(h, docs)
+    return h.hexdigest()[:16]
+
+
+@st.cache_resource(max_entries=8, show_spinner="Building the corpus…")
+def _build(source_id: str, cfg_json: str, name: str, _docs: list[str]) -> Corpus:
+    return build_corpus(_docs, CorpusConfig.from_dict(json.loads(cfg_json)), name=name)
+
+
+def build(docs: list[str], cfg: CorpusConfig, name: str, source_id: str | None = None) -> Corpus:
+    """The corpus for these documents and settings, built once per server (cached by source id and settings)."""
+    return _build(source_id or docs_id(docs), json.dumps(cfg.to_dict(), sort_keys=True), name, docs)
+
+
+def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
+    st.session_state["corpus"] = corpus
+    st.session_state["corpus_docs"] = docs
+    st.session_state["corpus_source"] = source
+
+
+def use_demo(cfg: CorpusConfig | None = None) -> Corpus:
+    docs = demo_docs()
+    corpus = build(docs, cfg or CorpusConfig(), "demo", "demo")
+    set_corpus(corpus, docs, {"kind": "builtin", "name": "demo", "id": "demo", "label": DEMO_LABEL})
+    return corpus
+
+
+def ensure_corpus() -> Corpus | None:
+    """The current corpus; on a session's first run the demo corpus, so a new user can go straight to training."""
+    if st.session_state.get("corpus") is None:
+        try:
+            use_demo()
+        except BatError as e:  # gensim missing: the user can still upload
+            st.session_state["corpus"] = None
+            st.session_state["demo_error"] = str(e)
+    return st.session_state.get("corpus")
+
+
+def current_corpus() -> Corpus | None:
+    return st.session_state.get("corpus")
+
+
+def require_corpus() -> Corpus:
+    """The current corpus; without one, a pointer to the Corpus page and the page stops here."""
+    corpus = current_corpus()
+    if not isinstance(corpus, Corpus):
+        st.info("No corpus yet.")
+        st.page_link(CORPUS_PAGE, label="Load a corpus first →")
+        st.stop()
+    return corpus
