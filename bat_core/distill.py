@@ -3,6 +3,9 @@
 NL_d = λ·T² · CE(x̃_d, q^T_d) + (1 − λ) · CE(x_d, x̂_d),  x̃_d = N_d·softmax(z̃_d / T) with entries ≤ m zeroed,
 where z̃ are the teacher logits clipped to ≈ c × (unique types of d) entries and q^T is the student's tempered
 reconstruction. At λ = 0 the teacher term is not even computed, so the baseline is the same code path.
+
+Every function works on the last dimension, so the same code serves one document batch (B, V) and a stack of members
+(M, B, V); a temperature may be a float or a tensor broadcasting against the batch (one T per member).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .student import reconstruction
+from .student import SparseRows, reconstruction
 
 EPS = 1e-10
 
@@ -23,30 +26,34 @@ def clip_logits(z: torch.Tensor, x: torch.Tensor, c: float | None) -> torch.Tens
     """
     if not c:
         return z
-    V = z.shape[1]
-    k = c * (x > 0).sum(dim=1).to(z.dtype)  # per document
+    V = z.shape[-1]
+    k = c * (x > 0).sum(dim=-1).to(z.dtype)  # per document
     q = (1.0 - k / V).clamp(min=0.0)
-    s, _ = torch.sort(z, dim=1)
+    s, _ = torch.sort(z, dim=-1)
     pos = q * (V - 1)
     lo = pos.floor().long().clamp(0, V - 1)
     hi = pos.ceil().long().clamp(0, V - 1)
-    frac = (pos - lo.to(z.dtype)).unsqueeze(1)
-    thr = s.gather(1, lo.unsqueeze(1)) * (1 - frac) + s.gather(1, hi.unsqueeze(1)) * frac
+    frac = (pos - lo.to(z.dtype)).unsqueeze(-1)
+    thr = s.gather(-1, lo.unsqueeze(-1)) * (1 - frac) + s.gather(-1, hi.unsqueeze(-1)) * frac
     clipped = z.masked_fill(z < thr, float("-inf"))
-    return torch.where((k < V).unsqueeze(1), clipped, z)
+    return torch.where((k < V).unsqueeze(-1), clipped, z)
 
 
-def teacher_target(z: torch.Tensor, x: torch.Tensor, temperature: float, clip: float | None = None,
-                   min_count: float = 0.0) -> torch.Tensor:
-    """The pseudo-document x̃ = N_d·softmax(z̃ / T), entries ≤ min_count set to zero."""
+def teacher_target(z: torch.Tensor, x: torch.Tensor, temperature: float | torch.Tensor, clip: float | None = None,
+                   min_count: float = 0.0, doc_lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """The pseudo-document x̃ = N_d·softmax(z̃ / T), entries ≤ min_count set to zero.
+
+    ``doc_lengths`` (N_d, shape of x without its last dimension) may replace a dense ``x`` when clip is off."""
     z = clip_logits(z, x, clip)
-    target = x.sum(dim=1, keepdim=True) * F.softmax(z / temperature, dim=1)
-    return target * (target > min_count)
+    n_d = x.sum(dim=-1, keepdim=True) if doc_lengths is None else doc_lengths.unsqueeze(-1)
+    tempered = z if isinstance(temperature, float | int) and temperature == 1 else z / temperature
+    target = n_d * F.softmax(tempered, dim=-1)
+    return target * (target > min_count) if min_count > 0 else target
 
 
 def cross_entropy(counts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     """−Σ_v counts_v · log(probs_v + 1e-10), per document."""
-    return -(counts * (probs + EPS).log()).sum(dim=1)
+    return -(counts * (probs + EPS).log()).sum(dim=-1)
 
 
 def reconstruction_loss(x: torch.Tensor, eta: torch.Tensor, eta_bn: torch.Tensor, p_bn: float, lam: float = 0.0,
@@ -58,3 +65,14 @@ def reconstruction_loss(x: torch.Tensor, eta: torch.Tensor, eta_bn: torch.Tensor
     assert target is not None, "λ > 0 needs a teacher target"
     kd = cross_entropy(target, reconstruction(eta, eta_bn, p_bn, temperature))
     return lam * temperature**2 * kd + (1 - lam) * nl
+
+
+def bow_nll(x: SparseRows, recon: torch.Tensor) -> torch.Tensor:
+    """CE(x, x̂) = −Σ_v x_v log(x̂_v + 1e-10) per (member, document), with x̂ = ``recon`` (M, B, V).
+
+    The same number as ``cross_entropy(x.dense(), recon)``, but x̂ is read only where x_v > 0: the dense product
+    over the ~97% zero counts is skipped.
+    """
+    ll = x.counts * (recon.reshape(-1)[x.flat] + EPS).log()
+    out = torch.zeros(x.n_members * x.batch, device=recon.device, dtype=recon.dtype)
+    return -out.index_add_(0, x.bag, ll).view(x.n_members, x.batch)

@@ -27,27 +27,62 @@ def npmi_per_topic(top_idx: np.ndarray, ref_counts: sp.spmatrix | np.ndarray) ->
 
     with c the number of reference documents containing the word(s) and n the number of documents. A pair that never
     co-occurs scores 0 (as in the original code), and a pair found in every document scores 1 (the c_ij = n guard).
+    ``top_idx`` is K×n (or any (..., K, n) stack, e.g. every member's topics); the result drops the last dimension.
     """
     top_idx = np.asarray(top_idx)
-    ref = sp.csr_matrix(ref_counts)
-    n = ref.shape[0]
-    k, m = top_idx.shape
-    if n == 0 or m < 2:
-        return np.zeros(k)
-    uniq, inv = np.unique(top_idx, return_inverse=True)
-    inv = inv.reshape(top_idx.shape)
-    sub = (ref[:, uniq] > 0).astype(np.float64)
-    co = np.asarray((sub.T @ sub).todense())  # |U|×|U| co-document counts; diagonal = document frequencies
-    iu, ju = np.triu_indices(m, k=1)
-    a, b = inv[:, iu], inv[:, ju]  # K×pairs
-    cij, ci, cj = co[a, b], co[a, a], co[b, b]
+    return NpmiScorer(ref_counts, words=np.unique(top_idx)).per_topic(top_idx)
+
+
+class NpmiScorer:
+    """Document co-occurrence counts of a reference corpus, kept so that many topic lists can be scored fast.
+
+    Training scores every member's topics every epoch against the same dev split: the co-document counts c_ij
+    (one sparse product DᵀD of the binary doc-word matrix) are computed once, and each call is then a table lookup
+    of K·n(n−1)/2 pairs per member, for all members at once. ``words`` restricts the table to a subset of the
+    vocabulary (what a one-off score needs); without it the whole V×V table is kept, dense while V ≤ ``dense_limit``
+    (float32: 16 MB at V = 2,000) and sparse beyond.
+    """
+
+    def __init__(self, ref_counts: sp.spmatrix | np.ndarray, words: np.ndarray | None = None,
+                 dense_limit: int = 4096) -> None:
+        ref = sp.csc_matrix(ref_counts)
+        self.n = ref.shape[0]
+        vocab = ref.shape[1]
+        self.words = np.arange(vocab) if words is None else np.asarray(words, dtype=np.int64)
+        self._pos = np.full(vocab, -1, dtype=np.int64)  # vocabulary id → row of the table
+        self._pos[self.words] = np.arange(len(self.words))
+        sub = (ref[:, self.words] > 0).astype(np.float64)
+        co = (sub.T @ sub).tocsr()  # |U|×|U| co-document counts; diagonal = document frequencies
+        self._dense = len(self.words) <= dense_limit
+        self._co: np.ndarray | sp.csr_matrix = co.toarray().astype(np.float32) if self._dense else co
+        self._df = co.diagonal().astype(np.float64)
+
+    def per_topic(self, top_idx: np.ndarray) -> np.ndarray:
+        """NPMI of every topic in a (..., K, n) array of word ids: shape (..., K)."""
+        top_idx = np.asarray(top_idx)
+        m = top_idx.shape[-1]
+        if self.n == 0 or m < 2:
+            return np.zeros(top_idx.shape[:-1])
+        pos = self._pos[top_idx]
+        if (pos < 0).any():
+            raise ValueError("top_idx holds words this scorer was not built for")
+        iu, ju = np.triu_indices(m, k=1)
+        a, b = pos[..., iu], pos[..., ju]  # (..., K, pairs)
+        if self._dense:
+            cij = self._co[a, b]
+        else:
+            cij = np.asarray(self._co[a.ravel(), b.ravel()], dtype=np.float64).reshape(a.shape)
+        return _npmi(cij, self._df[a], self._df[b], self.n).mean(axis=-1)
+
+
+def _npmi(cij: np.ndarray, ci: np.ndarray, cj: np.ndarray, n: int) -> np.ndarray:
+    """Pairwise NPMI from document counts (bat-method.md section 5), with the c_ij = 0 and c_ij = n guards."""
     with np.errstate(divide="ignore", invalid="ignore"):
         pmi = np.log(n) + np.log(cij) - np.log(ci) - np.log(cj)
         denom = np.log(n) - np.log(cij)
         val = pmi / denom
     val = np.where(cij <= 0, 0.0, val)
-    val = np.where((cij >= n) & (cij > 0), 1.0, val)
-    return val.mean(axis=1)
+    return np.where((cij >= n) & (cij > 0), 1.0, val)
 
 
 def npmi(top_idx: np.ndarray, ref_counts: sp.spmatrix | np.ndarray) -> float:

@@ -20,6 +20,8 @@ from safetensors.numpy import load_file, save_file
 
 from .align import softmax_rows
 
+STATE_PREFIX = "state."  # student weights sit next to beta/theta in arrays.safetensors under this prefix
+
 
 def run_key(corpus_hash: str, teacher_key: str | None, student: dict, distill: dict) -> str:
     blob = json.dumps({"corpus": corpus_hash, "teacher": teacher_key, "student": student, "distill": distill},
@@ -37,6 +39,9 @@ class Run:
     metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     topics: list[list[str]] = field(default_factory=list)
+    # the student's weights and BN statistics (Scholar.member_state): what `transform` rebuilds the encoder from.
+    # Empty for runs saved before they were kept.
+    state: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def lam(self) -> float:
@@ -70,9 +75,11 @@ class Run:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
         try:
-            save_file({"beta": np.ascontiguousarray(self.beta, dtype=np.float32),
-                       "background": np.ascontiguousarray(self.background, dtype=np.float32),
-                       "theta": np.ascontiguousarray(self.theta, dtype=np.float32)}, str(tmp / "arrays.safetensors"))
+            arrays = {"beta": np.ascontiguousarray(self.beta, dtype=np.float32),
+                      "background": np.ascontiguousarray(self.background, dtype=np.float32),
+                      "theta": np.ascontiguousarray(self.theta, dtype=np.float32)}
+            arrays.update({STATE_PREFIX + k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.state.items()})
+            save_file(arrays, str(tmp / "arrays.safetensors"))
             meta = {"key": self.key, "config": self.config, "metrics": self.metrics, "history": self.history,
                     "topics": self.topics}
             (tmp / "run.json").write_text(json.dumps(meta, indent=1, default=_json_default))
@@ -88,9 +95,10 @@ class Run:
         directory = Path(directory)
         meta = json.loads((directory / "run.json").read_text())
         arrays = load_file(str(directory / "arrays.safetensors"))
+        state = {k[len(STATE_PREFIX):]: v for k, v in arrays.items() if k.startswith(STATE_PREFIX)}
         return cls(key=meta["key"], config=meta["config"], beta=arrays["beta"], background=arrays["background"],
                    theta=arrays["theta"], metrics=meta["metrics"], history=meta.get("history", []),
-                   topics=meta.get("topics", []))
+                   topics=meta.get("topics", []), state=state)
 
 
 def _json_default(o: Any) -> Any:

@@ -1,15 +1,34 @@
-"""Scholar (Card et al., 2018) as a torch module, as bat-method.md section 3 specifies.
+"""Scholar (Card et al., 2018) as a torch module, as bat-method.md section 3 specifies, for M members at once.
 
 Encoder: e = x·Eᵀ → softplus → dropout → μ = BN(W_μ π), log σ² = BN(W_σ π)   (BN scale fixed at 1)
 Sample:  z = μ + σ·ε·var_scale → dropout → θ = softmax(z)
 Decoder: η = Bθ + b (b = frozen background log-frequencies), η_bn = BN(η),
          x̂ = p_bn·softmax(η_bn) + (1 − p_bn)·softmax(η)
 Prior:   Laplace approximation of a symmetric Dirichlet(α) (logistic normal), KL in closed form.
+
+Why "members": a λ grid (11 λ × 3 seeds) is 33 small, independent Scholars on the same corpus. Each one alone leaves
+the CPU idle between tiny kernels; stacked along a leading member dimension (every weight is M×…, products are
+``torch.bmm``) they run as one model whose kernels are big enough to pay off. Members never mix: every operation is
+per member (BatchNorm statistics too), so member m of a stack computes what a 1-member stack with its settings computes.
+
+Randomness is explicit: every random draw (initialisation, dropout masks, the reparameterisation noise) comes from a
+``torch.Generator`` seeded by the member's seed, never from the global RNG, so a member's result depends on its seed
+and not on which other members it was trained with. Members that share a seed draw the same numbers, so one draw per
+seed is shared by them (``stream`` maps each member to its seed's generator).
+
+The encoder input is sparse: a document has ~60 distinct words out of 2,000, so e = x·Eᵀ is an ``embedding_bag`` sum
+of the rows of E of the document's words weighted by their counts, instead of a dense product over zeros.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,38 +40,209 @@ def background_log_frequencies(train_counts_colsum: np.ndarray) -> np.ndarray:
     return (np.log(c) - np.log(c.sum())).astype(np.float32)
 
 
-def _fixed_scale_bn(n: int) -> nn.BatchNorm1d:
-    """BatchNorm with eps 1e-3, momentum 1e-3 and scale γ frozen at 1 (only the shift β trains), as Scholar does."""
-    bn = nn.BatchNorm1d(n, eps=1e-3, momentum=1e-3)
-    bn.weight.data.fill_(1.0)
-    bn.weight.requires_grad_(False)
-    return bn
+@dataclass
+class SparseRows:
+    """A minibatch of bag-of-words rows for every member, as ``embedding_bag`` and the gathered loss want them.
+
+    Member m's documents are ``rows[m]`` of one CSR matrix; ``flat`` indexes the nonzero counts inside an (M, B, V)
+    tensor (used to read log x̂ only where x > 0), ``bag`` is the (member, document) each nonzero belongs to.
+    """
+
+    n_members: int
+    batch: int
+    vocab_size: int
+    words: torch.Tensor  # (nnz_total,) word ids offset by m·V: rows of the (M·V)×E stacked embedding table
+    offsets: torch.Tensor  # (M·B,) start of each (member, document) bag in ``words``
+    counts: torch.Tensor  # (nnz_total,) the counts x_dv
+    flat: torch.Tensor  # (nnz_total,) index into an (M, B, V) tensor viewed flat
+    bag: torch.Tensor  # (nnz_total,) index into (M·B,)
+    transposed: torch.Tensor  # xᵀ, sparse CSR (M·V)×(M·B): the embedding gradient is xᵀ·∂e
+
+    @classmethod
+    def build(cls, blocks: Sequence[sp.csr_matrix], member_block: Sequence[int], vocab_size: int,
+              device: torch.device) -> SparseRows:
+        """``blocks[g]`` is a B×V CSR minibatch; member m reads ``blocks[member_block[m]]``."""
+        B = blocks[0].shape[0]
+        M, V = len(member_block), vocab_size
+        parts = []
+        for blk in blocks:
+            blk = sp.csr_matrix(blk)
+            blk.sort_indices()
+            row = np.repeat(np.arange(B, dtype=np.int64), np.diff(blk.indptr))
+            parts.append((blk.indices.astype(np.int64), blk.data.astype(np.float32), row, blk.indptr[:-1]))
+        words, counts, flat, bag, offsets = [], [], [], [], []
+        start = 0
+        for m, g in enumerate(member_block):
+            w, c, r, ptr = parts[g]
+            words.append(w + m * V)
+            counts.append(c)
+            flat.append((m * B + r) * V + w)
+            bag.append(m * B + r)
+            offsets.append(ptr.astype(np.int64) + start)
+            start += len(w)
+        w_all, c_all, b_all = np.concatenate(words), np.concatenate(counts), np.concatenate(bag)
+        # xᵀ as CSR (M·V)×(M·B), for the embedding gradient; a COO → CSR conversion needs no sort in scipy
+        xt = sp.csr_matrix((c_all, (w_all, b_all)), shape=(M * V, M * B))
+        t = lambda a, dt=torch.int64: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dt)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": the one op used here is stable
+            warnings.simplefilter("ignore", UserWarning)
+            transposed = torch.sparse_csr_tensor(t(xt.indptr), t(xt.indices), t(xt.data, torch.float32),
+                                                 size=(M * V, M * B))
+        return cls(M, B, V, t(w_all), t(np.concatenate(offsets)), t(c_all, torch.float32), t(np.concatenate(flat)),
+                   t(b_all), transposed)
+
+    def doc_lengths(self) -> torch.Tensor:
+        """N_d per (member, document), shape (M, B)."""
+        out = torch.zeros(self.n_members * self.batch, device=self.counts.device)
+        return out.index_add_(0, self.bag, self.counts).view(self.n_members, self.batch)
+
+    def dense(self) -> torch.Tensor:
+        """The counts as a dense (M, B, V) tensor (for the teacher target and tests; training avoids it otherwise)."""
+        out = torch.zeros(self.n_members * self.batch * self.vocab_size, device=self.counts.device)
+        return out.index_put_((self.flat,), self.counts, accumulate=True).view(self.n_members, self.batch, -1)
+
+
+def _embed(weight: torch.Tensor, x: SparseRows) -> torch.Tensor:
+    """e = x·Eᵀ per member: (M, B, E)."""
+    M, V, E = weight.shape
+    return F.embedding_bag(x.words, weight.reshape(M * V, E), x.offsets, mode="sum",
+                           per_sample_weights=x.counts).view(M, x.batch, E)
+
+
+class _BagOfWordsEmbedding(torch.autograd.Function):
+    """e = x·Eᵀ for every member's documents (an ``embedding_bag`` sum weighted by counts).
+
+    The backward writes ∂E = xᵀ·∂e straight into a persistent buffer that becomes ``E.grad`` (overwriting it: the
+    training loop never accumulates gradients over several backward passes). E is 93% of the weights (V×300 per
+    member, 80 MB for a 33-member grid); a freshly allocated gradient of that size each step costs more in page faults
+    than the product itself, and torch's own dense embedding backward is slower still.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, weight: torch.Tensor, grad_buffer: torch.Tensor,
+                x: SparseRows) -> torch.Tensor:
+        ctx.x, ctx.weight, ctx.grad_buffer = x, weight, grad_buffer  # type: ignore[attr-defined]
+        return _embed(weight, x)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_e: torch.Tensor) -> tuple[None, None, None]:
+        x, weight, buf = ctx.x, ctx.weight, ctx.grad_buffer  # type: ignore[attr-defined]
+        M, V, E = weight.shape
+        flat = buf.view(M * V, E)
+        torch.addmm(flat, x.transposed, grad_e.reshape(M * x.batch, E).contiguous(), beta=0, out=flat)
+        weight.grad = buf
+        return None, None, None
+
+
+class _BatchNormTrain(torch.autograd.Function):
+    """Training-mode batch norm over dimension 1 of (M, B, F) with a shift and no scale: y = (h − mean)/σ + shift.
+
+    Written out (with the textbook backward ∂h = (∂y − mean(∂y) − x̂·mean(∂y·x̂))/σ) because torch's var_mean over
+    a middle dimension and its autograd chain cost ~4× more on the (M, B, V) decoder activations.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, h: torch.Tensor, shift: torch.Tensor, eps: float
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean = h.mean(dim=1, keepdim=True)
+        xhat = h - mean
+        var = (xhat * xhat).mean(dim=1, keepdim=True)
+        inv = torch.rsqrt(var + eps)
+        xhat.mul_(inv)
+        ctx.save_for_backward(xhat, inv)
+        mean, var = mean.squeeze(1), var.squeeze(1)
+        ctx.mark_non_differentiable(mean, var)
+        return xhat + shift.unsqueeze(1), mean, var
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, dy: torch.Tensor, *_: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, None]:
+        xhat, inv = ctx.saved_tensors  # type: ignore[attr-defined]
+        m1 = dy.mean(dim=1, keepdim=True)
+        m2 = (dy * xhat).mean(dim=1, keepdim=True)
+        dh = torch.addcmul(dy - m1, xhat, m2, value=-1).mul_(inv)
+        return dh, dy.sum(dim=1), None
+
+
+class StackedBatchNorm(nn.Module):
+    """BatchNorm1d over the batch dimension of an (M, B, F) input, separately per member, with the scale γ fixed at
+    1 and only the shift trained (eps 1e-3, momentum 1e-3, as Scholar). Running variance is the unbiased batch
+    variance, as torch's BatchNorm keeps it."""
+
+    def __init__(self, n_members: int, n_features: int, eps: float = 1e-3, momentum: float = 1e-3) -> None:
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.shift = nn.Parameter(torch.zeros(n_members, n_features))
+        self.register_buffer("running_mean", torch.zeros(n_members, n_features))
+        self.register_buffer("running_var", torch.ones(n_members, n_features))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            inv = torch.rsqrt(self.running_var + self.eps)
+            return torch.addcmul((self.shift - self.running_mean * inv).unsqueeze(1), h, inv.unsqueeze(1))
+        y, mean, var = _BatchNormTrain.apply(h, self.shift, self.eps)
+        with torch.no_grad():
+            n = h.shape[1]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * (n / max(n - 1, 1)), self.momentum)
+        return y
+
+
+def _uniform(gen: torch.Generator, shape: tuple[int, ...], bound: float) -> torch.Tensor:
+    return (torch.rand(shape, generator=gen) * 2 - 1) * bound
+
+
+def _dropout(h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Inverted dropout with a mask drawn by :meth:`Scholar.draw` (0, or 1 / (1 − p) for the kept units)."""
+    return h if mask is None else h * mask
 
 
 class Scholar(nn.Module):
+    """``n_members`` independent Scholars with the same V, K and layer sizes, stacked along dimension 0.
+
+    ``generators[m]`` initialises member m (members that share a generator object are initialised once, identically).
+    """
+
     def __init__(self, vocab_size: int, n_topics: int, background: np.ndarray, emb_dim: int = 300,
-                 alpha: float = 0.5, dropout: float = 0.2, encode_logits: str = "off") -> None:
+                 alpha: float = 0.5, dropout: float = 0.2, encode_logits: str = "off", n_members: int = 1,
+                 generators: Sequence[torch.Generator] | None = None) -> None:
         super().__init__()
-        V, K, E = vocab_size, n_topics, emb_dim
-        self.encode_logits = encode_logits
-        self.embeddings = nn.Linear(V, E, bias=False)  # x·Eᵀ: the "background embeddings", random init, trainable
-        nn.init.xavier_uniform_(self.embeddings.weight)
-        enc_dim = E
-        if encode_logits == "raw":
-            enc_dim += V
-        elif encode_logits == "doc_layer":
-            self.doc_layer = nn.Linear(V, E)
-            enc_dim += E
-        self.encoder_dropout = nn.Dropout(dropout)
-        self.mean = nn.Linear(enc_dim, K)
-        self.logvar = nn.Linear(enc_dim, K)
-        self.mean_bn = _fixed_scale_bn(K)
-        self.logvar_bn = _fixed_scale_bn(K)
-        self.z_dropout = nn.Dropout(dropout)
-        self.beta = nn.Linear(K, V, bias=False)  # B: topic-word deviations from the background
-        nn.init.xavier_uniform_(self.beta.weight)
+        V, K, E, M = vocab_size, n_topics, emb_dim, n_members
+        self.vocab_size, self.n_topics, self.emb_dim, self.n_members = V, K, E, M
+        self.encode_logits, self.dropout = encode_logits, dropout
+        self.enc_dim = E + (V if encode_logits == "raw" else E if encode_logits == "doc_layer" else 0)
+        if generators is None:
+            generators = [torch.Generator().manual_seed(0)] * M
+        assert len(generators) == M
+        D = self.enc_dim
+        inits: dict[str, list[torch.Tensor]] = {}
+        done: dict[int, dict[str, torch.Tensor]] = {}
+        for gen in generators:
+            if id(gen) not in done:  # a shared generator initialises its members once, identically
+                w: dict[str, torch.Tensor] = {}
+                w["embeddings"] = _uniform(gen, (V, E), math.sqrt(6 / (V + E)))  # xavier, as nn.init does for E×V
+                if encode_logits == "doc_layer":  # nn.Linear(V, E) default init
+                    w["doc_w"] = _uniform(gen, (V, E), 1 / math.sqrt(V))
+                    w["doc_b"] = _uniform(gen, (E,), 1 / math.sqrt(V))
+                for head in ("mean", "logvar"):  # nn.Linear(D, K) default init
+                    w[f"{head}_w"] = _uniform(gen, (D, K), 1 / math.sqrt(D))
+                    w[f"{head}_b"] = _uniform(gen, (K,), 1 / math.sqrt(D))
+                w["beta"] = _uniform(gen, (K, V), math.sqrt(6 / (K + V)))  # B as K×V: the rows are the topics
+                done[id(gen)] = w
+            for name, t in done[id(gen)].items():
+                inits.setdefault(name, []).append(t)
+        stack = lambda name: nn.Parameter(torch.stack(inits[name]))
+        self.embeddings = stack("embeddings")  # M×V×E: x·Eᵀ, the "background embeddings", trainable
+        self._emb_grad: torch.Tensor | None = None  # its gradient, kept allocated between steps
+        if encode_logits == "doc_layer":
+            self.doc_w, self.doc_b = stack("doc_w"), stack("doc_b")
+        self.mean_w, self.mean_b = stack("mean_w"), stack("mean_b")
+        self.logvar_w, self.logvar_b = stack("logvar_w"), stack("logvar_b")
+        self.mean_bn = StackedBatchNorm(M, K)
+        self.logvar_bn = StackedBatchNorm(M, K)
+        self.beta = stack("beta")  # M×K×V: topic-word deviations from the background
+        self.eta_bn = StackedBatchNorm(M, V)
         self.register_buffer("background", torch.as_tensor(background, dtype=torch.float32))
-        self.eta_bn = _fixed_scale_bn(V)
         # Laplace approximation to a symmetric Dirichlet(α) prior
         a = np.full(K, alpha, dtype=np.float64)
         prior_mean = np.log(a) - np.log(a).mean()
@@ -60,40 +250,102 @@ class Scholar(nn.Module):
         self.register_buffer("prior_mean", torch.as_tensor(prior_mean, dtype=torch.float32))
         self.register_buffer("prior_var", torch.as_tensor(prior_var, dtype=torch.float32))
 
-    def encode(self, x: torch.Tensor, teacher_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [self.embeddings(x)]
+    # ------------------------------------------------------------------------------------------------ the model
+    def encoder_input(self, x: SparseRows, teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """softplus([x·Eᵀ, extras]) as (M, B, D), before dropout."""
+        if torch.is_grad_enabled() and self.embeddings.requires_grad:
+            if self._emb_grad is None or self._emb_grad.device != self.embeddings.device:
+                self._emb_grad = torch.zeros_like(self.embeddings)
+            e = _BagOfWordsEmbedding.apply(self.embeddings, self._emb_grad, x)
+        else:
+            e = _embed(self.embeddings, x)
+        if self.encode_logits == "off":
+            return F.softplus(e)
+        assert teacher_logits is not None, "this student encodes teacher logits: pass them"
+        z = teacher_logits.clamp(min=-40)  # (M, B, V)
         if self.encode_logits == "raw":
-            assert teacher_logits is not None
-            parts.append(teacher_logits.clamp(min=-40))
-        elif self.encode_logits == "doc_layer":
-            assert teacher_logits is not None
-            parts.append(F.softplus(self.doc_layer(teacher_logits.clamp(min=-40))))
-        pi = self.encoder_dropout(F.softplus(torch.cat(parts, dim=1)))
-        return self.mean_bn(self.mean(pi)), self.logvar_bn(self.logvar(pi))
+            return F.softplus(torch.cat([e, z], dim=2))
+        doc = F.softplus(torch.baddbmm(self.doc_b.unsqueeze(1), z, self.doc_w))
+        return F.softplus(torch.cat([e, doc], dim=2))
 
-    def forward(self, x: torch.Tensor, teacher_logits: torch.Tensor | None = None, var_scale: float = 1.0
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns θ, η, η_bn, μ, log σ²."""
-        mu, logvar = self.encode(x, teacher_logits)
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) * var_scale
-        theta = F.softmax(self.z_dropout(z), dim=1)
-        eta = self.beta(theta) + self.background
-        return theta, eta, self.eta_bn(eta), mu, logvar
+    def encode_pre_bn(self, pi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """W_μ π + b_μ and W_σ π + b_σ, each (M, B, K)."""
+        return (torch.baddbmm(self.mean_b.unsqueeze(1), pi, self.mean_w),
+                torch.baddbmm(self.logvar_b.unsqueeze(1), pi, self.logvar_w))
+
+    def forward(self, x: SparseRows, teacher_logits: torch.Tensor | None = None,
+                noise: dict[str, torch.Tensor] | None = None, decode_bn: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Returns θ, η, η_bn, μ, log σ², each (M, B, ·).
+
+        ``noise`` holds the member's random draws (see :meth:`draw`); None means eval: no dropout and var_scale 0,
+        so θ = softmax(μ). ``decode_bn=False`` skips η_bn (returned as None) once p_bn has annealed to 0.
+        """
+        noise = noise or {}
+        pi = _dropout(self.encoder_input(x, teacher_logits), noise.get("pi"))
+        h_mu, h_lv = self.encode_pre_bn(pi)
+        mu, logvar = self.mean_bn(h_mu), self.logvar_bn(h_lv)
+        z = mu + (0.5 * logvar).exp() * noise["eps"] if "eps" in noise else mu
+        theta = F.softmax(_dropout(z, noise.get("z")), dim=-1)
+        eta = torch.baddbmm(self.background.expand(theta.shape[0], 1, -1), theta, self.beta)
+        return theta, eta, self.eta_bn(eta) if decode_bn else None, mu, logvar
+
+    def draw(self, generators: Sequence[torch.Generator], batch: int, device: torch.device,
+             stream: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One training step's random numbers: per generator (seed) one draw, shared by the members of ``stream``.
+
+        Dropout masks are uniform draws compared with p; ε ~ N(0, I) is the reparameterisation noise.
+        """
+        K, D = self.n_topics, self.enc_dim
+        pi, eps, zn = [], [], []
+        for gen in generators:
+            pi.append(torch.rand((batch, D), generator=gen))
+            eps.append(torch.randn((batch, K), generator=gen))
+            zn.append(torch.rand((batch, K), generator=gen))
+        keep = lambda u: (u >= self.dropout).float() / (1 - self.dropout)  # inverted dropout mask
+        out = {"pi": keep(torch.stack(pi)), "eps": torch.stack(eps), "z": keep(torch.stack(zn))}
+        return {k: v.to(device)[stream] for k, v in out.items()}
 
     def kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """KL(q(z|x) ‖ prior) per document, for diagonal Gaussians."""
+        """KL(q(z|x) ‖ prior) per document, for diagonal Gaussians: (M, B)."""
         var = logvar.exp()
         pv, pm = self.prior_var, self.prior_mean
-        return 0.5 * ((var / pv) + (mu - pm) ** 2 / pv + pv.log() - logvar).sum(dim=1) - 0.5 * mu.shape[1]
+        return 0.5 * ((var / pv) + (mu - pm) ** 2 / pv + pv.log() - logvar).sum(dim=-1) - 0.5 * mu.shape[-1]
 
     def topic_word(self) -> torch.Tensor:
-        """B as K×V: the rows are the topics (deviations from the background)."""
-        return self.beta.weight.t()
+        """B as M×K×V: the rows are the topics (deviations from the background)."""
+        return self.beta
+
+    # ------------------------------------------------------------------------------------------------ members
+    def member_state(self, m: int) -> dict[str, np.ndarray]:
+        """Member m's weights and BN statistics as plain arrays (the member dimension dropped), for the Run."""
+        return {k: v[m].detach().cpu().numpy().copy() for k, v in self.state_dict().items() if _is_stacked(k)}
+
+    @classmethod
+    def from_member_states(cls, states: Sequence[dict[str, np.ndarray]], background: np.ndarray, emb_dim: int,
+                           alpha: float, dropout: float, encode_logits: str) -> Scholar:
+        """Rebuild a stack from :meth:`member_state` dicts (e.g. one saved Run, to transform new documents)."""
+        n_topics, vocab_size = states[0]["beta"].shape
+        model = cls(vocab_size, n_topics, background, emb_dim, alpha, dropout, encode_logits, len(states))
+        own = model.state_dict()
+        for k in own:
+            if _is_stacked(k):
+                own[k] = torch.from_numpy(np.stack([np.asarray(s[k], dtype=np.float32) for s in states]))
+        model.load_state_dict(own)
+        return model
 
 
-def reconstruction(eta: torch.Tensor, eta_bn: torch.Tensor, p_bn: float, temperature: float = 1.0) -> torch.Tensor:
+def _is_stacked(name: str) -> bool:
+    return name not in ("background", "prior_mean", "prior_var")
+
+
+def reconstruction(eta: torch.Tensor, eta_bn: torch.Tensor | None, p_bn: float, temperature: float | torch.Tensor
+                   = 1.0) -> torch.Tensor:
     """x̂ = p_bn·softmax(η_bn / T) + (1 − p_bn)·softmax(η / T)."""
-    out = F.softmax(eta / temperature, dim=1)
+    tempered = (lambda t: t) if isinstance(temperature, float | int) and temperature == 1 else \
+        (lambda t: t / temperature)
+    out = F.softmax(tempered(eta), dim=-1)
     if p_bn > 0:
-        out = p_bn * F.softmax(eta_bn / temperature, dim=1) + (1 - p_bn) * out
+        assert eta_bn is not None
+        out = torch.lerp(out, F.softmax(tempered(eta_bn), dim=-1), p_bn)
     return out

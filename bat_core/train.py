@@ -1,13 +1,19 @@
-"""Training the student: one code path for the baseline (λ = 0) and BAT (λ > 0).
+"""Training the student: one code path for the baseline (λ = 0) and BAT (λ > 0), for one run or a whole grid.
 
 Minibatches are drawn with replacement (floor(N/B) per epoch, as Scholar does); p_bn anneals from 1 to 0; after every
 epoch the topics are scored by NPMI on the dev split and the best epoch's weights are kept (bat-method.md section 5).
+
+``fit_students`` trains several members (λ and/or seed differ; corpus, K, V and the other student settings are the
+same) as one stacked model (student.py), so an 11 λ × 3 seed grid is one job instead of 33. Members with the same seed
+share their minibatch indices, their teacher-logit fetch and their random draws, which each member's seed determines
+alone; so a member trained in a grid gives what it gives when trained by itself (up to float rounding).
+``fit_student`` is ``fit_students`` with one member: there is no second training loop.
 """
 
 from __future__ import annotations
 
-import copy
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any, Protocol
 
@@ -18,12 +24,15 @@ import torch
 from .config import DistillConfig, StudentConfig
 from .corpus import Corpus
 from .device import cpu_threads, describe, pick_device
-from .distill import clip_logits, reconstruction_loss, teacher_target
+from .distill import bow_nll, cross_entropy, teacher_target
 from .errors import BatError
-from .metrics import npmi_per_topic, perplexity, top_words, topic_uniqueness
+from .metrics import NpmiScorer, npmi_per_topic, perplexity, top_words, topic_uniqueness
 from .progress import Progress, ShouldStop, check_stop, report
 from .runs import Run, run_key
-from .student import Scholar, background_log_frequencies, reconstruction
+from .student import Scholar, SparseRows, background_log_frequencies, reconstruction
+from .transform import encode_theta, member_logits, refresh_bn_statistics
+
+Member = tuple[StudentConfig, DistillConfig]
 
 
 class LogitsSource(Protocol):
@@ -31,10 +40,6 @@ class LogitsSource(Protocol):
     meta: dict
 
     def dense(self, rows: np.ndarray) -> np.ndarray: ...
-
-
-def _dense(x: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(x[rows].toarray().astype(np.float32, copy=False)).to(device)
 
 
 def check_trainable(corpus: Corpus, cfg: StudentConfig) -> None:
@@ -50,117 +55,236 @@ def fit_student(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig | Non
                 teacher: LogitsSource | None = None, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None) -> Run:
     """Train Scholar on ``corpus`` (optionally distilling from ``teacher``) and return the best-dev-NPMI run."""
-    distill = distill or DistillConfig()
-    device = pick_device(cfg.device)
-    # Scholar's matrices are small: on a CPU, one thread per 2,500 vocabulary words, at most what torch has
-    threads = max(1, min(torch.get_num_threads(), corpus.vocab_size // 2500))
-    with cpu_threads(threads) if device.type == "cpu" else nullcontext():
-        return _fit(corpus, cfg, distill, teacher, device, progress, should_stop)
+    return fit_students(corpus, [(cfg, distill or DistillConfig())], teacher, progress, should_stop)[0]
 
 
-def _fit(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig, teacher: LogitsSource | None,
-         device: torch.device, progress: Progress | None, should_stop: ShouldStop | None) -> Run:
-    check_trainable(corpus, cfg)
-    if distill.active and teacher is None:
-        raise BatError(f"λ = {distill.lam} (or encoding teacher logits) needs a teacher; train one first")
-    uses_teacher = distill.active
+def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource | None = None,
+                 progress: Progress | None = None, should_stop: ShouldStop | None = None) -> list[Run]:
+    """Train every (StudentConfig, DistillConfig) member and return one Run per member, in order.
+
+    Members whose student settings agree except for the seed, and that feed the encoder the same way
+    (encode_logits), train together as one stacked model; other members form further stacks, trained one after
+    the other. ``teacher`` may be None only if no member is ``distill.active``.
+    """
+    members = [(cfg, distill or DistillConfig()) for cfg, distill in members]
+    for cfg, distill in members:
+        check_trainable(corpus, cfg)
+        if distill.active and teacher is None:
+            raise BatError(f"λ = {distill.lam} (or encoding teacher logits) needs a teacher; train one first")
+    stacks: dict[str, list[int]] = {}
+    for i, (cfg, distill) in enumerate(members):
+        shared = {k: v for k, v in cfg.to_dict().items() if k != "seed"}
+        stacks.setdefault(repr((sorted(shared.items()), distill.encode_logits)), []).append(i)
+    runs: list[Run | None] = [None] * len(members)
+    for idx in stacks.values():
+        # λ = 0 members first, then by seed: the teacher term runs on one contiguous slice of the stack
+        idx.sort(key=lambda i: (members[i][1].lam > 0, members[i][0].seed, i))
+        cfg = members[idx[0]][0]
+        device = pick_device(cfg.device)
+        # Scholar's matrices are small: on a CPU, one thread per 2,500 vocabulary words, at most what torch has
+        threads = max(1, min(torch.get_num_threads(), corpus.vocab_size // 2500))
+        with cpu_threads(threads) if device.type == "cpu" else nullcontext():
+            for i, run in zip(idx, _fit_stack(corpus, [members[i] for i in idx], teacher, device, progress,
+                                              should_stop)):
+                runs[i] = run
+    return [r for r in runs if r is not None]
+
+
+def _adam(params: list[torch.nn.Parameter], cfg: StudentConfig) -> torch.optim.Optimizer:
+    """Adam over the stacked weights: one fused kernel per tensor (elementwise, so members stay independent)."""
+    try:
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, 0.999), fused=True)
+    except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, 0.999), foreach=True)
+
+
+class _Teacher:
+    """Per step: each seed's minibatch logits fetched once, clipped once per c, turned into targets once per
+    (T, c, min count), then handed to the members that use them."""
+
+    def __init__(self, source: LogitsSource | None, distills: Sequence[DistillConfig], stream: Sequence[int],
+                 device: torch.device) -> None:
+        self.source, self.distills, self.stream, self.device = source, distills, list(stream), device
+        self.kd = [m for m, d in enumerate(distills) if d.lam > 0]
+        self.encodes = any(d.encode_logits != "off" for d in distills)
+        self.needed = any(d.active for d in distills)
+
+    def step(self, rows: Sequence[np.ndarray], blocks: Sequence[sp.csr_matrix]
+             ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(encoder logits (M, B, V) or None, targets of the λ > 0 members (M_kd, B, V) or None)."""
+        if not self.needed:
+            return None, None
+        assert self.source is not None
+        clipped: dict[tuple[int, float | None], torch.Tensor] = {}
+        for g, (r, blk) in enumerate(zip(rows, blocks)):
+            clips = [d.clip for m, d in enumerate(self.distills) if self.stream[m] == g]
+            z = member_logits(self.source.dense(r), blk, list(dict.fromkeys(clips)), self.device)
+            for c, zc in zip(dict.fromkeys(clips), z):
+                clipped[(g, c)] = zc
+        enc = None
+        if self.encodes:
+            enc = torch.stack([clipped[(self.stream[m], d.clip)] for m, d in enumerate(self.distills)])
+        if not self.kd:
+            return enc, None
+        lengths = [torch.from_numpy(np.asarray(b.sum(axis=1), dtype=np.float32).ravel()).to(self.device)
+                   for b in blocks]
+        targets: dict[tuple, torch.Tensor] = {}
+        out = []
+        for m in self.kd:
+            d, g = self.distills[m], self.stream[m]
+            key = (g, d.clip, d.temperature, d.min_count)
+            if key not in targets:
+                targets[key] = teacher_target(clipped[(g, d.clip)], None, d.temperature, None, d.min_count,
+                                              doc_lengths=lengths[g])  # type: ignore[arg-type]
+            out.append(targets[key])
+        return enc, torch.stack(out)
+
+
+def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource | None, device: torch.device,
+               progress: Progress | None, should_stop: ShouldStop | None) -> list[Run]:
     t0 = time.time()
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    cfg = members[0][0]  # every setting but the seed is shared by the stack
+    distills = [d for _, d in members]
+    M, V, K = len(members), corpus.vocab_size, cfg.n_topics
+    seeds = list(dict.fromkeys(c.seed for c, _ in members))
+    stream = [seeds.index(c.seed) for c, _ in members]  # member → its seed's random streams
+    stream_t = torch.tensor(stream, device=device)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    rngs = [np.random.default_rng(s) for s in seeds]
 
     train_idx = corpus.splits["train"]
-    X = corpus.counts
-    X_train = X[train_idx]
+    X_train = sp.csr_matrix(corpus.counts[train_idx], dtype=np.float32)
     dev_counts = corpus.split_counts("dev")
     bg = background_log_frequencies(np.asarray(X_train.sum(axis=0)).ravel())
-    model = Scholar(corpus.vocab_size, cfg.n_topics, bg, cfg.emb_dim, cfg.alpha, cfg.dropout,
-                    distill.encode_logits).to(device)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, 0.999))
-
-    def logits_for(rows: np.ndarray) -> torch.Tensor:
-        assert teacher is not None
-        return torch.from_numpy(np.asarray(teacher.dense(rows), dtype=np.float32)).to(device)
+    model = Scholar(V, K, bg, cfg.emb_dim, cfg.alpha, cfg.dropout, distills[0].encode_logits, M,
+                    [gens[g] for g in stream]).to(device)
+    opt = _adam([p for p in model.parameters() if p.requires_grad], cfg)
+    fetch = _Teacher(teacher, distills, stream, device)
+    lam = torch.tensor([d.lam for d in distills], device=device)
+    k0 = M - len(fetch.kd)  # fit_students orders a stack's members so that the λ > 0 ones come last
+    assert fetch.kd == list(range(k0, M))
+    kd_temp = torch.tensor([distills[m].temperature for m in fetch.kd], device=device).view(-1, 1, 1)
+    kd_scale = lam[k0:] * kd_temp.view(-1) ** 2  # λ·T² per λ > 0 member
+    untempered = all(distills[m].temperature == 1 for m in fetch.kd)  # then q^T = x̂: one softmax serves both
+    scorer = NpmiScorer(dev_counts) if V <= 4096 else None
 
     n = len(train_idx)
     # Small corpora get smaller batches: with 250 documents, batch 200 would mean one step per epoch.
     batch = min(cfg.batch_size, max(32, n // 4), n)
     steps = max(1, n // batch)
     p_bn = 1.0
-    best: dict[str, Any] = {"npmi": -np.inf, "epoch": 0, "state": None}
-    history: list[dict[str, Any]] = []
-    stale = 0
-    stage = f"student λ={distill.lam:g} seed={cfg.seed}"
+    best_npmi = np.full(M, -np.inf)
+    best_epoch = np.zeros(M, dtype=int)
+    stale = np.zeros(M, dtype=int)
+    running = np.ones(M, dtype=bool)  # False once a member's patience ran out: later epochs are not its own
+    stacked = [k for k in model.state_dict() if k not in ("background", "prior_mean", "prior_var")]
+    best_state = {k: model.state_dict()[k].detach().clone() for k in stacked}
+    histories: list[list[dict[str, Any]]] = [[] for _ in range(M)]
+    stage = (f"student λ={distills[0].lam:g} seed={cfg.seed}" if M == 1 else
+             f"students ×{M} (λ {', '.join(f'{lam:g}' for lam in dict.fromkeys(d.lam for d in distills))}; seeds "
+             f"{', '.join(map(str, seeds))})")
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        total = 0.0
+        total = torch.zeros(M, device=device)
         for _ in range(steps):
             check_stop(should_stop)
-            local = rng.integers(n, size=batch)
-            rows = train_idx[local]
-            x = _dense(X_train, local, device)
-            # clipped once, as the original does at load time: the encoder input and the target see the same logits
-            z_t = clip_logits(logits_for(rows), x, distill.clip) if uses_teacher else None
-            _, eta, eta_bn, mu, logvar = model(x, z_t if distill.encode_logits != "off" else None)
-            target = None
-            if distill.lam > 0:
-                assert z_t is not None
-                target = teacher_target(z_t, x, distill.temperature, None, distill.min_count)
-            nl = reconstruction_loss(x, eta, eta_bn, p_bn, distill.lam, distill.temperature, target)
-            loss = (nl + model.kl(mu, logvar)).mean()
+            local = [rng.integers(n, size=batch) for rng in rngs]
+            blocks = [X_train[r] for r in local]
+            x = SparseRows.build(blocks, stream, V, device)
+            enc_logits, target = fetch.step([train_idx[r] for r in local], blocks)
+            noise = model.draw(gens, batch, device, stream_t)
+            _, eta, eta_bn, mu, logvar = model(x, enc_logits, noise, decode_bn=p_bn > 0)
+            recon = reconstruction(eta, eta_bn, p_bn)  # x̂ (M, B, V)
+            nl = bow_nll(x, recon)  # (M, B)
+            if target is not None:  # the λ > 0 members are the last ones: nl[k0:]
+                q_t = recon[k0:] if untempered else reconstruction(
+                    eta[k0:], None if eta_bn is None else eta_bn[k0:], p_bn, kd_temp)
+                kd_nl = (1 - lam[k0:, None]) * nl[k0:] + kd_scale[:, None] * cross_entropy(target, q_t)
+                nl = torch.cat([nl[:k0], kd_nl]) if k0 else kd_nl
+            loss = (nl + model.kl(mu, logvar)).mean(dim=1)  # per member: members' gradients never mix
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.sum().backward()
             opt.step()
-            total += float(loss.detach())
-        beta = model.topic_word().detach().cpu().numpy()
-        dev_npmi = float(npmi_per_topic(top_words(beta, cfg.npmi_top_n), dev_counts).mean())
-        history.append({"epoch": epoch, "loss": total / steps, "dev_npmi": dev_npmi, "p_bn": p_bn})
-        if dev_npmi > best["npmi"]:
-            best = {"npmi": dev_npmi, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-            stale = 0
-        else:
-            stale += 1
-        report(progress, stage, epoch, cfg.epochs, loss=total / steps, dev_npmi=dev_npmi, best_dev_npmi=best["npmi"])
+            total += loss.detach()
+        losses = (total / steps).cpu().numpy()
+        top = torch.topk(model.topic_word().detach(), cfg.npmi_top_n, dim=-1).indices.cpu().numpy()  # M×K×n
+        dev = (scorer or NpmiScorer(dev_counts, words=np.unique(top))).per_topic(top).mean(axis=-1)
+        improved = running & (dev > best_npmi)
+        for m in np.flatnonzero(running):
+            histories[m].append({"epoch": epoch, "loss": float(losses[m]), "dev_npmi": float(dev[m]), "p_bn": p_bn})
+        if improved.any():
+            sel = torch.from_numpy(np.flatnonzero(improved)).to(device)
+            now = model.state_dict()
+            with torch.no_grad():
+                for k in stacked:
+                    best_state[k].index_copy_(0, sel, now[k].index_select(0, sel))
+            best_npmi[improved], best_epoch[improved] = dev[improved], epoch
+        stale = np.where(improved, 0, stale + running)
+        _report(progress, stage, epoch, cfg.epochs, losses, dev, best_npmi, running)
         p_bn = max(0.0, p_bn - 1.0 / (cfg.bn_anneal * cfg.epochs))
-        if cfg.patience is not None and stale >= cfg.patience:
-            break
+        if cfg.patience is not None:
+            running &= stale < cfg.patience
+            if not running.any():
+                break
 
-    model.load_state_dict(best["state"])
-    theta, recon_test = _infer(model, corpus, teacher if distill.encode_logits != "off" else None, device)
-    beta = model.topic_word().detach().cpu().numpy().astype(np.float32)
-    top = top_words(beta, cfg.npmi_top_n)
-    test_counts = corpus.split_counts("test")
-    test_pt = npmi_per_topic(top, test_counts)
-    dev_pt = npmi_per_topic(top, dev_counts)
-    metrics = {
-        "dev_npmi": float(dev_pt.mean()), "test_npmi": float(test_pt.mean()),
-        "test_npmi_per_topic": [float(v) for v in test_pt], "dev_npmi_per_topic": [float(v) for v in dev_pt],
-        "tu": topic_uniqueness(top), "test_perplexity": perplexity(test_counts, recon_test),
-        "best_epoch": best["epoch"], "epochs_run": len(history), "wall_time_s": time.time() - t0,
-        "device": describe(device),
-    }
-    config = {"student": cfg.to_dict(), "distill": distill.canonical().to_dict(), "corpus_hash": corpus.hash,
-              "corpus_name": corpus.name, "teacher_key": teacher.key if uses_teacher and teacher else None,
-              "teacher": dict(teacher.meta) if uses_teacher and teacher else None}
-    key = run_key(corpus.hash, config["teacher_key"], config["student"], config["distill"])
-    topics = [[corpus.vocab[i] for i in row] for row in top]
-    return Run(key=key, config=config, beta=beta, background=bg, theta=theta, metrics=metrics, history=history,
-               topics=topics)
+    now = model.state_dict()
+    with torch.no_grad():
+        for k in stacked:
+            now[k].copy_(best_state[k])
+    return _finish(corpus, members, model, teacher, bg, X_train, best_epoch, histories, device,
+                   (time.time() - t0))
 
 
-@torch.no_grad()
-def _infer(model: Scholar, corpus: Corpus, teacher: LogitsSource | None, device: torch.device,
-           batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """θ = softmax(μ) for every document (no sampling, no dropout), and the test split's reconstructions."""
-    model.eval()
-    thetas = []
-    for s in range(0, corpus.n_docs, batch):
-        rows = np.arange(s, min(s + batch, corpus.n_docs))
-        x = _dense(corpus.counts, rows, device)
-        z = torch.from_numpy(np.asarray(teacher.dense(rows), dtype=np.float32)).to(device) if teacher else None
-        theta, *_ = model(x, z, var_scale=0.0)
-        thetas.append(theta.cpu().numpy())
-    theta = np.concatenate(thetas).astype(np.float32)
+def _report(progress: Progress | None, stage: str, epoch: int, epochs: int, losses: np.ndarray, dev: np.ndarray,
+            best: np.ndarray, running: np.ndarray) -> None:
+    """One event per epoch; a stack reports its running members' mean loss and dev NPMI and the best dev NPMI."""
+    if len(losses) == 1:
+        report(progress, stage, epoch, epochs, loss=float(losses[0]), dev_npmi=float(dev[0]),
+               best_dev_npmi=float(best[0]))
+        return
+    report(progress, stage, epoch, epochs, loss=float(losses[running].mean()), dev_npmi=float(dev[running].mean()),
+           best_dev_npmi=float(best.max()), members=int(len(losses)), running=int(running.sum()))
+
+
+def _finish(corpus: Corpus, members: Sequence[Member], model: Scholar, teacher: LogitsSource | None,
+            bg: np.ndarray, X_train: sp.csr_matrix, best_epoch: np.ndarray, histories: list[list[dict[str, Any]]],
+            device: torch.device, wall: float) -> list[Run]:
+    """Best-epoch weights are loaded: refresh the BN statistics, infer θ, score, and build one Run per member."""
+    distills = [d for _, d in members]
+    encodes = distills[0].encode_logits != "off"
+    clips = [d.clip for d in distills]
+    train_idx = corpus.splits["train"]
+    source = teacher if encodes else None
+    train_logits = (lambda rows: source.dense(train_idx[rows])) if source is not None else None
+    all_logits = (lambda rows: source.dense(rows)) if source is not None else None
+    refresh_bn_statistics(model, X_train, train_logits, clips)
+    theta = encode_theta(model, sp.csr_matrix(corpus.counts, dtype=np.float32), all_logits, clips)  # (M, N, K)
+    betas = model.topic_word().detach().cpu().numpy().astype(np.float32)
     test = corpus.splits["test"]
-    eta = torch.from_numpy(theta[test]).to(device) @ model.beta.weight.t() + model.background
-    recon = reconstruction(eta, eta, 0.0).cpu().numpy()
-    return theta, recon
+    test_counts, dev_counts = corpus.split_counts("test"), corpus.split_counts("dev")
+    runs = []
+    for m, (cfg, distill) in enumerate(members):
+        beta = betas[m]
+        with torch.no_grad():
+            eta = torch.from_numpy(theta[m][test]).to(device) @ model.beta[m] + model.background
+            recon_test = reconstruction(eta, None, 0.0).cpu().numpy()
+        top = top_words(beta, cfg.npmi_top_n)
+        test_pt = npmi_per_topic(top, test_counts)
+        dev_pt = npmi_per_topic(top, dev_counts)
+        metrics = {
+            "dev_npmi": float(dev_pt.mean()), "test_npmi": float(test_pt.mean()),
+            "test_npmi_per_topic": [float(v) for v in test_pt], "dev_npmi_per_topic": [float(v) for v in dev_pt],
+            "tu": topic_uniqueness(top), "test_perplexity": perplexity(test_counts, recon_test),
+            "best_epoch": int(best_epoch[m]), "epochs_run": len(histories[m]),
+            "wall_time_s": wall / len(members),  # a stack's members share its time equally
+            "device": describe(device),
+        }
+        uses_teacher = distill.active
+        config = {"student": cfg.to_dict(), "distill": distill.canonical().to_dict(), "corpus_hash": corpus.hash,
+                  "corpus_name": corpus.name, "teacher_key": teacher.key if uses_teacher and teacher else None,
+                  "teacher": dict(teacher.meta) if uses_teacher and teacher else None}
+        key = run_key(corpus.hash, config["teacher_key"], config["student"], config["distill"])
+        topics = [[corpus.vocab[i] for i in row] for row in top]
+        runs.append(Run(key=key, config=config, beta=beta, background=bg, theta=theta[m], metrics=metrics,
+                        history=histories[m], topics=topics, state=model.member_state(m)))
+    return runs

@@ -7,7 +7,15 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from bat_core.metrics import npmi, npmi_per_topic, perplexity, robust_summary, top_words, topic_uniqueness
+from bat_core.metrics import (
+    NpmiScorer,
+    npmi,
+    npmi_per_topic,
+    perplexity,
+    robust_summary,
+    top_words,
+    topic_uniqueness,
+)
 
 # 4 reference documents over 4 words
 REF = sp.csr_matrix(np.array([[2, 1, 0, 0],
@@ -55,3 +63,14 @@ def test_perplexity_uniform_is_vocab_size():
 def test_robust_summary_ignores_artefact_topics():
     s = robust_summary(np.array([0.1, 0.2, 0.95]))
     assert s["n_artefacts"] == 1 and np.isclose(s["mean_wo_artefacts"], 0.15) and np.isclose(s["median"], 0.2)
+
+
+def test_npmi_scorer_scores_stacks_of_topics_like_npmi_per_topic():
+    rng = np.random.default_rng(0)
+    ref = sp.csr_matrix(rng.poisson(0.3, (40, 50)))
+    tops = np.stack([np.stack([rng.choice(50, 6, replace=False) for _ in range(4)]) for _ in range(3)])  # M×K×n
+    expected = np.stack([npmi_per_topic(t, ref) for t in tops])
+    assert np.allclose(NpmiScorer(ref).per_topic(tops), expected)
+    assert np.allclose(NpmiScorer(ref, dense_limit=0).per_topic(tops), expected)  # the sparse table
+    assert np.allclose(npmi_per_topic(tops, ref), expected)
+    assert np.isclose(NpmiScorer(REF).per_topic(np.array([[0, 1]]))[0], math.log(4 * 2 / 6) / -math.log(2 / 4))

@@ -1,0 +1,105 @@
+"""fit_students: a member trained in a grid gives what it gives alone; order, stacks, progress and cancelling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from bat_core.config import DistillConfig, StudentConfig
+from bat_core.progress import Cancelled
+from bat_core.train import fit_student, fit_students
+
+TINY = StudentConfig(n_topics=5, epochs=4, emb_dim=32, patience=2)
+
+
+@dataclass
+class Teacher:
+    logits: np.ndarray
+    key: str = "fake"
+    meta: dict = field(default_factory=lambda: {"mode": "fake"})
+
+    def dense(self, rows):
+        return self.logits[rows]
+
+
+@pytest.fixture(scope="module")
+def teacher(demo_corpus):
+    x = demo_corpus.counts.toarray()
+    rng = np.random.default_rng(0)
+    return Teacher((np.log1p(x) * 2 + rng.normal(0, 0.5, x.shape)).astype(np.float32))
+
+
+def _cfg(seed: int) -> StudentConfig:
+    return StudentConfig(**{**TINY.to_dict(), "seed": seed})
+
+
+def _assert_same_run(a, b, atol=1e-4):
+    np.testing.assert_allclose(a.beta, b.beta, atol=atol)
+    np.testing.assert_allclose(a.theta, b.theta, atol=atol)
+    assert a.key == b.key and a.config == b.config and a.topics == b.topics
+    assert a.metrics["best_epoch"] == b.metrics["best_epoch"] and a.metrics["epochs_run"] == b.metrics["epochs_run"]
+    for m in ("dev_npmi", "test_npmi", "tu", "test_perplexity"):
+        assert a.metrics[m] == pytest.approx(b.metrics[m], rel=1e-4, abs=1e-5), m
+    assert [h["epoch"] for h in a.history] == [h["epoch"] for h in b.history]
+    np.testing.assert_allclose([h["loss"] for h in a.history], [h["loss"] for h in b.history], rtol=1e-4)
+    assert a.state.keys() == b.state.keys()
+    # A bias right before a BatchNorm has no effect and a zero gradient up to rounding, which Adam rescales into
+    # steps of size lr: it drifts with the rounding noise. Only bias − running mean is determined; compare that.
+    for head in ("mean", "logvar"):
+        np.testing.assert_allclose(a.state[f"{head}_b"] - a.state[f"{head}_bn.running_mean"],
+                                   b.state[f"{head}_b"] - b.state[f"{head}_bn.running_mean"], atol=atol)
+    for k in a.state.keys() - {"mean_b", "logvar_b", "mean_bn.running_mean", "logvar_bn.running_mean"}:
+        np.testing.assert_allclose(a.state[k], b.state[k], atol=atol, err_msg=k)
+
+
+def test_member_in_a_grid_equals_the_member_alone(demo_corpus, teacher):
+    members = [(_cfg(1), DistillConfig(lam=0.5)), (_cfg(1), DistillConfig()), (_cfg(2), DistillConfig(lam=1.0)),
+               (_cfg(2), DistillConfig()), (_cfg(1), DistillConfig(lam=0.3, temperature=2.0, clip=3.0))]
+    grid = fit_students(demo_corpus, members, teacher)
+    assert len(grid) == len(members)
+    for (cfg, distill), run in zip(members, grid):
+        assert run.seed == cfg.seed and run.lam == distill.lam  # one Run per member, in the given order
+        _assert_same_run(run, fit_student(demo_corpus, cfg, distill, teacher if distill.active else None))
+    # members really differ: λ changes the result, and so does the seed
+    assert not np.allclose(grid[0].beta, grid[1].beta) and not np.allclose(grid[1].beta, grid[3].beta)
+    assert grid[1].config["teacher_key"] is None and grid[0].config["teacher_key"] == "fake"
+
+
+@pytest.mark.parametrize("mode", ["raw", "doc_layer"])
+def test_members_that_encode_logits_match_alone(demo_corpus, teacher, mode):
+    members = [(_cfg(3), DistillConfig(lam=0.0, encode_logits=mode, clip=2.0)),
+               (_cfg(4), DistillConfig(lam=0.5, encode_logits=mode))]
+    for (cfg, distill), run in zip(members, fit_students(demo_corpus, members, teacher)):
+        _assert_same_run(run, fit_student(demo_corpus, cfg, distill, teacher))
+
+
+def test_members_with_other_settings_train_in_their_own_stack(demo_corpus):
+    other = StudentConfig(**{**TINY.to_dict(), "n_topics": 4, "seed": 1})
+    members = [(_cfg(1), DistillConfig()), (other, DistillConfig()), (_cfg(2), DistillConfig())]
+    runs = fit_students(demo_corpus, members)
+    assert [r.n_topics for r in runs] == [5, 4, 5]
+    _assert_same_run(runs[1], fit_student(demo_corpus, other))
+
+
+def test_progress_every_epoch_and_cancel(demo_corpus):
+    events = []
+    members = [(_cfg(1), DistillConfig()), (_cfg(2), DistillConfig())]
+    cfg = StudentConfig(**{**TINY.to_dict(), "patience": None})
+    fit_students(demo_corpus, [(cfg, DistillConfig()), (cfg, DistillConfig(lam=0.0, temperature=3.0))],
+                 progress=events.append)  # the same member twice: one stack of two
+    fit_student(demo_corpus, cfg, progress=events.append)
+    stacked = [e for e in events if e.stage.startswith("students")]
+    single = [e for e in events if e.stage.startswith("student λ")]
+    assert [e.done for e in single] == [1, 2, 3, 4] and single[0].stage == "student λ=0 seed=0"
+    assert set(single[0].metrics) == {"loss", "dev_npmi", "best_dev_npmi"}
+    assert stacked and all(e.total == cfg.epochs and np.isfinite(e.metrics["dev_npmi"]) for e in stacked)
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled):
+        fit_students(demo_corpus, members, should_stop=stop)
