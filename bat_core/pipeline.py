@@ -175,13 +175,16 @@ def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillCon
                    on_run: Callable[[int, Run], None]) -> None:
     """Train every member not in the cache; ``on_run(i, run)`` as each one is ready (it saves the run).
 
-    The one call site of the student trainer. ``train.fit_students`` (batched training of several members at once)
-    will replace the loop: ``for i, r in enumerate(fit_students(corpus, members, teacher, progress, should_stop))``.
+    The one call site of the student trainer: members that share student settings train together as one stacked
+    model (``train.fit_students``), each with the same result as if it were trained alone.
     """
-    from .train import fit_student
+    from .train import fit_students
 
-    for i, (scfg, dcfg) in enumerate(members):
-        on_run(i, fit_student(corpus, scfg, dcfg, teacher if dcfg.active else None, progress, should_stop))
+    if not members:
+        return
+    needed = teacher if any(d.active for _, d in members) else None
+    for i, run in enumerate(fit_students(corpus, members, needed, progress, should_stop)):
+        on_run(i, run)
 
 
 def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = None,
