@@ -21,21 +21,21 @@ EPS = 1e-10
 def clip_logits(z: torch.Tensor, x: torch.Tensor, c: float | None) -> torch.Tensor:
     """Keep ≈ c·u_d of each document's logits (u_d = its number of unique types); the rest become −inf.
 
-    Per row, the threshold is the (1 − k/V) quantile with linear interpolation (np.quantile's default), as in the
-    released code; rows where k ≥ V are left alone.
+    How many are kept per row follows the released code: the entries at or above the (1 − k/V) quantile with linear
+    interpolation (np.quantile's default) when the logits are distinct; rows where k ≥ V are left alone. The kept
+    entries are chosen by rank, not by comparing with the quantile's value: the logits store keeps the top 512 words
+    of a document and gives every other word one shared tail logit, and with a threshold on those ties
+    (``z < thr`` is false for all of them) nothing was clipped whenever c·u_d > 512. Ties are broken by word index.
     """
     if not c:
         return z
     V = z.shape[-1]
     k = c * (x > 0).sum(dim=-1).to(z.dtype)  # per document
-    q = (1.0 - k / V).clamp(min=0.0)
-    s, _ = torch.sort(z, dim=-1)
-    pos = q * (V - 1)
-    lo = pos.floor().long().clamp(0, V - 1)
-    hi = pos.ceil().long().clamp(0, V - 1)
-    frac = (pos - lo.to(z.dtype)).unsqueeze(-1)
-    thr = s.gather(-1, lo.unsqueeze(-1)) * (1 - frac) + s.gather(-1, hi.unsqueeze(-1)) * frac
-    clipped = z.masked_fill(z < thr, float("-inf"))
+    pos = (1.0 - k / V).clamp(min=0.0) * (V - 1)
+    n_keep = V - pos.ceil().long().clamp(0, V - 1)  # sorted positions ≥ the quantile: the same count as the original
+    order = torch.sort(z, dim=-1, descending=True, stable=True).indices
+    rank = torch.empty_like(order).scatter_(-1, order, torch.arange(V, device=z.device).expand_as(order))
+    clipped = z.masked_fill(rank >= n_keep.unsqueeze(-1), float("-inf"))
     return torch.where((k < V).unsqueeze(-1), clipped, z)
 
 

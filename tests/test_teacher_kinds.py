@@ -86,3 +86,25 @@ def test_near_twins_are_dropped_after_boilerplate_removal():
     corpus = build_corpus(docs, CorpusConfig(min_df=1, max_df=1.0), name="twins")
     assert corpus.stats["duplicates_dropped"] == 1
     assert corpus.stats["documents"] == len(body)
+
+
+def test_clipping_counts_from_the_compressed_store_tail():
+    """A document with 100 types at c = 10 keeps 1,000 of 2,000 words, also when only the top 512 logits are stored
+    and every other word shares one tail logit (the old threshold left all 2,000)."""
+    from bat_core.distill import clip_logits
+    from bat_core.logits import TeacherLogits
+
+    rng = np.random.default_rng(0)
+    V = 2000
+    z = rng.normal(size=(2, V)).astype(np.float32)
+    dense = torch.from_numpy(TeacherLogits.from_dense(z, {"key": "t"}, k=512).dense(np.arange(2)))
+    x = torch.zeros(2, V)
+    x[0, :100] = 1
+    x[1, :10] = 1
+    kept = torch.isfinite(clip_logits(dense, x, 10.0)).sum(1).tolist()
+    want = [V - int(np.ceil((1 - 10 * u / V) * (V - 1))) for u in (100, 10)]
+    assert kept == want and want[0] == 1000
+    # on distinct logits the count and the kept words are the released code's (np.quantile threshold)
+    raw = torch.from_numpy(z)
+    thr = np.quantile(z[1], 1 - 100 / V)
+    assert torch.equal(torch.isfinite(clip_logits(raw, x, 10.0))[1], torch.from_numpy(z[1] >= thr))
