@@ -40,7 +40,7 @@ class _Flags:
 
 CORPUS = _Flags(CorpusConfig, "corpus")
 TEACHER = _Flags(TeacherConfig, "teacher", "teacher-", skip=("device",),
-                 aliases=(("cross_fit_folds", "--cross-fit"),))
+                 aliases=(("cross_fit_folds", "--cross-fit"), ("kind", "--teacher")))
 STUDENT = _Flags(StudentConfig, "student", "student-", skip=("seed", "device"),
                  aliases=(("n_topics", "--topics"), ("epochs", "--epochs")))
 DISTILL = _Flags(DistillConfig, "distill", skip=("lam",))
@@ -53,6 +53,8 @@ HELP = {
     "head": "auto, linear, mlp or knn (auto: knn if frozen, else linear)",
     "cross_fit_folds": "k ≥ 2: out-of-fold teacher logits for training documents",
     "n_topics": "number of topics K",
+    "kind": "knn teacher: auto (lowest dev perplexity among lexical, transformer, hybrid), transformer, lexical "
+            "(TF-IDF neighbours, no transformer: the control), hybrid or random (the null control)",
     "clip": "logit clipping c (0 = off)",
     "encode_logits": "off, raw or doc_layer",
 }
@@ -164,6 +166,8 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
     t = summary.get("teacher") or {}
+    if t.get("choice"):
+        print(t["choice"], file=sys.stderr)
     if (t.get("dev_perplexity") or 0) >= (t.get("unigram_dev_perplexity") or float("inf")):
         print(f"warning: the teacher's dev perplexity ({t['dev_perplexity']:.0f}) is no better than word "
               f"frequencies alone ({t['unigram_dev_perplexity']:.0f}); distillation is unlikely to help",

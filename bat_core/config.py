@@ -192,7 +192,10 @@ class StudentConfig(_Config):
 
 
 ENCODE_LOGITS = ("off", "raw", "doc_layer")
-DEFAULT_BAT_LAMBDA = 0.5  # the λ trained next to the baseline when the user names none (CLI and app)
+DEFAULT_BAT_LAMBDA = 0.5  # the λ trained next to the baseline when the user names none (CLI)
+# What the app trains from its first press of Train: the whole λ curve, so that the Compare slider is live at once
+DEFAULT_LAMBDA_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+DEFAULT_APP_SEEDS = 3
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
-from bat_core.pipeline import DEFAULT_BAT_LAMBDA
+from bat_core.config import DEFAULT_APP_SEEDS, DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
 
-LAMBDA_CHOICES = (0.1, 0.25, DEFAULT_BAT_LAMBDA, 0.75, 0.9, 1.0)  # λ values offered besides the baseline
+LAMBDA_CHOICES = tuple(x for x in DEFAULT_LAMBDA_GRID if x > 0)  # λ values offered besides the baseline
 
 
 def env_default(name: str, default: Any, cast: Callable[[str], Any] = str) -> Any:
@@ -29,6 +28,7 @@ def defaults() -> dict[str, Any]:
         "teacher_model": env_default("BAT_TEACHER_MODEL", t.model),
         "teacher_mode": env_default("BAT_TEACHER_MODE", t.mode),
         "teacher_head": env_default("BAT_TEACHER_HEAD", t.head),
+        "teacher_kind": env_default("BAT_TEACHER_KIND", t.kind),
         "teacher_max_length": env_default("BAT_TEACHER_MAX_LENGTH", t.max_length, int),
         "teacher_epochs": env_default("BAT_TEACHER_EPOCHS", t.epochs, int),
         "teacher_head_epochs": env_default("BAT_TEACHER_HEAD_EPOCHS", t.head_epochs, int),
@@ -36,6 +36,7 @@ def defaults() -> dict[str, Any]:
         "epochs": env_default("BAT_STUDENT_EPOCHS", s.epochs, int),
         "temperature": d.temperature,
         "clip": float(d.clip or 0.0),
-        "n_seeds": env_default("BAT_SEEDS", 1, int),
-        "lambdas": [float(x) for x in env_default("BAT_LAMBDAS", f"{DEFAULT_BAT_LAMBDA:g}").split(",") if x.strip()],
+        "n_seeds": env_default("BAT_SEEDS", DEFAULT_APP_SEEDS, int),
+        "lambdas": [float(x) for x in env_default("BAT_LAMBDAS", ",".join(f"{x:g}" for x in LAMBDA_CHOICES)).split(",")
+                    if x.strip()],
     }

@@ -29,7 +29,10 @@ def teacher_note(step: pipeline.Step, tcfg: TeacherConfig) -> str:
         note += f", dev perplexity {ppl:,.0f}"
         if isinstance(uni, int | float):
             note += f" vs {uni:,.0f} for word frequencies alone"
-    return note + ")"
+    note += ")"
+    if meta.get("choice"):
+        note += ". " + str(meta["choice"])
+    return note
 
 
 def member_note(step: pipeline.Step) -> str:

@@ -75,6 +75,8 @@ bat = pick(fruns, lam, seed)
 name_b = f"BAT (λ={lam:g})"
 st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
+if _t.get("choice") and not teacher_is_weak(_t):
+    st.info(_t["choice"])
 if teacher_is_weak(_t):
     st.warning("This teacher predicts held-out documents no better than word frequencies alone (dev perplexity "
                f"{_t['dev_perplexity']:,.0f} vs {_t['unigram_dev_perplexity']:,.0f}): it has little to teach, and "

@@ -45,6 +45,19 @@ with tcol:
                                      "mlp": "MLP (one hidden layer)",
                                      "knn": "nearest neighbours' words (k, smoothing chosen on dev)"}.get,
                         help="How the teacher turns a document embedding into a predicted bag of words")
+    kinds = ["auto", "lexical", "transformer", "hybrid", "random"]
+    kind = "transformer"
+    if head == "knn":
+        kind = st.selectbox(
+            "Neighbours by", kinds, kinds.index(d["teacher_kind"]) if d["teacher_kind"] in kinds else 0,
+            key="t_kind", persist_state=PERSIST,
+            format_func={"auto": "auto: whichever predicts held-out documents best (recommended)",
+                         "lexical": "shared words (TF-IDF; no transformer, the control)",
+                         "transformer": "the encoder's embeddings",
+                         "hybrid": "a mix of shared words and embeddings",
+                         "random": "random vectors (null control: a teacher that knows nothing)"}.get,
+            help="What makes two documents neighbours. auto compares the candidates on the dev split by "
+                 "perplexity and says which it chose and what the others scored")
     lengths = [64, 128, 256, 512]
     max_len = st.select_slider("Max length (tokens)", lengths, d["teacher_max_length"]
                                if d["teacher_max_length"] in lengths else 256, key="t_maxlen", persist_state=PERSIST,
@@ -70,8 +83,9 @@ with scol:
     n_seeds = c5.number_input("Seeds", 1, 10, d["n_seeds"], key="s_seeds", persist_state=PERSIST,
                               help="Each λ is trained with the same n seeds as `bat fit --seeds n`; 3–5 give a "
                                    "meaningful mean ± std")
-    lams = c6.multiselect("λ values (besides the λ=0 baseline)", list(LAMBDA_CHOICES),
-                          [x for x in d["lambdas"] if x in LAMBDA_CHOICES] or [DEFAULT_BAT_LAMBDA], key="s_lams",
+    start = [x for x in d["lambdas"] if 0 < x <= 1] or [DEFAULT_BAT_LAMBDA]
+    lams = c6.multiselect("λ values (besides the λ=0 baseline)", sorted(set(LAMBDA_CHOICES) | set(start)), start,
+                          key="s_lams",
                           persist_state=PERSIST, accept_new_options=True,
                           help="Weight of the teacher in the loss. Type another value in (0, 1] to add it")
 
@@ -89,7 +103,7 @@ for x in lams:
     elif v not in lambdas:
         lambdas.append(v)
 try:
-    tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head, max_length=int(max_len),
+    tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head, kind=kind, max_length=int(max_len),
                          epochs=int(t_epochs), head_epochs=d["teacher_head_epochs"])
     scfg = StudentConfig(n_topics=int(k), epochs=int(epochs))
     dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None)
