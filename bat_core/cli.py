@@ -20,9 +20,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
+from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .errors import BatError
-from .pipeline import seed_list
+from .pipeline import default_lambdas, seed_list
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     fit = sub.add_parser("fit", help="train the teacher (if needed) and the student for every (λ, seed)")
     _add_common(fit)
-    fit.add_argument("--lambdas", default=f"0,{DEFAULT_BAT_LAMBDA:g}",
+    fit.add_argument("--lambdas", default=",".join(f"{lam:g}" for lam in default_lambdas()),
                      help="distillation weights, comma-separated; 0 is the baseline (default: %(default)s)")
     fit.add_argument("--seeds", type=int, default=1, help="number of seeds per λ (the same seeds as the app)")
     _add_flags(fit, STUDENT)

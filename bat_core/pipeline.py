@@ -32,8 +32,9 @@ from .logits import TeacherLogits
 from .progress import Progress, ShouldStop
 from .runs import Run, run_key
 
-__all__ = ["DEFAULT_BAT_LAMBDA", "PAPER_SEEDS", "Cache", "Member", "Plan", "Result", "Step", "default_cache_dir",
-           "default_lambdas", "execute", "fit", "get_teacher", "mean_std", "plan", "seed_list", "summarize"]
+__all__ = ["DEFAULT_BAT_LAMBDA", "PAPER_SEEDS", "Cache", "Member", "Plan", "Result", "Step", "arm", "check_lambdas",
+           "default_cache_dir", "default_lambdas", "execute", "fit", "get_teacher", "mean_std", "member", "plan",
+           "seed_list", "summarize", "summary"]
 
 # The seeds of the original multiple-run script, in its order; further seeds continue from there. The app, the CLI
 # and the benchmarks all use them, so a run trained in one is found in the cache by the others.
