@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bat_core.config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
+from bat_core.corpus import load_corpus
+from bat_core.pipeline import execute, get_teacher, plan, seed_list
 
-from bat_core.cli import seed_list  # noqa: E402
-from bat_core.config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
-from bat_core.corpus import load_corpus  # noqa: E402
-from bat_core.pipeline import get_run, get_teacher  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _kv(s: str) -> dict:
@@ -60,13 +57,13 @@ def main() -> None:
     print(f"teacher {time.time() - t:.0f}s", json.dumps({k: round(v, 1) for k, v in teacher.meta.items()
                                                           if "perplexity" in k}))
     seeds = seed_list(a.seeds)
-    base = [get_run(corpus, replace(scfg, seed=s), DistillConfig(), None, a.cache_dir) for s in seeds]
+    base = execute(plan(corpus, tcfg, scfg, DistillConfig(), [0.0], seeds), a.cache_dir).runs
     b = np.array([r.metrics["test_npmi"] for r in base])
     print(f"baseline test NPMI {b.mean():.4f} ± {b.std(ddof=1):.4f}  TU {np.mean([r.metrics['tu'] for r in base]):.3f}")
     for arm in a.arm:
         d = DistillConfig(**_kv(arm))
         t = time.time()
-        rs = [get_run(corpus, replace(scfg, seed=s), d, teacher, a.cache_dir) for s in seeds]
+        rs = execute(plan(corpus, tcfg, scfg, d, [d.lam], seeds), a.cache_dir).runs
         v = np.array([r.metrics["test_npmi"] for r in rs])
         diff = v - b
         print(f"{arm:45s} NPMI {v.mean():.4f} ± {v.std(ddof=1):.4f}  Δ {diff.mean():+.4f} ± {diff.std(ddof=1):.4f} "

@@ -22,23 +22,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bat_core import datasets
+from bat_core.align import align_topics
+from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
+from bat_core.corpus import load_corpus, vectorize_reference
+from bat_core.metrics import npmi_per_topic, robust_summary, top_words
+from bat_core.pipeline import execute, get_teacher, mean_std, plan, seed_list
+from bat_core.progress import TqdmProgress
 
-from bat_core import datasets  # noqa: E402
-from bat_core.align import align_topics  # noqa: E402
-from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
-from bat_core.corpus import load_corpus, vectorize_reference  # noqa: E402
-from bat_core.metrics import npmi_per_topic, robust_summary, top_words  # noqa: E402
-from bat_core.pipeline import execute, get_teacher, mean_std, plan, seed_list  # noqa: E402
-from bat_core.progress import TqdmProgress  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_K = {"newsarticles": 50}  # small corpora: K = 20
 ARMS = {"default": "auto", "transformer": "transformer", "lexical": "lexical", "random": "random"}
