@@ -64,7 +64,8 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
 
     Members whose student settings agree except for the seed, and that feed the encoder the same way
     (encode_logits), train together as one stacked model; other members form further stacks, trained one after
-    the other. ``teacher`` may be None only if no member is ``distill.active``.
+    the other; on a CPU a large stack is split into a few smaller ones (see CPU_STACK_ELEMENTS).
+    ``teacher`` may be None only if no member is ``distill.active``.
     """
     members = [(cfg, distill or DistillConfig()) for cfg, distill in members]
     for cfg, distill in members:
@@ -76,18 +77,44 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
         shared = {k: v for k, v in cfg.to_dict().items() if k != "seed"}
         stacks.setdefault(repr((sorted(shared.items()), distill.encode_logits)), []).append(i)
     runs: list[Run | None] = [None] * len(members)
-    for idx in stacks.values():
-        # λ = 0 members first, then by seed: the teacher term runs on one contiguous slice of the stack
-        idx.sort(key=lambda i: (members[i][1].lam > 0, members[i][0].seed, i))
-        cfg = members[idx[0]][0]
+    for same in stacks.values():
+        cfg = members[same[0]][0]
         device = pick_device(cfg.device)
-        # Scholar's matrices are small: on a CPU, one thread per 2,500 vocabulary words, at most what torch has
-        threads = max(1, min(torch.get_num_threads(), corpus.vocab_size // 2500))
-        with cpu_threads(threads) if device.type == "cpu" else nullcontext():
-            for i, run in zip(idx, _fit_stack(corpus, [members[i] for i in idx], teacher, device, progress,
-                                              should_stop)):
-                runs[i] = run
+        for idx in _chunks(same, members, corpus, device):
+            # λ = 0 members first, then by seed: the teacher term runs on one contiguous slice of the stack
+            idx.sort(key=lambda i: (members[i][1].lam > 0, members[i][0].seed, i))
+            # Scholar's matrices are small: on a CPU, one thread per 2,500 vocabulary words, at most what torch has
+            threads = max(1, min(torch.get_num_threads(), corpus.vocab_size // 2500))
+            with cpu_threads(threads) if device.type == "cpu" else nullcontext():
+                for i, run in zip(idx, _fit_stack(corpus, [members[i] for i in idx], teacher, device, progress,
+                                                  should_stop)):
+                    runs[i] = run
     return [r for r in runs if r is not None]
+
+
+# On a CPU a stack pays off while its (members × batch × V) decoder activations stay around cache-friendly sizes;
+# beyond, each elementwise pass streams from memory and a member-step gets slower than in a smaller stack (measured:
+# NewsArticles, K = 50, batch 200: 0.16 s per member-epoch with 11 members, 0.25 s with 33; demo, batch 58: 33
+# members are faster than 11). So CPU stacks are capped at 2²² activation entries; a GPU takes every member at once.
+CPU_STACK_ELEMENTS = 2**22
+
+
+def _chunks(idx: list[int], members: Sequence[Member], corpus: Corpus, device: torch.device) -> list[list[int]]:
+    """Split one stack's members into balanced chunks (grouped by seed, which share minibatches) under the cap."""
+    if device.type != "cpu":
+        return [list(idx)]
+    cfg = members[idx[0]][0]
+    per_member = _batch_size(cfg, len(corpus.splits["train"])) * corpus.vocab_size
+    cap = max(1, CPU_STACK_ELEMENTS // per_member)
+    order = sorted(idx, key=lambda i: (members[i][0].seed, members[i][1].lam, i))
+    n_chunks = -(-len(order) // cap)
+    size = -(-len(order) // n_chunks)
+    return [order[s:s + size] for s in range(0, len(order), size)]
+
+
+def _batch_size(cfg: StudentConfig, n_train: int) -> int:
+    """Small corpora get smaller batches: with 250 documents, batch 200 would mean one step per epoch."""
+    return min(cfg.batch_size, max(32, n_train // 4), n_train)
 
 
 def _adam(params: list[torch.nn.Parameter], cfg: StudentConfig) -> torch.optim.Optimizer:
@@ -169,8 +196,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     scorer = NpmiScorer(dev_counts) if V <= 4096 else None
 
     n = len(train_idx)
-    # Small corpora get smaller batches: with 250 documents, batch 200 would mean one step per epoch.
-    batch = min(cfg.batch_size, max(32, n // 4), n)
+    batch = _batch_size(cfg, n)
     steps = max(1, n // batch)
     p_bn = 1.0
     best_npmi = np.full(M, -np.inf)
