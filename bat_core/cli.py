@@ -42,7 +42,7 @@ CORPUS = _Flags(CorpusConfig, "corpus")
 TEACHER = _Flags(TeacherConfig, "teacher", "teacher-", skip=("device",),
                  aliases=(("cross_fit_folds", "--cross-fit"), ("kind", "--teacher")))
 STUDENT = _Flags(StudentConfig, "student", "student-", skip=("seed", "device"),
-                 aliases=(("n_topics", "--topics"), ("epochs", "--epochs")))
+                 aliases=(("n_topics", "--topics"), ("epochs", "--epochs"), ("student", "--student")))
 DISTILL = _Flags(DistillConfig, "distill", skip=("lam",))
 
 HELP = {
@@ -53,6 +53,7 @@ HELP = {
     "head": "auto, linear, mlp or knn (auto: knn if frozen, else linear)",
     "cross_fit_folds": "k ≥ 2: out-of-fold teacher logits for training documents",
     "n_topics": "number of topics K",
+    "student": "the student model: scholar or prodlda",
     "kind": "knn teacher: auto (lowest dev perplexity among lexical, transformer, hybrid), transformer, lexical "
             "(TF-IDF neighbours, no transformer: the control), hybrid or random (the null control)",
     "clip": "logit clipping c (0 = off)",

@@ -63,6 +63,7 @@ class CorpusConfig(_Config):
         _check(self.max_docs is None or self.max_docs > 0, "max_docs must be positive")
 
 
+STUDENT_KINDS = ("scholar", "prodlda")
 TEACHER_KINDS = ("auto", "transformer", "lexical", "hybrid", "random")
 ENCODER_SETTINGS = ("model", "pooling", "max_length", "long_docs", "max_chunks", "encode_batch_size", "top_n_layers",
                     "epochs", "lr", "batch_size")
@@ -164,7 +165,7 @@ class TeacherConfig(_Config):
 
 @dataclass(frozen=True)
 class StudentConfig(_Config):
-    """Scholar (bat-method.md section 3)."""
+    """The student: Scholar (bat-method.md section 3) or ProdLDA (Srivastava & Sutton 2017; bat_core/prodlda.py)."""
 
     n_topics: int = 20
     epochs: int = 200
@@ -179,8 +180,13 @@ class StudentConfig(_Config):
     patience: int | None = None  # epochs without a dev NPMI gain before stopping; None = run every epoch
     seed: int = 0
     device: str = "auto"
+    # scholar | prodlda. ProdLDA reads emb_dim as its hidden width and has no background or p_bn annealing
+    # (bn_anneal does nothing for it).
+    student: str = "scholar"
 
     def __post_init__(self) -> None:
+        _check(self.student in STUDENT_KINDS, f"student must be one of {', '.join(STUDENT_KINDS)}, not "
+                                              f"{self.student!r}")
         _check(2 <= self.n_topics <= 1000, "number of topics must be between 2 and 1000")
         _check(self.epochs >= 1, "epochs must be at least 1")
         _check(self.batch_size >= 2, "batch size must be at least 2")
@@ -189,6 +195,14 @@ class StudentConfig(_Config):
         _check(self.bn_anneal > 0, "BN annealing constant must be positive")
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         _check(self.npmi_top_n >= 2, "NPMI needs at least 2 top words")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings, without ``student`` when it is Scholar: the run keys (and stored configs) of every Scholar
+        run trained before ProdLDA existed stay valid; ``from_dict`` restores the default."""
+        d = asdict(self)
+        if d["student"] == "scholar":
+            d.pop("student")
+        return d
 
 
 ENCODE_LOGITS = ("off", "raw", "doc_layer")

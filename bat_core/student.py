@@ -203,6 +203,8 @@ class Scholar(nn.Module):
     ``generators[m]`` initialises member m (members that share a generator object are initialised once, identically).
     """
 
+    anneals_bn = True  # x̂ mixes the BN'd and plain decoders with p_bn annealed 1 → 0 (ProdLDA: always BN'd)
+
     def __init__(self, vocab_size: int, n_topics: int, background: np.ndarray, emb_dim: int = 300,
                  alpha: float = 0.5, dropout: float = 0.2, encode_logits: str = "off", n_members: int = 1,
                  generators: Sequence[torch.Generator] | None = None) -> None:
@@ -315,6 +317,17 @@ class Scholar(nn.Module):
     def topic_word(self) -> torch.Tensor:
         """B as M×K×V: the rows are the topics (deviations from the background)."""
         return self.beta
+
+    def refresh_decoder(self, theta_train: torch.Tensor) -> None:
+        """Nothing to do: at p_bn = 0 (eval, perplexity, the Run) Scholar's decoder does not use η's BatchNorm."""
+
+    def decoder(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The eval-mode decoder (p_bn = 0) as η = θ·B + b: (B (M, K, V), b (M, V)), for the test perplexity."""
+        return self.beta, self.background.expand(self.n_members, -1)
+
+    def run_arrays(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What a Run stores as (beta, background): for Scholar, the decoder itself."""
+        return self.decoder()
 
     # ------------------------------------------------------------------------------------------------ members
     def member_state(self, m: int) -> dict[str, np.ndarray]:

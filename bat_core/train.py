@@ -27,6 +27,7 @@ from .device import cpu_threads, describe, pick_device
 from .distill import bow_nll, cross_entropy, teacher_target
 from .errors import BatError
 from .metrics import NpmiScorer, npmi_per_topic, perplexity, top_words, topic_uniqueness
+from .prodlda import student_class
 from .progress import Progress, ShouldStop, check_stop, report
 from .runs import Run, run_key
 from .student import Scholar, SparseRows, background_log_frequencies, reconstruction
@@ -54,7 +55,8 @@ def check_trainable(corpus: Corpus, cfg: StudentConfig) -> None:
 def fit_student(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig | None = None,
                 teacher: LogitsSource | None = None, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None) -> Run:
-    """Train Scholar on ``corpus`` (optionally distilling from ``teacher``) and return the best-dev-NPMI run."""
+    """Train the student (``cfg.student``: Scholar or ProdLDA) on ``corpus`` (optionally distilling from
+    ``teacher``) and return the best-dev-NPMI run."""
     return fit_students(corpus, [(cfg, distill or DistillConfig())], teacher, progress, should_stop)[0]
 
 
@@ -183,7 +185,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     X_train = sp.csr_matrix(corpus.counts[train_idx], dtype=np.float32)
     dev_counts = corpus.split_counts("dev")
     bg = background_log_frequencies(np.asarray(X_train.sum(axis=0)).ravel())
-    model = Scholar(V, K, bg, cfg.emb_dim, cfg.alpha, cfg.dropout, distills[0].encode_logits, M,
+    model = student_class(cfg.student)(V, K, bg, cfg.emb_dim, cfg.alpha, cfg.dropout, distills[0].encode_logits, M,
                     [gens[g] for g in stream]).to(device)
     opt = _adam([p for p in model.parameters() if p.requires_grad], cfg)
     fetch = _Teacher(teacher, distills, stream, device)
@@ -198,7 +200,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     n = len(train_idx)
     batch = _batch_size(cfg, n)
     steps = max(1, n // batch)
-    p_bn = 1.0
+    p_bn = 1.0 if model.anneals_bn else 0.0
     best_npmi = np.full(M, -np.inf)
     best_epoch = np.zeros(M, dtype=int)
     stale = np.zeros(M, dtype=int)
@@ -285,14 +287,16 @@ def _finish(corpus: Corpus, members: Sequence[Member], model: Scholar, teacher: 
     all_logits = (lambda rows: source.dense(rows)) if source is not None else None
     refresh_bn_statistics(model, X_train, train_logits, clips)
     theta = encode_theta(model, sp.csr_matrix(corpus.counts, dtype=np.float32), all_logits, clips)  # (M, N, K)
-    betas = model.topic_word().detach().cpu().numpy().astype(np.float32)
+    model.refresh_decoder(torch.from_numpy(theta[:, train_idx]))
+    dec_beta, dec_bg = (t.detach() for t in model.decoder())  # the eval-mode decoder η = θ·B + b
+    betas, backgrounds = (t.detach().cpu().numpy().astype(np.float32) for t in model.run_arrays())
     test = corpus.splits["test"]
     test_counts, dev_counts = corpus.split_counts("test"), corpus.split_counts("dev")
     runs = []
     for m, (cfg, distill) in enumerate(members):
         beta = betas[m]
         with torch.no_grad():
-            eta = torch.from_numpy(theta[m][test]).to(device) @ model.beta[m] + model.background
+            eta = torch.from_numpy(theta[m][test]).to(device) @ dec_beta[m] + dec_bg[m]
             recon_test = reconstruction(eta, None, 0.0).cpu().numpy()
         top = top_words(beta, cfg.npmi_top_n)
         test_pt = npmi_per_topic(top, test_counts)
@@ -311,6 +315,6 @@ def _finish(corpus: Corpus, members: Sequence[Member], model: Scholar, teacher: 
                   "teacher": dict(teacher.meta) if uses_teacher and teacher else None}
         key = run_key(corpus.hash, config["teacher_key"], config["student"], config["distill"])
         topics = [[corpus.vocab[i] for i in row] for row in top]
-        runs.append(Run(key=key, config=config, beta=beta, background=bg, theta=theta[m], metrics=metrics,
+        runs.append(Run(key=key, config=config, beta=beta, background=backgrounds[m], theta=theta[m], metrics=metrics,
                         history=histories[m], topics=topics, state=model.member_state(m)))
     return runs

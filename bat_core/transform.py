@@ -23,6 +23,7 @@ import torch
 
 from .distill import clip_logits
 from .errors import BatError
+from .prodlda import student_class
 from .runs import Run
 from .student import Scholar, SparseRows
 
@@ -101,8 +102,9 @@ def student_from_run(run: Run) -> Scholar:
         raise BatError("this run was saved without the student's weights (an older version); train it again "
                        "to transform new documents")
     s, d = run.config["student"], run.config["distill"]
-    model = Scholar.from_member_states([run.state], run.background, int(s["emb_dim"]), float(s["alpha"]),
-                                       float(s["dropout"]), d.get("encode_logits", "off"))
+    cls = student_class(s.get("student", "scholar"))  # Scholar runs store no "student" (config.StudentConfig.to_dict)
+    model = cls.from_member_states([run.state], run.background, int(s["emb_dim"]), float(s["alpha"]),
+                                   float(s["dropout"]), d.get("encode_logits", "off"))
     return model.eval()
 
 
