@@ -115,3 +115,33 @@ def teacher_is_weak(meta: dict[str, Any] | None) -> bool:
     meta = meta or {}
     ppl, uni = meta.get("dev_perplexity"), meta.get("unigram_dev_perplexity")
     return isinstance(ppl, int | float) and isinstance(uni, int | float) and ppl >= uni
+
+
+CLOSE_MIN_SHARED = 2  # aligned topics sharing fewer of their top words than this have no close counterpart
+CLOSE_TOP_N = 10
+
+
+def shared_top_words(words_a: list[str], words_b: list[str], top_n: int = CLOSE_TOP_N) -> int:
+    """How many of the first ``top_n`` words two topics have in common."""
+    return len(set(words_a[:top_n]) & set(words_b[:top_n]))
+
+
+def close_counterpart(words_a: list[str], words_b: list[str], min_shared: int = CLOSE_MIN_SHARED,
+                      top_n: int = CLOSE_TOP_N) -> bool:
+    """Whether an aligned pair is a real match: at least ``min_shared`` of their top ``top_n`` words in common.
+
+    The optimal matching pairs every topic with some topic; a pair below this is shown as "no close counterpart"."""
+    return shared_top_words(words_a, words_b, top_n) >= min_shared
+
+
+def pair_rows(pairs: list[tuple[int, int, float]], topics_a: list[list[str]], topics_b: list[list[str]],
+              npmi_a: np.ndarray, npmi_b: np.ndarray) -> list[dict[str, Any]]:
+    """One dict per aligned pair, in alignment order: topic numbers (1-based, as the pages and pyLDAvis show them),
+    words, per-topic NPMI, JSD, shared top words and whether the pair is a close counterpart."""
+    out = []
+    for n, (i, j, d) in enumerate(pairs, 1):
+        wa, wb = topics_a[i], topics_b[j]
+        out.append({"n": n, "a": i + 1, "b": j + 1, "words_a": wa, "words_b": wb, "npmi_a": float(npmi_a[i]),
+                    "npmi_b": float(npmi_b[j]), "jsd": float(d), "shared": shared_top_words(wa, wb),
+                    "close": close_counterpart(wa, wb)})
+    return out

@@ -73,3 +73,13 @@ def run_html(run, counts, vocab: list[str], title: str = "", visid: str = "ldavi
     tf = np.asarray(counts.sum(axis=0)).ravel()
     prepared = prepare(run.topic_word(), run.theta, lengths, vocab, tf)
     return to_offline_html(prepared, visid=visid, title=title)
+
+
+def with_zoom(page: str, zoom: float) -> str:
+    """The same page drawn at ``zoom`` (CSS zoom on the body): two LDAvis views (≈ 1210 px wide each) fit side by side.
+
+    Applied to a cached page, so one cached HTML per run serves every layout."""
+    if zoom == 1:
+        return page
+    return page.replace("<body style='margin:0;background:white'>",
+                        f"<body style='margin:0;background:white;zoom:{float(zoom):g}'>", 1)

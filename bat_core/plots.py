@@ -26,10 +26,11 @@ def _fmt_lam(lam: float) -> str:
 
 
 def metrics_frame(runs: Iterable[Any]) -> pd.DataFrame:
-    """One row per run: lam, seed, npmi (test), dev_npmi, tu, perplexity, epochs, key.
+    """One row per (λ, seed): lam, seed, npmi (test), dev_npmi, tu, perplexity, epochs, key.
 
     Takes anything with ``lam``, ``seed``, ``key`` and a ``metrics`` dict (a ``Run``) or plain dicts with the same
-    names.
+    names. When several runs share a (λ, seed) (retrained), the first one given (the newest) counts, so a seed is
+    never counted twice in a mean ± std.
     """
     rows = []
     for r in runs:
@@ -44,7 +45,8 @@ def metrics_frame(runs: Iterable[Any]) -> pd.DataFrame:
                      "epochs": m.get("epochs_run", np.nan), "best_epoch": m.get("best_epoch", np.nan),
                      "wall_time_s": m.get("wall_time_s", np.nan)})
     cols = ["lam", "seed", "key", "npmi", "dev_npmi", "tu", "perplexity", "epochs", "best_epoch", "wall_time_s"]
-    return pd.DataFrame(rows, columns=cols).sort_values(["lam", "seed"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows, columns=cols).drop_duplicates(["lam", "seed"], keep="first")
+    return df.sort_values(["lam", "seed"], kind="stable").reset_index(drop=True)
 
 
 def summarise(df: pd.DataFrame, metrics: Sequence[str] = ("npmi", "tu")) -> pd.DataFrame:
@@ -59,19 +61,25 @@ def summarise(df: pd.DataFrame, metrics: Sequence[str] = ("npmi", "tu")) -> pd.D
 
 
 def topic_npmi_pairs(pairs: Sequence[tuple[int, int, float]], npmi_a: Sequence[float], npmi_b: Sequence[float],
-                     name_a: str = "Baseline (λ=0)", name_b: str = "BAT") -> go.Figure:
-    """Per-topic NPMI of two models over their aligned topic pairs (grouped bars, pairs in alignment order)."""
-    labels = [f"#{n + 1}: {i + 1}↔{j + 1}" for n, (i, j, _) in enumerate(pairs)]
+                     name_a: str = "Baseline (λ=0)", name_b: str = "BAT",
+                     close: Sequence[bool] | None = None) -> go.Figure:
+    """Per-topic NPMI of two models over their aligned topic pairs (grouped bars, pairs in alignment order).
+
+    ``close[n]`` False marks pair n as having no close counterpart: its label says so (``i↔j?``) and its bars fade."""
+    close = [True] * len(pairs) if close is None else list(close)
+    labels = [f"#{n + 1}: {i + 1}↔{j + 1}{'' if close[n] else '?'}" for n, (i, j, _) in enumerate(pairs)]
+    opacity = [1.0 if c else 0.35 for c in close]
     ya = [float(npmi_a[i]) for i, _, _ in pairs]
     yb = [float(npmi_b[j]) for _, j, _ in pairs]
     jsd = [float(d) for _, _, d in pairs]
     hover = "%{x}<br>NPMI %{y:.3f}<br>JSD %{customdata:.2g}<extra>"
     fig = go.Figure()
-    fig.add_bar(x=labels, y=ya, name=name_a, marker_color=BASELINE_COLOR, customdata=jsd,
+    fig.add_bar(x=labels, y=ya, name=name_a, marker=dict(color=BASELINE_COLOR, opacity=opacity), customdata=jsd,
                 hovertemplate=hover + name_a + "</extra>")
-    fig.add_bar(x=labels, y=yb, name=name_b, marker_color=BAT_COLOR, customdata=jsd,
+    fig.add_bar(x=labels, y=yb, name=name_b, marker=dict(color=BAT_COLOR, opacity=opacity), customdata=jsd,
                 hovertemplate=hover + name_b + "</extra>")
-    fig.update_layout(barmode="group", title="Per-topic NPMI of aligned topic pairs (baseline topic ↔ BAT topic)",
+    fig.update_layout(barmode="group", title="Per-topic NPMI of aligned topic pairs (baseline topic ↔ BAT topic; "
+                                             "? and faded: no close counterpart)",
                       xaxis_title="aligned pair (most similar first)", yaxis_title="NPMI (test split)", **_LAYOUT)
     return fig
 
@@ -101,7 +109,8 @@ def seed_summary(df: pd.DataFrame, lam: float, baseline_lam: float = 0.0) -> go.
 
 
 def lambda_sweep(df: pd.DataFrame, current: float | None = None) -> go.Figure:
-    """NPMI and topic uniqueness against λ, mean line with a ± std band, over every λ trained so far."""
+    """Test NPMI and topic uniqueness against λ over the whole trained curve: the mean over seeds as a line, a ± std
+    band, each seed as a dot, and the λ = 0 baseline's mean as a dashed reference line."""
     s = summarise(df)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("NPMI (test split) vs λ", "Topic uniqueness vs λ"))
     x = s["lam"].to_numpy(dtype=float)
@@ -111,15 +120,23 @@ def lambda_sweep(df: pd.DataFrame, current: float | None = None) -> go.Figure:
         fig.add_scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
                         fill="toself", fillcolor="rgba(37,99,235,0.15)", line=dict(width=0), hoverinfo="skip",
                         name="± std over seeds", legendgroup="band", showlegend=(col == 1), row=1, col=col)
+        fig.add_scatter(x=df["lam"].to_numpy(dtype=float), y=df[metric].to_numpy(dtype=float), mode="markers",
+                        marker=dict(color="#111827", size=4, opacity=0.45), name="one seed", legendgroup="seeds",
+                        showlegend=(col == 1), row=1, col=col, customdata=df["seed"].to_numpy(),
+                        hovertemplate="λ=%{x}, seed %{customdata}: %{y:.3f}<extra></extra>")
         fig.add_scatter(x=x, y=mean, mode="lines+markers", line=dict(color=BAT_COLOR), name="mean over seeds",
                         legendgroup="mean", showlegend=(col == 1), row=1, col=col,
                         customdata=np.stack([std, s["n"].to_numpy()], axis=1),
                         hovertemplate="λ=%{x}<br>%{y:.3f} ± %{customdata[0]:.3f} "
                                       "(%{customdata[1]} seeds)<extra></extra>")
+        base = mean[np.isclose(x, 0.0)]
+        if len(base):
+            fig.add_hline(y=float(base[0]), line=dict(color=BASELINE_COLOR, dash="dash", width=1), row=1, col=col)
         if current is not None:
             fig.add_vline(x=float(current), line=dict(color="#f59e0b", dash="dot"), row=1, col=col)
     fig.update_xaxes(title_text="λ (weight of the teacher)", range=[-0.05, 1.05])
-    fig.update_layout(title="Coherence and uniqueness against λ (every λ trained so far)", **_LAYOUT)
+    fig.update_layout(title=f"Coherence and uniqueness against λ: {len(x)} λ values, mean ± std over seeds "
+                            "(dashed: the λ = 0 baseline)", **_LAYOUT)
     return fig
 
 
@@ -164,4 +181,25 @@ def top_words_bar(words: Sequence[str], counts: Sequence[float]) -> go.Figure:
                            hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))
     fig.update_layout(title="Most frequent words", xaxis_title="occurrences", showlegend=False,
                       height=max(300, 22 * len(words) + 100), **_LAYOUT)
+    return fig
+
+
+def teacher_shift_bar(raised: Sequence[Any], lowered: Sequence[Any], title: str = "") -> go.Figure:
+    """Horizontal bars of the words whose share of the training corpus the teacher's targets raise (blue, right)
+    and lower (amber, left), in percentage points; ``raised`` / ``lowered`` are
+    :class:`~bat_core.teacher_effect.WordShift` (``word``, ``observed``, ``teacher``), biggest change first."""
+    fig = go.Figure()
+    for items, name, color in ((list(lowered), "lowered by the teacher", "#f59e0b"),
+                               (list(raised), "raised by the teacher", BAT_COLOR)):
+        fig.add_bar(x=[100 * (w.teacher - w.observed) for w in items], y=[w.word for w in items], orientation="h",
+                    name=name, marker_color=color,
+                    customdata=[[100 * w.observed, 100 * w.teacher] for w in items],
+                    hovertemplate="%{y}: %{customdata[0]:.3f}% of the tokens → %{customdata[1]:.3f}% in the "
+                                  "teacher's targets (%{x:+.3f} points)<extra></extra>")
+    n = len(raised) + len(lowered)
+    fig.update_layout(title=title or "Words whose share the teacher's targets raise or lower most (training split)",
+                      xaxis_title="change in share (percentage points): teacher targets − observed counts",
+                      height=max(320, 20 * n + 120), barmode="overlay", **_LAYOUT)
+    # bottom to top: the biggest loss at the bottom, the biggest gain on top
+    fig.update_yaxes(categoryorder="array", categoryarray=[w.word for w in [*lowered, *list(raised)[::-1]]])
     return fig

@@ -5,14 +5,21 @@ import html
 import numpy as np
 import streamlit as st
 
-from bat_core import plots
-from bat_core.align import align_topics
 from bat_core.config import DistillConfig, StudentConfig
 from bat_core.errors import BatError
-from bat_core.exports import aligned_pairs_csv
-from bat_core.families import comparable, families, family_label, pick, settings_line, teacher_is_weak
+from bat_core.families import (
+    CLOSE_MIN_SHARED,
+    CLOSE_TOP_N,
+    comparable,
+    families,
+    family_label,
+    pick,
+    settings_line,
+    teacher_is_weak,
+)
 from bat_core.pipeline import DEFAULT_BAT_LAMBDA
-from ui import progress, runs, state, training
+from ui import compare_cache as cc
+from ui import compare_views, progress, runs, state, tables, training
 from ui.defaults import LAMBDA_CHOICES
 from ui.exports import export_buttons
 from ui.text import md_escape
@@ -110,10 +117,9 @@ with st.expander("Train another λ with these settings", expanded=bool(job and j
         progress.job_outcome(job)
 
 # ----------------------------------------------------------------------------------------------- alignment
-pairs = align_topics(base.beta, bat.beta)
-npmi_a = np.asarray(base.metrics.get("test_npmi_per_topic") or [np.nan] * base.n_topics, dtype=float)
-npmi_b = np.asarray(bat.metrics.get("test_npmi_per_topic") or [np.nan] * bat.n_topics, dtype=float)
-wins = sum(npmi_b[j] > npmi_a[i] for i, j, _ in pairs)
+# everything below is looked up per run key (ui.compare_cache): moving the slider to a trained λ computes nothing twice
+rows = cc.pair_table(base.key, bat.key, base, bat)
+won, n_close = tables.wins(rows)
 
 m = st.columns(5)
 m[0].metric("Baseline NPMI (test)", f"{base.metrics['test_npmi']:.3f}")
@@ -121,64 +127,47 @@ m[1].metric(f"{name_b} NPMI", f"{bat.metrics['test_npmi']:.3f}",
             f"{bat.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}")
 m[2].metric("Baseline uniqueness", f"{base.metrics['tu']:.3f}")
 m[3].metric(f"{name_b} uniqueness", f"{bat.metrics['tu']:.3f}", f"{bat.metrics['tu'] - base.metrics['tu']:+.3f}")
-m[4].metric("Aligned pairs won by BAT", f"{wins} of {len(pairs)}",
-            help="Pairs where the BAT topic has the higher per-topic NPMI on the test split")
+m[4].metric("Aligned pairs won by BAT", f"{won} of {n_close}",
+            help="Of the pairs that are close counterparts (at least 2 of the top 10 words shared), those where the "
+                 "BAT topic has the higher per-topic NPMI on the test split")
 
-STYLE = """<style>
-table.bat-align {border-collapse: collapse; width: 100%; font-size: 0.9rem;}
-table.bat-align th {text-align: left; border-bottom: 2px solid #d1d5db; padding: 4px 6px; font-weight: 600;}
-table.bat-align td {border-bottom: 1px solid #eef0f3; padding: 4px 6px; vertical-align: top;}
-table.bat-align td.num {text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums;}
-table.bat-align td.win {font-weight: 700; color: #15803d;}
-.w {display: inline-block; margin: 1px 2px; padding: 0 4px; border-radius: 4px;}
-.w.only-base {background: #fde68a;} .w.only-bat {background: #bfdbfe;}
-</style>"""
-
-
-def words_html(words, other, cls):
-    other = set(other)
-    return " ".join(f"<span class='w{'' if w in other else ' ' + cls}'>{html.escape(w)}</span>" for w in words)
-
-
-def fmt_jsd(d: float) -> str:
-    return f"{d:.3f}" if d >= 0.001 or d == 0 else f"{d:.1e}"
-
-
-rows = []
-for n, (i, j, d) in enumerate(pairs, 1):
-    wa, wb = base.topics[i], bat.topics[j]
-    a_win, b_win = npmi_a[i] > npmi_b[j], npmi_b[j] > npmi_a[i]
-    rows.append(
-        f"<tr><td class='num'>{n}</td><td class='num'>{i + 1}</td><td>{words_html(wa, wb, 'only-base')}</td>"
-        f"<td class='num{' win' if a_win else ''}'>{npmi_a[i]:.3f}</td><td class='num'>{fmt_jsd(d)}</td>"
-        f"<td class='num{' win' if b_win else ''}'>{npmi_b[j]:.3f}</td><td>{words_html(wb, wa, 'only-bat')}</td>"
-        f"<td class='num'>{j + 1}</td></tr>")
-table = (STYLE + "<table class='bat-align'><thead><tr><th>#</th><th>topic</th><th>Baseline (λ=0)</th>"
-         f"<th>NPMI</th><th>JSD</th><th>NPMI</th><th>{html.escape(name_b)}</th><th>topic</th></tr></thead>"
-         f"<tbody>{''.join(rows)}</tbody></table>")
 st.subheader("Aligned topics")
 st.caption("Baseline and BAT topics matched one-to-one by Jensen–Shannon divergence (optimal matching), most similar "
            "first. <span class='w only-base' style='background:#fde68a'>yellow</span>: only in the baseline topic; "
            "<span class='w only-bat' style='background:#bfdbfe'>blue</span>: only in the BAT topic. The higher "
-           "per-topic NPMI (test split) of each pair is in green.", unsafe_allow_html=True)
-st.markdown(table, unsafe_allow_html=True)
+           "per-topic NPMI (test split) of each pair is in green. Topic numbers are those of the pyLDAvis page.",
+           unsafe_allow_html=True)
+st.markdown(tables.aligned_table(rows, "Baseline (λ=0)", name_b), unsafe_allow_html=True)
+if n_close < len(rows):
+    st.caption(f"{len(rows) - n_close} of {len(rows)} pairs share fewer than {CLOSE_MIN_SHARED} of their top "
+               f"{CLOSE_TOP_N} words: the matching had to pair them, but they have **no close counterpart** in the "
+               "other model (greyed, not counted as won or lost).")
 
 # ------------------------------------------------------------------------------------------------- charts
-st.subheader("Coherence")
-df = plots.metrics_frame(fruns)
-t1, t2, t3, t4 = st.tabs(["Per-topic NPMI", "Mean ± std over seeds", "Against λ", "Training history"])
-with t1:
-    st.plotly_chart(plots.topic_npmi_pairs(pairs, npmi_a, npmi_b, name_b=name_b), key="cmp_topic_npmi")
-with t2:
-    n_seeds = len(seeds)
-    if n_seeds < 2:
-        st.caption("One seed so far: train more seeds (Train page) for a spread.")
-    st.plotly_chart(plots.seed_summary(df, lam), key="cmp_seed_summary")
-with t3:
-    st.plotly_chart(plots.lambda_sweep(df, current=lam), key="cmp_lambda_sweep")
-with t4:
-    st.plotly_chart(plots.training_history({"Baseline (λ=0)": base.history, name_b: bat.history}),
-                    key="cmp_history")
+# lazy tabs: only the open tab's content is built (and it is cached per run key)
+TABS = ["Per-topic NPMI", "Mean ± std over seeds", "Against λ", "Training history", "λ = 1 next to λ = 0",
+        "Teacher's word shift"]
+st.subheader("Coherence and what the teacher changes")
+tabs = st.tabs(TABS, key="cmp_tab", on_change="rerun")
+sig = cc.family_sig(fruns)
+if tabs[0].open:
+    tabs[0].plotly_chart(cc.fig_topic_npmi(base.key, bat.key, name_b, base, bat), key="cmp_topic_npmi")
+if tabs[1].open:
+    if len(seeds) < 2:
+        tabs[1].caption("One seed so far: train more seeds (Train page) for a spread.")
+    tabs[1].plotly_chart(cc.fig_seed_summary(sig, lam, fruns), key="cmp_seed_summary")
+if tabs[2].open:
+    tabs[2].caption(f"The whole curve over the {len({r.lam for r in fruns})} trained λ values (mean ± std over "
+                    "seeds, each seed a dot); the dotted line is the slider's λ.")
+    tabs[2].plotly_chart(cc.fig_lambda_sweep(sig, lam, fruns), key="cmp_lambda_sweep")
+if tabs[3].open:
+    tabs[3].plotly_chart(cc.fig_history(base.key, bat.key, name_b, base, bat), key="cmp_history")
+if tabs[4].open:
+    with tabs[4]:
+        compare_views.lambda_one(fruns, base, seed)
+if tabs[5].open:
+    with tabs[5]:
+        compare_views.word_shift(bat, corpus)
 
 # -------------------------------------------------------------------------------------------- document view
 st.subheader("One document")
@@ -223,7 +212,7 @@ st.caption("Probabilities over the vocabulary; blue words do not occur in the do
 
 # --------------------------------------------------------------------------------------------------- export
 st.subheader("Export")
-st.download_button("Aligned topic pairs (CSV)", aligned_pairs_csv(base, bat, pairs),
+st.download_button("Aligned topic pairs (CSV)", cc.pairs_csv(base.key, bat.key, base, bat),
                    f"aligned-{corpus.name}-lam{lam:g}-seed{seed}.csv", "text/csv", key="cmp_dl_pairs")
 which = st.radio("Run", ["Baseline (λ=0)", name_b], index=1, horizontal=True, key="cmp_export_which")
 export_buttons(base if which.startswith("Baseline") else bat, corpus, "cmp")

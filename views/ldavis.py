@@ -1,11 +1,11 @@
-"""pyLDAvis page: the intertopic map and term bars of the baseline or the BAT model, fully offline."""
+"""pyLDAvis page: the intertopic maps and term bars of the λ = 0 baseline and a BAT model side by side, offline."""
 
 import numpy as np
 import streamlit as st
 
-from bat_core import ldavis
-from bat_core.families import families, family_label, pick, run_label
-from ui import runs, state
+from bat_core.families import families, family_label, pick
+from ui import compare_cache as cc
+from ui import ldavis_cache, runs, state
 from ui.exports import export_buttons
 
 st.title("pyLDAvis")
@@ -16,13 +16,6 @@ if not saved:
     st.info("No trained runs for this corpus yet.")
     st.page_link("views/train.py", label="Go to Train →")
     st.stop()
-
-
-@st.cache_data(max_entries=16, show_spinner="Preparing pyLDAvis…")
-def ldavis_html(run_key: str, corpus_hash: str, title: str, _run, _corpus) -> str:
-    """Offline LDAvis HTML for one run, cached per (run, corpus, title)."""
-    return ldavis.run_html(_run, _corpus.counts, _corpus.vocab, title=title)
-
 
 fams = families(saved)
 fam_keys = list(fams)
@@ -35,31 +28,43 @@ for i, fk in enumerate(fam_keys):
 fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
     "Settings", fam_keys, default, format_func=lambda f: family_label(fams[f]), key="lda_family")
 fruns = fams[fk]
-lams = sorted({r.lam for r in fruns})
-bat_lams = [x for x in lams if x > 0]
+bat_lams = sorted({r.lam for r in fruns if r.lam > 0})
 
-c1, c2, c3 = st.columns([2, 2, 1])
-choices = ["Baseline (λ=0)"] * (0.0 in lams) + ["BAT"] * bool(bat_lams)
-which = c1.radio("Model", choices, index=len(choices) - 1, horizontal=True, key="lda_which")
-if which == "BAT":
-    lam = c2.select_slider("BAT λ (teacher weight)", bat_lams, sel_lam if sel_lam in bat_lams else bat_lams[-1],
+c1, c2, c3 = st.columns([2, 1, 1])
+if bat_lams:
+    lam = c1.select_slider("BAT λ (teacher weight)", bat_lams, sel_lam if sel_lam in bat_lams else bat_lams[-1],
                            key="lda_lam", format_func=lambda x: f"{x:g}")
 else:
-    lam = 0.0
-    c2.caption("λ = 0: plain Scholar, no teacher.")
-seeds = sorted({r.seed for r in fruns if np.isclose(r.lam, lam)})
-seed = c3.selectbox("Seed", seeds, seeds.index(sel_seed) if sel_seed in seeds else 0, key="lda_seed")
-run = pick(fruns, lam, seed)
-if run.lam > 0:
-    st.session_state["sel_lam"] = run.lam
-st.session_state["sel_seed"] = run.seed
+    lam = None
+    c1.caption("Only the λ = 0 baseline is trained: train a λ > 0 to see BAT next to it.")
+seeds = sorted({r.seed for r in fruns if lam is None or np.isclose(r.lam, lam)})
+seed = c2.selectbox("Seed", seeds, seeds.index(sel_seed) if sel_seed in seeds else 0, key="lda_seed")
+layout = c3.radio("Layout", ["Side by side", "One above the other"], key="lda_layout")
+base = pick(fruns, 0.0, seed)
+bat = pick(fruns, lam, seed) if lam is not None else None
+if bat is not None:
+    st.session_state["sel_lam"] = bat.lam
+st.session_state["sel_seed"] = seed
+shown = [r for r in (base, bat) if r is not None]
+if base is None:
+    st.caption(f"The λ = 0 baseline has no run for seed {seed}; only BAT is shown.")
 
-label = run_label(run)
-st.caption(f"{label}, seed {run.seed}: test NPMI {run.metrics.get('test_npmi', float('nan')):.3f}, "
-           f"uniqueness {run.metrics.get('tu', float('nan')):.3f}. Topic numbers match the Compare page. "
-           "Rendered offline (d3 and LDAvis are embedded), so it works without a network.")
-html = ldavis_html(run.key, corpus.hash, f"{label}, seed {run.seed}", run, corpus)
-st.iframe(html, height=880)
+st.caption("Topic numbers match the Compare page (topic i of each model is circle i here). Rendered offline (d3 and "
+           "LDAvis are embedded), so it works without a network.")
+side = layout == "Side by side" and len(shown) == 2
+cols = st.columns(len(shown)) if side else [st.container() for _ in shown]
+for col, run in zip(cols, shown, strict=True):
+    col.markdown(f"**{ldavis_cache.title(run)}**: test NPMI {run.metrics.get('test_npmi', float('nan')):.3f}, "
+                 f"uniqueness {run.metrics.get('tu', float('nan')):.3f}")
+    col.iframe(ldavis_cache.run_page(run, corpus, zoom=0.6 if side else 1.0), height=560 if side else 880)
+
+if base is not None and bat is not None:
+    with st.expander("Which BAT topic is which baseline topic (aligned as on the Compare page)"):
+        rows = cc.pair_table(base.key, bat.key, base, bat)
+        st.markdown(" · ".join(f"{r['a']} ↔ {r['b']}" + ("" if r["close"] else " (no close counterpart)")
+                               for r in rows))
 
 st.subheader("Export")
-export_buttons(run, corpus, "lda")
+which = st.radio("Run", [ldavis_cache.title(r) for r in shown], index=len(shown) - 1, horizontal=True,
+                 key="lda_export_which")
+export_buttons(next(r for r in shown if ldavis_cache.title(r) == which), corpus, "lda")

@@ -1,0 +1,86 @@
+"""What the Compare and pyLDAvis pages compute, cached per run so that moving the λ slider only looks things up.
+
+Runs are immutable (a run key names one trained model for good), so everything here is keyed by run keys (a family
+by the sorted keys of its runs) and never goes stale. Plain data (alignments, tables, the teacher's word shift,
+download bytes) is in ``st.cache_data``; plotly figures are in ``st.cache_resource`` (returned as-is, no pickle
+round trip; the pages only hand them to ``st.plotly_chart``, which does not change them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from bat_core import exports, plots
+from bat_core.align import align_topics
+from bat_core.corpus import Corpus
+from bat_core.families import pair_rows
+from bat_core.runs import Run
+from bat_core.teacher_effect import TeacherEffect, teacher_effect
+from ui import runs as run_reads
+
+Pairs = list[tuple[int, int, float]]
+
+
+def npmi_per_topic(run: Run) -> np.ndarray:
+    return np.asarray(run.metrics.get("test_npmi_per_topic") or [np.nan] * run.n_topics, dtype=float)
+
+
+def family_sig(runs: list[Run]) -> tuple[str, ...]:
+    """What names a family for the caches: the sorted keys of its runs (a new run makes a new signature)."""
+    return tuple(sorted(r.key for r in runs))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def aligned(key_a: str, key_b: str, _a: Run, _b: Run) -> Pairs:
+    """``align_topics`` of two runs (JSD, optimal one-to-one), once per pair of run keys."""
+    return align_topics(_a.beta, _b.beta)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def pair_table(key_a: str, key_b: str, _a: Run, _b: Run) -> list[dict]:
+    """:func:`bat_core.families.pair_rows` for two runs: the aligned pairs with words, NPMI, JSD and closeness."""
+    return pair_rows(aligned(key_a, key_b, _a, _b), _a.topics, _b.topics, npmi_per_topic(_a), npmi_per_topic(_b))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def pairs_csv(key_a: str, key_b: str, _a: Run, _b: Run) -> bytes:
+    return exports.aligned_pairs_csv(_a, _b, aligned(key_a, key_b, _a, _b))
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def fig_topic_npmi(key_a: str, key_b: str, name_b: str, _a: Run, _b: Run):
+    rows = pair_table(key_a, key_b, _a, _b)
+    return plots.topic_npmi_pairs(aligned(key_a, key_b, _a, _b), npmi_per_topic(_a), npmi_per_topic(_b),
+                                  name_b=name_b, close=[r["close"] for r in rows])
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def fig_history(key_a: str, key_b: str, name_b: str, _a: Run, _b: Run):
+    return plots.training_history({"Baseline (λ=0)": _a.history, name_b: _b.history})
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def fig_seed_summary(sig: tuple[str, ...], lam: float, _runs: list[Run]):
+    return plots.seed_summary(plots.metrics_frame(_runs), lam)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def fig_lambda_sweep(sig: tuple[str, ...], lam: float, _runs: list[Run]):
+    return plots.lambda_sweep(plots.metrics_frame(_runs), current=lam)
+
+
+@st.cache_data(max_entries=64, show_spinner="Summing the teacher's targets over the training split…")
+def word_shift(teacher_key: str, corpus_hash: str, temperature: float, n: int, _corpus: Corpus) -> TeacherEffect | None:
+    """The words whose share the teacher's targets raise / lower most over the training split (None: no logits)."""
+    store = run_reads.teacher_logits(teacher_key)
+    if store is None or store.n_docs != _corpus.n_docs:
+        return None
+    return teacher_effect(store.dense, _corpus.counts, _corpus.splits["train"], _corpus.vocab,
+                          temperature=temperature, n=n)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def fig_word_shift(teacher_key: str, corpus_hash: str, temperature: float, n: int, _corpus: Corpus):
+    eff = word_shift(teacher_key, corpus_hash, temperature, n, _corpus)
+    return None if eff is None else plots.teacher_shift_bar(eff.raised, eff.lowered)

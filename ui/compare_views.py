@@ -1,0 +1,70 @@
+"""Two views of the Compare page (issue #11): the λ = 1 topics next to the λ = 0 baseline, and the words whose share
+the teacher's targets raise or lower most. Both are looked up through :mod:`ui.compare_cache`."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from bat_core.corpus import Corpus
+from bat_core.families import pick
+from bat_core.runs import Run
+from ui import compare_cache as cc
+from ui import tables
+from ui.text import md_escape
+
+SHIFT_WORDS = 15
+
+
+def lambda_one(fruns: list[Run], base: Run, seed: int) -> None:
+    """λ = 1 (the student learns from the teacher's targets only) aligned with the baseline, same seed if trained."""
+    ones = [r for r in fruns if np.isclose(r.lam, 1.0)]
+    if not ones:
+        st.info("λ = 1 is not trained for these settings: train it (Train page, or “Train another λ” above) to see "
+                "the topics a student learns from the teacher's targets alone next to the baseline's.")
+        return
+    one = pick(fruns, 1.0, seed)
+    if one is None:
+        one = ones[0]
+        other = pick(fruns, 0.0, one.seed)
+        if other is None:
+            st.info(f"λ = 1 is trained for seed(s) {sorted({r.seed for r in ones})} only, and the baseline is not.")
+            return
+        st.caption(f"λ = 1 has no run for seed {seed}; showing seed {one.seed}.")
+        base = other
+    rows = cc.pair_table(base.key, one.key, base, one)
+    won, n_close = tables.wins(rows)
+    c = st.columns(4)
+    c[0].metric("Baseline NPMI (test)", f"{base.metrics['test_npmi']:.3f}")
+    c[1].metric("λ = 1 NPMI (test)", f"{one.metrics['test_npmi']:.3f}",
+                f"{one.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}")
+    c[2].metric("λ = 1 uniqueness", f"{one.metrics['tu']:.3f}", f"{one.metrics['tu'] - base.metrics['tu']:+.3f}")
+    c[3].metric("Close counterparts", f"{n_close} of {len(rows)}",
+                help="Aligned pairs sharing at least 2 of their top 10 words; λ = 1 wins "
+                     f"{won} of them on per-topic NPMI")
+    st.caption(f"Seed {one.seed}. At λ = 1 the student reconstructs only the teacher's predicted bag of words, "
+               "never the document's own counts: the topics the teacher alone would give, aligned with the baseline "
+               "by JSD as above.")
+    st.markdown(tables.aligned_table(rows, "Baseline (λ=0)", "λ = 1 (teacher only)"), unsafe_allow_html=True)
+
+
+def _word_list(items) -> str:
+    return ", ".join(f"**{md_escape(w.word)}** ({100 * w.observed:.2f}% → {100 * w.teacher:.2f}%)" for w in items)
+
+
+def word_shift(bat: Run, corpus: Corpus) -> None:
+    """Σ_d N_d·softmax(z_d/T) against Σ_d x_d over the training split, as shares: the most raised / lowered words."""
+    tkey = bat.config.get("teacher_key")
+    temperature = float(bat.config["distill"].get("temperature", 1.0))
+    eff = cc.word_shift(tkey, corpus.hash, temperature, SHIFT_WORDS, corpus) if tkey else None
+    if eff is None:
+        st.info("The teacher logits of these runs are not in the cache, so their targets cannot be summed.")
+        return
+    st.caption(f"Over the {eff.n_docs:,} training documents ({eff.tokens:,.0f} tokens): each word's share of the "
+               f"teacher's targets N_d·softmax(z_d / T), T = {temperature:g}, against its share of the observed "
+               "counts. "
+               f"The targets move {100 * eff.total_variation:.1f}% of the word mix (total variation distance); what "
+               "they raise is what distillation pulls the topics towards.")
+    st.plotly_chart(cc.fig_word_shift(tkey, corpus.hash, temperature, SHIFT_WORDS, corpus), key="cmp_word_shift")
+    st.markdown("Raised most: " + (_word_list(eff.raised) or "none"))
+    st.markdown("Lowered most: " + (_word_list(eff.lowered) or "none"))
