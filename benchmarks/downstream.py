@@ -13,19 +13,16 @@ macro-F1 (mean ± std over seeds), with test NPMI next to them, to benchmarks/re
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
+from bat_core.config import STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
+from bat_core.corpus import load_corpus
+from bat_core.downstream import evaluate_runs
+from bat_core.pipeline import execute, mean_std, plan, seed_list
+from bat_core.progress import TqdmProgress
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bat_core.config import STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
-from bat_core.corpus import load_corpus  # noqa: E402
-from bat_core.downstream import evaluate_runs  # noqa: E402
-from bat_core.pipeline import execute, mean_std, plan, seed_list  # noqa: E402
-from bat_core.progress import TqdmProgress  # noqa: E402
-
 LAMBDAS = (0.0, 0.5, 1.0)
 
 
