@@ -66,13 +66,16 @@ def family_label(runs: list[Run]) -> str:
     s = runs[0].config["student"]
     lams = sorted({r.lam for r in runs})
     seeds = sorted({r.seed for r in runs})
-    label = f"K={s['n_topics']}, {s['epochs']} epochs"
+    label = ("ProdLDA, " if s.get("student") == "prodlda" else "") + f"K={s['n_topics']}, {s['epochs']} epochs"
     bat = next((r for r in runs if not is_baseline(r)), None)
     if bat is not None:
         d, t = bat.config["distill"], bat.config.get("teacher") or {}
         label += f", T={d['temperature']:g}, c={d['clip'] or 'off'}"
         if t:
-            label += f", teacher {Path(str(t.get('model', '?'))).name} ({t.get('mode', '?')})"
+            kind = t.get("teacher_kind")
+            label += (f", teacher {kind} neighbours" if kind in ("lexical", "random") else
+                      f", teacher {Path(str(t.get('model', '?'))).name} ({t.get('mode', '?')}"
+                      + (f", {kind} neighbours)" if kind else ")"))
     return f"{label} · λ ∈ {{{', '.join(f'{x:g}' for x in lams)}}} · {len(seeds)} seed(s)"
 
 

@@ -23,9 +23,14 @@ from .align import softmax_rows
 STATE_PREFIX = "state."  # student weights sit next to beta/theta in arrays.safetensors under this prefix
 
 
+# Bumped whenever the trainer gives other results for the same settings, so that a cache never serves a run
+# trained by older code under a new run's name. 2: per-seed generators, sparse encoder input, BN statistics refreshed.
+TRAINER_VERSION = 2
+
+
 def run_key(corpus_hash: str, teacher_key: str | None, student: dict, distill: dict) -> str:
-    blob = json.dumps({"corpus": corpus_hash, "teacher": teacher_key, "student": student, "distill": distill},
-                      sort_keys=True, default=str)
+    blob = json.dumps({"corpus": corpus_hash, "teacher": teacher_key, "student": student, "distill": distill,
+                       "trainer": TRAINER_VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

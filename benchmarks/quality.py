@@ -30,7 +30,7 @@ import numpy as np
 
 from bat_core import datasets
 from bat_core.align import align_topics
-from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
+from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.corpus import load_corpus, vectorize_reference
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words
 from bat_core.pipeline import execute, get_teacher, mean_std, plan, seed_list
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--lam", type=float, default=DEFAULT_BAT_LAMBDA, help="λ of every teacher arm")
     p.add_argument("--lambdas", default="", help="extra λ values for the default arm (a λ curve)")
     p.add_argument("--topics", type=int, default=None)
+    p.add_argument("--student", choices=STUDENT_KINDS, default=None, help="scholar (default) or prodlda")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     ccfg = CorpusConfig(**given(vocab_size=args.vocab_size), remove_boilerplate=not args.no_boilerplate_removal)
     dcfg = replace(DistillConfig(), **given(temperature=args.temperature, clip=args.clip))
     name = Path(args.corpus).stem if Path(args.corpus).exists() else args.corpus
-    scfg = replace(StudentConfig(n_topics=args.topics or DEFAULT_K.get(name, 20)), **given(epochs=args.epochs))
+    scfg = replace(StudentConfig(n_topics=args.topics or DEFAULT_K.get(name, 20)),
+                   **given(epochs=args.epochs, student=args.student))
     seeds = seed_list(args.seeds)
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     extra = sorted({float(v) for v in args.lambdas.split(",") if v.strip()} - {0.0, args.lam})

@@ -69,7 +69,11 @@ with tcol:
     st.caption("The teacher is trained once per corpus and settings, then read from its cache.")
 
 with scol:
-    st.subheader("Student (Scholar)")
+    st.subheader("Student")
+    student = st.selectbox("Topic model", ["scholar", "prodlda"], key="s_kind", persist_state=PERSIST,
+                           format_func={"scholar": "Scholar (the paper's student; background term)",
+                                        "prodlda": "ProdLDA (Srivastava & Sutton 2017)"}.get,
+                           help="Both train with the same distillation loss, model selection and views")
     c1, c2 = st.columns(2)
     k = c1.number_input("Topics (K)", 2, 500, d["n_topics"], key="s_k", persist_state=PERSIST)
     epochs = c2.number_input("Epochs", 1, 2000, d["epochs"], key="s_epochs", persist_state=PERSIST,
@@ -105,7 +109,7 @@ for x in lams:
 try:
     tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head, kind=kind, max_length=int(max_len),
                          epochs=int(t_epochs), head_epochs=d["teacher_head_epochs"])
-    scfg = StudentConfig(n_topics=int(k), epochs=int(epochs))
+    scfg = StudentConfig(n_topics=int(k), epochs=int(epochs), student=student)
     dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None)
 except BatError as e:
     errors.append(str(e))
