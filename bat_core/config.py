@@ -222,12 +222,17 @@ class DistillConfig(_Config):
     # paper's c = 10 hardly clips at V = 2,000: documents have 100+ types, see feasibility.md)
     min_count: float = 0.0
     encode_logits: str = "off"  # off | raw | doc_layer
+    # γ: the target is built from z − γ·log p_unigram (the training split's word frequencies). A nearest-neighbour
+    # target ranks the words that every neighbourhood shares first, and the student copies them into many topics
+    # (topic uniqueness falls); γ > 0 lowers exactly those words. 0 = off (benchmarks/results/uniqueness.md).
+    background_correction: float = 0.0
 
     def __post_init__(self) -> None:
         _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
         _check(self.temperature > 0, "temperature must be positive")
         _check(self.clip is None or self.clip >= 0, "clip must be ≥ 0 (0 = off)")
         _check(self.min_count >= 0, "min count must be ≥ 0")
+        _check(0 <= self.background_correction <= 2, "background_correction γ must be in [0, 2] (0 = off)")
         _check(self.encode_logits in ENCODE_LOGITS, f"encode_logits must be one of {', '.join(ENCODE_LOGITS)}")
 
     @property
@@ -239,6 +244,12 @@ class DistillConfig(_Config):
         if self.active:
             return self
         return DistillConfig(lam=0.0, temperature=1.0, clip=None, min_count=0.0, encode_logits="off")
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if not d["background_correction"]:
+            d.pop("background_correction")  # off: the same run key as before the setting existed
+        return d
 
 
 @dataclass(frozen=True)

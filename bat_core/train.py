@@ -132,8 +132,11 @@ class _Teacher:
     (T, c, min count), then handed to the members that use them."""
 
     def __init__(self, source: LogitsSource | None, distills: Sequence[DistillConfig], stream: Sequence[int],
-                 device: torch.device) -> None:
+                 device: torch.device, background: np.ndarray | None = None) -> None:
         self.source, self.distills, self.stream, self.device = source, distills, list(stream), device
+        # log unigram frequencies of the training split, for the target's background correction
+        self.background = None if background is None else torch.as_tensor(background, dtype=torch.float32,
+                                                                            device=device)
         self.kd = [m for m, d in enumerate(distills) if d.lam > 0]
         self.encodes = any(d.encode_logits != "off" for d in distills)
         self.needed = any(d.active for d in distills)
@@ -161,9 +164,12 @@ class _Teacher:
         out = []
         for m in self.kd:
             d, g = self.distills[m], self.stream[m]
-            key = (g, d.clip, d.temperature, d.min_count)
+            key = (g, d.clip, d.temperature, d.min_count, d.background_correction)
             if key not in targets:
-                targets[key] = teacher_target(clipped[(g, d.clip)], None, d.temperature, None, d.min_count,
+                z = clipped[(g, d.clip)]
+                if d.background_correction and self.background is not None:
+                    z = z - d.background_correction * self.background  # what every neighbourhood shares, removed
+                targets[key] = teacher_target(z, None, d.temperature, None, d.min_count,
                                               doc_lengths=lengths[g])  # type: ignore[arg-type]
             out.append(targets[key])
         return enc, torch.stack(out)
@@ -188,7 +194,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     model = student_class(cfg.student)(V, K, bg, cfg.emb_dim, cfg.alpha, cfg.dropout, distills[0].encode_logits, M,
                     [gens[g] for g in stream]).to(device)
     opt = _adam([p for p in model.parameters() if p.requires_grad], cfg)
-    fetch = _Teacher(teacher, distills, stream, device)
+    fetch = _Teacher(teacher, distills, stream, device, bg)
     lam = torch.tensor([d.lam for d in distills], device=device)
     k0 = M - len(fetch.kd)  # fit_students orders a stack's members so that the λ > 0 ones come last
     assert fetch.kd == list(range(k0, M))

@@ -108,3 +108,27 @@ def test_clipping_counts_from_the_compressed_store_tail():
     raw = torch.from_numpy(z)
     thr = np.quantile(z[1], 1 - 100 / V)
     assert torch.equal(torch.isfinite(clip_logits(raw, x, 10.0))[1], torch.from_numpy(z[1] >= thr))
+
+
+def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
+    """x̃ ∝ p_teacher / p_unigram^γ: the words every neighbourhood shares lose weight; γ = 0 is the plain target."""
+    from bat_core.config import DistillConfig
+    from bat_core.logits import TeacherLogits
+    from bat_core.train import _Teacher
+
+    V = 5
+    p = np.array([[0.4, 0.3, 0.1, 0.1, 0.1]], dtype=np.float32)
+    uni = np.log(np.array([0.5, 0.2, 0.1, 0.1, 0.1], dtype=np.float32))
+    source = TeacherLogits.from_dense(np.log(p), {"key": "t"}, k=V)
+    block = sp.csr_matrix(np.array([[2, 1, 0, 0, 1]], dtype=np.float32))
+    fetch = _Teacher(source, [DistillConfig(lam=0.5), DistillConfig(lam=0.5, background_correction=0.5)], [0, 0],
+                     torch.device("cpu"), uni)
+    _, targets = fetch.step([np.array([0])], [block])
+    plain, corrected = targets[:, 0].numpy()
+    assert np.allclose(plain, 4 * p[0], rtol=2e-3)  # the store keeps logits in fp16
+    want = p[0] / np.exp(uni) ** 0.5
+    assert np.allclose(corrected, 4 * want / want.sum(), rtol=2e-3)
+    assert corrected[0] < plain[0] and corrected[2] > plain[2]
+    # off and λ = 0 keep the run keys they had before the setting existed
+    assert "background_correction" not in DistillConfig(lam=0.5).to_dict()
+    assert DistillConfig(background_correction=0.5).canonical() == DistillConfig()
