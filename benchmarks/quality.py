@@ -35,6 +35,7 @@ from bat_core.corpus import load_corpus, vectorize_reference
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words
 from bat_core.pipeline import execute, get_teacher, mean_std, plan, seed_list
 from bat_core.progress import TqdmProgress
+from bat_core.selection import choose_background_correction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--clip", type=float, default=None)
     p.add_argument("--vocab-size", type=int, default=None)
     p.add_argument("--no-boilerplate-removal", action="store_true")
+    p.add_argument("--gamma-rule", action="store_true",
+                   help="add an arm: the default teacher with the background correction γ chosen on dev data")
     p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (each uses one CPU thread)")
     p.add_argument("--tag", default="", help="suffix for the result files, e.g. a configuration name")
     p.add_argument("--cache-dir", type=Path, default=ROOT / ".bat_cache")
@@ -146,22 +149,28 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
             if a in teachers and _same_targets(teachers["default"], teachers[a]):
                 shared["default"] = a
     # (arm label, λ, teacher arm) for every run to train; λ = 0 is the plain baseline whatever the arm
-    todo = [(a, args.lam, a) for a in arms if a != "baseline" and a not in shared] + \
-        [(f"default λ={lam:g}", lam, "default") for lam in extra]
+    todo = [(a, args.lam, a, dcfg) for a in arms if a != "baseline" and a not in shared] + \
+        [(f"default λ={lam:g}", lam, "default", dcfg) for lam in extra]
     if "baseline" in arms:
-        todo.insert(0, ("baseline", 0.0, None))
+        todo.insert(0, ("baseline", 0.0, None, dcfg))
+    gamma_rows = None
+    if args.gamma_rule:  # the background correction γ chosen on dev data (first seed), then trained on every seed
+        gamma, gamma_rows = choose_background_correction(corpus, tcfgs["default"], replace(scfg, seed=seeds[0]),
+                                                         replace(dcfg, lam=args.lam), seeds[0], args.cache_dir)
+        todo.append((f"default γ={gamma:g} (dev rule)", args.lam, "default",
+                     replace(dcfg, background_correction=gamma)))
     t_students = time.time()
     if args.jobs > 1:  # fill the run cache in parallel, seed by seed so that partial results pair up
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=s), dcfg, lam,
-                  args.cache_dir) for s in seeds for _, lam, ta in todo]
+        tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=s), d, lam,
+                  args.cache_dir) for s in seeds for _, lam, ta, d in todo]
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
             for i, key in enumerate(pool.map(_train_one, tasks), 1):
                 print(f"[{i}/{len(tasks)}] run {key} done after {time.time() - t_students:.0f} s", flush=True)
-    runs = {label: arm_runs(corpus, tcfgs.get(ta) or TeacherConfig(), scfg, dcfg, lam, seeds, args.cache_dir, progress)
-            for label, lam, ta in todo}
+    runs = {label: arm_runs(corpus, tcfgs.get(ta) or TeacherConfig(), scfg, d, lam, seeds, args.cache_dir, progress)
+            for label, lam, ta, d in todo}
     for a, b in shared.items():
         runs[a] = runs[b]
     t_students = time.time() - t_students
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
     base, control = runs.get("baseline"), runs.get("lexical")
     order = [a for a in arms if a in runs] + [label for label, *_ in todo if label not in arms]
-    rows = [{"arm": a, "lam": 0.0 if a == "baseline" else next((lam for lb, lam, _ in todo if lb == a), args.lam),
+    rows = [{"arm": a, "lam": 0.0 if a == "baseline" else next((lam for lb, lam, *_ in todo if lb == a), args.lam),
              "shared_with": shared.get(a), **_scores(runs[a], base, control, wiki)} for a in order]
     result = {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
@@ -177,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
                      "seeds": seeds, "arms": arms},
         "teachers": {a: _teacher_row(t) for a, t in teachers.items()},
         "rows": rows,
+        "gamma_rule": gamma_rows,
         "time_s": {"teachers": t_teacher, "students": t_students, "total": time.time() - t_start},
     }
     tag = f"-{args.tag}" if args.tag else ""
@@ -211,6 +221,10 @@ def render_markdown(res: dict) -> str:
                      f"{(t['dev_perplexity'] or float('nan')):,.0f} | {(t['unigram_dev_perplexity'] or 0):,.0f} |")
     if "default" in res["teachers"]:
         lines += ["", f"Default rule: {res['teachers']['default']['choice']}"]
+    if res.get("gamma_rule"):
+        lines += ["", "Background correction γ on dev (first seed; kept: TU ≥ baseline − 0.05; then best dev NPMI): "
+                  + ", ".join(f"γ={r['gamma']:g} dev NPMI {r['dev_npmi']:.4f} TU {r['tu']:.3f}"
+                              + ("" if r["kept"] else " (dropped)") for r in res["gamma_rule"])]
     lines += [
         "",
         "| arm | λ | test NPMI | Δ vs baseline (paired) | seeds won | Δ vs lexical control | seeds won | "

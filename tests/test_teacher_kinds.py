@@ -132,3 +132,23 @@ def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
     # off and λ = 0 keep the run keys they had before the setting existed
     assert "background_correction" not in DistillConfig(lam=0.5).to_dict()
     assert DistillConfig(background_correction=0.5).canonical() == DistillConfig()
+
+
+def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi(tmp_path):
+    from teacher_fixtures import make_topic_corpus
+
+    from bat_core.config import DistillConfig, StudentConfig
+    from bat_core.selection import choose_background_correction
+
+    corpus = make_topic_corpus()
+    scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
+    gamma, rows = choose_background_correction(corpus, TeacherConfig(kind="lexical", device="cpu"), scfg,
+                                               DistillConfig(lam=0.5), seed=1, cache_dir=tmp_path,
+                                               grid=(0.0, 0.5))
+    assert [r["gamma"] for r in rows] == [0.0, 0.5]
+    kept = [r for r in rows if r["kept"]] or rows
+    assert gamma == max(kept, key=lambda r: r["dev_npmi"])["gamma"]
+    from bat_core.cache import Cache
+
+    a, b = (Cache(tmp_path).runs.load(r["key"]) for r in rows)
+    assert not np.allclose(a.beta, b.beta)  # γ changes the target, hence what the student learns
