@@ -135,10 +135,16 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- cross-fitted heads on embeddings
+_HEADS: dict = {}
+
+
 def cross_fit_head(ctx: Ctx, feats: torch.Tensor, kind: str = "linear", folds: int = 5, seed: int = 42
                    ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(N×V logits, N×H hidden or None): a train document's from the head of the fold that did not see it,
+    """(N×V logits, N×H hidden or None), memoised per process: a train document's from the head of the fold that did not see it,
     dev/test the mean over the folds' heads (as the engine's cross-fitting). Engine's head and training loop."""
+    memo = (ctx.name, kind, folds, seed, id(feats))
+    if memo in _HEADS:
+        return _HEADS[memo]
     cfg = TeacherConfig(head=kind, cross_fit_folds=folds, seed=seed)
     job = ctx.job(cfg)
     held = T._folds(ctx.splits["train"], folds, seed)
@@ -163,6 +169,7 @@ def cross_fit_head(ctx: Ctx, feats: torch.Tensor, kind: str = "linear", folds: i
                 z[rows] += w * head(h).numpy()
                 if hid is not None:
                     hid[rows] += w * head.net[1](head.net[0](h)).numpy()
+    _HEADS[memo] = (z, hid)
     return z, hid
 
 
@@ -360,7 +367,7 @@ def arm_logits(ctx: Ctx, arm: str):
     n = np.arange(ctx.corpus.n_docs)
     dev = json.loads((OUT / f"dev-{ctx.name}.json").read_text())["rows"]
     pick = {r["teacher"]: r for r in dev}
-    if arm.startswith("poe-"):  # poe-linear / poe-mlp
+    if arm in ("poe-linear", "poe-mlp"):
         r = pick[f"log p_lex-knn + b·log softmax({arm[4:]})"]
         z_h, _ = cross_fit_head(ctx, ctx.emb, arm[4:])
         lex = KnnIndex(ctx.lexical, ctx.counts, ctx.splits["train"], ctx.log_p)
