@@ -223,6 +223,32 @@ def diag(s: Setup, variants: list[str]) -> None:
               f"{np.take_along_axis(x == 0, l10, axis=1).sum(1).mean():.2f} |")
 
 
+def top_frequent_overlap(P: np.ndarray, freq_order: np.ndarray, n_top: int = 10, n_freq: int = 100) -> float:
+    """Mean over rows of |top-n_top words by mass ∩ the n_freq most frequent train words|."""
+    frequent = np.zeros(P.shape[1], bool)
+    frequent[freq_order[:n_freq]] = True
+    top = np.argpartition(-P, n_top - 1, axis=1)[:, :n_top]
+    return float(frequent[top].sum(1).mean())
+
+
+def match_gamma(z: np.ndarray, counts: sp.csr_matrix, docs: np.ndarray, log_u: np.ndarray, freq_order: np.ndarray,
+                grid: np.ndarray = np.round(np.arange(0.0, 1.0001, 0.05), 2)) -> tuple[float, list[tuple]]:
+    """Teacher-side choice of γ for z' = z − γ·log u, no student run: the smallest γ at which the target's 10 heaviest
+    words contain no more of the 100 most frequent train words than the documents' own bags of words do (mean over
+    ``docs``), i.e. the correction just removes the frequent-word excess of the target's head."""
+    x = counts[docs].toarray().astype(np.float64)
+    noise = 1e-9 * np.random.default_rng(0).random(x.shape)  # ties in small counts broken at random, not by index
+    ref = top_frequent_overlap(x / np.maximum(x.sum(1, keepdims=True), 1) + noise, freq_order)
+    table = []
+    chosen = None
+    for g in grid:
+        o = top_frequent_overlap(softmax(z[docs] - g * log_u[None, :]), freq_order)
+        table.append((float(g), o))
+        if chosen is None and o <= ref:
+            chosen = float(g)
+    return (chosen if chosen is not None else float(grid[-1])), [("bow", ref)] + table
+
+
 # -------------------------------------------------------------------------------------------------------- report
 def load_runs(corpus: str) -> dict[str, dict[int, dict]]:
     out: dict[str, dict[int, dict]] = {}
@@ -305,7 +331,7 @@ def report(corpus: str, seeds: list[int], freq_order: np.ndarray | None, vocab: 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=("diag", "run", "report"))
+    ap.add_argument("cmd", choices=("diag", "run", "report", "gamma"))
     ap.add_argument("--corpus", default="demo")
     ap.add_argument("--variants", default="lex")
     ap.add_argument("--seeds", type=int, default=3)
@@ -316,6 +342,11 @@ def main() -> None:
     s = Setup(args.corpus)
     if args.cmd == "diag":
         diag(s, variants)
+    elif args.cmd == "gamma":
+        z = s.store.dense(np.arange(s.corpus.n_docs))
+        for split in ("train", "dev"):
+            g, table = match_gamma(z, s.counts, np.asarray(s.corpus.splits[split]), s.log_u, s.freq_order)
+            print(f"{s.name} {split}: γ = {g}  (" + ", ".join(f"{a}: {b:.2f}" for a, b in table) + ")")
     elif args.cmd == "run":
         run_variants(s, variants, seeds)
     else:
