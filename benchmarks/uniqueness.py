@@ -209,18 +209,25 @@ def diag(s: Setup, variants: list[str]) -> None:
     print("\nLift of the target over the background, per document: of the 10 words with the highest target mass, "
           "how many are among the 100 most frequent train words (mean over train docs); and of the 10 words with the "
           "highest log(t/u), how many are words the document itself does not contain")
-    print("\n| target | top-10 by mass ∩ top-100 frequent | top-10 by lift: absent from doc |")
-    print("|---|---|---|")
+    print("\n| target | top-10 by mass ∩ top-100 frequent | top-10 by lift: absent from doc "
+          "| distinct words in the docs' top-10 by mass | top-10 overlap of two random docs |")
+    print("|---|---|---|---|---|")
+    pair_rng = np.random.default_rng(0)
+    pa, pb = pair_rng.integers(len(tr), size=(2, 5000))
+    noise = 1e-9 * pair_rng.random(x.shape)  # BoW ties broken at random
     top100 = np.zeros(x.shape[1], bool)
     top100[s.freq_order[:100]] = True
     for name, P in rows:
-        t10 = np.argsort(-P, axis=1)[:, :10]
+        t10 = np.argsort(-(P + noise), axis=1)[:, :10]
+        onehot = np.zeros_like(P, dtype=bool)
+        np.put_along_axis(onehot, t10, True, axis=1)
+        overlap = float((onehot[pa] & onehot[pb]).sum(1).mean())
         lift = np.log(np.maximum(P, 1e-12)) - s.log_u[None, :]
         if name.startswith("observed"):
             lift = np.where(P > 0, lift, -np.inf)
         l10 = np.argsort(-lift, axis=1)[:, :10]
         print(f"| {name} | {top100[t10].sum(1).mean():.2f} | "
-              f"{np.take_along_axis(x == 0, l10, axis=1).sum(1).mean():.2f} |")
+              f"{np.take_along_axis(x == 0, l10, axis=1).sum(1).mean():.2f} | {len(np.unique(t10))} | {overlap:.2f} |")
 
 
 def top_frequent_overlap(P: np.ndarray, freq_order: np.ndarray, n_top: int = 10, n_freq: int = 100) -> float:
