@@ -281,7 +281,8 @@ def topic_stats(rec: dict, freq_order: np.ndarray) -> tuple[float, float, float,
     return float(r50), float(r100), float((c >= 3).sum()), deficit_freq, float(pairs)
 
 
-def report(corpus: str, seeds: list[int], freq_order: np.ndarray | None, vocab: list[str] | None) -> None:
+def report(corpus: str, seeds: list[int], freq_order: np.ndarray | None, vocab: list[str] | None,
+           complete: bool = False) -> None:
     runs = load_runs(corpus)
     base = runs.get("base", {})
     lex = runs.get("lex", {})
@@ -301,7 +302,7 @@ def report(corpus: str, seeds: list[int], freq_order: np.ndarray | None, vocab: 
     order = sorted(runs, key=lambda v: (v != "base", v != "lex", v))
     for v in order:
         rs = [runs[v][sd] for sd in seeds if sd in runs[v]]
-        if not rs:
+        if not rs or (complete and len(rs) < len(seeds)):
             continue
         dev = np.mean([r["dev_npmi"] for r in rs])
         tu = np.mean([r["tu"] for r in rs])
@@ -324,6 +325,17 @@ def report(corpus: str, seeds: list[int], freq_order: np.ndarray | None, vocab: 
         dtus = "–" if v == "base" else f"{dtu:+.3f}"
         print(f"| {v} | {len(rs)} | {dev:.4f} | {tu:.3f} | {dds} | {dtus} | {test:.4f} | {vb} | {vl} | {f50:.2f} "
               f"| {f100:.2f} | {multi:.1f} | {dfreq:.3f} | {1 - tu - dfreq:.3f} | {pairs:.1f} |")
+    # the dev rule: among γ ∈ {0 (lex)} ∪ {bg grid}, the highest mean dev NPMI whose TU (from the run's topics) is at
+    # most 0.05 below the baseline's; only variants run with every seed compete
+    grid = [v for v in runs if (v == "lex" or (v.startswith("bg") and "+" not in v))
+            and all(sd in runs[v] for sd in seeds)]
+    if base and all(sd in base for sd in seeds) and grid:
+        tu0 = np.mean([base[sd]["tu"] for sd in seeds])
+        ok = [v for v in grid if np.mean([runs[v][sd]["tu"] for sd in seeds]) >= tu0 - 0.05]
+        if ok:
+            pick = max(ok, key=lambda v: np.mean([runs[v][sd]["dev_npmi"] for sd in seeds]))
+            print(f"\ndev rule (max dev NPMI s.t. TU ≥ baseline TU − 0.05, over {', '.join(sorted(grid))}): {pick}; "
+                  f"test NPMI {np.mean([runs[pick][sd]['test_npmi'] for sd in seeds]):.4f}")
     if vocab is not None and base and lex:
         sd = seeds[0]
         for v in ("base", "lex"):
@@ -342,6 +354,7 @@ def main() -> None:
     ap.add_argument("--corpus", default="demo")
     ap.add_argument("--variants", default="lex")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--complete", action="store_true", help="report: only variants run with every seed")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = seed_list(args.seeds)
@@ -357,7 +370,7 @@ def main() -> None:
     elif args.cmd == "run":
         run_variants(s, variants, seeds)
     else:
-        report(args.corpus, seeds, s.freq_order, s.corpus.vocab)
+        report(args.corpus, seeds, s.freq_order, s.corpus.vocab, args.complete)
 
 
 if __name__ == "__main__":
