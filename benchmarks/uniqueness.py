@@ -348,9 +348,35 @@ def report(corpus: str, seeds: list[int], freq_order: np.ndarray | None, vocab: 
                                   for n, i in shared if n >= 2))
 
 
+def final(corpus: str, seeds: list[int], variants: list[str]) -> None:
+    """The summary table: dev NPMI, TU, test NPMI, paired Δ vs the baseline and vs the uncorrected teacher."""
+    runs = load_runs(corpus)
+
+    def col(v: str, key: str) -> np.ndarray:
+        return np.array([runs[v][sd][key] for sd in seeds])
+
+    def delta(v: str, ref: str, key: str, won: bool = False) -> str:
+        if v == ref or ref not in runs:
+            return "–"
+        d = col(v, key) - col(ref, key)
+        return f"{d.mean():+.4f} ± {d.std():.4f}" + (f" ({(d > 0).sum()}/{len(d)})" if won else "")
+
+    print(f"\n{corpus}, {len(seeds)} seeds\n")
+    print("| variant | dev NPMI | Δ dev vs base | Δ dev vs lex | TU | Δ TU vs base | test NPMI | Δ test vs base (won) "
+          "| Δ test vs lex (won) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for v in variants:
+        if v not in runs or any(sd not in runs[v] for sd in seeds):
+            continue
+        print(f"| {v} | {col(v, 'dev_npmi').mean():.4f} | {delta(v, 'base', 'dev_npmi')} | "
+              f"{delta(v, 'lex', 'dev_npmi') if v != 'base' else '–'} | {col(v, 'tu').mean():.3f} | "
+              f"{delta(v, 'base', 'tu')} | {col(v, 'test_npmi').mean():.4f} | {delta(v, 'base', 'test_npmi', True)} | "
+              f"{delta(v, 'lex', 'test_npmi', True) if v != 'base' else '–'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=("diag", "run", "report", "gamma"))
+    ap.add_argument("cmd", choices=("diag", "run", "report", "gamma", "final"))
     ap.add_argument("--corpus", default="demo")
     ap.add_argument("--variants", default="lex")
     ap.add_argument("--seeds", type=int, default=3)
@@ -367,6 +393,8 @@ def main() -> None:
         for split in ("train", "dev"):
             g, table = match_gamma(z, s.counts, np.asarray(s.corpus.splits[split]), s.log_u, s.freq_order)
             print(f"{s.name} {split}: γ = {g}  (" + ", ".join(f"{a}: {b:.2f}" for a, b in table) + ")")
+    elif args.cmd == "final":
+        final(args.corpus, seeds, variants)
     elif args.cmd == "run":
         run_variants(s, variants, seeds)
     else:
