@@ -42,7 +42,7 @@ from bat_core.cli import seed_list  # noqa: E402
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
 from bat_core.corpus import load_corpus  # noqa: E402
 from bat_core.logits import TeacherLogits  # noqa: E402
-from bat_core.metrics import top_words, topic_uniqueness  # noqa: E402
+from bat_core.metrics import top_words  # noqa: E402
 from bat_core.neighbours import KnnIndex, tfidf_features  # noqa: E402
 from bat_core.teacher import build_teacher, log_unigram  # noqa: E402
 from bat_core.train import fit_student  # noqa: E402
@@ -120,8 +120,8 @@ def parse_variant(name: str, s: Setup) -> tuple[np.ndarray | None, bool, dict]:
         m = s.mean_nb(k)
         e = s.eps if eps is None else eps
         u = np.exp(s.log_u)[None, :]
-        for t, g in transforms:
-            if t == "nbg":
+        for kind, g in transforms:
+            if kind == "nbg":
                 m = m * u ** (-g)
                 m /= m.sum(axis=1, keepdims=True)
         z = np.log((1 - e) * m + e * u).astype(np.float32)
@@ -130,7 +130,7 @@ def parse_variant(name: str, s: Setup) -> tuple[np.ndarray | None, bool, dict]:
         z = s.knn(k, eps)
     else:
         z = s.store.dense(np.arange(s.corpus.n_docs))
-    for t, g in transforms:
+    for _kind, g in transforms:
         z = z - g * s.log_u[None, :].astype(np.float32)
     return z, dense, dist
 
@@ -239,10 +239,11 @@ def top_frequent_overlap(P: np.ndarray, freq_order: np.ndarray, n_top: int = 10,
 
 
 def match_gamma(z: np.ndarray, counts: sp.csr_matrix, docs: np.ndarray, log_u: np.ndarray, freq_order: np.ndarray,
-                grid: np.ndarray = np.round(np.arange(0.0, 1.0001, 0.05), 2)) -> tuple[float, list[tuple]]:
+                grid: np.ndarray | None = None) -> tuple[float, list[tuple]]:
     """Teacher-side choice of γ for z' = z − γ·log u, no student run: the smallest γ at which the target's 10 heaviest
     words contain no more of the 100 most frequent train words than the documents' own bags of words do (mean over
     ``docs``), i.e. the correction just removes the frequent-word excess of the target's head."""
+    grid = np.round(np.arange(0.0, 1.0001, 0.05), 2) if grid is None else grid
     x = counts[docs].toarray().astype(np.float64)
     noise = 1e-9 * np.random.default_rng(0).random(x.shape)  # ties in small counts broken at random, not by index
     ref = top_frequent_overlap(x / np.maximum(x.sum(1, keepdims=True), 1) + noise, freq_order)
