@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bat_core import teacher as T  # noqa: E402
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
 from bat_core.corpus import load_corpus  # noqa: E402
-from bat_core.device import amp_dtype, pick_device  # noqa: E402
 from bat_core.ddp import current_dist  # noqa: E402
+from bat_core.device import amp_dtype, pick_device  # noqa: E402
 from bat_core.neighbours import K_GRID, SMOOTHING_GRID, KnnIndex, tfidf_features  # noqa: E402
 
 torch.set_num_threads(1)
@@ -140,8 +140,9 @@ _HEADS: dict = {}
 
 def cross_fit_head(ctx: Ctx, feats: torch.Tensor, kind: str = "linear", folds: int = 5, seed: int = 42
                    ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(N×V logits, N×H hidden or None), memoised per process: a train document's from the head of the fold that did not see it,
-    dev/test the mean over the folds' heads (as the engine's cross-fitting). Engine's head and training loop."""
+    """(N×V logits, N×H hidden or None), memoised per process: a train document's from the head of the fold that
+    did not see it, dev/test the mean over the folds' heads (as the engine's cross-fitting).
+    The engine's head and training loop."""
     memo = (ctx.name, kind, folds, seed, id(feats))
     if memo in _HEADS:
         return _HEADS[memo]
@@ -174,7 +175,7 @@ def cross_fit_head(ctx: Ctx, feats: torch.Tensor, kind: str = "linear", folds: i
 
 
 # ------------------------------------------------------------------------------------------------- the dev table
-def dev_table(name: str) -> dict:
+def dev_table(name: str) -> dict:  # noqa: C901 - one table, one lever a row
     ctx = Ctx(name)
     dev = ctx.splits["dev"]
     rows: list[dict] = []
@@ -338,7 +339,7 @@ def finetune(name: str, epochs: int, max_length: int = 128, top_n: int = 2) -> d
                      ("hybrid a=0.75 lexical + fine-tuned", [(ctx.lexical, 0.75), (e1, 0.25)])):
         k, e, p, _ = knn_grid(ctx, v)
         rows.append({"teacher": tname, "dev_ppl": p, "k": k, "eps": e})
-    rows.append({"teacher": f"fine-tuned linear head (in-sample on train)", "dev_ppl": ctx.ppl(z_ft[dev], dev),
+    rows.append({"teacher": "fine-tuned linear head (in-sample on train)", "dev_ppl": ctx.ppl(z_ft[dev], dev),
                  "train_ppl": ctx.ppl(z_ft[ctx.splits['train']], ctx.splits["train"])})
     lex = KnnIndex(ctx.lexical, ctx.counts, ctx.splits["train"], ctx.log_p)
     lex_dev = {k: knn_probs(lex, dev, k) for k in K_GRID}
@@ -434,8 +435,8 @@ def students(name: str, arms: list[str], n_seeds: int) -> None:
                 continue
             if arm != "baseline" and arm not in teachers:
                 teachers[arm] = arm_logits(ctx, arm)
-                print(f"  teacher {arm}: dev ppl {ctx.ppl(teachers[arm].dense(ctx.splits['dev']), ctx.splits['dev']):.1f}",
-                      flush=True)
+                dev_ppl = ctx.ppl(teachers[arm].dense(ctx.splits["dev"]), ctx.splits["dev"])
+                print(f"  teacher {arm}: dev ppl {dev_ppl:.1f}", flush=True)
             run = fit_student(ctx.corpus, StudentConfig(seed=s), DistillConfig(lam=0.0 if arm == "baseline" else 0.5),
                               None if arm == "baseline" else teachers[arm])
             done[key] = {"test_npmi": run.metrics["test_npmi"], "tu": run.metrics["tu"],

@@ -86,7 +86,7 @@ class Setup:
         return out
 
 
-def parse_variant(name: str, s: Setup) -> tuple[np.ndarray | None, bool, dict]:
+def parse_variant(name: str, s: Setup) -> tuple[np.ndarray | None, bool, dict]:  # noqa: C901, E501
     """(dense logits or None for base, keep-dense flag, DistillConfig kwargs)."""
     if name == "base":
         return None, False, {"lam": 0.0}
