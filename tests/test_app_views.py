@@ -144,3 +144,14 @@ def test_ldavis_side_by_side_and_cached(trained, monkeypatch):
     assert not at.exception, at.exception
     frames = [f.proto.srcdoc for f in at.get("iframe")]
     assert len(frames) == 2 and not any("zoom:0.6" in f for f in frames)
+
+
+def test_heap_frozen_once_for_cheap_post_run_gc():
+    """The pages freeze the imported libraries out of Streamlit's full collection after every run, once."""
+    import gc
+
+    from ui import perf
+
+    perf.freeze_once()
+    assert gc.get_freeze_count() > 0
+    assert perf.freeze_once() is False  # never again: later objects stay collectable

@@ -5,7 +5,7 @@ import streamlit as st
 
 from bat_core.families import families, family_label, pick
 from ui import compare_cache as cc
-from ui import ldavis_cache, runs, state
+from ui import ldavis_cache, perf, runs, state
 from ui.exports import export_buttons
 
 st.title("pyLDAvis")
@@ -68,3 +68,4 @@ st.subheader("Export")
 which = st.radio("Run", [ldavis_cache.title(r) for r in shown], index=len(shown) - 1, horizontal=True,
                  key="lda_export_which")
 export_buttons(next(r for r in shown if ldavis_cache.title(r) == which), corpus, "lda")
+perf.freeze_once()
