@@ -137,7 +137,7 @@ st.caption("Baseline and BAT topics matched one-to-one by Jensen–Shannon diver
            "<span class='w only-bat' style='background:#bfdbfe'>blue</span>: only in the BAT topic. The higher "
            "per-topic NPMI (test split) of each pair is in green. Topic numbers are those of the pyLDAvis page.",
            unsafe_allow_html=True)
-st.html(tables.aligned_table(rows, "Baseline (λ=0)", name_b))
+st.markdown(tables.aligned_table(rows, "Baseline (λ=0)", name_b), unsafe_allow_html=True)
 if n_close < len(rows):
     st.caption(f"{len(rows) - n_close} of {len(rows)} pairs share fewer than {CLOSE_MIN_SHARED} of their top "
                f"{CLOSE_TOP_N} words: the matching had to pair them, but they have **no close counterpart** in the "
