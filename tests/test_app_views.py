@@ -112,6 +112,7 @@ def test_revisiting_a_lambda_recomputes_nothing(trained, monkeypatch):
     at.select_slider(key="cmp_lam").set_value(0.5).run()
     assert not at.exception
     monkeypatch.setattr(cc, "align_topics", _raise)
+    monkeypatch.setattr(cc, "pair_rows", _raise)
     monkeypatch.setattr(cc.plots, "topic_npmi_pairs", _raise)
     monkeypatch.setattr(cc.exports, "aligned_pairs_csv", _raise)
     for v in (1.0, 0.5, 1.0):
@@ -129,7 +130,7 @@ def test_ldavis_side_by_side_and_cached(trained, monkeypatch):
     assert not at.exception, at.exception
     left, right = (f.proto.srcdoc for f in at.get("iframe"))
     assert f"Baseline (λ=0), seed {SEED}" in left and f"BAT (λ=1), seed {SEED}" in right
-    assert "zoom:0.6" in left and "zoom:0.6" in right and 'src="http' not in left + right
+    assert "zoom:0.55" in left and "zoom:0.55" in right and 'src="http' not in left + right
     saved = _runs(at)
     mapping = next(m.value for m in at.markdown if "↔" in m.value)
     from bat_core.align import align_topics
@@ -143,7 +144,7 @@ def test_ldavis_side_by_side_and_cached(trained, monkeypatch):
     at.radio(key="lda_layout").set_value("One above the other").run()
     assert not at.exception, at.exception
     frames = [f.proto.srcdoc for f in at.get("iframe")]
-    assert len(frames) == 2 and not any("zoom:0.6" in f for f in frames)
+    assert len(frames) == 2 and not any("zoom:0.55" in f for f in frames)
 
 
 def test_heap_frozen_once_for_cheap_post_run_gc():
