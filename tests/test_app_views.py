@@ -156,3 +156,27 @@ def test_heap_frozen_once_for_cheap_post_run_gc():
     perf.freeze_once()
     assert gc.get_freeze_count() > 0
     assert perf.freeze_once() is False  # never again: later objects stay collectable
+
+
+@pytest.mark.slow
+def test_warm_up_fills_the_other_lambdas(trained, monkeypatch):
+    """After the page shows one λ, a background thread fills the caches of the other λ of that seed: the first move
+    to λ = 1 is a lookup too."""
+    import threading
+
+    import ui.compare_cache as cc
+
+    for f in (cc.aligned, cc.pair_table, cc.fig_topic_npmi):
+        f.clear()
+    cc._warmed.clear()
+    at = _compare()
+    assert at.select_slider(key="cmp_lam").value == 0.5
+    for t in threading.enumerate():
+        if t.name == "bat-compare-warm":
+            t.join(60)
+    monkeypatch.setattr(cc, "align_topics", _raise)
+    monkeypatch.setattr(cc, "pair_rows", _raise)
+    monkeypatch.setattr(cc.plots, "topic_npmi_pairs", _raise)
+    at.select_slider(key="cmp_lam").set_value(1.0).run()
+    assert not at.exception, at.exception
+    assert "BAT (λ=1) NPMI" in {m.label for m in at.metric}

@@ -216,4 +216,5 @@ st.download_button("Aligned topic pairs (CSV)", cc.pairs_csv(base.key, bat.key, 
                    f"aligned-{corpus.name}-lam{lam:g}-seed{seed}.csv", "text/csv", key="cmp_dl_pairs")
 which = st.radio("Run", ["Baseline (λ=0)", name_b], index=1, horizontal=True, key="cmp_export_which")
 export_buttons(base if which.startswith("Baseline") else bat, corpus, "cmp")
+cc.warm(fruns, seed, lambda x: f"BAT (λ={x:g})")  # the other λ of this seed, in the background
 perf.freeze_once()  # the first time through: later reruns' garbage collection skips the imported libraries
