@@ -68,9 +68,8 @@ def word_shift(target_sum: np.ndarray, observed_sum: np.ndarray, vocab: list[str
         raise ValueError("no tokens to compare: the sums are zero")
     st_, sx = t / t.sum(), x / x.sum()
     d = st_ - sx
-    order = np.argsort(-d, kind="stable")
-    up = [int(i) for i in order[:n] if d[i] > 0]
-    down = [int(i) for i in order[::-1][:n] if d[i] < 0]
+    up = [int(i) for i in np.argsort(-d, kind="stable")[:n] if d[i] > 0]  # ties keep vocabulary order
+    down = [int(i) for i in np.argsort(d, kind="stable")[:n] if d[i] < 0]
     mk = lambda i: WordShift(vocab[i], float(sx[i]), float(st_[i]))  # noqa: E731
     return TeacherEffect([mk(i) for i in up], [mk(i) for i in down], int(n_docs), float(x.sum()),
                          float(0.5 * np.abs(d).sum()))

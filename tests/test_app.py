@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as _app_test
 
 from bat_core.align import align_topics
+from bat_core.families import close_counterpart
 from bat_core.pipeline import seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,17 +211,26 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert at.select_slider(key="cmp_lam").options == ["0.5"]
     metrics = {m.label: m.value for m in at.metric}
     assert "Baseline NPMI (test)" in metrics and "BAT (λ=0.5) NPMI" in metrics
-    assert metrics["Aligned pairs won by BAT"].endswith("of 5")
     table = next(m.value for m in at.markdown if "bat-align" in m.value)
-    assert table.count("<tr>") == 1 + 5  # header + 5 aligned pairs
+    assert table.count("<tr>") + table.count("<tr class='far'>") == 1 + 5  # header + 5 aligned pairs
     base_run, bat_run = _pair(at, 0.5)
     pairs = align_topics(base_run.beta, bat_run.beta)
-    only_base = sum(len(set(base_run.topics[i]) - set(bat_run.topics[j])) for i, j, _ in pairs)
-    only_bat = sum(len(set(bat_run.topics[j]) - set(base_run.topics[i])) for i, j, _ in pairs)
+    close = [close_counterpart(base_run.topics[i], bat_run.topics[j]) for i, j, _ in pairs]
+    assert metrics["Aligned pairs won by BAT"].endswith(f"of {sum(close)}")
+    assert table.count("<tr class='far'>") == table.count("no close counterpart") == close.count(False)
+    only_base = sum(len(set(base_run.topics[i]) - set(bat_run.topics[j])) for (i, j, _), c in zip(pairs, close) if c)
+    only_bat = sum(len(set(bat_run.topics[j]) - set(base_run.topics[i])) for (i, j, _), c in zip(pairs, close) if c)
     assert table.count(" only-base'") == only_base and table.count(" only-bat'") == only_bat
     assert table.count("class='w") == 2 * 5 * 10  # 10 words a side, 5 pairs
-    charts = {c.key for c in at.get("plotly_chart")}
-    assert {"cmp_topic_npmi", "cmp_seed_summary", "cmp_lambda_sweep", "cmp_history"} <= charts
+    assert [c.key for c in at.get("plotly_chart")] == ["cmp_topic_npmi"]  # lazy tabs: only the open one is built
+    for tab, key in (("Mean ± std over seeds", "cmp_seed_summary"), ("Against λ", "cmp_lambda_sweep"),
+                     ("Training history", "cmp_history")):
+        at.session_state["cmp_tab"] = tab
+        at.run()
+        assert not at.exception, at.exception
+        assert [c.key for c in at.get("plotly_chart")] == [key]
+    at.session_state["cmp_tab"] = "Per-topic NPMI"
+    at.run()
     doc_view = " ".join(m.value for m in at.markdown)
     assert "Teacher predicts" in doc_view and "teacher logits not in the cache" not in doc_view
     assert "Baseline reconstruction" in doc_view and "BAT (λ=0.5) reconstruction" in doc_view
@@ -265,14 +275,12 @@ def test_train_compare_ldavis_export(app_env, downloads):
     # ---- pyLDAvis, starting from the λ chosen on the Compare page
     at.switch_page("views/ldavis.py").run()
     assert not at.exception, at.exception
-    assert at.radio(key="lda_which").value == "BAT"
     assert at.select_slider(key="lda_lam").value == 0.5
-    html = at.get("iframe")[0].proto.srcdoc
-    assert "new LDAvis" in html and 'src="http' not in html and f"BAT (λ=0.5), seed {SEED}" in html
-    at.radio(key="lda_which").set_value("Baseline (λ=0)").run()
+    left, right = (f.proto.srcdoc for f in at.get("iframe"))
+    assert "new LDAvis" in right and 'src="http' not in right and f"BAT (λ=0.5), seed {SEED}" in right
+    assert f"Baseline (λ=0), seed {SEED}" in left
+    at.radio(key="lda_export_which").set_value(f"Baseline (λ=0), seed {SEED}").run()
     assert not at.exception
-    html = at.get("iframe")[0].proto.srcdoc
-    assert f"Baseline (λ=0), seed {SEED}" in html
     data, fname = fetch(at, downloads, "lda_dl_topics")
     assert f"lam0-seed{SEED}-" in fname
 

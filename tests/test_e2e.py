@@ -1,6 +1,8 @@
 """The path a new user takes, in a real browser (Playwright + Debian chromium, no `playwright install`):
 
-demo corpus (ready on start) → Train: baseline and one λ → Compare: both sides aligned → pyLDAvis renders offline.
+demo corpus (ready on start) → Train: baseline, λ = 0.5 and λ = 1 → Compare: both sides aligned, another λ trained
+from there, the slider, the chart tabs (λ curve, λ = 1 next to λ = 0, the teacher's word shift) → pyLDAvis: baseline
+and BAT side by side, rendered offline.
 
 Fails if any request leaves 127.0.0.1 or the page shows an exception. Screenshots go to
 ``tests/artifacts/screenshots`` (or ``$BAT_SCREENSHOT_DIR``). By default it trains with a tiny random BERT and a few
@@ -50,7 +52,8 @@ def running_app(tmp: Path) -> Iterator[str]:
     if not REAL:
         from teacher_fixtures import FAST_ENV, make_tiny_bert
 
-        env.update(FAST_ENV, BAT_N_TOPICS="8", BAT_TEACHER_MODEL=str(make_tiny_bert(tmp / "tiny-bert")))
+        env.update(FAST_ENV, BAT_N_TOPICS="8", BAT_LAMBDAS="0.5,1",
+                   BAT_TEACHER_MODEL=str(make_tiny_bert(tmp / "tiny-bert")))
     port = _free_port()
     log = open(tmp / "server.log", "w+")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -180,12 +183,25 @@ def test_new_user_path(server):
         print(f"slider to an already-trained λ: {time.time() - t1:.2f} s in the browser")
         no_exception(page)
 
+        # 3c. the views behind the tabs: the whole λ curve, λ = 1 next to λ = 0, the teacher's word shift
+        for tab, shows in (("Against λ", page.locator('[data-testid="stPlotlyChart"]')),
+                           ("λ = 1 next to λ = 0", page.get_by_text("λ = 1 (teacher only)")),
+                           ("Teacher's word shift", page.get_by_text("Raised most:"))):
+            page.get_by_role("tab", name=tab).click()
+            wait_idle(page)
+            no_exception(page)
+            expect(shows.first).to_be_visible()
+        page.locator(".js-plotly-plot").first.wait_for()
+        page.screenshot(path=str(shots / "compare-word-shift.png"))
+
         # 4. pyLDAvis: rendered offline inside the iframe
         page.get_by_role("link", name="pyLDAvis", exact=True).click()
         wait_idle(page)
         no_exception(page)
-        frame = page.frame_locator("iframe").first
-        expect(frame.get_by_text("Intertopic Distance Map", exact=False)).to_be_visible(timeout=30_000)
+        expect(page.locator("iframe")).to_have_count(2)  # baseline and BAT side by side
+        for i in range(2):
+            frame = page.frame_locator("iframe").nth(i)
+            expect(frame.get_by_text("Intertopic Distance Map", exact=False)).to_be_visible(timeout=30_000)
         frame.get_by_role("button", name="Next Topic").click()
         page.set_viewport_size({"width": 1800, "height": 1300})
         wait_idle(page)

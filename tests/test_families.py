@@ -47,3 +47,21 @@ def test_weak_teacher():
     assert teacher_is_weak({"dev_perplexity": 900.0, "unigram_dev_perplexity": 800.0})
     assert not teacher_is_weak({"dev_perplexity": 700.0, "unigram_dev_perplexity": 800.0})
     assert not teacher_is_weak(None) and not teacher_is_weak({"dev_perplexity": 700.0})
+
+
+def test_close_counterpart_needs_two_shared_top_words():
+    from bat_core.families import close_counterpart, pair_rows, shared_top_words
+
+    a = [f"a{i}" for i in range(10)]
+    one = ["a0"] + [f"b{i}" for i in range(9)]
+    two = ["x", "a3", "y", "a7"] + [f"b{i}" for i in range(6)]
+    assert shared_top_words(a, one) == 1 and not close_counterpart(a, one)
+    assert shared_top_words(a, two) == 2 and close_counterpart(a, two)
+    # only the top 10 count: a shared 11th word does not make a match
+    assert not close_counterpart(a + ["z"], [f"b{i}" for i in range(9)] + ["a0", "z"])
+    import numpy as np
+
+    rows = pair_rows([(1, 0, 0.2), (0, 1, 0.9)], [a, two], [two, one], np.array([0.1, 0.2]), np.array([0.3, 0.4]))
+    assert [(r["n"], r["a"], r["b"], r["shared"], r["close"]) for r in rows] == [(1, 2, 1, 10, True),
+                                                                                (2, 1, 2, 1, False)]
+    assert rows[0]["npmi_a"] == 0.2 and rows[0]["npmi_b"] == 0.3 and rows[1]["jsd"] == 0.9

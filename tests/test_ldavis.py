@@ -37,3 +37,11 @@ def test_prepare_keeps_topic_order():
     tf = np.asarray(counts.sum(axis=0)).ravel()
     prep = ldavis.prepare(run.topic_word(), run.theta, lengths, vocab, tf)
     assert list(prep.topic_order) == [1, 2, 3]
+
+
+def test_zoom_for_side_by_side():
+    run, counts, vocab = _fake_run()
+    page = ldavis.run_html(run, counts, vocab)
+    assert ldavis.with_zoom(page, 1) == page
+    small = ldavis.with_zoom(page, 0.6)
+    assert "zoom:0.6" in small and small.count("zoom:0.6") == 1 and len(small) == len(page) + len(";zoom:0.6")

@@ -69,3 +69,33 @@ def test_history_and_corpus_charts():
     b = plots.top_words_bar(["a", "b"], [10, 5])
     assert list(b.data[0].y) == ["b", "a"]  # most frequent on top
     np.testing.assert_allclose(b.data[0].x, [5, 10])
+
+
+def test_lambda_sweep_counts_each_seed_once_and_shows_seeds():
+    runs = _runs()
+    dup = dict(runs[3], key="older", metrics=dict(runs[3]["metrics"], test_npmi=9.0))  # (0.5, seed 0) retrained
+    df = plots.metrics_frame([*runs, dup])
+    assert len(df) == 9 and 9.0 not in df["npmi"].tolist()  # the first (newest) one counts
+    fig = plots.lambda_sweep(df, current=0.5)
+    dots = [t for t in fig.data if t.name == "one seed"]
+    assert len(dots) == 2 and len(dots[0].x) == 9
+    hlines = [s for s in fig.layout.shapes if s.y0 == s.y1]
+    assert len(hlines) == 2 and hlines[0].y0 == pytest.approx(0.11)  # the λ = 0 mean as reference
+
+
+def test_topic_npmi_pairs_marks_pairs_without_counterpart():
+    fig = plots.topic_npmi_pairs([(0, 0, 0.1), (1, 1, 0.9)], [0.1, 0.2], [0.3, 0.4], close=[True, False])
+    assert list(fig.data[0].x) == ["#1: 1↔1", "#2: 2↔2?"]
+    assert list(fig.data[1].marker.opacity) == [1.0, 0.35]
+
+
+def test_teacher_shift_bar():
+    from bat_core.teacher_effect import WordShift
+
+    raised = [WordShift("up1", 0.01, 0.03), WordShift("up2", 0.01, 0.02)]
+    lowered = [WordShift("down1", 0.05, 0.02)]
+    fig = plots.teacher_shift_bar(raised, lowered)
+    by_name = {t.name: t for t in fig.data}
+    np.testing.assert_allclose(by_name["raised by the teacher"].x, [2.0, 1.0])
+    np.testing.assert_allclose(by_name["lowered by the teacher"].x, [-3.0])
+    assert list(fig.layout.yaxis.categoryarray) == ["down1", "up2", "up1"]  # biggest gain on top

@@ -8,6 +8,10 @@ round trip; the pages only hand them to ``st.plotly_chart``, which does not chan
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 import numpy as np
 import streamlit as st
 
@@ -84,3 +88,31 @@ def word_shift(teacher_key: str, corpus_hash: str, temperature: float, n: int, _
 def fig_word_shift(teacher_key: str, corpus_hash: str, temperature: float, n: int, _corpus: Corpus):
     eff = word_shift(teacher_key, corpus_hash, temperature, n, _corpus)
     return None if eff is None else plots.teacher_shift_bar(eff.raised, eff.lowered)
+
+
+_warmed: set[tuple] = set()
+_warm_lock = threading.Lock()
+
+
+def warm(fruns: list[Run], seed: int, name_b: Callable[[float], str]) -> bool:
+    """Fill the per-run caches of every other trained λ of this family and seed in a background thread, once, so the
+    first move of the slider to any of them is a lookup too. True when a thread was started."""
+    key = (family_sig(fruns), seed)
+    with _warm_lock:
+        if key in _warmed:
+            return False
+        _warmed.add(key)
+    base = next((r for r in fruns if r.lam == 0 and r.seed == seed), None)
+    others = [r for r in fruns if r.lam > 0 and r.seed == seed]
+
+    def work() -> None:
+        for r in others if base is not None else []:
+            time.sleep(0.05)  # gentle: a rerun the user started gets the CPU first
+            try:
+                pair_table(base.key, r.key, base, r)
+                fig_topic_npmi(base.key, r.key, name_b(r.lam), base, r)
+            except Exception:  # noqa: BLE001 (a warm-up only: the page computes it itself when it is needed)
+                return
+
+    threading.Thread(target=work, name="bat-compare-warm", daemon=True).start()
+    return True

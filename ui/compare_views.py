@@ -56,6 +56,7 @@ def word_shift(bat: Run, corpus: Corpus) -> None:
     """Σ_d N_d·softmax(z_d/T) against Σ_d x_d over the training split, as shares: the most raised / lowered words."""
     tkey = bat.config.get("teacher_key")
     temperature = float(bat.config["distill"].get("temperature", 1.0))
+    clip = bat.config["distill"].get("clip")
     eff = cc.word_shift(tkey, corpus.hash, temperature, SHIFT_WORDS, corpus) if tkey else None
     if eff is None:
         st.info("The teacher logits of these runs are not in the cache, so their targets cannot be summed.")
@@ -64,7 +65,8 @@ def word_shift(bat: Run, corpus: Corpus) -> None:
                f"teacher's targets N_d·softmax(z_d / T), T = {temperature:g}, against its share of the observed "
                "counts. "
                f"The targets move {100 * eff.total_variation:.1f}% of the word mix (total variation distance); what "
-               "they raise is what distillation pulls the topics towards.")
+               "they raise is what distillation pulls the topics towards."
+               + (f" (The runs clip the logits at c = {clip:g}; this sum does not.)" if clip else ""))
     st.plotly_chart(cc.fig_word_shift(tkey, corpus.hash, temperature, SHIFT_WORDS, corpus), key="cmp_word_shift")
     st.markdown("Raised most: " + (_word_list(eff.raised) or "none"))
     st.markdown("Lowered most: " + (_word_list(eff.lowered) or "none"))

@@ -19,7 +19,7 @@ from bat_core.families import (
 )
 from bat_core.pipeline import DEFAULT_BAT_LAMBDA
 from ui import compare_cache as cc
-from ui import compare_views, progress, runs, state, tables, training
+from ui import compare_views, perf, progress, runs, state, tables, training
 from ui.defaults import LAMBDA_CHOICES
 from ui.exports import export_buttons
 from ui.text import md_escape
@@ -216,3 +216,5 @@ st.download_button("Aligned topic pairs (CSV)", cc.pairs_csv(base.key, bat.key, 
                    f"aligned-{corpus.name}-lam{lam:g}-seed{seed}.csv", "text/csv", key="cmp_dl_pairs")
 which = st.radio("Run", ["Baseline (λ=0)", name_b], index=1, horizontal=True, key="cmp_export_which")
 export_buttons(base if which.startswith("Baseline") else bat, corpus, "cmp")
+cc.warm(fruns, seed, lambda x: f"BAT (λ={x:g})")  # the other λ of this seed, in the background
+perf.freeze_once()  # the first time through: later reruns' garbage collection skips the imported libraries

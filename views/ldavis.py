@@ -5,7 +5,7 @@ import streamlit as st
 
 from bat_core.families import families, family_label, pick
 from ui import compare_cache as cc
-from ui import ldavis_cache, runs, state
+from ui import ldavis_cache, perf, runs, state
 from ui.exports import export_buttons
 
 st.title("pyLDAvis")
@@ -56,7 +56,7 @@ cols = st.columns(len(shown)) if side else [st.container() for _ in shown]
 for col, run in zip(cols, shown, strict=True):
     col.markdown(f"**{ldavis_cache.title(run)}**: test NPMI {run.metrics.get('test_npmi', float('nan')):.3f}, "
                  f"uniqueness {run.metrics.get('tu', float('nan')):.3f}")
-    col.iframe(ldavis_cache.run_page(run, corpus, zoom=0.6 if side else 1.0), height=560 if side else 880)
+    col.iframe(ldavis_cache.run_page(run, corpus, zoom=0.55 if side else 1.0), height=520 if side else 880)
 
 if base is not None and bat is not None:
     with st.expander("Which BAT topic is which baseline topic (aligned as on the Compare page)"):
@@ -68,3 +68,4 @@ st.subheader("Export")
 which = st.radio("Run", [ldavis_cache.title(r) for r in shown], index=len(shown) - 1, horizontal=True,
                  key="lda_export_which")
 export_buttons(next(r for r in shown if ldavis_cache.title(r) == which), corpus, "lda")
+perf.freeze_once()

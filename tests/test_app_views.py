@@ -1,0 +1,182 @@
+"""AppTest over the views of issues #10 and #11: λ = 1 next to λ = 0, the teacher's word shift, the whole λ curve,
+per-run caches (a revisited λ recomputes nothing), and pyLDAvis with baseline and BAT side by side."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_app import SEED, new_app, wait_for_job
+
+from bat_core.families import close_counterpart, pick
+
+
+def _runs(at):
+    from ui.runs import cache
+
+    return cache().runs.runs(at.session_state["corpus"].hash)
+
+
+def _raise(*a, **k):
+    raise AssertionError("recomputed on a revisit: the per-run cache missed")
+
+
+@pytest.fixture(scope="module")
+def trained(app_env):
+    """Baseline, λ = 0.5 and λ = 1 (K = 6, one seed), trained through the Train page once for this module."""
+    at = new_app(timeout=120)
+    at.switch_page("views/train.py").run()
+    at.number_input(key="s_k").set_value(6)
+    at.multiselect(key="s_lams").set_value([0.5, 1.0]).run()
+    at.button(key="train").click().run()
+    assert not at.exception and not at.error
+    wait_for_job(at)
+    return app_env
+
+
+def _compare(tab: str | None = None):
+    at = new_app(timeout=120)
+    at.switch_page("views/compare.py").run()
+    assert not at.exception, at.exception
+    if tab is not None:
+        at.session_state["cmp_tab"] = tab
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.slow
+def test_lambda_one_next_to_baseline(trained):
+    at = _compare("λ = 1 next to λ = 0")
+    assert at.select_slider(key="cmp_lam").options == ["0.5", "1"]
+    labels = [m.label for m in at.metric]
+    assert "λ = 1 NPMI (test)" in labels and "Close counterparts" in labels
+    tables = [m.value for m in at.markdown if "bat-align" in m.value]
+    assert len(tables) == 2 and "λ = 1 (teacher only)" in tables[1]
+    saved = _runs(at)
+    base, one = pick(saved, 0.0, SEED), pick(saved, 1.0, SEED)
+    from bat_core.align import align_topics
+
+    pairs = align_topics(base.beta, one.beta)
+    body = tables[1].split("<tbody>")[1].split("<tr")[1:]
+    assert len(body) == len(pairs) == 6
+    for n, ((i, j, _), row) in enumerate(zip(pairs, body, strict=True), 1):  # alignment order, topic numbers
+        assert f"<td class='num'>{n}</td><td class='num'>{i + 1}</td>" in row
+        assert row.split("</tr>")[0].endswith(f"<td class='num'>{j + 1}</td>")
+    n_far = sum(not close_counterpart(base.topics[i], one.topics[j]) for i, j, _ in pairs)
+    assert tables[1].count("no close counterpart") == n_far
+    close = {m.label: m.value for m in at.metric}["Close counterparts"]
+    assert close == f"{len(pairs) - n_far} of {len(pairs)}"
+
+
+@pytest.mark.slow
+def test_teacher_word_shift(trained):
+    at = _compare("Teacher's word shift")
+    assert [c.key for c in at.get("plotly_chart")] == ["cmp_word_shift"]
+    raised = next(m.value for m in at.markdown if m.value.startswith("Raised most:"))
+    lowered = next(m.value for m in at.markdown if m.value.startswith("Lowered most:"))
+    # the same sums, done here by hand from the teacher store
+    from ui.runs import cache
+
+    corpus = at.session_state["corpus"]
+    bat = pick(_runs(at), float(at.select_slider(key="cmp_lam").value), SEED)
+    z = cache().teacher_logits(bat.config["teacher_key"]).dense(corpus.splits["train"]).astype(np.float64)
+    x = corpus.split_counts("train").toarray().astype(np.float64)
+    t = bat.config["distill"]["temperature"]
+    p = np.exp(z / t - (z / t).max(axis=1, keepdims=True))
+    target = (x.sum(axis=1, keepdims=True) * p / p.sum(axis=1, keepdims=True)).sum(axis=0)
+    change = target / target.sum() - x.sum(axis=0) / x.sum()
+    top_up, top_down = corpus.vocab[int(np.argmax(change))], corpus.vocab[int(np.argmin(change))]
+    assert raised.split("**")[1] == top_up and lowered.split("**")[1] == top_down
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {d["name"] for d in spec["data"]} == {"raised by the teacher", "lowered by the teacher"}
+
+
+@pytest.mark.slow
+def test_against_lambda_shows_the_whole_curve(trained):
+    at = _compare("Against λ")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "3 λ values" in spec["layout"]["title"]["text"]
+    names = [d["name"] for d in spec["data"]]
+    assert names.count("mean over seeds") == 2 and names.count("± std over seeds") == 2
+    assert names.count("one seed") == 2
+
+
+@pytest.mark.slow
+def test_revisiting_a_lambda_recomputes_nothing(trained, monkeypatch):
+    import ui.compare_cache as cc
+
+    at = _compare()
+    at.select_slider(key="cmp_lam").set_value(1.0).run()
+    at.select_slider(key="cmp_lam").set_value(0.5).run()
+    assert not at.exception
+    monkeypatch.setattr(cc, "align_topics", _raise)
+    monkeypatch.setattr(cc, "pair_rows", _raise)
+    monkeypatch.setattr(cc.plots, "topic_npmi_pairs", _raise)
+    monkeypatch.setattr(cc.exports, "aligned_pairs_csv", _raise)
+    for v in (1.0, 0.5, 1.0):
+        at.select_slider(key="cmp_lam").set_value(v).run()
+        assert not at.exception, at.exception
+        assert f"BAT (λ={v:g}) NPMI" in {m.label for m in at.metric}
+
+
+@pytest.mark.slow
+def test_ldavis_side_by_side_and_cached(trained, monkeypatch):
+    at = new_app(timeout=120)
+    at.switch_page("views/ldavis.py").run()
+    assert not at.exception, at.exception
+    at.select_slider(key="lda_lam").set_value(1.0).run()
+    assert not at.exception, at.exception
+    left, right = (f.proto.srcdoc for f in at.get("iframe"))
+    assert f"Baseline (λ=0), seed {SEED}" in left and f"BAT (λ=1), seed {SEED}" in right
+    assert "zoom:0.55" in left and "zoom:0.55" in right and 'src="http' not in left + right
+    saved = _runs(at)
+    mapping = next(m.value for m in at.markdown if "↔" in m.value)
+    from bat_core.align import align_topics
+
+    base, one = pick(saved, 0.0, SEED), pick(saved, 1.0, SEED)
+    first = align_topics(base.beta, one.beta)[0]
+    assert mapping.startswith(f"{first[0] + 1} ↔ {first[1] + 1}")
+    import bat_core.ldavis
+
+    monkeypatch.setattr(bat_core.ldavis, "run_html", _raise)  # both pages come from the per-run cache now
+    at.radio(key="lda_layout").set_value("One above the other").run()
+    assert not at.exception, at.exception
+    frames = [f.proto.srcdoc for f in at.get("iframe")]
+    assert len(frames) == 2 and not any("zoom:0.55" in f for f in frames)
+
+
+def test_heap_frozen_once_for_cheap_post_run_gc():
+    """The pages freeze the imported libraries out of Streamlit's full collection after every run, once."""
+    import gc
+
+    from ui import perf
+
+    perf.freeze_once()
+    assert gc.get_freeze_count() > 0
+    assert perf.freeze_once() is False  # never again: later objects stay collectable
+
+
+@pytest.mark.slow
+def test_warm_up_fills_the_other_lambdas(trained, monkeypatch):
+    """After the page shows one λ, a background thread fills the caches of the other λ of that seed: the first move
+    to λ = 1 is a lookup too."""
+    import threading
+
+    import ui.compare_cache as cc
+
+    for f in (cc.aligned, cc.pair_table, cc.fig_topic_npmi):
+        f.clear()
+    cc._warmed.clear()
+    at = _compare()
+    assert at.select_slider(key="cmp_lam").value == 0.5
+    for t in threading.enumerate():
+        if t.name == "bat-compare-warm":
+            t.join(60)
+    monkeypatch.setattr(cc, "align_topics", _raise)
+    monkeypatch.setattr(cc, "pair_rows", _raise)
+    monkeypatch.setattr(cc.plots, "topic_npmi_pairs", _raise)
+    at.select_slider(key="cmp_lam").set_value(1.0).run()
+    assert not at.exception, at.exception
+    assert "BAT (λ=1) NPMI" in {m.label for m in at.metric}
