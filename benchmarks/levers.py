@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bat_core import teacher as T  # noqa: E402
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
 from bat_core.corpus import load_corpus  # noqa: E402
-from bat_core.ddp import current_dist  # noqa: E402
 from bat_core.device import amp_dtype, pick_device  # noqa: E402
+from bat_core.distributed import current_dist  # noqa: E402
 from bat_core.neighbours import K_GRID, SMOOTHING_GRID, KnnIndex, tfidf_features  # noqa: E402
 
 torch.set_num_threads(1)

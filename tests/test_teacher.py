@@ -11,6 +11,7 @@ from teacher_fixtures import TOPICS, make_topic_corpus
 from bat_core import encoder as E
 from bat_core import teacher as T
 from bat_core.config import TeacherConfig
+from bat_core.distributed import DistEnv
 from bat_core.errors import BatError
 from bat_core.logits import TeacherLogits
 
@@ -136,7 +137,7 @@ def test_cross_fitting_routes_out_of_fold_logits(topic_corpus, tiny_bert_dir):
     held_out = [np.array([0, 3, 5]), np.array([1, 2, 4])]
     fold_of = T.fold_assignment(n, held_out)
     counts = sp.csr_matrix(np.ones((n, v), dtype=np.float32))
-    job = T._Job(TeacherConfig(top_k=v), counts, torch.device("cpu"), T.DistEnv(), None, None, [])
+    job = T._Job(TeacherConfig(top_k=v), counts, torch.device("cpu"), DistEnv(), None, None, [])
     splits = {"train": np.arange(6), "dev": np.arange(6, 9), "test": np.arange(9, 12)}
     store, _ = T._export(job, n, fold_of, 2, lambda f, docs: torch.full((len(docs), v), f + 1.0),
                          np.arange(n)[::-1].copy(), 5, splits)
