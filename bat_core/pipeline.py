@@ -245,8 +245,14 @@ def mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": int(len(a))}
 
 
+def paired_differences(runs: Sequence[Run], reference: Sequence[Run], metric: str = "test_npmi") -> list[float]:
+    """``run − reference`` for every run whose seed the reference has: how every paired claim is computed."""
+    ref = {r.seed: r for r in reference}
+    return [r.metrics[metric] - ref[r.seed].metrics[metric] for r in runs if r.seed in ref]
+
+
 def _paired(rs: list[Run], base: dict[int, Run]) -> dict[str, Any]:
-    paired = [r.metrics["test_npmi"] - base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base]
+    paired = paired_differences(rs, list(base.values()))
     if not paired:
         return {}
     b = np.mean([base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base])

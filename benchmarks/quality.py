@@ -33,7 +33,7 @@ from bat_core.align import align_topics
 from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.corpus import load_corpus, vectorize_reference
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words
-from bat_core.pipeline import execute, get_teacher, mean_std, plan, seed_list
+from bat_core.pipeline import execute, get_teacher, mean_std, paired_differences, plan, seed_list
 from bat_core.progress import TqdmProgress
 from bat_core.selection import choose_background_correction
 
@@ -77,11 +77,11 @@ def _scores(runs: list, base: list | None, control: list | None, wiki) -> dict:
     for name, ref in (("baseline", base), ("lexical", control)):
         if ref is None or ref is runs:
             continue
-        diff = [b.metrics["test_npmi"] - a.metrics["test_npmi"] for a, b in zip(ref, runs)]
+        diff = paired_differences(runs, ref)
         row[f"diff_vs_{name}"] = diff
         row[f"seeds_won_vs_{name}"] = int(sum(d > 0 for d in diff))
         row[f"rel_vs_{name}"] = float(np.mean(diff) / np.mean([a.metrics["test_npmi"] for a in ref]))
-        row[f"tu_diff_vs_{name}"] = [b.metrics["tu"] - a.metrics["tu"] for a, b in zip(ref, runs)]
+        row[f"tu_diff_vs_{name}"] = paired_differences(runs, ref, "tu")
         if name == "baseline":
             h2h = [head_to_head(a, b) for a, b in zip(ref, runs)]
             row.update(pairs_won=[w for w, _ in h2h], pairs_total=[n for _, n in h2h])
