@@ -266,7 +266,7 @@ def render(res: dict, npmi: list[dict], ep: dict, ge: tuple[int, int], full: int
         lines.append(f"| {name}, old loop at λ = 0.5 | {K[name]} | {_per_epoch(okd, ep[name], 'wall'):.3f} / "
                      f"{_per_epoch(okd, ep[name], 'cpu'):.3f} | – | – |")
     lines += ["", "Process peak RSS (everything: Python, torch, corpus, teacher, training), MB: " + ", ".join(
-        f"{' '.join(map(str, k[1:]))} {r['maxrss_mb']:.0f}" for k, r in res.items() if "maxrss_mb" in r) + "."]
+        f"{' '.join(map(str, k))} {r['maxrss_mb']:.0f}" for k, r in res.items() if "maxrss_mb" in r) + "."]
     lines += ["", f"Epoch time = (t({ep['demo'][1]} epochs) − t({ep['demo'][0]})) / {ep['demo'][1] - ep['demo'][0]} "
               f"on demo, (t({ep['newsarticles'][1]}) − t({ep['newsarticles'][0]})) / "
               f"{ep['newsarticles'][1] - ep['newsarticles'][0]} on NewsArticles.", "",
