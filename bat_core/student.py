@@ -56,7 +56,7 @@ class SparseRows:
     counts: torch.Tensor  # (nnz_total,) the counts x_dv
     flat: torch.Tensor  # (nnz_total,) index into an (M, B, V) tensor viewed flat
     bag: torch.Tensor  # (nnz_total,) index into (M·B,)
-    transposed: torch.Tensor  # xᵀ, sparse CSR (M·V)×(M·B): the embedding gradient is xᵀ·∂e
+    transposed: torch.Tensor | None  # xᵀ, sparse CSR (M·V)×(M·B): the embedding gradient is xᵀ·∂e
 
     @classmethod
     def build(cls, blocks: Sequence[sp.csr_matrix], member_block: Sequence[int], vocab_size: int,
@@ -84,10 +84,14 @@ class SparseRows:
         # xᵀ as CSR (M·V)×(M·B), for the embedding gradient; a COO → CSR conversion needs no sort in scipy
         xt = sp.csr_matrix((c_all, (w_all, b_all)), shape=(M * V, M * B))
         t = lambda a, dt=torch.int64: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dt)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": the one op used here is stable
-            warnings.simplefilter("ignore", UserWarning)
-            transposed = torch.sparse_csr_tensor(t(xt.indptr), t(xt.indices), t(xt.data, torch.float32),
-                                                 size=(M * V, M * B))
+        transposed: torch.Tensor | None
+        try:
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": the one op used here is stable
+                warnings.simplefilter("ignore", UserWarning)
+                transposed = torch.sparse_csr_tensor(t(xt.indptr), t(xt.indices), t(xt.data, torch.float32),
+                                                     size=(M * V, M * B))
+        except (RuntimeError, NotImplementedError):  # a device without sparse CSR tensors: gathered fallback
+            transposed = None
         return cls(M, B, V, t(w_all), t(np.concatenate(offsets)), t(c_all, torch.float32), t(np.concatenate(flat)),
                    t(b_all), transposed)
 
@@ -128,8 +132,13 @@ class _BagOfWordsEmbedding(torch.autograd.Function):
     def backward(ctx: torch.autograd.function.FunctionCtx, grad_e: torch.Tensor) -> tuple[None, None, None]:
         x, weight, buf = ctx.x, ctx.weight, ctx.grad_buffer  # type: ignore[attr-defined]
         M, V, E = weight.shape
-        flat = buf.view(M * V, E)
-        torch.addmm(flat, x.transposed, grad_e.reshape(M * x.batch, E).contiguous(), beta=0, out=flat)
+        flat, g = buf.view(M * V, E), grad_e.reshape(M * x.batch, E).contiguous()
+        try:
+            if x.transposed is None:
+                raise NotImplementedError
+            torch.addmm(flat, x.transposed, g, beta=0, out=flat)
+        except (RuntimeError, NotImplementedError):  # no sparse × dense product here (e.g. Apple MPS)
+            flat.zero_().index_add_(0, x.words, x.counts.unsqueeze(1) * g.index_select(0, x.bag))
         weight.grad = buf
         return None, None, None
 

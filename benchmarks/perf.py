@@ -121,6 +121,7 @@ def _child(task: dict) -> dict:
         out[f"cpu_{epochs}"] = _cpu() - c0
         out[f"peak_mb_{epochs}"] = mem.stop()
         out[f"test_npmi_{epochs}"] = float(np.mean([r.metrics["test_npmi"] for r in runs]))
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole process, Linux: KiB
     return out
 
 
@@ -264,6 +265,8 @@ def render(res: dict, npmi: list[dict], ep: dict, ge: tuple[int, int], full: int
         okd = res[("epoch", name, "old-kd")]
         lines.append(f"| {name}, old loop at λ = 0.5 | {K[name]} | {_per_epoch(okd, ep[name], 'wall'):.3f} / "
                      f"{_per_epoch(okd, ep[name], 'cpu'):.3f} | – | – |")
+    lines += ["", "Process peak RSS (everything: Python, torch, corpus, teacher, training), MB: " + ", ".join(
+        f"{' '.join(map(str, k))} {r['maxrss_mb']:.0f}" for k, r in res.items() if "maxrss_mb" in r) + "."]
     lines += ["", f"Epoch time = (t({ep['demo'][1]} epochs) − t({ep['demo'][0]})) / {ep['demo'][1] - ep['demo'][0]} "
               f"on demo, (t({ep['newsarticles'][1]}) − t({ep['newsarticles'][0]})) / "
               f"{ep['newsarticles'][1] - ep['newsarticles'][0]} on NewsArticles.", "",

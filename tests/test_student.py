@@ -75,6 +75,12 @@ def test_sparse_bow_loss_equals_dense_and_gradients_match():
     eta2 = torch.baddbmm(model.background.expand(2, 1, -1), theta, model.beta)
     cross_entropy(x.expand(2, -1, -1), reconstruction(eta2, model.eta_bn(eta2), 0.3)).sum().backward()
     assert torch.allclose(g_sparse, emb.grad, atol=1e-5)
+    # the fallback for devices without sparse CSR products gives the same gradient
+    rows.transposed = None
+    model.zero_grad()
+    _, eta, eta_bn, *_ = model(rows)
+    bow_nll(rows, reconstruction(eta, eta_bn, 0.3)).sum().backward()
+    assert torch.allclose(model.embeddings.grad, g_sparse, atol=1e-5)
 
 
 def test_batchnorm_backward_is_the_gradient():
