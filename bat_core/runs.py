@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from .align import softmax_rows
+from .io import atomic_dir
 
 STATE_PREFIX = "state."  # student weights sit next to beta/theta in arrays.safetensors under this prefix
 
@@ -76,10 +74,7 @@ class Run:
     # ------------------------------------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
         """Write atomically (temp folder, then rename) so a cancelled or crashed job never leaves half a run."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
-        try:
+        with atomic_dir(directory) as tmp:
             arrays = {"beta": np.ascontiguousarray(self.beta, dtype=np.float32),
                       "background": np.ascontiguousarray(self.background, dtype=np.float32),
                       "theta": np.ascontiguousarray(self.theta, dtype=np.float32)}
@@ -88,12 +83,6 @@ class Run:
             meta = {"key": self.key, "config": self.config, "metrics": self.metrics, "history": self.history,
                     "topics": self.topics}
             (tmp / "run.json").write_text(json.dumps(meta, indent=1, default=_json_default))
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(tmp, directory)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def load(cls, directory: Path) -> Run:
