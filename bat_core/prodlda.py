@@ -40,7 +40,7 @@ from torch import nn
 
 from .config import STUDENT_KINDS
 from .errors import BatError
-from .student import Scholar, SparseRows, StackedBatchNorm, _BagOfWordsEmbedding, _dropout, _embed, _uniform
+from .student import Scholar, SparseRows, StackedBatchNorm, _dropout, _uniform
 
 
 class ProdLDA(Scholar):
@@ -89,21 +89,11 @@ class ProdLDA(Scholar):
         self.mean_bn, self.logvar_bn = StackedBatchNorm(M, K), StackedBatchNorm(M, K)
         self.beta = stack("beta")  # M×K×V
         self.eta_bn = StackedBatchNorm(M, V)
-        a = np.full(K, alpha, dtype=np.float64)
-        prior_mean = np.log(a) - np.log(a).mean()
-        prior_var = (1.0 / a) * (1 - 2.0 / K) + (1.0 / K**2) * (1.0 / a).sum()
-        self.register_buffer("prior_mean", torch.as_tensor(prior_mean, dtype=torch.float32))
-        self.register_buffer("prior_var", torch.as_tensor(prior_var, dtype=torch.float32))
+        self.register_laplace_prior(K, alpha)
 
     def encoder_input(self, x: SparseRows, teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
         """h₂ = softplus(softplus(x·W₁ + b₁)·W₂ + b₂) as (M, B, H), before dropout."""
-        if torch.is_grad_enabled() and self.embeddings.requires_grad:
-            if self._emb_grad is None or self._emb_grad.device != self.embeddings.device:
-                self._emb_grad = torch.zeros_like(self.embeddings)
-            e = _BagOfWordsEmbedding.apply(self.embeddings, self._emb_grad, x)
-        else:
-            e = _embed(self.embeddings, x)
-        h1 = F.softplus(e + self.hidden_b1.unsqueeze(1))
+        h1 = F.softplus(self.embed(x) + self.hidden_b1.unsqueeze(1))
         return F.softplus(torch.baddbmm(self.hidden_b.unsqueeze(1), h1, self.hidden_w))
 
     def forward(self, x: SparseRows, teacher_logits: torch.Tensor | None = None,

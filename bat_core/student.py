@@ -254,22 +254,28 @@ class Scholar(nn.Module):
         self.beta = stack("beta")  # M×K×V: topic-word deviations from the background
         self.eta_bn = StackedBatchNorm(M, V)
         self.register_buffer("background", torch.as_tensor(background, dtype=torch.float32))
-        # Laplace approximation to a symmetric Dirichlet(α) prior
+        self.register_laplace_prior(K, alpha)
+
+    # ------------------------------------------------------------------------------------------------ the model
+    def register_laplace_prior(self, K: int, alpha: float) -> None:
+        """The Laplace approximation to a symmetric Dirichlet(α) prior in the softmax basis (Srivastava & Sutton)."""
         a = np.full(K, alpha, dtype=np.float64)
         prior_mean = np.log(a) - np.log(a).mean()
         prior_var = (1.0 / a) * (1 - 2.0 / K) + (1.0 / K**2) * (1.0 / a).sum()
         self.register_buffer("prior_mean", torch.as_tensor(prior_mean, dtype=torch.float32))
         self.register_buffer("prior_var", torch.as_tensor(prior_var, dtype=torch.float32))
 
-    # ------------------------------------------------------------------------------------------------ the model
-    def encoder_input(self, x: SparseRows, teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
-        """softplus([x·Eᵀ, extras]) as (M, B, D), before dropout."""
+    def embed(self, x: SparseRows) -> torch.Tensor:
+        """x·Eᵀ per member (M, B, D): the sparse bag-of-words product, its gradient kept in a reused buffer."""
         if torch.is_grad_enabled() and self.embeddings.requires_grad:
             if self._emb_grad is None or self._emb_grad.device != self.embeddings.device:
                 self._emb_grad = torch.zeros_like(self.embeddings)
-            e = _BagOfWordsEmbedding.apply(self.embeddings, self._emb_grad, x)
-        else:
-            e = _embed(self.embeddings, x)
+            return _BagOfWordsEmbedding.apply(self.embeddings, self._emb_grad, x)
+        return _embed(self.embeddings, x)
+
+    def encoder_input(self, x: SparseRows, teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """softplus([x·Eᵀ, extras]) as (M, B, D), before dropout."""
+        e = self.embed(x)
         if self.encode_logits == "off":
             return F.softplus(e)
         assert teacher_logits is not None, "this student encodes teacher logits: pass them"
