@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .errors import BatError
 
@@ -14,8 +14,17 @@ T = TypeVar("T", bound="_Config")
 
 
 class _Config:
+    # Settings added after runs were first cached: left out of ``to_dict`` while at their default, so the run keys
+    # (and stored configs) of every run trained before they existed stay valid; ``from_dict`` restores the default.
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ()
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        d = asdict(self)  # type: ignore[call-overload]
+        defaults = {f.name: f.default for f in fields(self)}  # type: ignore[arg-type]
+        for name in self.LATER_FIELDS:
+            if d[name] == defaults[name]:
+                d.pop(name)
+        return d
 
     @classmethod
     def from_dict(cls: type[T], d: dict[str, Any]) -> T:
@@ -183,6 +192,7 @@ class StudentConfig(_Config):
     # scholar | prodlda. ProdLDA reads emb_dim as its hidden width and has no background or p_bn annealing
     # (bn_anneal does nothing for it).
     student: str = "scholar"
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("student",)  # Scholar runs keep the keys they had before ProdLDA
 
     def __post_init__(self) -> None:
         _check(self.student in STUDENT_KINDS, f"student must be one of {', '.join(STUDENT_KINDS)}, not "
@@ -195,14 +205,6 @@ class StudentConfig(_Config):
         _check(self.bn_anneal > 0, "BN annealing constant must be positive")
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         _check(self.npmi_top_n >= 2, "NPMI needs at least 2 top words")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings, without ``student`` when it is Scholar: the run keys (and stored configs) of every Scholar
-        run trained before ProdLDA existed stay valid; ``from_dict`` restores the default."""
-        d = asdict(self)
-        if d["student"] == "scholar":
-            d.pop("student")
-        return d
 
 
 ENCODE_LOGITS = ("off", "raw", "doc_layer")
@@ -226,6 +228,7 @@ class DistillConfig(_Config):
     # target ranks the words that every neighbourhood shares first, and the student copies them into many topics
     # (topic uniqueness falls); γ > 0 lowers exactly those words. 0 = off (benchmarks/results/uniqueness.md).
     background_correction: float = 0.0
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("background_correction",)  # off: the keys from before γ existed
 
     def __post_init__(self) -> None:
         _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
@@ -244,12 +247,6 @@ class DistillConfig(_Config):
         if self.active:
             return self
         return DistillConfig(lam=0.0, temperature=1.0, clip=None, min_count=0.0, encode_logits="off")
-
-    def to_dict(self) -> dict:
-        d = super().to_dict()
-        if not d["background_correction"]:
-            d.pop("background_correction")  # off: the same run key as before the setting existed
-        return d
 
 
 @dataclass(frozen=True)
