@@ -21,6 +21,7 @@ bit), that arm's runs are reused and the table says so. Every teacher and (arm, 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from dataclasses import replace
@@ -65,7 +66,13 @@ def arm_runs(corpus, tcfg: TeacherConfig, scfg: StudentConfig, dcfg: DistillConf
 def _train_one(task: tuple) -> str:
     """Worker for --jobs: load the corpus (and the cached teacher), train one (λ, seed) run into the run cache."""
     source, ccfg, tcfg, scfg, dcfg, lam, cache_dir = task
-    return arm_runs(load_corpus(source, ccfg), tcfg, scfg, dcfg, lam, [scfg.seed], cache_dir)[0].key
+    return arm_runs(_worker_corpus(source, ccfg), tcfg, scfg, dcfg, lam, [scfg.seed], cache_dir)[0].key
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_corpus(source: str, ccfg: CorpusConfig):
+    """A worker builds the corpus once, not once per (arm, seed) task it is handed."""
+    return load_corpus(source, ccfg)
 
 
 def _scores(runs: list, base: list | None, control: list | None, wiki) -> dict:
