@@ -13,6 +13,7 @@ chosen by dev perplexity, the paper's teacher criterion. See benchmarks/results/
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -49,16 +50,38 @@ class KnnIndex:
 
     def __init__(self, features: Features | list[tuple[Features, float]], counts: sp.csr_matrix, train: np.ndarray,
                  log_unigram: np.ndarray) -> None:
-        views = features if isinstance(features, list) else [(features, 1.0)]
         self.train = np.asarray(train)
-        self.views = [(f, f[self.train] if sp.issparse(f) else f[torch.as_tensor(self.train)], float(w))
-                      for f, w in ((_normalised(f), w) for f, w in views) if w > 0]
+        self._normalised: dict[int, tuple[Features, Features, Features]] = {}  # id → (input, all rows, train rows)
+        self.views = self._views(features)
         lengths = np.asarray(counts[self.train].sum(axis=1)).ravel()
         self.p_train = sp.csr_matrix(sp.diags(1.0 / np.maximum(lengths, 1.0)) @ counts[self.train])
         self.position = np.full(counts.shape[0], -1, dtype=np.int64)
         self.position[self.train] = np.arange(len(self.train))
         self.counts = counts
         self.unigram = np.exp(np.asarray(log_unigram, dtype=np.float64))[None, :]
+
+    def _views(self, features: Features | list[tuple[Features, float]]) -> list[tuple[Features, Features, float]]:
+        """(normalised rows, normalised training rows, weight) per view; each matrix is normalised once per index
+        family (:meth:`with_features` shares the memo), however many hybrid mixes use it."""
+        views = features if isinstance(features, list) else [(features, 1.0)]
+        out = []
+        for f, w in views:
+            if w <= 0:
+                continue
+            if id(f) not in self._normalised:
+                fn = _normalised(f)
+                ft = fn[self.train] if sp.issparse(fn) else fn[torch.as_tensor(self.train)]
+                self._normalised[id(f)] = (f, fn, ft)  # f kept alive, so that its id is not reused
+            _, fn, ft = self._normalised[id(f)]
+            out.append((fn, ft, float(w)))
+        return out
+
+    def with_features(self, features: Features | list[tuple[Features, float]]) -> KnnIndex:
+        """The same training documents and word distributions with another notion of neighbour (no recomputation of
+        what the two share)."""
+        other = copy.copy(self)
+        other.views = self._views(features)
+        return other
 
     def similarity(self, d: np.ndarray) -> torch.Tensor:
         """len(d) × (training documents): the weighted cosine of every view."""
@@ -173,9 +196,11 @@ def choose_index(views: dict[str, list[tuple[Features, float]]], counts: sp.csr_
                  ) -> tuple[str, KnnIndex, tuple[int, float, float], list[dict]]:
     """(name, index, (k, ε, dev perplexity)) of the candidate with the lowest dev perplexity, and every candidate's
     scores (for the summary and the app: what the others scored, and why this one was chosen)."""
-    table, best = [], None
+    table: list[dict] = []
+    best, first = None, None
     for name, v in views.items():
-        index = KnnIndex(v, counts, train, log_unigram)
+        index = KnnIndex(v, counts, train, log_unigram) if first is None else first.with_features(v)
+        first = first or index
         kk, e, ppl = index.select(dev, k, smoothing)
         table.append({"teacher": name, "knn_k": kk, "knn_smoothing": e, "dev_perplexity": ppl})
         if best is None or ppl < best[2][2]:
