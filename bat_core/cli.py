@@ -57,6 +57,8 @@ HELP = {
     "kind": "knn teacher: auto (lowest dev perplexity among lexical, transformer, hybrid), transformer, lexical "
             "(TF-IDF neighbours, no transformer: the control), hybrid or random (the null control)",
     "clip": "logit clipping c (0 = off)",
+    "background_correction": "γ: the target comes from z − γ·log p(word) (0 = off); unset: chosen on dev data "
+                             "(first seed, a few γ; bat_core/selection.py)",
     "encode_logits": "off, raw or doc_layer",
 }
 
@@ -169,6 +171,10 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     t = summary.get("teacher") or {}
     if t.get("choice"):
         print(t["choice"], file=sys.stderr)
+    if summary.get("background_correction"):
+        from .selection import describe_gamma
+
+        print(describe_gamma(summary["background_correction"]), file=sys.stderr)
     if (t.get("dev_perplexity") or 0) >= (t.get("unigram_dev_perplexity") or float("inf")):
         print(f"warning: the teacher's dev perplexity ({t['dev_perplexity']:.0f}) is no better than word "
               f"frequencies alone ({t['unigram_dev_perplexity']:.0f}); distillation is unlikely to help",

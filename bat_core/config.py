@@ -14,23 +14,30 @@ T = TypeVar("T", bound="_Config")
 
 
 class _Config:
-    # Settings added after runs were first cached: left out of ``to_dict`` while at their default, so the run keys
-    # (and stored configs) of every run trained before they existed stay valid; ``from_dict`` restores the default.
-    LATER_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Settings added after runs were first cached, each with the value every earlier run had: left out of
+    # ``to_dict`` at that value, so the run keys (and stored configs) of every run trained before they existed stay
+    # valid; ``from_stored`` puts the value back.
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)  # type: ignore[call-overload]
-        defaults = {f.name: f.default for f in fields(self)}  # type: ignore[arg-type]
-        for name in self.LATER_FIELDS:
-            if d[name] == defaults[name]:
+        for name, old in self.LATER_FIELDS.items():
+            if d[name] == old:
                 d.pop(name)
         return d
 
     @classmethod
     def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+        """Settings from ``d``; a missing setting gets the dataclass default (what a new run would use)."""
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
         return cls(**kw)
+
+    @classmethod
+    def from_stored(cls: type[T], d: dict[str, Any]) -> T:
+        """The settings a stored ``to_dict`` describes: a missing later setting had its old value, not today's
+        default (a run stored without ``background_correction`` was trained with γ = 0, whatever the default)."""
+        return cls.from_dict({**cls.LATER_FIELDS, **d})
 
     def key(self) -> str:
         """A short stable hash of the settings, used to name caches."""
@@ -192,7 +199,7 @@ class StudentConfig(_Config):
     # scholar | prodlda. ProdLDA reads emb_dim as its hidden width and has no background or p_bn annealing
     # (bn_anneal does nothing for it).
     student: str = "scholar"
-    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("student",)  # Scholar runs keep the keys they had before ProdLDA
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"student": "scholar"}  # Scholar runs keep their pre-ProdLDA keys
 
     def __post_init__(self) -> None:
         _check(self.student in STUDENT_KINDS, f"student must be one of {', '.join(STUDENT_KINDS)}, not "
@@ -226,16 +233,19 @@ class DistillConfig(_Config):
     encode_logits: str = "off"  # off | raw | doc_layer
     # γ: the target is built from z − γ·log p_unigram (the training split's word frequencies). A nearest-neighbour
     # target ranks the words that every neighbourhood shares first, and the student copies them into many topics
-    # (topic uniqueness falls); γ > 0 lowers exactly those words. 0 = off (benchmarks/results/uniqueness.md).
-    background_correction: float = 0.0
-    LATER_FIELDS: ClassVar[tuple[str, ...]] = ("background_correction",)  # off: the keys from before γ existed
+    # (topic uniqueness falls); γ > 0 lowers exactly those words (benchmarks/results/uniqueness.md). 0 = off;
+    # None = chosen on dev data by the rule of bat_core/selection.py (first seed, a few γ), which the pipeline
+    # resolves before it trains, so every trained run records the γ it used.
+    background_correction: float | None = None
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"background_correction": 0.0}  # off: the keys from before γ existed
 
     def __post_init__(self) -> None:
         _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
         _check(self.temperature > 0, "temperature must be positive")
         _check(self.clip is None or self.clip >= 0, "clip must be ≥ 0 (0 = off)")
         _check(self.min_count >= 0, "min count must be ≥ 0")
-        _check(0 <= self.background_correction <= 2, "background_correction γ must be in [0, 2] (0 = off)")
+        _check(self.background_correction is None or 0 <= self.background_correction <= 2,
+               "background_correction γ must be in [0, 2] (0 = off; unset = chosen on dev data)")
         _check(self.encode_logits in ENCODE_LOGITS, f"encode_logits must be one of {', '.join(ENCODE_LOGITS)}")
 
     @property
@@ -246,7 +256,13 @@ class DistillConfig(_Config):
         """Settings that cannot change an inactive run are reset, so every λ = 0 run shares one cache key."""
         if self.active:
             return self
-        return DistillConfig(lam=0.0, temperature=1.0, clip=None, min_count=0.0, encode_logits="off")
+        return DistillConfig(lam=0.0, temperature=1.0, clip=None, min_count=0.0, encode_logits="off",
+                             background_correction=0.0)
+
+    @property
+    def gamma_pending(self) -> bool:
+        """Whether γ is still to be chosen on dev data (an active run with ``background_correction`` unset)."""
+        return self.active and self.background_correction is None
 
 
 @dataclass(frozen=True)

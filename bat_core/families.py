@@ -26,6 +26,30 @@ def _student_key(run: Run) -> str:
     return json.dumps({"student": s, "encode": run.config["distill"].get("encode_logits", "off")}, sort_keys=True)
 
 
+def gamma(run: Run) -> float:
+    """The background correction γ a run was trained with (runs stored before γ existed had none: 0)."""
+    return float(run.config["distill"].get("background_correction") or 0.0)
+
+
+def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
+    """The runs the dev rule for γ reads for ``run``'s settings: the baseline and every run at the same λ and seed
+    that differs only in γ (γ ascending); None when fewer than two γ were trained (nothing was chosen here)."""
+    if is_baseline(run):
+        return None
+
+    def without_gamma(r: Run) -> str:
+        d = {k: v for k, v in r.config["distill"].items() if k != "background_correction"}
+        return json.dumps({"d": d, "s": r.config["student"], "t": r.config.get("teacher_key")}, sort_keys=True)
+
+    me = without_gamma(run)
+    by_gamma = {gamma(r): r for r in reversed(runs) if not is_baseline(r) and without_gamma(r) == me}
+    base = next((b for b in runs if is_baseline(b) and b.seed == run.seed and _student_key(b) == _student_key(run)),
+                None)
+    if base is None or len(by_gamma) < 2:
+        return None
+    return base, [by_gamma[g] for g in sorted(by_gamma)]
+
+
 def family_key(run: Run) -> str:
     """Runs that differ only in λ and seed (same student, distillation and teacher settings) form one family."""
     if is_baseline(run):
@@ -71,6 +95,8 @@ def family_label(runs: list[Run]) -> str:
     if bat is not None:
         d, t = bat.config["distill"], bat.config.get("teacher") or {}
         label += f", T={d['temperature']:g}, c={d['clip'] or 'off'}"
+        if gamma(bat):
+            label += f", γ={gamma(bat):g}"
         if t:
             kind = t.get("teacher_kind")
             label += (f", teacher {kind} neighbours" if kind in ("lexical", "random") else
@@ -102,7 +128,8 @@ def settings_line(run: Run) -> str:
     st_, d = run.config["student"], run.config["distill"]
     parts = [f"K = {st_['n_topics']}", f"{st_['epochs']} epochs (best: {run.metrics.get('best_epoch', '?')})"]
     if run.lam > 0:
-        parts.append(f"T = {d['temperature']:g}, c = {d['clip'] if d['clip'] else 'off'}")
+        parts.append(f"T = {d['temperature']:g}, c = {d['clip'] if d['clip'] else 'off'}, "
+                     f"background correction γ = {gamma(run):g}")
     t = run.config.get("teacher") or {}
     if t:
         parts.append(_teacher_line(t))

@@ -9,6 +9,9 @@
 * Run keys come from :func:`bat_core.runs.run_key`, computed here once per member before anything trains, so
   ``execute`` knows which runs are in the cache, and reports per member whether it came from there.
 * The teacher is built (or read from its cache) once, and only when a member needs it.
+* When the background correction γ is unset (the default), the plan carries a :class:`GammaChoice`: a few
+  first-seed runs that ``execute`` trains (or reads) right after the teacher, chooses γ from with the dev-data rule
+  of :mod:`bat_core.selection`, then keys and trains every λ > 0 member with that γ.
 * Every missing member is trained by :func:`_train_missing`, the one place that calls the student trainer.
 """
 
@@ -31,10 +34,11 @@ from .io import write_json
 from .logits import TeacherLogits
 from .progress import Progress, ShouldStop
 from .runs import Run, run_key
+from .selection import GAMMA_GRID, describe_gamma, gamma_choice, selection_lambda
 
-__all__ = ["DEFAULT_BAT_LAMBDA", "PAPER_SEEDS", "Cache", "Member", "Plan", "Result", "Step", "arm", "check_lambdas",
-           "default_cache_dir", "default_lambdas", "execute", "fit", "get_teacher", "mean_std", "member", "plan",
-           "seed_list", "summarize", "summary"]
+__all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan", "Result",
+           "Step", "arm", "check_lambdas", "default_cache_dir", "default_lambdas", "describe_gamma", "execute", "fit",
+           "gamma_choice", "get_teacher", "mean_std", "member", "plan", "seed_list", "summarize", "summary"]
 
 # The seeds of the original multiple-run script, in its order; further seeds continue from there. The app, the CLI
 # and the benchmarks all use them, so a run trained in one is found in the cache by the others.
@@ -88,10 +92,29 @@ class Member:
 
 
 @dataclass(frozen=True)
+class GammaChoice:
+    """The choice of γ a plan still has to make on dev data: the baseline and one candidate per γ, first seed."""
+
+    lam: float
+    seed: int
+    baseline: Member
+    candidates: tuple[Member, ...]
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        return (self.baseline, *self.candidates)
+
+    @property
+    def label(self) -> str:
+        return f"background correction γ on dev data ({len(self.members)} runs at λ={self.lam:g} seed={self.seed})"
+
+
+@dataclass(frozen=True)
 class Plan:
     corpus: Corpus
     teacher: TeacherConfig
-    members: tuple[Member, ...]
+    members: tuple[Member, ...]  # λ > 0 members have γ unset (and a provisional key) while ``gamma`` is pending
+    gamma: GammaChoice | None = None
 
     @property
     def needs_teacher(self) -> bool:
@@ -104,12 +127,19 @@ class Plan:
     @property
     def steps(self) -> list[str]:
         """Human-readable steps in execution order: the teacher (when needed), then each member."""
-        return (["teacher"] if self.needs_teacher else []) + [m.label for m in self.members]
+        return ((["teacher"] if self.needs_teacher else []) + ([self.gamma.label] if self.gamma else [])
+                + [m.label for m in self.members])
+
+    def with_gamma(self, gamma: float) -> Plan:
+        """The plan once γ is chosen: every pending member gets it, and with it its final run key."""
+        members = tuple(member(self.corpus, self.teacher, m.student, replace(m.distill, background_correction=gamma))
+                        if m.distill.gamma_pending else m for m in self.members)
+        return replace(self, members=members, gamma=None)
 
 
 def arm(distill: DistillConfig, lam: float) -> DistillConfig:
     """The distillation settings at λ; λ = 0 is always the plain baseline (no teacher anywhere, encoder input off)."""
-    return replace(distill, lam=float(lam)).canonical() if lam > 0 else DistillConfig()
+    return replace(distill, lam=float(lam)).canonical() if lam > 0 else DistillConfig().canonical()
 
 
 def member(corpus: Corpus, tcfg: TeacherConfig, student: StudentConfig, distill: DistillConfig) -> Member:
@@ -126,9 +156,20 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
     from .train import check_trainable
 
     check_trainable(corpus, student)
-    members = tuple(member(corpus, teacher, replace(student, seed=int(s)), replace(distill, lam=lam))
-                    for lam in check_lambdas(lambdas) for s in dict.fromkeys(int(s) for s in seeds))
-    return Plan(corpus, teacher, members)
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    if not seeds:
+        raise BatError("give at least one seed")
+    lams = check_lambdas(lambdas)
+    members = tuple(member(corpus, teacher, replace(student, seed=s), replace(distill, lam=lam))
+                    for lam in lams for s in seeds)
+    gamma = None
+    if any(m.distill.gamma_pending for m in members):
+        lam, seed = selection_lambda(lams), seeds[0]
+        first = replace(student, seed=seed)
+        gamma = GammaChoice(lam, seed, member(corpus, teacher, first, DistillConfig()),
+                            tuple(member(corpus, teacher, first, replace(distill, lam=lam, background_correction=g))
+                                  for g in GAMMA_GRID))
+    return Plan(corpus, teacher, members, gamma)
 
 
 # ================================================================================================= execution
@@ -143,6 +184,7 @@ class Step:
     member: Member | None = None
     run: Run | None = None
     teacher_meta: dict[str, Any] | None = None
+    gamma: dict[str, Any] | None = None  # the γ step: what was chosen, from which runs
 
 
 @dataclass
@@ -154,6 +196,7 @@ class Result:
     teacher_cached: bool | None = None  # None when no member needed a teacher
     teacher_time_s: float = 0.0
     steps: list[Step] = field(default_factory=list)
+    gamma: dict[str, Any] | None = None  # γ chosen on dev data by this execution (None when it was set)
 
     @property
     def teacher_meta(self) -> dict[str, Any] | None:
@@ -190,13 +233,14 @@ def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillCon
 
 def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = None,
             should_stop: ShouldStop | None = None, on_step: OnStep | None = None) -> Result:
-    """Load or train the teacher once (if a member needs it), read cached runs, train and save the missing ones.
+    """Load or train the teacher once (if a member needs it), choose γ if the plan asks for it, read cached runs,
+    train and save the missing ones.
 
-    ``on_step`` hears about every finished step (the teacher, then each member) as it happens; runs are saved as
-    soon as they exist, so a cancelled job keeps what it finished.
+    ``on_step`` hears about every finished step (the teacher, the γ choice, then each member) as it happens; runs
+    are saved as soon as they exist, so a cancelled job keeps what it finished. ``result.plan`` is the plan with γ
+    resolved, whose member keys are those of the runs.
     """
     cache = Cache(cache_dir)
-    store = cache.runs
     result = Result(p, runs=[], cached=[])
 
     def done(step: Step) -> None:
@@ -210,32 +254,51 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         result.teacher = get_teacher(p.corpus, p.teacher, cache.root, progress, should_stop)
         result.teacher_time_s = time.time() - t0
         done(Step(0, "teacher", result.teacher_cached, result.teacher_time_s, teacher_meta=result.teacher_meta))
+    if p.gamma is not None:
+        t0 = time.time()
+        g = p.gamma
+        sel, sel_cached = _runs(p.corpus, list(g.members), cache, result.teacher, progress, should_stop)
+        result.gamma = gamma_choice(sel[0], sel[1:])
+        done(Step(len(result.steps), g.label, all(sel_cached), time.time() - t0, gamma=result.gamma))
+        p = result.plan = p.with_gamma(result.gamma["gamma"])
     first = len(result.steps)
-    found = [store.load(m.key) for m in p.members]
+
+    def on_member(i: int, run: Run, cached: bool, wall: float) -> None:
+        done(Step(first + i, p.members[i].label, cached, wall, p.members[i], run))
+
+    result.runs, result.cached = _runs(p.corpus, list(p.members), cache, result.teacher, progress, should_stop,
+                                       on_member)
+    return result
+
+
+def _runs(corpus: Corpus, members: list[Member], cache: Cache, teacher: TeacherLogits | None,
+          progress: Progress | None, should_stop: ShouldStop | None,
+          on_member: Callable[[int, Run, bool, float], None] | None = None) -> tuple[list[Run], list[bool]]:
+    """Every member's run, read from the run cache or trained (and saved at once); and which were cached."""
+    store = cache.runs
+    found = [store.load(m.key) for m in members]
     runs: list[Run | None] = list(found)
-    t_last = time.time()
-    for i, (m, run) in enumerate(zip(p.members, found, strict=True)):
-        if run is not None:
-            done(Step(first + i, m.label, True, 0.0, m, run))
+    for i, run in enumerate(found):
+        if run is not None and on_member is not None:
+            on_member(i, run, True, 0.0)
     missing = [i for i, run in enumerate(found) if run is None]
+    t_last = time.time()
 
     def on_run(j: int, run: Run) -> None:
         nonlocal t_last
         i = missing[j]
-        m = p.members[i]
-        if run.key != m.key:  # the trainer and the plan must agree, or the cache would never hit
-            raise RuntimeError(f"run key mismatch for {m.label}: planned {m.key}, trained {run.key}")
+        if run.key != members[i].key:  # the trainer and the plan must agree, or the cache would never hit
+            raise RuntimeError(f"run key mismatch for {members[i].label}: planned {members[i].key}, trained {run.key}")
         store.save(run)
         runs[i] = run
         now = time.time()
-        done(Step(first + i, m.label, False, now - t_last, m, run))
+        if on_member is not None:
+            on_member(i, run, False, now - t_last)
         t_last = now
 
-    _train_missing(p.corpus, [(p.members[i].student, p.members[i].distill) for i in missing], result.teacher,
-                   progress, should_stop, on_run)
-    result.runs = [r for r in runs if r is not None]
-    result.cached = [r is not None for r in found]
-    return result
+    _train_missing(corpus, [(members[i].student, members[i].distill) for i in missing], teacher, progress,
+                   should_stop, on_run)
+    return [r for r in runs if r is not None], [r is not None for r in found]
 
 
 # =================================================================================================== summaries
@@ -289,6 +352,7 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
         "settings": settings,
         "teacher": {**meta, "wall_time_s": result.teacher_time_s} if meta is not None else None,
+        "background_correction": result.gamma,
         "runs": [{"lam": r.lam, "seed": r.seed, "teacher_key": r.config["teacher_key"], **r.metrics,
                   "topics": r.topics} for r in result.runs],
         "by_lambda": summarize(result.runs),

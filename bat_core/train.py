@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -69,7 +70,8 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
     the other; on a CPU a large stack is split into a few smaller ones (see CPU_STACK_ELEMENTS).
     ``teacher`` may be None only if no member is ``distill.active``.
     """
-    members = [(cfg, distill or DistillConfig()) for cfg, distill in members]
+    # The trainer chooses no settings: a γ left unset trains as 0 here (the pipeline chooses it on dev data first)
+    members = [(cfg, _gamma_set(distill or DistillConfig())) for cfg, distill in members]
     for cfg, distill in members:
         check_trainable(corpus, cfg)
         if distill.active and teacher is None:
@@ -92,6 +94,10 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
                                                   should_stop)):
                     runs[i] = run
     return [r for r in runs if r is not None]
+
+
+def _gamma_set(distill: DistillConfig) -> DistillConfig:
+    return replace(distill, background_correction=0.0) if distill.background_correction is None else distill
 
 
 # On a CPU a stack pays off while its (members × batch × V) decoder activations stay around cache-friendly sizes;

@@ -34,9 +34,8 @@ from bat_core.align import align_topics
 from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.corpus import load_corpus, vectorize_reference
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words
-from bat_core.pipeline import execute, get_teacher, mean_std, paired_differences, plan, seed_list
+from bat_core.pipeline import describe_gamma, execute, get_teacher, mean_std, paired_differences, plan, seed_list
 from bat_core.progress import TqdmProgress
-from bat_core.selection import choose_background_correction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +60,12 @@ def arm_runs(corpus, tcfg: TeacherConfig, scfg: StudentConfig, dcfg: DistillConf
              cache_dir: Path, progress=None) -> list:
     """The runs of one arm at λ over the seeds, through the engine's one path (cached runs are read, not retrained)."""
     return execute(plan(corpus, tcfg, scfg, dcfg, [lam], seeds), cache_dir, progress).runs
+
+
+def _choose_gamma(task: tuple) -> dict | None:
+    """Worker: the pipeline's dev rule for γ for one arm (first seed only), as ``bat fit`` runs it."""
+    source, ccfg, tcfg, scfg, dcfg, lam, cache_dir = task
+    return execute(plan(_worker_corpus(source, ccfg), tcfg, scfg, dcfg, [lam], [scfg.seed]), cache_dir).gamma
 
 
 def _train_one(task: tuple) -> str:
@@ -119,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--clip", type=float, default=None)
     p.add_argument("--vocab-size", type=int, default=None)
     p.add_argument("--no-boilerplate-removal", action="store_true")
-    p.add_argument("--gamma-rule", action="store_true",
-                   help="add an arm: the default teacher with the background correction γ chosen on dev data")
+    p.add_argument("--gamma", type=float, default=None,
+                   help="background correction γ of every teacher arm (default: chosen per arm on dev data, first "
+                        "seed, as bat fit does; 0 = off, the setting of the results before γ was the default)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (each uses one CPU thread)")
     p.add_argument("--tag", default="", help="suffix for the result files, e.g. a configuration name")
     p.add_argument("--cache-dir", type=Path, default=ROOT / ".bat_cache")
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
     t_start = time.time()
     ccfg = CorpusConfig(**given(vocab_size=args.vocab_size), remove_boilerplate=not args.no_boilerplate_removal)
-    dcfg = replace(DistillConfig(), **given(temperature=args.temperature, clip=args.clip))
+    dcfg = replace(DistillConfig(), **given(temperature=args.temperature, clip=args.clip,
+                                            background_correction=args.gamma))
     name = Path(args.corpus).stem if Path(args.corpus).exists() else args.corpus
     scfg = replace(StudentConfig(n_topics=args.topics or DEFAULT_K.get(name, 20)),
                    **given(epochs=args.epochs, student=args.student))
@@ -160,17 +167,22 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         [(f"default λ={lam:g}", lam, "default", dcfg) for lam in extra]
     if "baseline" in arms:
         todo.insert(0, ("baseline", 0.0, None, dcfg))
-    gamma_rows = None
-    if args.gamma_rule:  # the background correction γ chosen on dev data (first seed), then trained on every seed
-        gamma, gamma_rows = choose_background_correction(corpus, tcfgs["default"], replace(scfg, seed=seeds[0]),
-                                                         replace(dcfg, lam=args.lam), seeds[0], args.cache_dir)
-        todo.append((f"default γ={gamma:g} (dev rule)", args.lam, "default",
-                     replace(dcfg, background_correction=gamma)))
     t_students = time.time()
-    if args.jobs > 1:  # fill the run cache in parallel, seed by seed so that partial results pair up
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
+    gammas: dict[str, dict] = {}
+    if dcfg.background_correction is None:  # each teacher arm gets the dev rule for γ, first seed, as bat fit does
+        pending = [t for t in todo if t[2] is not None]
+        tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=seeds[0]), d, lam,
+                  args.cache_dir) for _, lam, ta, d in pending]
+        with ProcessPoolExecutor(max(1, min(args.jobs, len(tasks))), mp_context=mp.get_context("spawn")) as pool:
+            for (label, *_), choice in zip(pending, pool.map(_choose_gamma, tasks), strict=True):
+                gammas[label] = choice
+                print(f"{label}: γ = {choice['gamma']:g} chosen on dev data", flush=True)
+        todo = [(label, lam, ta, replace(d, background_correction=gammas[label]["gamma"]) if label in gammas else d)
+                for label, lam, ta, d in todo]
+    if args.jobs > 1:  # fill the run cache in parallel, seed by seed so that partial results pair up
         tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=s), d, lam,
                   args.cache_dir) for s in seeds for _, lam, ta, d in todo]
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
@@ -193,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
                      "seeds": seeds, "arms": arms},
         "teachers": {a: _teacher_row(t) for a, t in teachers.items()},
         "rows": rows,
-        "gamma_rule": gamma_rows,
+        "gamma_rule": gammas,
         "time_s": {"teachers": t_teacher, "students": t_students, "total": time.time() - t_start},
     }
     tag = f"-{args.tag}" if args.tag else ""
@@ -228,10 +240,10 @@ def render_markdown(res: dict) -> str:
                      f"{(t['dev_perplexity'] or float('nan')):,.0f} | {(t['unigram_dev_perplexity'] or 0):,.0f} |")
     if "default" in res["teachers"]:
         lines += ["", f"Default rule: {res['teachers']['default']['choice']}"]
-    if res.get("gamma_rule"):
-        lines += ["", "Background correction γ on dev (first seed; kept: TU ≥ baseline − 0.05; then best dev NPMI): "
-                  + ", ".join(f"γ={r['gamma']:g} dev NPMI {r['dev_npmi']:.4f} TU {r['tu']:.3f}"
-                              + ("" if r["kept"] else " (dropped)") for r in res["gamma_rule"])]
+    for arm, choice in (res.get("gamma_rule") or {}).items():
+        lines += ["", f"{arm}: {describe_gamma(choice)}"]
+    if not res.get("gamma_rule"):
+        lines += ["", f"Background correction γ = {st['distill'].get('background_correction', 0.0):g} for every arm."]
     lines += [
         "",
         "| arm | λ | test NPMI | Δ vs baseline (paired) | seeds won | Δ vs lexical control | seeds won | "

@@ -122,12 +122,12 @@ def test_cli_bad_inputs(tmp_path, capsys):
 def test_execute_trains_the_teacher_once_and_reports_each_step(demo_corpus, tmp_path, tiny_bert_dir):
     """Baseline first, the teacher once, every member's cache state; a second execute reads everything."""
     tcfg = TeacherConfig(model=str(tiny_bert_dir), max_length=64, head_epochs=3, device="cpu")
-    dbase = DistillConfig(temperature=2.0, encode_logits="raw")
+    dbase = DistillConfig(temperature=2.0, encode_logits="raw", background_correction=0.0)  # γ given: no γ step
     p = plan(demo_corpus, tcfg, StudentConfig(n_topics=5, epochs=2), dbase, [0.5, 0.0, 0.5], [7, 7, 8])
     assert p.steps == ["teacher", "λ=0 seed=7", "λ=0 seed=8", "λ=0.5 seed=7", "λ=0.5 seed=8"]
     base, bat = p.members[0], p.members[2]
     # λ = 0 is the plain baseline whatever the distillation settings: no teacher, no encoder input, T reset
-    assert base.teacher_key is None and base.distill == DistillConfig()
+    assert base.teacher_key is None and base.distill == DistillConfig().canonical()
     assert bat.teacher_key == p.teacher_key and bat.distill.temperature == 2.0
     steps = []
     first = execute(p, tmp_path, on_step=steps.append)

@@ -130,25 +130,68 @@ def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
     assert np.allclose(corrected, 4 * want / want.sum(), rtol=2e-3)
     assert corrected[0] < plain[0] and corrected[2] > plain[2]
     # off and λ = 0 keep the run keys they had before the setting existed
-    assert "background_correction" not in DistillConfig(lam=0.5).to_dict()
-    assert DistillConfig(background_correction=0.5).canonical() == DistillConfig()
+    assert "background_correction" not in DistillConfig(lam=0.5, background_correction=0.0).to_dict()
+    assert DistillConfig(background_correction=0.5).canonical() == DistillConfig().canonical()
+    # a stored config without γ was trained with γ = 0, whatever today's default (unset: chosen on dev data)
+    assert DistillConfig.from_stored(DistillConfig(lam=0.5, background_correction=0.0).to_dict()
+                                     ).background_correction == 0.0
+    assert DistillConfig(lam=0.5).gamma_pending and not DistillConfig(lam=0.5, background_correction=0.2).gamma_pending
 
 
-def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi(tmp_path):
+def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
+    from types import SimpleNamespace
+
+    from bat_core.selection import choose_gamma
+
+    def run(gamma, dev, tu):
+        return SimpleNamespace(config={"distill": {"background_correction": gamma}}, key=f"k{gamma}",
+                               metrics={"dev_npmi": dev, "tu": tu})
+
+    base = run(0.0, 0.10, 0.80)
+    # γ = 0.5 has the best dev NPMI but loses more than 0.05 TU: the best kept one (0.25) wins
+    gamma, rows = choose_gamma(base, [run(0.0, 0.12, 0.70), run(0.25, 0.13, 0.78), run(0.5, 0.20, 0.74)])
+    assert gamma == 0.25 and [r["kept"] for r in rows] == [False, True, False]
+    # none kept: the best dev NPMI of all (the rule still never reads test data)
+    gamma, _ = choose_gamma(base, [run(0.0, 0.12, 0.50), run(0.4, 0.11, 0.60)])
+    assert gamma == 0.0
+
+
+def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
+    """γ unset (the default): the plan trains the first seed at each γ of the grid, the rule picks one, and every
+    λ > 0 member is keyed and trained with it; the chosen candidate is the grid's own run (read, not retrained)."""
     from teacher_fixtures import make_topic_corpus
 
+    from bat_core import pipeline, selection
     from bat_core.config import DistillConfig, StudentConfig
-    from bat_core.selection import choose_background_correction
 
     corpus = make_topic_corpus()
+    tcfg = TeacherConfig(kind="lexical", device="cpu")
     scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
-    gamma, rows = choose_background_correction(corpus, TeacherConfig(kind="lexical", device="cpu"), scfg,
-                                               DistillConfig(lam=0.5), seed=1, cache_dir=tmp_path,
-                                               grid=(0.0, 0.5))
-    assert [r["gamma"] for r in rows] == [0.0, 0.5]
-    kept = [r for r in rows if r["kept"]] or rows
-    assert gamma == max(kept, key=lambda r: r["dev_npmi"])["gamma"]
+    p = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
+    assert p.gamma is not None and p.gamma.seed == 1 and p.gamma.lam == 0.5
+    assert [m.distill.background_correction for m in p.gamma.candidates] == list(selection.GAMMA_GRID)
+    assert p.steps[:2] == ["teacher", p.gamma.label]
+    steps = []
+    res = pipeline.execute(p, tmp_path, on_step=steps.append)
+    chosen = res.gamma["gamma"]
+    assert chosen in selection.GAMMA_GRID and len(res.gamma["rows"]) == len(selection.GAMMA_GRID)
+    kept = [r for r in res.gamma["rows"] if r["kept"]] or res.gamma["rows"]
+    assert chosen == max(kept, key=lambda r: r["dev_npmi"])["gamma"]
+    assert [s.gamma is not None for s in steps] == [False, True, False, False, False, False]
+    bats = [r for r in res.runs if r.lam > 0]
+    assert {DistillConfig.from_stored(r.config["distill"]).background_correction for r in bats} == {chosen}
+    assert res.cached[[m.label for m in res.plan.members].index("λ=0.5 seed=1")]  # the candidate run itself
+    # the same settings with γ given train nothing new, and the summary says what was chosen and why
+    again = pipeline.execute(pipeline.plan(corpus, tcfg, scfg, DistillConfig(background_correction=chosen),
+                                           [0.0, 0.5], [1, 2]), tmp_path)
+    assert all(again.cached) and again.gamma is None
+    assert [r.key for r in again.runs] == [r.key for r in res.runs]
+    s = pipeline.summary(res, {}, 0.0)
+    assert s["background_correction"]["gamma"] == chosen
+    assert "chosen on dev data" in selection.describe_gamma(s["background_correction"])
+    # γ changes the target, hence what the student learns
+    cand = {r["gamma"]: r["key"] for r in res.gamma["rows"]}
     from bat_core.cache import Cache
 
-    a, b = (Cache(tmp_path).runs.load(r["key"]) for r in rows)
-    assert not np.allclose(a.beta, b.beta)  # γ changes the target, hence what the student learns
+    a, b = (Cache(tmp_path).runs.load(cand[g]) for g in (0.0, 0.5))
+    assert not np.allclose(a.beta, b.beta)

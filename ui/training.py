@@ -46,7 +46,9 @@ def job_work(p: pipeline.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any
 
     def work(job: Job) -> dict[str, Any]:
         def on_step(step: pipeline.Step) -> None:
-            if step.member is None:
+            if step.gamma is not None:
+                job.next_step(pipeline.describe_gamma(step.gamma) + (" (runs read from cache)" if step.cached else ""))
+            elif step.member is None:
                 job.next_step(teacher_note(step, p.teacher))
             else:
                 assert step.run is not None

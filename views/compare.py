@@ -13,11 +13,13 @@ from bat_core.families import (
     comparable,
     families,
     family_label,
+    gamma,
+    gamma_candidates,
     pick,
     settings_line,
     teacher_is_weak,
 )
-from bat_core.pipeline import DEFAULT_BAT_LAMBDA
+from bat_core.pipeline import DEFAULT_BAT_LAMBDA, describe_gamma, gamma_choice
 from ui import compare_cache as cc
 from ui import compare_views, perf, progress, runs, state, tables, training
 from ui.defaults import LAMBDA_CHOICES
@@ -84,6 +86,12 @@ st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
 if _t.get("choice") and not teacher_is_weak(_t):
     st.info(_t["choice"])
+_cands = next((c for r in fruns if r.lam > 0 and (c := gamma_candidates(r, saved))), None)
+if _cands is not None:
+    _choice = gamma_choice(*_cands)
+    st.caption(describe_gamma(_choice) if np.isclose(_choice["gamma"], gamma(bat)) else
+               f"Background correction γ = {gamma(bat):g} was set by hand; on dev data the rule "
+               f"({len(_choice['rows'])} γ trained at λ = {_choice['lam']:g}) would choose γ = {_choice['gamma']:g}.")
 if teacher_is_weak(_t):
     st.warning("This teacher predicts held-out documents no better than word frequencies alone (dev perplexity "
                f"{_t['dev_perplexity']:,.0f} vs {_t['unigram_dev_perplexity']:,.0f}): it has little to teach, and "
@@ -104,8 +112,8 @@ with st.expander("Train another λ with these settings", expanded=bool(job and j
         tcfg = training.teacher_config_for(bat)
         if st.button(f"Train λ = {new_lam:g}", key="cmp_train", disabled=tcfg is None):
             try:
-                scfg = StudentConfig.from_dict(bat.config["student"])
-                dcfg = DistillConfig.from_dict(bat.config["distill"])
+                scfg = StudentConfig.from_stored(bat.config["student"])
+                dcfg = DistillConfig.from_stored(bat.config["distill"])  # the γ these runs used, not a new choice
                 training.start_training(corpus, tcfg, scfg, dcfg, [0.0, float(new_lam)], fam_seeds,
                                    label=f"Training λ = {new_lam:g}")
                 st.session_state["cmp_pending_lam"] = float(new_lam)

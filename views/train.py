@@ -6,9 +6,9 @@ from bat_core import plots
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.errors import BatError
 from bat_core.families import families, family_label, run_label
-from bat_core.pipeline import DEFAULT_BAT_LAMBDA, seed_list
+from bat_core.pipeline import DEFAULT_BAT_LAMBDA, GAMMA_GRID, seed_list
 from ui import progress, runs, state, training
-from ui.defaults import LAMBDA_CHOICES, defaults
+from ui.defaults import GAMMA_OPTIONS, LAMBDA_CHOICES, defaults
 from ui.exports import export_buttons
 from ui.jobs import manager
 from ui.sidebar import device_name
@@ -92,6 +92,13 @@ with scol:
                           key="s_lams",
                           persist_state=PERSIST, accept_new_options=True,
                           help="Weight of the teacher in the loss. Type another value in (0, 1] to add it")
+    gamma = st.selectbox("Background correction γ", GAMMA_OPTIONS, 0, key="s_gamma", persist_state=PERSIST,
+                         format_func=lambda g: "auto: chosen on dev data" if g is None else f"{g:g}" + (
+                             " (off)" if g == 0 else ""),
+                         help="The target comes from z − γ·log p(word): it lowers the words every neighbourhood "
+                              "shares, which otherwise crowd into many topics. auto trains the first seed at a few γ "
+                              "and keeps the best dev NPMI among those that keep topic uniqueness (within 0.05 of "
+                              "the baseline)")
 
 # ---------------------------------------------------------------------------------------------- validate
 errors = []
@@ -110,7 +117,7 @@ try:
     tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head, kind=kind, max_length=int(max_len),
                          epochs=int(t_epochs), head_epochs=d["teacher_head_epochs"])
     scfg = StudentConfig(n_topics=int(k), epochs=int(epochs), student=student)
-    dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None)
+    dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None, background_correction=gamma)
 except BatError as e:
     errors.append(str(e))
 for e in errors:
@@ -119,6 +126,8 @@ for e in errors:
 seeds = seed_list(int(n_seeds))
 n_runs = len(lambdas) * len(seeds)
 plan = f"{n_runs} run(s): λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}} × seed(s) {', '.join(map(str, seeds))}"
+if len(lambdas) > 1 and gamma is None:
+    plan += f", after {len(GAMMA_GRID) - 1} more runs at the first seed that choose γ on dev data"
 if len(lambdas) > 1 and not errors:
     if runs.teacher_cached(corpus, tcfg):
         plan += "; the teacher for these settings is in the cache"
