@@ -108,13 +108,18 @@ def seed_summary(df: pd.DataFrame, lam: float, baseline_lam: float = 0.0) -> go.
     return fig
 
 
-def lambda_sweep(df: pd.DataFrame, current: float | None = None) -> go.Figure:
-    """Test NPMI and topic uniqueness against λ over the whole trained curve: the mean over seeds as a line, a ± std
-    band, each seed as a dot, and the λ = 0 baseline's mean as a dashed reference line."""
-    s = summarise(df)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("NPMI (test split) vs λ", "Topic uniqueness vs λ"))
+SWEEP_PANELS = (("npmi", "NPMI (test split) vs λ"), ("tu", "Topic uniqueness vs λ"))
+DOWNSTREAM_PANELS = (("accuracy", "Accuracy (test split) vs λ"), ("macro_f1", "Macro-F1 (test split) vs λ"))
+
+
+def lambda_sweep(df: pd.DataFrame, current: float | None = None,
+                 panels: Sequence[tuple[str, str]] = SWEEP_PANELS, title: str | None = None) -> go.Figure:
+    """Metrics against λ over the whole trained curve (by default test NPMI and topic uniqueness): the mean over
+    seeds as a line, a ± std band, each seed as a dot, and the λ = 0 baseline's mean as a dashed reference line."""
+    s = summarise(df, [m for m, _ in panels])
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
     x = s["lam"].to_numpy(dtype=float)
-    for col, metric in ((1, "npmi"), (2, "tu")):
+    for col, (metric, _) in enumerate(panels, 1):
         mean = s[f"{metric}_mean"].to_numpy(dtype=float)
         std = s[f"{metric}_std"].to_numpy(dtype=float)
         fig.add_scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
@@ -135,9 +140,18 @@ def lambda_sweep(df: pd.DataFrame, current: float | None = None) -> go.Figure:
         if current is not None:
             fig.add_vline(x=float(current), line=dict(color="#f59e0b", dash="dot"), row=1, col=col)
     fig.update_xaxes(title_text="λ (weight of the teacher)", range=[-0.05, 1.05])
-    fig.update_layout(title=f"Coherence and uniqueness against λ: {len(x)} λ values, mean ± std over seeds "
-                            "(dashed: the λ = 0 baseline)", **_LAYOUT)
+    fig.update_layout(title=title or f"Coherence and uniqueness against λ: {len(x)} λ values, mean ± std over seeds "
+                                     "(dashed: the λ = 0 baseline)", **_LAYOUT)
     return fig
+
+
+def downstream_sweep(scores: Iterable[dict[str, Any]], current: float | None = None) -> go.Figure:
+    """Accuracy and macro-F1 of a classifier on θ against λ (rows of :func:`bat_core.downstream.evaluate_runs`)."""
+    df = pd.DataFrame(list(scores), columns=["lam", "seed", "accuracy", "macro_f1"])
+    df = df.drop_duplicates(["lam", "seed"], keep="first").sort_values(["lam", "seed"], kind="stable")
+    return lambda_sweep(df, current, DOWNSTREAM_PANELS,
+                        "θ as features: logistic regression fitted on the train split, scored on the test split "
+                        "(mean ± std over seeds; dashed: the λ = 0 baseline)")
 
 
 def _is_baseline(name: str) -> bool:

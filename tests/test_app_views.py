@@ -18,6 +18,15 @@ def _runs(at):
     return cache().runs.runs(at.session_state["corpus"].hash)
 
 
+def _values(v) -> list[float]:
+    """A plotly spec array: a plain list, or {"dtype", "bdata"} (base64 of the raw array)."""
+    if isinstance(v, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v)
+
+
 def _raise(*a, **k):
     raise AssertionError("recomputed on a revisit: the per-run cache missed")
 
@@ -180,3 +189,42 @@ def test_warm_up_fills_the_other_lambdas(trained, monkeypatch):
     at.select_slider(key="cmp_lam").set_value(1.0).run()
     assert not at.exception, at.exception
     assert "BAT (λ=1) NPMI" in {m.label for m in at.metric}
+
+
+@pytest.mark.slow
+def test_downstream_says_plainly_when_the_corpus_has_no_labels(trained):
+    at = _compare("Downstream: θ → labels")
+    assert not at.get("plotly_chart")
+    assert any("No downstream check for this corpus" in i.value and "has no labels" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
+    """mini20ng picked on the Corpus page, trained at λ ∈ {0, 0.5}: the tab plots accuracy and macro-F1 against λ,
+    the same numbers as bat_core.downstream on the saved runs."""
+    at = new_app(timeout=120)
+    at.selectbox(key="builtin_name").set_value("mini20ng").run()
+    at.button(key="use_demo").click().run()
+    assert not at.exception and at.session_state["corpus"].name == "mini20ng"
+    at.switch_page("views/train.py").run()
+    at.number_input(key="s_k").set_value(4)
+    at.multiselect(key="s_lams").set_value([0.5])
+    at.selectbox(key="s_gamma").set_value(0.0).run()
+    at.button(key="train").click().run()
+    assert not at.exception and not at.error
+    wait_for_job(at)
+    at.switch_page("views/compare.py").run()
+    at.session_state["cmp_tab"] = "Downstream: θ → labels"
+    at.run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert [c.key for c in charts] == ["cmp_downstream"]
+    spec = json.loads(charts[0].proto.spec)
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert titles == ["Accuracy (test split) vs λ", "Macro-F1 (test split) vs λ"]
+    from bat_core.downstream import evaluate_runs
+
+    want = {s["lam"]: s["accuracy"] for s in evaluate_runs(at.session_state["corpus"], _runs(at))}
+    mean = next(d for d in spec["data"] if d["name"] == "mean over seeds" and d.get("xaxis", "x") == "x")
+    assert dict(zip(_values(mean["x"]), _values(mean["y"]), strict=True)) == pytest.approx(want)
+    assert any(m.value.startswith("At λ = 0.5: accuracy") for m in at.markdown)

@@ -18,6 +18,8 @@ import streamlit as st
 from bat_core import exports, plots
 from bat_core.align import align_topics
 from bat_core.corpus import Corpus
+from bat_core.downstream import evaluate_runs
+from bat_core.errors import BatError
 from bat_core.families import pair_rows
 from bat_core.runs import Run
 from bat_core.teacher_effect import TeacherEffect, teacher_effect
@@ -72,6 +74,21 @@ def fig_seed_summary(sig: tuple[str, ...], lam: float, _runs: list[Run]):
 @st.cache_resource(max_entries=256, show_spinner=False)
 def fig_lambda_sweep(sig: tuple[str, ...], lam: float, _runs: list[Run]):
     return plots.lambda_sweep(plots.metrics_frame(_runs), current=lam)
+
+
+@st.cache_data(max_entries=64, show_spinner="Fitting a classifier on θ of every run of these settings…")
+def downstream(sig: tuple[str, ...], corpus_hash: str, _corpus: Corpus, _runs: list[Run]) -> tuple[list[dict], str]:
+    """Accuracy and macro-F1 of a logistic regression on each run's θ, or why there are none (no labels, …)."""
+    try:
+        return evaluate_runs(_corpus, _runs), ""
+    except BatError as e:
+        return [], str(e)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def fig_downstream(sig: tuple[str, ...], lam: float, scores: tuple[tuple[float, int, float, float], ...]):
+    return plots.downstream_sweep([dict(zip(("lam", "seed", "accuracy", "macro_f1"), r, strict=True))
+                                   for r in scores], current=lam)
 
 
 @st.cache_data(max_entries=64, show_spinner="Summing the teacher's targets over the training split…")

@@ -1,5 +1,6 @@
-"""Two views of the Compare page (issue #11): the λ = 1 topics next to the λ = 0 baseline, and the words whose share
-the teacher's targets raise or lower most. Both are looked up through :mod:`ui.compare_cache`."""
+"""Three views of the Compare page (issue #11): the λ = 1 topics next to the λ = 0 baseline, the words whose share
+the teacher's targets raise or lower most, and θ as features for a classifier against λ. All are looked up through
+:mod:`ui.compare_cache`."""
 
 from __future__ import annotations
 
@@ -70,3 +71,24 @@ def word_shift(bat: Run, corpus: Corpus) -> None:
     st.plotly_chart(cc.fig_word_shift(tkey, corpus.hash, temperature, SHIFT_WORDS, corpus), key="cmp_word_shift")
     st.markdown("Raised most: " + (_word_list(eff.raised) or "none"))
     st.markdown("Lowered most: " + (_word_list(eff.lowered) or "none"))
+
+
+def downstream(fruns: list[Run], corpus: Corpus, lam: float) -> None:
+    """Accuracy and macro-F1 of a logistic regression on θ against λ, or a plain line saying why there are none."""
+    scores, why = cc.downstream(cc.family_sig(fruns), corpus.hash, corpus, fruns)
+    if not scores:
+        st.info(f"No downstream check for this corpus: {why}. It needs a category per document; the installed "
+                "corpora bbcnews and mini20ng have them.")
+        return
+    rows = tuple((s["lam"], s["seed"], s["accuracy"], s["macro_f1"]) for s in scores)
+    st.caption(f"Are distilled topics more useful as document features? θ of each run's {scores[0]['n_train']} "
+               f"labelled training documents trains a logistic regression (standardised θ), scored on the "
+               f"{scores[0]['n_test']} test documents. Higher is better; each seed is a dot.")
+    st.plotly_chart(cc.fig_downstream(cc.family_sig(fruns), lam, rows), key="cmp_downstream")
+    base = [s for s in scores if s["lam"] == 0]
+    here = [s for s in scores if np.isclose(s["lam"], lam)]
+    if base and here:
+        b, h = (float(np.mean([s["accuracy"] for s in x])) for x in (base, here))
+        st.markdown(f"At λ = {lam:g}: accuracy {h:.3f} against {b:.3f} for the baseline "
+                    f"({'higher' if h > b else 'lower' if h < b else 'the same'}; mean over "
+                    f"{len(here)} and {len(base)} seed(s)).")

