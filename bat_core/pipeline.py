@@ -217,7 +217,8 @@ def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = No
 def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillConfig]],
                    teacher: TeacherLogits | None, progress: Progress | None, should_stop: ShouldStop | None,
                    on_run: Callable[[int, Run], None]) -> None:
-    """Train every member not in the cache; ``on_run(i, run)`` as each one is ready (it saves the run).
+    """Train every member not in the cache; ``on_run(i, run)`` as each one is ready (it saves the run), so a
+    cancelled or failed job keeps every stack that finished.
 
     The one call site of the student trainer: members that share student settings train together as one stacked
     model (``train.fit_students``), each with the same result as if it were trained alone.
@@ -227,8 +228,7 @@ def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillCon
     if not members:
         return
     needed = teacher if any(d.active for _, d in members) else None
-    for i, run in enumerate(fit_students(corpus, members, needed, progress, should_stop)):
-        on_run(i, run)
+    fit_students(corpus, members, needed, progress, should_stop, on_run)  # each run saved as its stack finishes
 
 
 def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = None,

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+import torch
 
+from bat_core import train
 from bat_core.config import DistillConfig, StudentConfig
 from bat_core.progress import Cancelled
 from bat_core.train import fit_student, fit_students
@@ -83,7 +85,8 @@ def test_members_with_other_settings_train_in_their_own_stack(demo_corpus):
     _assert_same_run(runs[1], fit_student(demo_corpus, other))
 
 
-def test_progress_every_epoch_and_cancel(demo_corpus):
+def test_progress_every_epoch_and_cancel(demo_corpus, monkeypatch):
+    monkeypatch.setattr(train, "cpu_workers", lambda: 1)  # one stack of two, as on a one-core machine
     events = []
     members = [(_cfg(1), DistillConfig()), (_cfg(2), DistillConfig())]
     cfg = StudentConfig(**{**TINY.to_dict(), "patience": None})
@@ -103,3 +106,18 @@ def test_progress_every_epoch_and_cancel(demo_corpus):
 
     with pytest.raises(Cancelled):
         fit_students(demo_corpus, members, should_stop=stop)
+
+
+def test_stacks_side_by_side_on_cores_match_one_after_the_other(demo_corpus, monkeypatch):
+    """With 2 workers a grid is split into CPU stacks trained on 2 threads; every member equals the one-thread result,
+    and on_run hears about each member once, as its stack finishes."""
+    members = [(_cfg(s), DistillConfig(lam=lam, background_correction=0.0)) for s in (1, 2) for lam in (0.0,)]
+    monkeypatch.setattr(train, "cpu_workers", lambda: 1)
+    alone = fit_students(demo_corpus, members)
+    monkeypatch.setattr(train, "cpu_workers", lambda: 2)
+    assert len(train._chunks([0, 1], members, demo_corpus, torch.device("cpu"), 2)) == 2
+    heard: list[int] = []
+    side = fit_students(demo_corpus, members, on_run=lambda i, run: heard.append(i))
+    assert sorted(heard) == [0, 1]
+    for a, b in zip(alone, side, strict=True):
+        _assert_same_run(a, b)

@@ -132,7 +132,8 @@ def test_execute_trains_the_teacher_once_and_reports_each_step(demo_corpus, tmp_
     steps = []
     first = execute(p, tmp_path, on_step=steps.append)
     assert first.teacher_cached is False and first.cached == [False] * 4
-    assert [s.label for s in steps] == p.steps and [s.index for s in steps] == list(range(5))
+    # the teacher first; members as their stacks finish (stacks may train side by side on the cores)
+    assert steps[0].label == "teacher" and sorted((s.index, s.label) for s in steps) == list(enumerate(p.steps))
     assert steps[0].teacher_meta["key"] == p.teacher_key and steps[0].teacher_meta["dev_perplexity"] > 0
     assert [r.key for r in first.runs] == [m.key for m in p.members]
     assert all(r.config["teacher_key"] == p.teacher_key for r in first.runs[2:])
