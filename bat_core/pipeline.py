@@ -254,20 +254,26 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         result.teacher = get_teacher(p.corpus, p.teacher, cache.root, progress, should_stop)
         result.teacher_time_s = time.time() - t0
         done(Step(0, "teacher", result.teacher_cached, result.teacher_time_s, teacher_meta=result.teacher_meta))
+    fresh: set[str] = set()  # keys trained by the γ step of this execution (not "from the cache" below)
     if p.gamma is not None:
         t0 = time.time()
         g = p.gamma
-        sel, sel_cached = _runs(p.corpus, list(g.members), cache, result.teacher, progress, should_stop)
-        result.gamma = gamma_choice(sel[0], sel[1:])
-        done(Step(len(result.steps), g.label, all(sel_cached), time.time() - t0, gamma=result.gamma))
+        # the plan's other baselines do not depend on γ: they train with the γ runs (fuller stacks on the cores)
+        also = [m for m in p.members if not m.distill.active and m.key not in {x.key for x in g.members}]
+        sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop)
+        fresh = {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
+        n = len(g.members)
+        result.gamma = gamma_choice(sel[0], sel[1:n])
+        done(Step(len(result.steps), g.label, all(sel_cached[:n]), time.time() - t0, gamma=result.gamma))
         p = result.plan = p.with_gamma(result.gamma["gamma"])
     first = len(result.steps)
 
     def on_member(i: int, run: Run, cached: bool, wall: float) -> None:
-        done(Step(first + i, p.members[i].label, cached, wall, p.members[i], run))
+        done(Step(first + i, p.members[i].label, cached and run.key not in fresh, wall, p.members[i], run))
 
     result.runs, result.cached = _runs(p.corpus, list(p.members), cache, result.teacher, progress, should_stop,
                                        on_member)
+    result.cached = [c and r.key not in fresh for r, c in zip(result.runs, result.cached, strict=True)]
     return result
 
 

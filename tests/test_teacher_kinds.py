@@ -180,7 +180,10 @@ def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
     assert [s.gamma is not None for s in steps] == [False, True, False, False, False, False]
     bats = [r for r in res.runs if r.lam > 0]
     assert {DistillConfig.from_stored(r.config["distill"]).background_correction for r in bats} == {chosen}
-    assert res.cached[[m.label for m in res.plan.members].index("λ=0.5 seed=1")]  # the candidate run itself
+    # the chosen candidate is the grid's own run, and the job reports its runs as trained here, none as cached
+    chosen_key = next(r["key"] for r in res.gamma["rows"] if r["gamma"] == chosen)
+    assert chosen_key == res.plan.members[[m.label for m in res.plan.members].index("λ=0.5 seed=1")].key
+    assert not any(res.cached) and not any(s.cached for s in steps)
     # the same settings with γ given train nothing new, and the summary says what was chosen and why
     again = pipeline.execute(pipeline.plan(corpus, tcfg, scfg, DistillConfig(background_correction=chosen),
                                            [0.0, 0.5], [1, 2]), tmp_path)
