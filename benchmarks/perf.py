@@ -15,6 +15,18 @@ NPMI: ours (bat-method.md section 5: document co-occurrence, a pair that never c
 pair ≈ −1 (log(ε / p_i p_j) / −log ε, ε = 1e-12). With the window as long as the longest document, gensim's windows
 are the documents, so the two agree on every pair that co-occurs; the table also recomputes gensim's convention from
 our document counts to show that this convention is the whole remaining difference.
+
+Added rows (every figure a ratio measured side by side in one run):
+
+* teacher export: the frozen teacher (``build_teacher``, default settings: MiniLM, knn head, no cache) on demo, each
+  phase timed, against a bare ``AutoModel`` forward (``torch.inference_mode``) over the same tokenised windows in the
+  same length-sorted batches; the peak RSS of the export; the bytes per document of the logits store it writes;
+* scaling: 1k, 4k, 16k, 64k documents (demo texts replicated, each copy made distinct by a pseudo-word
+  ``docid<n>`` that is not a token, so the duplicate filter keeps it and the vocabulary does not change): ingestion
+  (``build_corpus``), one student epoch (one member, K = 50), one NPMI call (K = 50) on the dev / test split;
+* CPU stacks side by side: the demo grid with ``cpu_workers()`` = 1 vs torch's thread count;
+* CUDA: when a GPU is visible, the epoch, grid and teacher rows again on it (teacher in bf16 autocast; the student
+  has no reduced-precision path and trains in fp32); otherwise one line says it was not available.
 """
 
 from __future__ import annotations

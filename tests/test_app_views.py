@@ -228,3 +228,22 @@ def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
     mean = next(d for d in spec["data"] if d["name"] == "mean over seeds" and d.get("xaxis", "x") == "x")
     assert dict(zip(_values(mean["x"]), _values(mean["y"]), strict=True)) == pytest.approx(want)
     assert any(m.value.startswith("At λ = 0.5: accuracy") for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_compare_says_which_gamma_was_chosen_and_why(trained):
+    """The Train page's default γ is chosen on dev data; Compare states the choice and the candidates it weighed."""
+    from bat_core.families import gamma, gamma_candidates
+    from bat_core.selection import GAMMA_GRID, gamma_choice
+
+    at = _compare()
+    saved = _runs(at)
+    one = pick(saved, 1.0, SEED)  # λ = 1 is only in the grid: it carries the chosen γ
+    # the γ runs: λ = 0.5 (the λ nearest the default), first seed, every γ of the grid
+    bat = next(r for r in saved if r.lam == 0.5 and gamma(r) == gamma(one))
+    base, cands = gamma_candidates(bat, saved)
+    assert [gamma(r) for r in cands] == list(GAMMA_GRID) and base.lam == 0
+    choice = gamma_choice(base, cands)
+    assert choice["gamma"] == gamma(one)
+    line = next(c.value for c in at.caption if c.value.startswith("Background correction:"))
+    assert "chosen on dev data at λ = 0.5" in line and all(f"γ={g:g} dev NPMI" in line for g in GAMMA_GRID)

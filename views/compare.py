@@ -90,8 +90,9 @@ _cands = next((c for r in fruns if r.lam > 0 and (c := gamma_candidates(r, saved
 if _cands is not None:
     _choice = gamma_choice(*_cands)
     st.caption(describe_gamma(_choice) if np.isclose(_choice["gamma"], gamma(bat)) else
-               f"Background correction γ = {gamma(bat):g} was set by hand; on dev data the rule "
-               f"({len(_choice['rows'])} γ trained at λ = {_choice['lam']:g}) would choose γ = {_choice['gamma']:g}.")
+               f"These runs use background correction γ = {gamma(bat):g}; for these settings the rule on dev data "
+               f"({len(_choice['rows'])} γ trained at λ = {_choice['lam']:g}) chose γ = {_choice['gamma']:g}: "
+               "pick that family in Settings above for the default runs.")
 if teacher_is_weak(_t):
     st.warning("This teacher predicts held-out documents no better than word frequencies alone (dev perplexity "
                f"{_t['dev_perplexity']:,.0f} vs {_t['unigram_dev_perplexity']:,.0f}): it has little to teach, and "
