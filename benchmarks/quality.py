@@ -33,6 +33,7 @@ from bat_core import datasets
 from bat_core.align import align_topics
 from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.corpus import load_corpus, vectorize_reference
+from bat_core.downstream import evaluate_runs
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words
 from bat_core.pipeline import describe_gamma, execute, get_teacher, mean_std, paired_differences, plan, seed_list
 from bat_core.progress import TqdmProgress
@@ -80,9 +81,18 @@ def _worker_corpus(source: str, ccfg: CorpusConfig):
     return load_corpus(source, ccfg)
 
 
-def _scores(runs: list, base: list | None, control: list | None, wiki) -> dict:
+def _downstream(corpus, runs: list) -> dict:
+    """Accuracy and macro-F1 of a logistic regression on each run's θ, for a labelled corpus (else nothing)."""
+    if corpus.name not in datasets.LABELLED:
+        return {}
+    scores = evaluate_runs(corpus, runs)
+    return {"accuracy": [s["accuracy"] for s in scores], "macro_f1": [s["macro_f1"] for s in scores]}
+
+
+def _scores(corpus, runs: list, base: list | None, control: list | None, wiki) -> dict:
     """Per-seed numbers of one arm; differences are paired by seed (same position in the lists)."""
-    row = {"test_npmi": [r.metrics["test_npmi"] for r in runs], "tu": [r.metrics["tu"] for r in runs],
+    row = {**_downstream(corpus, runs), "test_npmi": [r.metrics["test_npmi"] for r in runs],
+           "tu": [r.metrics["tu"] for r in runs],
            "dev_npmi": [r.metrics["dev_npmi"] for r in runs], "best_epoch": [r.metrics["best_epoch"] for r in runs],
            "median_topic_npmi": [robust_summary(np.array(r.metrics["test_npmi_per_topic"]))["median"] for r in runs],
            "wiki_npmi": [float(npmi_per_topic(top_words(r.beta, 10), wiki).mean()) for r in runs]}
@@ -198,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     base, control = runs.get("baseline"), runs.get("lexical")
     order = [a for a in arms if a in runs] + [label for label, *_ in todo if label not in arms]
     rows = [{"arm": a, "lam": 0.0 if a == "baseline" else next((lam for lb, lam, *_ in todo if lb == a), args.lam),
-             "shared_with": shared.get(a), **_scores(runs[a], base, control, wiki)} for a in order]
+             "shared_with": shared.get(a), **_scores(corpus, runs[a], base, control, wiki)} for a in order]
     result = {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
         "settings": {"corpus": ccfg.to_dict(), "student": scfg.to_dict(), "distill": dcfg.to_dict(), "lam": args.lam,
@@ -256,6 +266,12 @@ def render_markdown(res: dict) -> str:
         lines.append(f"| {label} | {r['lam']:g} | {_fmt(r['test_npmi'])} | {_cell(r, 'baseline')} | "
                      f"{_cell(r, 'lexical')} | {pairs} | {_fmt(r['tu'], 3)} | {_fmt(r['median_topic_npmi'])} | "
                      f"{_fmt(r['wiki_npmi'])} |")
+    if any("accuracy" in r for r in res["rows"]):
+        lines += ["", "Downstream: θ as features for a logistic regression (fitted on the train split, scored on the "
+                  "test split; labels: " + ("outlet" if c["name"] == "newsarticles" else "category") + ")", "",
+                  "| arm | λ | accuracy | macro-F1 |", "|---|---|---|---|"]
+        lines += [f"| {r['arm']} | {r['lam']:g} | {_fmt(r['accuracy'], 3)} | {_fmt(r['macro_f1'], 3)} |"
+                  for r in res["rows"] if "accuracy" in r]
     ts = res["time_s"]
     lines += ["", f"Wall time: teachers {', '.join(f'{a} {v:.0f} s' for a, v in ts['teachers'].items())} "
                   f"(≈0 when cached), students {ts['students']:.0f} s, total {ts['total']:.0f} s."]
