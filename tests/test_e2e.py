@@ -1,7 +1,7 @@
 """The path a new user takes, in a real browser (Playwright + Debian chromium, no `playwright install`):
 
 demo corpus (ready on start) → Train: baseline, λ = 0.5 and λ = 1 → Compare: both sides aligned, another λ trained
-from there, the slider, the chart tabs (λ curve, λ = 1 next to λ = 0, the teacher's word shift) → pyLDAvis: baseline
+from there, the slider, the chart tabs (λ curve, λ = 1 next to λ = 0, downstream, the teacher's word shift) → pyLDAvis: baseline
 and BAT side by side, rendered offline.
 
 Fails if any request leaves 127.0.0.1 or the page shows an exception. Screenshots go to
@@ -161,6 +161,7 @@ def test_new_user_path(server):
         header = page.locator("table.bat-align thead").inner_text()
         assert "Baseline (λ=0)" in header and "BAT (λ=0.5)" in header
         expect(page.get_by_text("Aligned pairs won by BAT")).to_be_visible()
+        expect(page.get_by_text("Background correction:", exact=False).first).to_be_visible()  # γ: which and why
         expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
         page.set_viewport_size({"width": 1600, "height": 2000})
         wait_idle(page)
@@ -186,6 +187,7 @@ def test_new_user_path(server):
         # 3c. the views behind the tabs: the whole λ curve, λ = 1 next to λ = 0, the teacher's word shift
         for tab, shows in (("Against λ", page.locator('[data-testid="stPlotlyChart"]')),
                            ("λ = 1 next to λ = 0", page.get_by_text("λ = 1 (teacher only)")),
+                           ("Downstream: θ → labels", page.get_by_text("No downstream check for this corpus")),
                            ("Teacher's word shift", page.get_by_text("Raised most:"))):
             page.get_by_role("tab", name=tab).click()
             wait_idle(page)
