@@ -12,6 +12,7 @@ trains the runs it reads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,7 +42,8 @@ def choose_gamma(baseline: Run, candidates: Sequence[Run], tu_slack: float = TU_
         tu, dev = float(run.metrics["tu"]), float(run.metrics["dev_npmi"])
         rows.append({"gamma": gamma, "dev_npmi": dev, "tu": tu, "kept": tu >= floor, "key": run.key})
     kept = [r for r in rows if r["kept"]] or rows
-    best = max(kept, key=lambda r: r["dev_npmi"])
+    # a dev NPMI that could not be computed (NaN) never wins; among equals the smallest γ (the grid's order) does
+    best = max(kept, key=lambda r: r["dev_npmi"] if math.isfinite(r["dev_npmi"]) else -math.inf)
     return float(best["gamma"]), rows
 
 

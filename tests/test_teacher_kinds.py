@@ -154,6 +154,8 @@ def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
     # none kept: the best dev NPMI of all (the rule still never reads test data)
     gamma, _ = choose_gamma(base, [run(0.0, 0.12, 0.50), run(0.4, 0.11, 0.60)])
     assert gamma == 0.0
+    # a NaN dev NPMI never wins (NaN compares false both ways, so max() alone would keep whatever came first)
+    assert choose_gamma(base, [run(0.0, float("nan"), 0.8), run(0.1, 0.05, 0.8)])[0] == 0.1
 
 
 def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
