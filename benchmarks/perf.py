@@ -264,6 +264,7 @@ def _scale_child(task: dict) -> dict:
 
     device = task.get("device", "cpu")
     docs = scaled_docs(task["n"])
+    build_corpus(docs[:300], name="warm-up")  # first-call costs (regex compilation, lazy imports): not timed
     out: dict = {"n": task["n"]}
     mem = _PeakRss()
     c0, w0 = _cpu(), time.perf_counter()
