@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--lambdas", default=",".join(f"{lam:g}" for lam in default_lambdas()),
                      help="distillation weights, comma-separated; 0 is the baseline (default: %(default)s)")
     fit.add_argument("--seeds", type=int, default=1, help="number of seeds per λ (the same seeds as the app)")
+    fit.add_argument("--label-column", default=None,
+                     help="csv/tsv/jsonl/json: a column of categories; summary.json then reports how well each run's "
+                          "θ predicts them (installed labelled corpora: automatic)")
     _add_flags(fit, STUDENT)
     _add_flags(fit, DISTILL)
     teacher = sub.add_parser("teacher", help="train a teacher and export its logits store (works under torchrun)")
@@ -165,7 +168,8 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
     if args.seeds < 1:
         raise BatError("--seeds must be at least 1")
-    summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress)
+    summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
+                  label_column=args.label_column)
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
     t = summary.get("teacher") or {}
@@ -175,6 +179,11 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
         from .selection import describe_gamma
 
         print(describe_gamma(summary["background_correction"]), file=sys.stderr)
+    if summary.get("downstream"):
+        d = summary["downstream"]
+        print(f"Downstream ({d['labels']}): accuracy of a logistic regression on θ, "
+              + ", ".join(f"λ={lam} {v['accuracy']['mean']:.3f}" for lam, v in d["by_lambda"].items()),
+              file=sys.stderr)
     if (t.get("dev_perplexity") or 0) >= (t.get("unigram_dev_perplexity") or float("inf")):
         print(f"warning: the teacher's dev perplexity ({t['dev_perplexity']:.0f}) is no better than word "
               f"frequencies alone ({t['unigram_dev_perplexity']:.0f}); distillation is unlikely to help",

@@ -198,5 +198,11 @@ def labels_for(corpus, name: str | None = None) -> list[str | None]:  # noqa: AN
     their text (whitespace ignored); a document whose text was changed on the way gets ``None``.
     """
     texts, labels = _labelled(name or corpus.name)
-    by_text = {" ".join(t.split()): lab for t, lab in zip(texts, labels)}
-    return [by_text.get(" ".join(t.split())) for t in corpus.texts]
+    return match_labels(corpus.texts, texts, labels)
+
+
+def match_labels(corpus_texts: list[str], texts: list[str], labels: list) -> list:
+    """The label of each corpus document, found by its text (whitespace ignored) among the read ``texts``; None for
+    a document whose text changed on the way (boilerplate lines stripped) or that has no label."""
+    by_text = {" ".join(t.split()): lab for t, lab in zip(texts, labels, strict=True)}
+    return [by_text.get(" ".join(t.split())) for t in corpus_texts]

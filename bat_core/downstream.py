@@ -12,6 +12,7 @@ means the same thing for any K and any student. The fit is deterministic (lbfgs,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .corpus import Corpus
-from .datasets import labels_for
+from .datasets import LABELLED, labels_for, match_labels
 from .errors import BatError
+from .readers import parse_labelled, read_bytes
 
 MAX_ITER = 5000  # lbfgs on ≤ 1,000 standardised features converges well before this; the default 100 may not
 
@@ -76,3 +78,15 @@ def evaluate_runs(corpus: Corpus, runs: Sequence[Any], labels: Sequence[Any] | N
                     "student": run.config["student"].get("student", "scholar"), "n_train": len(train),
                     "n_test": len(test), **scores})
     return out
+
+
+def source_labels(source: str | Path, corpus: Corpus, label_column: str | None = None) -> list[Any] | None:
+    """A label per document of ``corpus`` built from ``source``: the values of ``label_column`` of a table, or the
+    categories of an installed labelled corpus; None when the source has neither (no downstream check)."""
+    if label_column:
+        path = Path(source)
+        texts, labels = parse_labelled(path.name, read_bytes(path), corpus.config.text_column, label_column)
+        return match_labels(corpus.texts, texts, labels)
+    if str(source) in LABELLED:
+        return labels_for(corpus, str(source))
+    return None

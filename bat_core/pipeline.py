@@ -368,11 +368,26 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
 
 
 def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Sequence[int], out_dir: Path,
-        cache_dir: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``."""
+        cache_dir: Path | None = None, progress: Progress | None = None,
+        label_column: str | None = None) -> dict[str, Any]:
+    """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``.
+
+    With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
+    run's θ predicts them (:mod:`bat_core.downstream`)."""
+    from .downstream import evaluate_runs, source_labels
+
     t0 = time.time()
     corpus = load_corpus(source, cfg.corpus, progress)
+    labels = source_labels(source, corpus, label_column)  # read before training: a bad column fails at once
     result = execute(plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds), cache_dir, progress)
     out = summary(result, cfg.to_dict(), time.time() - t0)
+    if labels is not None:
+        scores = evaluate_runs(corpus, result.runs, labels)
+        out["downstream"] = {
+            "labels": f"column {label_column!r}" if label_column else f"the {source} categories",
+            "runs": scores,
+            "by_lambda": {f"{lam:g}": {m: mean_std([s[m] for s in scores if s["lam"] == lam])
+                                       for m in ("accuracy", "macro_f1")}
+                          for lam in sorted({s["lam"] for s in scores})}}
     write_json(Path(out_dir) / "summary.json", out)
     return out

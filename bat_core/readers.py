@@ -61,7 +61,7 @@ def _check_readable(text: str, where: str) -> str:
     return text
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except PermissionError:
@@ -101,17 +101,23 @@ def _pick_column(columns: list[str], rows: list[dict], text_column: str | None, 
     return best
 
 
-def _column_texts(rows: list[dict], col: str) -> list[str]:
-    out = []
-    for r in rows:
-        v = r.get(col)
-        if v is None:
-            continue
-        out.append(v if isinstance(v, str) else str(v))
-    return out
+def _record_text(record: str | dict, col: str | None) -> str | None:
+    """A record's document text (a bare string is a document; a row without a value in ``col`` is none)."""
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict) or col is None or record.get(col) is None:
+        return None
+    v = record[col]
+    return v if isinstance(v, str) else str(v)
 
 
-def _read_csv(text: str, where: str, text_column: str | None, delimiter: str | None = None) -> list[str]:
+def _records_texts(records: list, col: str | None) -> list[str]:
+    return [t for t in (_record_text(r, col) for r in records) if t is not None]
+
+
+def _csv_records(text: str, where: str, text_column: str | None, delimiter: str | None = None
+                 ) -> tuple[list[dict], str, list[str]]:
+    """(rows, the text column, all columns) of a CSV/TSV file."""
     csv.field_size_limit(1 << 30)
     if delimiter is None:
         delimiter = _sniff_delimiter(text)
@@ -132,8 +138,7 @@ def _read_csv(text: str, where: str, text_column: str | None, delimiter: str | N
             raise BatError(f"{where}: an unbalanced quote (\") near data row {runaway + 1} swallows the rows after it "
                            "into one field; fix the quoting or save as .tsv")
         columns, rows = parse(csv.QUOTE_NONE)  # tab-separated files rarely mean quotes as quoting
-    col = _pick_column(columns, rows, text_column, where)
-    return _column_texts(rows, col)
+    return rows, _pick_column(columns, rows, text_column, where), columns
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -158,21 +163,16 @@ def _runaway_quote_row(rows: list[dict], columns: list[str], delimiter: str) -> 
     return None
 
 
-def _records_texts(records: list, where: str, text_column: str | None) -> list[str]:
+def _json_column(records: list, where: str, text_column: str | None) -> tuple[str | None, list[str]]:
+    """(the text column, all columns) of JSON records; no column when every record is a bare string."""
     if all(isinstance(r, str) for r in records):
-        return list(records)
+        return None, []
     dicts = [r for r in records if isinstance(r, dict)]
     if not dicts:
         raise BatError(f"{where}: expected JSON objects (one per document) or strings")
     columns = list(dict.fromkeys(k for r in dicts[:1000] for k in r))
-    col = _pick_column(columns, dicts, text_column, where)
     # bare strings among the objects are documents too, in their place
-    return [r if isinstance(r, str) else str(r[col]) for r in records
-            if isinstance(r, str) or (isinstance(r, dict) and r.get(col) is not None)]
-
-
-def _read_jsonl(text: str, where: str, text_column: str | None) -> list[str]:
-    return _records_texts(_jsonl_records(text, where), where, text_column)
+    return _pick_column(columns, dicts, text_column, where), columns
 
 
 def _jsonl_records(text: str, where: str) -> list:
@@ -186,10 +186,6 @@ def _jsonl_records(text: str, where: str) -> list:
             raise BatError(f"{where}, line {i}: not valid JSON ({e.msg}); "
                            "a .jsonl file needs one JSON object per line") from None
     return records
-
-
-def _read_json(text: str, where: str, text_column: str | None) -> list[str]:
-    return _records_texts(_json_records(text, where, text_column), where, text_column)
 
 
 def _json_records(text: str, where: str, text_column: str | None) -> list:
@@ -234,14 +230,47 @@ def _parse_bytes(name: str, data: bytes, text_column: str | None) -> list[str]:
         return _read_zip(data, name)
     if suffix not in (".txt", ".text", ".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".cor", ""):
         raise BatError(f"{name}: unsupported file type {suffix!r}; use .txt, .zip of .txt, .csv, .tsv, .jsonl or .json")
+    if suffix in TABULAR:
+        records, col, _ = _table(name, data, text_column)
+        return _records_texts(records, col)
+    return _lines_as_docs(_decode(data, name))
+
+
+def _table(name: str, data: bytes, text_column: str | None) -> tuple[list, str | None, list[str]]:
+    """(records, the text column, all columns) of a csv/tsv/jsonl/json file."""
+    suffix = Path(name).suffix.lower()
     text = _decode(data, name)
     if suffix in (".csv", ".tsv"):
-        return _read_csv(text, name, text_column, "\t" if suffix == ".tsv" else None)
-    if suffix in (".jsonl", ".ndjson"):
-        return _read_jsonl(text, name, text_column)
-    if suffix == ".json":
-        return _read_json(text, name, text_column)
-    return _lines_as_docs(text)
+        return _csv_records(text, name, text_column, "\t" if suffix == ".tsv" else None)
+    records = _jsonl_records(text, name) if suffix in (".jsonl", ".ndjson") else _json_records(text, name, text_column)
+    return (records, *_json_column(records, name, text_column))
+
+
+def parse_labelled(name: str, data: bytes, text_column: str | None, label_column: str
+                   ) -> tuple[list[str], list[str | None]]:
+    """The documents of a table (exactly those :func:`parse_bytes` reads) and each one's value in ``label_column``
+    (None where it is empty): categories for the downstream check. A BatError for files without columns."""
+    if Path(name).suffix.lower() not in TABULAR:
+        raise BatError(f"{name}: labels need a table (.csv, .tsv, .jsonl or .json) with a label column")
+    try:
+        records, col, columns = _table(name, data, text_column)
+    except BatError:
+        raise
+    except (RecursionError, zlib.error, EOFError, OSError, ValueError, UnicodeError, csv.Error) as e:
+        raise BatError(f"{name} could not be read ({type(e).__name__}: {e})") from None
+    if label_column not in columns:
+        raise BatError(f"{name} has no column {label_column!r}; its columns are: {', '.join(map(str, columns))}")
+    if label_column == col:
+        raise BatError(f"the label column cannot be the text column ({col!r})")
+    texts, labels = [], []
+    for r in records:
+        t = _record_text(r, col)
+        if t is None:
+            continue
+        v = r.get(label_column) if isinstance(r, dict) else None
+        texts.append(t)
+        labels.append(str(v).strip() or None if v is not None else None)
+    return texts, labels
 
 
 def _read_zip(data: bytes, where: str) -> list[str]:
@@ -284,8 +313,8 @@ def read_documents(source: str | Path, text_column: str | None = None) -> tuple[
                        and not p.name.startswith("."))
         if not files:
             raise BatError(f"folder {path} holds no .txt files; put one document per .txt file")
-        return path.name, [_decode(_read_bytes(p), str(p)).strip() for p in files]
-    return path.stem, parse_bytes(path.name, _read_bytes(path), text_column)
+        return path.name, [_decode(read_bytes(p), str(p)).strip() for p in files]
+    return path.stem, parse_bytes(path.name, read_bytes(path), text_column)
 
 
 TABULAR = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")

@@ -247,3 +247,37 @@ def test_compare_says_which_gamma_was_chosen_and_why(trained):
     assert choice["gamma"] == gamma(one)
     line = next(c.value for c in at.caption if c.value.startswith("Background correction:"))
     assert "chosen on dev data at λ = 0.5" in line and all(f"γ={g:g} dev NPMI" in line for g in GAMMA_GRID)
+
+
+@pytest.mark.slow
+def test_downstream_from_an_uploaded_label_column(app_env):
+    """A CSV with a label column: its categories are what the downstream tab classifies."""
+    import random
+
+    rng = random.Random(3)
+    topics = {"weather": "rain storm flood river cloud wind snow cold forecast", "court": "judge trial police jury "
+              "verdict lawyer prison charge appeal", "sport": "football match goal season player coach team win cup"}
+    rows = ["id,text,topic"]
+    for i in range(90):
+        name = list(topics)[i % 3]
+        rows.append(f'{i},"{" ".join(rng.choice(topics[name].split()) for _ in range(15))}",{name}')
+    at = new_app(timeout=120)
+    at.file_uploader(key="upload").set_value(("labelled.csv", "\n".join(rows).encode(), "text/csv")).run()
+    assert at.selectbox(key="label_column").options == ["(none)", "id", "text", "topic"]
+    at.selectbox(key="label_column").set_value("topic").run()
+    at.button(key="load_upload").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["corpus"].name == "labelled"
+    at.switch_page("views/train.py").run()
+    at.number_input(key="s_k").set_value(3)
+    at.multiselect(key="s_lams").set_value([0.5])
+    at.selectbox(key="s_gamma").set_value(0.0).run()
+    at.button(key="train").click().run()
+    assert not at.exception and not at.error
+    wait_for_job(at)
+    at.switch_page("views/compare.py").run()
+    at.session_state["cmp_tab"] = "Downstream: θ → labels"
+    at.run()
+    assert not at.exception, at.exception
+    assert [c.key for c in at.get("plotly_chart")] == ["cmp_downstream"]
+    assert any("Labels: column 'topic'" in c.value for c in at.caption)

@@ -80,6 +80,30 @@ def test_mixed_json_records_keep_every_document():
         ["lower", "both"]
 
 
+def test_label_column_pairs_each_document_with_its_label():
+    from bat_core.readers import parse_labelled
+
+    csv_bytes = b'id,text,cat\n1,"first document here",a\n2,,b\n3,"third one, with a comma",\n4,fourth text,c\n'
+    texts, labels = parse_labelled("x.csv", csv_bytes, None, "cat")
+    # the same documents as without labels (an empty text stays: build_corpus drops it, and its label with it)
+    assert texts == parse_bytes("x.csv", csv_bytes) == ["first document here", "", "third one, with a comma",
+                                                        "fourth text"]
+    assert labels == ["a", "b", None, "c"]  # an empty label is None
+    jsonl = b'{"body": "alpha beta", "y": 1}\n{"body": "gamma delta"}\n{"y": 3}\n'
+    assert parse_labelled("x.jsonl", jsonl, "body", "y") == (["alpha beta", "gamma delta"], ["1", None])
+    mixed = b'[{"text": "one doc", "k": "p"}, "a bare string document", {"text": "two doc", "k": "q"}]'
+    assert parse_labelled("x.json", mixed, None, "k") == (["one doc", "a bare string document", "two doc"],
+                                                          ["p", None, "q"])
+    with pytest.raises(BatError, match="no column 'nope'"):
+        parse_labelled("x.csv", csv_bytes, None, "nope")
+    with pytest.raises(BatError, match="cannot be the text column"):
+        parse_labelled("x.csv", csv_bytes, None, "text")
+    with pytest.raises(BatError, match="labels need a table"):
+        parse_labelled("x.txt", b"one\ntwo\n", None, "cat")
+    with pytest.raises(BatError, match="not valid JSON"):
+        parse_labelled("x.json", b"{broken", None, "cat")
+
+
 def test_legacy_encodings_decode():
     latin = "\n".join(DOCS).replace("Mars", "Mårs").encode("cp1252")
     assert "Mårs" in parse_bytes("c.txt", latin)[0]

@@ -93,6 +93,26 @@ def test_cli_missing_file_in_a_real_process(tmp_path):
     _assert_one_line_error(_cli("fit", str(tmp_path / "missing.txt"), "--out", str(tmp_path)), "no such file")
 
 
+def test_cli_label_column_reports_downstream_accuracy(tmp_path, capsys):
+    import random
+
+    rng = random.Random(0)
+    words = {k: [k + "".join(chr(97 + int(c)) for c in f"{i:02d}") for i in range(40)] for k in ("rain", "court")}
+    rows = ["text,topic"] + [f'"{" ".join(rng.choice(words[k]) for _ in range(15))}",{k}'
+                             for k in ("rain", "court") * 30]
+    (tmp_path / "t.csv").write_text("\n".join(rows))
+    _cli = _InProcess(capsys)  # noqa: N806
+    out = tmp_path / "o"
+    p = _cli("fit", str(tmp_path / "t.csv"), "--out", str(out), "--topics", "2", "--epochs", "3", "--lambdas", "0",
+             "--label-column", "topic", "--cache-dir", str(tmp_path / "c"), "--quiet")
+    assert p.returncode in (0, None), p.stderr
+    d = json.loads((out / "summary.json").read_text())["downstream"]
+    assert d["labels"] == "column 'topic'" and len(d["runs"]) == 1 and 0 <= d["runs"][0]["accuracy"] <= 1
+    assert d["by_lambda"]["0"]["accuracy"]["n"] == 1 and "Downstream (column 'topic')" in p.stderr
+    _assert_one_line_error(_cli("fit", str(tmp_path / "t.csv"), "--out", str(out), "--label-column", "nope"),
+                           "no column 'nope'")
+
+
 def test_cli_bad_inputs(tmp_path, capsys):
     _cli = _InProcess(capsys)  # noqa: N806 - same call shape as the subprocess helper
     out = str(tmp_path / "o")

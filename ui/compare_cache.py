@@ -77,10 +77,11 @@ def fig_lambda_sweep(sig: tuple[str, ...], lam: float, _runs: list[Run]):
 
 
 @st.cache_data(max_entries=64, show_spinner="Fitting a classifier on θ of every run of these settings…")
-def downstream(sig: tuple[str, ...], corpus_hash: str, _corpus: Corpus, _runs: list[Run]) -> tuple[list[dict], str]:
-    """Accuracy and macro-F1 of a logistic regression on each run's θ, or why there are none (no labels, …)."""
+def downstream(sig: tuple[str, ...], corpus_hash: str, labels_from: str, _corpus: Corpus, _runs: list[Run],
+               _labels: list) -> tuple[list[dict], str]:
+    """Accuracy and macro-F1 of a logistic regression on each run's θ, or why there are none (too few classes, …)."""
     try:
-        return evaluate_runs(_corpus, _runs), ""
+        return evaluate_runs(_corpus, _runs, _labels), ""
     except BatError as e:
         return [], str(e)
 

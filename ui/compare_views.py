@@ -12,7 +12,7 @@ from bat_core.datasets import LABELLED
 from bat_core.families import pick
 from bat_core.runs import Run
 from ui import compare_cache as cc
-from ui import tables
+from ui import state, tables
 from ui.text import md_escape
 
 SHIFT_WORDS = 15
@@ -76,13 +76,17 @@ def word_shift(bat: Run, corpus: Corpus) -> None:
 
 def downstream(fruns: list[Run], corpus: Corpus, lam: float) -> None:
     """Accuracy and macro-F1 of a logistic regression on θ against λ, or a plain line saying why there are none."""
-    scores, why = cc.downstream(cc.family_sig(fruns), corpus.hash, corpus, fruns)
+    labels, source = state.corpus_labels(corpus)
+    scores, why = cc.downstream(cc.family_sig(fruns), corpus.hash, source, corpus, fruns, labels) if labels else \
+        ([], source)
     if not scores:
-        st.info(f"No downstream check for this corpus: {why}. It needs a category per document: pick one of the "
-                f"labelled built-in corpora ({', '.join(LABELLED)}) on the Corpus page to see it.")
+        st.info(f"No downstream check for this corpus: {why}. It needs a category per document: pick a labelled "
+                f"built-in corpus ({', '.join(LABELLED)}) on the Corpus page, or upload a table and choose its label "
+                "column.")
         return
     rows = tuple((s["lam"], s["seed"], s["accuracy"], s["macro_f1"]) for s in scores)
-    st.caption(f"Are distilled topics more useful as document features? θ of each run's {scores[0]['n_train']} "
+    st.caption(f"Are distilled topics more useful as document features? Labels: {source}. θ of each run's "
+               f"{scores[0]['n_train']} "
                f"labelled training documents trains a logistic regression (standardised θ), scored on the "
                f"{scores[0]['n_test']} test documents. Higher is better; each seed is a dot.")
     st.plotly_chart(cc.fig_downstream(cc.family_sig(fruns), lam, rows), key="cmp_downstream")

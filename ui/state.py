@@ -95,3 +95,20 @@ def require_corpus() -> Corpus:
         st.page_link(CORPUS_PAGE, label="Load a corpus first →")
         st.stop()
     return corpus
+
+
+def corpus_labels(corpus: Corpus) -> tuple[list | None, str]:
+    """(a label per document of ``corpus``, where they come from), or (None, why there are none): a labelled built-in
+    corpus's categories, or the label column of an uploaded table."""
+    src = st.session_state.get("corpus_source") or {}
+    if src.get("kind") == "builtin":
+        if src.get("name") not in datasets.LABELLED:
+            return None, f"corpus {src.get('name')!r} has no labels"
+        try:
+            return datasets.labels_for(corpus, src["name"]), f"the {src['name']} categories"
+        except BatError as e:
+            return None, str(e)
+    if src.get("labels") is not None and src.get("id") == docs_id(st.session_state.get("corpus_docs") or []):
+        docs = st.session_state["corpus_docs"]
+        return datasets.match_labels(corpus.texts, docs, src["labels"]), f"column {src.get('label_column')!r}"
+    return None, "this upload has no label column (pick one when loading a .csv, .tsv, .jsonl or .json file)"

@@ -6,11 +6,12 @@ import streamlit as st
 from bat_core import plots
 from bat_core.config import CorpusConfig
 from bat_core.errors import BatError
-from bat_core.readers import parse_bytes, tabular_columns
+from bat_core.readers import parse_bytes, parse_labelled, tabular_columns
 from ui import state
 from ui.text import md_escape
 
 AUTO = "(detect automatically)"
+NO_LABELS = "(none)"
 
 st.title("Corpus")
 st.caption("The documents a topic model is trained on. The demo corpus is ready to use; or upload your own. "
@@ -49,7 +50,7 @@ with right:
         "Upload a file", type=["txt", "zip", "csv", "tsv", "jsonl", "json"], key="upload",
         help="• .txt: one document per line  • .zip: one document per .txt file  "
              "• .csv / .tsv / .jsonl / .json: one document per row, with a text column")
-    text_column = None
+    text_column = label_column = None
     if up is not None:
         data = up.getvalue()
         cols = tabular_columns(up.name, data)
@@ -57,10 +58,17 @@ with right:
             choice = st.selectbox("Text column", [AUTO, *cols], key="text_column",
                                   help="Which column holds the document text")
             text_column = None if choice == AUTO else choice
+            label_choice = st.selectbox("Label column (optional)", [NO_LABELS, *cols], key="label_column",
+                                        help="A category per document (topic, outlet, class…): Compare then shows "
+                                             "whether distilled topics make better features for predicting it")
+            label_column = None if label_choice == NO_LABELS else label_choice
         if st.button("Use this file", key="load_upload", type="primary"):
             try:
                 with st.spinner(f"Reading {up.name}…"):
-                    docs = parse_bytes(up.name, data, text_column)
+                    if label_column is not None:
+                        docs, labels = parse_labelled(up.name, data, text_column, label_column)
+                    else:
+                        docs, labels = parse_bytes(up.name, data, text_column), None
                     new = state.build(docs, cfg, name=up.name.rsplit(".", 1)[0] or "upload")
             except Exception as e:  # noqa: BLE001 - BatError explains itself; anything else must not crash the page
                 why = str(e) if isinstance(e, BatError) else f"unexpected {type(e).__name__}: {e}"
@@ -69,7 +77,8 @@ with right:
                     st.caption(f"Still using the previous corpus, {corpus.name}.")
             else:
                 state.set_corpus(new, docs, {"kind": "upload", "name": up.name, "id": state.docs_id(docs),
-                                           "text_column": text_column})
+                                           "text_column": text_column, "label_column": label_column,
+                                           "labels": labels})
                 st.session_state["corpus_msg"] = f"Loaded {up.name}: {new.n_docs:,} documents."
                 st.rerun()
 
