@@ -1,8 +1,8 @@
 """The path a new user takes, in a real browser (Playwright + Debian chromium, no `playwright install`):
 
 demo corpus (ready on start) → Train: baseline, λ = 0.5 and λ = 1 → Compare: both sides aligned, another λ trained
-from there, the slider, the chart tabs (λ curve, λ = 1 next to λ = 0, downstream, the teacher's word shift) → pyLDAvis: baseline
-and BAT side by side, rendered offline.
+from there, the slider, the chart tabs (λ curve, λ = 1 next to λ = 0, downstream, the teacher's word shift) →
+pyLDAvis: baseline and BAT side by side, rendered offline.
 
 Fails if any request leaves 127.0.0.1 or the page shows an exception. Screenshots go to
 ``tests/artifacts/screenshots`` (or ``$BAT_SCREENSHOT_DIR``). By default it trains with a tiny random BERT and a few
