@@ -50,6 +50,29 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
     return base, [by_gamma[g] for g in sorted(by_gamma)]
 
 
+def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
+    """Whether a family is only one of the γ candidates the dev rule trained and did not choose (one λ, one seed):
+    the views list such families last, so that the default runs come first."""
+    from .selection import choose_gamma
+
+    bats = [r for r in fam if not is_baseline(r)]
+    if not bats or len({(r.lam, r.seed) for r in bats}) != 1:
+        return False
+    found = gamma_candidates(bats[0], runs)
+    return found is not None and choose_gamma(*found)[0] != gamma(bats[0])
+
+
+UNCHOSEN_NOTE = " · a γ candidate the dev rule did not choose"
+
+
+def ordered(fams: dict[str, list[Run]], runs: list[Run]) -> tuple[list[str], dict[str, str]]:
+    """The family keys as the views list them (newest first, the γ candidates the rule did not choose last) and each
+    family's label."""
+    unchosen = {k for k, v in fams.items() if unchosen_gamma(v, runs)}
+    keys = [k for k in fams if k not in unchosen] + [k for k in fams if k in unchosen]
+    return keys, {k: family_label(fams[k]) + (UNCHOSEN_NOTE if k in unchosen else "") for k in keys}
+
+
 def family_key(run: Run) -> str:
     """Runs that differ only in λ and seed (same student, distillation and teacher settings) form one family."""
     if is_baseline(run):

@@ -32,16 +32,18 @@ Added rows (every figure a ratio measured side by side in one run):
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +55,35 @@ OLD_COMMIT = "ac5ffce"
 LAMBDAS = [round(0.1 * i, 1) for i in range(11)]
 SEEDS = [0, 1, 2]
 K = {"demo": 20, "newsarticles": 50}
+_OLD: list[Path] = []
+INLINE: list[bool] = []  # --quick: children run in this process (no interpreter start-up; memory figures not clean)
+
+
+@contextmanager
+def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name = value`` for the block (so an in-process child leaves the engine as it found it)."""
+    before = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, before)
+
+
+def _corpus_config(task: dict) -> Any:
+    from bat_core.config import CorpusConfig
+
+    return CorpusConfig(max_docs=task["max_docs"]) if task.get("max_docs") else None
 
 
 # ------------------------------------------------------------------------------------------------ child processes
 def _old_package() -> Path:
-    """The engine as of OLD_COMMIT, as package ``bat_old`` in a temporary folder."""
+    """The engine as of OLD_COMMIT, as package ``bat_old`` in a temporary folder (one per process, removed at exit)."""
+    if _OLD:
+        return _OLD[0]
     tmp = Path(tempfile.mkdtemp(prefix="bat-old-"))
+    _OLD.append(tmp)
+    atexit.register(shutil.rmtree, tmp, True)
     pkg = tmp / "bat_old"
     pkg.mkdir()
     names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{OLD_COMMIT}:bat_core"],
@@ -131,12 +156,14 @@ def _train_child(task: dict) -> dict:
     from bat_core.logits import TeacherLogits
 
     device = task.get("device", "cpu")
-    corpus = load_corpus(task["corpus"])
+    corpus = load_corpus(task["corpus"], _corpus_config(task))
     rng = np.random.default_rng(0)
     teacher = TeacherLogits.from_dense(rng.normal(0, 2, (corpus.n_docs, corpus.vocab_size)).astype(np.float32),
                                        {"key": "random", "mode": "random"})
+    patches = ExitStack()
     if task["impl"] == "old":
-        sys.path.insert(0, str(_old_package()))
+        if str(_old_package()) not in sys.path:
+            sys.path.insert(0, str(_old_package()))
         from bat_old.train import fit_student as old_fit  # type: ignore[import-not-found]
 
         def train(epochs: int) -> list:
@@ -147,7 +174,7 @@ def _train_child(task: dict) -> dict:
         from bat_core.train import fit_students
 
         if "workers" in task:  # how many CPU stacks train side by side (default: torch's thread count)
-            bat_core.train.cpu_workers = lambda: int(task["workers"])
+            patches.enter_context(_patched(bat_core.train, "cpu_workers", lambda: int(task["workers"])))
 
         def train(epochs: int) -> list:
             members = [(StudentConfig(n_topics=task["k"], epochs=epochs, seed=s, device=device),
@@ -155,17 +182,18 @@ def _train_child(task: dict) -> dict:
             return fit_students(corpus, members, teacher)
 
     out: dict = {"members": len(task.get("lambdas", [0.0])) * len(task.get("seeds", [0]))}
-    train(1)  # warm-up (lazy imports, first-call kernel set-up, allocator): not timed, for old and new alike
-    for epochs in task["epochs"]:
-        _reset_cuda_peak(device)
-        mem = _PeakRss()
-        c0, w0 = _cpu(), time.perf_counter()
-        runs = train(epochs)
-        out[f"wall_{epochs}"] = time.perf_counter() - w0
-        out[f"cpu_{epochs}"] = _cpu() - c0
-        out[f"peak_mb_{epochs}"] = mem.stop()
-        out[f"gpu_peak_mb_{epochs}"] = _cuda_peak_mb(device)
-        out[f"test_npmi_{epochs}"] = float(np.mean([r.metrics["test_npmi"] for r in runs]))
+    with patches:
+        train(1)  # warm-up (lazy imports, first-call kernel set-up, allocator): not timed, for old and new alike
+        for epochs in task["epochs"]:
+            _reset_cuda_peak(device)
+            mem = _PeakRss()
+            c0, w0 = _cpu(), time.perf_counter()
+            runs = train(epochs)
+            out[f"wall_{epochs}"] = time.perf_counter() - w0
+            out[f"cpu_{epochs}"] = _cpu() - c0
+            out[f"peak_mb_{epochs}"] = mem.stop()
+            out[f"gpu_peak_mb_{epochs}"] = _cuda_peak_mb(device)
+            out[f"test_npmi_{epochs}"] = float(np.mean([r.metrics["test_npmi"] for r in runs]))
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # whole process, Linux: KiB
     return out
 
@@ -201,16 +229,18 @@ def _teacher_child(task: dict) -> dict:
         seen.update(encoder=encoder, chunks=chunks, batch=job.cfg.encode_batch_size)
         return encode(job, encoder, chunks, n_docs)
 
-    tmod._load_for_job = timed("load encoder", tmod._load_for_job)
-    tmod._tokenized = timed("tokenise", tmod._tokenized)
-    tmod._encode_frozen = timed("encode (inference)", capture)
-    tmod._export = timed("export (logits, compress)", tmod._export)
     out: dict = {"device": device, "threads": torch.get_num_threads(), "docs": corpus.n_docs, "V": corpus.vocab_size}
-    _reset_cuda_peak(device)
-    mem = _PeakRss()
-    c0, w0 = _cpu(), time.perf_counter()
-    store = tmod.build_teacher(corpus, cfg)
-    out["total"] = [time.perf_counter() - w0, _cpu() - c0]
+    with ExitStack() as patches:
+        for name, what, fn in (("_load_for_job", "load encoder", tmod._load_for_job),
+                               ("_tokenized", "tokenise", tmod._tokenized),
+                               ("_encode_frozen", "encode (inference)", capture),
+                               ("_export", "export (logits, compress)", tmod._export)):
+            patches.enter_context(_patched(tmod, name, timed(what, fn)))
+        _reset_cuda_peak(device)
+        mem = _PeakRss()
+        c0, w0 = _cpu(), time.perf_counter()
+        store = tmod.build_teacher(corpus, cfg)
+        out["total"] = [time.perf_counter() - w0, _cpu() - c0]
     out["peak_mb"] = mem.stop()
     out["gpu_peak_mb"] = _cuda_peak_mb(device)
     out["phases"] = phases
@@ -263,8 +293,14 @@ def _scale_child(task: dict) -> dict:
     from bat_core.train import fit_students
 
     device = task.get("device", "cpu")
+    def train(corpus: Any, epochs: int) -> list:
+        return fit_students(corpus, [(StudentConfig(n_topics=task["k"], epochs=epochs, seed=0, device=device),
+                                      DistillConfig())])
+
     docs = scaled_docs(task["n"])
-    build_corpus(docs[:300], name="warm-up")  # first-call costs (regex compilation, lazy imports): not timed
+    # warm-up on the first 1,000 documents, not timed: first-call costs (regex compilation, lazy imports, kernel
+    # set-up) of ingestion and training, without an extra epoch on the large corpus
+    train(build_corpus(docs[:1000], name="warm-up"), 1)
     out: dict = {"n": task["n"]}
     mem = _PeakRss()
     c0, w0 = _cpu(), time.perf_counter()
@@ -273,18 +309,12 @@ def _scale_child(task: dict) -> dict:
     out.update(docs=corpus.n_docs, V=corpus.vocab_size, **{s: int(len(corpus.splits[s])) for s in corpus.splits},
                dropped=corpus.stats.get("duplicates_dropped"), tokens=corpus.stats.get("tokens"))
     del docs
-
-    def train(epochs: int) -> list:
-        return fit_students(corpus, [(StudentConfig(n_topics=task["k"], epochs=epochs, seed=0, device=device),
-                                      DistillConfig())])
-
-    train(1)  # warm-up, as in the other children
     runs: list = []
     peak = 0.0
     for epochs in task["epochs"]:
         mem = _PeakRss()
         c0, w0 = _cpu(), time.perf_counter()
-        runs = train(epochs)
+        runs = train(corpus, epochs)
         out[f"wall_{epochs}"] = time.perf_counter() - w0
         out[f"cpu_{epochs}"] = _cpu() - c0
         peak = max(peak, mem.stop())
@@ -313,21 +343,25 @@ LOADS: list[float] = []  # 1-minute load average at the start of every child
 
 
 def run_child(task: dict) -> dict:
+    """One measurement in a fresh process (in this one under --quick), its result as JSON."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     LOADS.append(os.getloadavg()[0])
     w0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(task)], capture_output=True, text=True,
-                          env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {task} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if INLINE:
+        result = json.loads(json.dumps(_child(task)))
+    else:
+        proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(task)], capture_output=True,
+                              text=True, env=env, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"child {task} failed:\n{proc.stderr[-3000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["process_wall"] = time.perf_counter() - w0
     print(f"  {task} → {result}", file=sys.stderr, flush=True)
     return result
 
 
 # ------------------------------------------------------------------------------------------------ NPMI
-def npmi_comparison(corpus_name: str, n_top: int = 10) -> dict:
+def npmi_comparison(corpus_name: str, n_top: int = 10, max_docs: int | None = None) -> dict:
     """Our NPMI vs gensim c_npmi on the topics of one trained student, the whole corpus as reference."""
     import scipy.sparse as sp
     from gensim.corpora import Dictionary
@@ -338,8 +372,9 @@ def npmi_comparison(corpus_name: str, n_top: int = 10) -> dict:
     from bat_core.metrics import NpmiScorer, npmi_per_topic, top_words
     from bat_core.train import fit_students
 
-    corpus = load_corpus(corpus_name)
-    members = [(StudentConfig(n_topics=K[corpus_name], epochs=30, seed=s), DistillConfig()) for s in SEEDS]
+    corpus = load_corpus(corpus_name, _corpus_config({"max_docs": max_docs}))
+    members = [(StudentConfig(n_topics=K[corpus_name], epochs=5 if max_docs else 30, seed=s, device="cpu"),
+                DistillConfig()) for s in SEEDS]
     runs = fit_students(corpus, members)
     tops = np.stack([top_words(r.beta, n_top) for r in runs])  # M×K×n
     ref = sp.csr_matrix(corpus.counts)
@@ -391,7 +426,9 @@ def npmi_comparison(corpus_name: str, n_top: int = 10) -> dict:
 
 # ------------------------------------------------------------------------------------------------ the report
 SCALE = {1000: (1, 6), 4000: (1, 4), 16000: (1, 3), 64000: (1, 2)}  # documents → (E₁, E₂) epochs measured
-SCALE_QUICK = {1000: (1, 2), 4000: (1, 2)}
+SCALE_QUICK = {1000: (1, 2), 2000: (1, 2)}
+QUICK_NOTE = (" --quick (smoke run, numbers not meaningful: few epochs, NewsArticles cut to 300 documents, the teacher "
+              "on 20 demo documents, children in one process)")
 
 
 def _cuda() -> str | None:
@@ -413,22 +450,41 @@ def main() -> None:
     import torch
 
     q = args.quick
-    full = 5 if q else 200  # the app's default epochs
+    if q:
+        INLINE.append(True)
     t_start = time.perf_counter()
     gpu = _cuda()
     print(f"CUDA: {gpu}" if gpu else f"CUDA was not available (torch {torch.__version__}, "
           "torch.cuda.is_available() is False): CPU rows only.", file=sys.stderr)
+    ctx = {"ep": {"demo": (1, 3 if q else 11), "newsarticles": (1, 2 if q else 4)}, "ge": (1, 2) if q else (1, 3),
+           "we": (1, 2) if q else (1, 11), "full": 3 if q else 200,  # full: the app's default epochs
+           "quick": q, "gpu": gpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "scale": SCALE_QUICK if q else SCALE, "teacher_docs": 20 if q else None}
+    news = {"max_docs": 300} if q else {}  # --quick: NewsArticles cut to its first 300 documents
+    res = measure(ctx, news)
+    print("NPMI …", file=sys.stderr)
+    npmi = [npmi_comparison("demo"), npmi_comparison("newsarticles", max_docs=news.get("max_docs"))]
+    ctx["total"] = time.perf_counter() - t_start
+    text = render(res, npmi, ctx)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text)
+    print(f"total {ctx['total']:.0f} s", file=sys.stderr)
+
+
+def measure(ctx: dict, news: dict) -> dict:
+    """Every child measurement, in this order (the side-by-side pairs run one right after the other)."""
+    ep, full = ctx["ep"], ctx["full"]
     res: dict = {}
     print("epoch times …", file=sys.stderr)
-    ep = {"demo": (1, 6 if q else 11), "newsarticles": (1, 2 if q else 4)}
     cpu = {"device": "cpu"}
+    extra = {"demo": {}, "newsarticles": news}
     for name in ("demo", "newsarticles"):
+        base = {"corpus": name, "k": K[name], "epochs": ep[name], **extra[name], **cpu}
         for impl in ("old", "new"):
-            res[("epoch", name, impl)] = run_child({"corpus": name, "impl": impl, "k": K[name], "epochs": ep[name],
-                                                    **cpu})
+            res[("epoch", name, impl)] = run_child({**base, "impl": impl})
         # the old loop at λ > 0 (dense teacher targets cost more): 30 of the grid's 33 runs are like this
-        res[("epoch", name, "old-kd")] = run_child({"corpus": name, "impl": "old", "k": K[name], "epochs": ep[name],
-                                                     "lam": 0.5, **cpu})
+        res[("epoch", name, "old-kd")] = run_child({**base, "impl": "old", "lam": 0.5})
     print("one run and the grid on demo …", file=sys.stderr)
     for impl in ("old", "new"):
         res[("run", "demo", impl)] = run_child({"corpus": "demo", "impl": impl, "k": 20, "epochs": [full], **cpu})
@@ -437,38 +493,26 @@ def main() -> None:
     grid = {"corpus": "demo", "impl": "new", "k": 20, "lambdas": LAMBDAS, "seeds": SEEDS, **cpu}
     res[("grid", "demo")] = run_child({**grid, "epochs": [full]})
     print("the demo grid with 1 vs N CPU stacks side by side …", file=sys.stderr)
-    we = (1, 3) if q else (1, 21)
-    threads = torch.get_num_threads()
-    for w in dict.fromkeys((1, threads)):
-        res[("workers", w)] = run_child({**grid, "epochs": we, "workers": w})
+    for w in dict.fromkeys((1, ctx["threads"])):
+        res[("workers", w)] = run_child({**grid, "epochs": ctx["we"], "workers": w})
     print("the grid on NewsArticles (few epochs) …", file=sys.stderr)
-    ge = (1, 2) if q else (1, 3)
-    res[("grid", "newsarticles")] = run_child({**grid, "corpus": "newsarticles", "k": 50, "epochs": ge})
+    news_grid = {**grid, "corpus": "newsarticles", "k": 50, "epochs": ctx["ge"], **news}
+    res[("grid", "newsarticles")] = run_child(news_grid)
     print("scaling …", file=sys.stderr)
-    scale = SCALE_QUICK if q else SCALE
-    for n, e in scale.items():
+    for n, e in ctx["scale"].items():
         res[("scale", n)] = run_child({"kind": "scale", "n": n, "k": 50, "epochs": e, **cpu})
     print("teacher export …", file=sys.stderr)
-    res[("teacher", "cpu")] = run_child({"kind": "teacher", "docs": 60 if q else None, **cpu})
-    if gpu:
+    res[("teacher", "cpu")] = run_child({"kind": "teacher", "docs": ctx["teacher_docs"], **cpu})
+    if ctx["gpu"]:
         print("the same rows on CUDA …", file=sys.stderr)
         dev = {"device": "cuda"}
         for name in ("demo", "newsarticles"):
             res[("epoch", name, "cuda")] = run_child({"corpus": name, "impl": "new", "k": K[name],
-                                                      "epochs": ep[name], **dev})
+                                                      "epochs": ep[name], **extra[name], **dev})
         res[("grid", "demo", "cuda")] = run_child({**grid, "epochs": [full], **dev})
-        res[("grid", "newsarticles", "cuda")] = run_child({**grid, "corpus": "newsarticles", "k": 50, "epochs": ge,
-                                                           **dev})
-        res[("teacher", "cuda")] = run_child({"kind": "teacher", "docs": 60 if q else None, **dev})
-    print("NPMI …", file=sys.stderr)
-    npmi = [npmi_comparison(name) for name in ("demo", "newsarticles")]
-    total = time.perf_counter() - t_start
-    ctx = {"ep": ep, "ge": ge, "we": we, "full": full, "total": total, "quick": q, "gpu": gpu, "threads": threads,
-           "torch": torch.__version__, "scale": scale}
-    text = render(res, npmi, ctx)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
+        res[("grid", "newsarticles", "cuda")] = run_child({**news_grid, **dev})
+        res[("teacher", "cuda")] = run_child({"kind": "teacher", "docs": ctx["teacher_docs"], **dev})
+    return res
 
 
 def _per_epoch(r: dict, e: tuple[int, int], kind: str) -> float:
@@ -482,18 +526,19 @@ def _setup(r: dict, e: tuple[int, int], kind: str) -> float:
 
 def render(res: dict, npmi: list[dict], ctx: dict) -> str:
     lines = ["# Performance: student training, the λ grid, scaling, teacher export, NPMI", "",
-             f"Measured by `benchmarks/perf.py`{' --quick (smoke run: not meaningful)' if ctx['quick'] else ''} in "
+             f"Measured by `benchmarks/perf.py`{QUICK_NOTE if ctx['quick'] else ''} in "
              f"{ctx['total']:.0f} s on this machine ({os.cpu_count()} CPU cores, torch {ctx['torch']} with "
              f"{ctx['threads']} threads, shared with other jobs, so wall times are noisy; CPU time is the process's "
-             "own user + system time). Student: Scholar, λ = 0 unless stated, random-logits teacher. Each row ran "
-             "in a fresh process; every ratio compares rows of this one run.", ""]
+             "own user + system time). Student: Scholar, λ = 0 unless stated, random-logits teacher. "
+             f"{'' if ctx['quick'] else 'Each row ran in a fresh process; '}every ratio compares rows of this one "
+             "run.", ""]
     lines += _render_epochs(res, ctx)
     lines += _render_grid(res, ctx)
     lines += _render_workers(res, ctx)
     lines += _render_scaling(res, ctx)
     lines += _render_teacher(res)
     lines += _render_cuda(res, ctx)
-    lines += _render_npmi(npmi)
+    lines += _render_npmi(npmi, 5 if ctx["quick"] else 30)
     lines += _render_notes(res, ctx)
     return "\n".join(lines) + "\n"
 
@@ -661,7 +706,7 @@ def _teacher_table(t: dict) -> list[str]:
     lines = [f"## Teacher export (frozen encoder) vs the bare encoder forward ({t['device']}{amp})", "",
              f"Default `TeacherConfig()`: MiniLM-L6 (offline wheel), mean pooling, windows of ≤ 256 word-pieces, "
              f"knn head (chose `{t['teacher_kind']}`). Demo: {t['docs']} documents → {t['windows']} windows (longest "
-             f"{t['max_len']} word-pieces), {t['batches']} length-sorted batches of ≤ {t['batch']}, {t['threads']} "
+             f"{t['max_len']} word-pieces), {t['batches']} length-sorted batch(es) of ≤ {t['batch']}, {t['threads']} "
              "torch threads. The phases are timed by wrapping `bat_core.teacher`'s helpers inside one "
              "`build_teacher` call; the bare forward runs right after it, in the same process, on the same model "
              "object.", "",
@@ -733,9 +778,9 @@ def _render_cuda(res: dict, ctx: dict) -> list[str]:
     return lines + [""]
 
 
-def _render_npmi(npmi: list[dict]) -> list[str]:
+def _render_npmi(npmi: list[dict], epochs: int) -> list[str]:
     lines = ["## NPMI: ours vs gensim `CoherenceModel(coherence='c_npmi')`", "",
-             "Topics: top 10 words of 3 students (seeds 0–2, 30 epochs); reference: the whole corpus; gensim's "
+             f"Topics: top 10 words of 3 students (seeds 0–2, {epochs} epochs); reference: the whole corpus; gensim's "
              "window = the longest document, so its windows are the documents (document co-occurrence, as ours).", "",
              "| corpus | topics | ours, one call (s) | ours, prebuilt table: build once / per call as in training (s) "
              "| gensim (s) | speed-up one call / prebuilt | mean ours | mean gensim | "
@@ -767,6 +812,10 @@ def _render_notes(res: dict, ctx: dict) -> list[str]:
     g = res[("grid", "demo")]
     news = _per_epoch(res[("epoch", "newsarticles", "new")], ne, "cpu")
     t = res[("teacher", "cpu")]
+    target = [] if ctx["quick"] else [
+        f"- Issue #10 targets: the demo grid ≤ ~45 s of student time: {g[f'cpu_{full}']:.0f} s CPU, "
+        f"{g[f'wall_{full}']:.0f} s wall here — {'met' if g[f'cpu_{full}'] <= 45 else '**not met**'} (CPU). "
+        f"A NewsArticles epoch (K = 50) ≤ 0.2 s: {news:.3f} s CPU — {'met' if news <= 0.2 else '**not met**'}."]
     return [
         "## Notes", "",
         f"- Machine load: the 1-minute load average at the start of each measurement ranged "
@@ -782,11 +831,7 @@ def _render_notes(res: dict, ctx: dict) -> list[str]:
         "richer vocabulary; its NPMI values are meaningless (copies co-occur by construction), only times count.",
         f"- The teacher rows use the transformer on {t['threads']} torch threads: its wall time depends most on the "
         "other jobs; the CPU column and the side-by-side ratio with the bare forward are the stable figures.",
-        f"- Issue #10 targets: the demo grid ≤ ~45 s of student time: {g[f'cpu_{full}']:.0f} s CPU, "
-        f"{g[f'wall_{full}']:.0f} s wall here — {'met' if g[f'cpu_{full}'] <= 45 else '**not met**'} (CPU). "
-        f"A NewsArticles epoch (K = 50) ≤ 0.2 s: {news:.3f} s CPU — "
-        f"{'met' if news <= 0.2 else '**not met**'}.",
-        "",
+        *target, "",
     ]
 
 

@@ -54,12 +54,15 @@ def new_app(timeout: float = 60) -> AppTest:
 
 
 def _pair(at: AppTest, lam: float):
-    """The baseline and the BAT run at ``lam`` (first shared seed) of the session's corpus, from the run cache."""
-    from bat_core.families import pick
+    """The baseline and the BAT run at ``lam`` (first shared seed) that the Compare page shows first: its first
+    family (the γ candidates the dev rule did not choose are listed last), from the run cache."""
+    from bat_core.families import comparable, families, ordered, pick
     from ui.runs import cache
 
     saved = cache().runs.runs(at.session_state["corpus"].hash)
-    return pick(saved, 0.0, SEED), pick(saved, lam, SEED)
+    fams = comparable(families(saved))
+    fruns = fams[ordered(fams, saved)[0][0]]
+    return pick(fruns, 0.0, SEED), pick(fruns, lam, SEED)
 
 
 def wait_for_job(at: AppTest, timeout: float = 240) -> None:

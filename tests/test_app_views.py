@@ -245,6 +245,10 @@ def test_compare_says_which_gamma_was_chosen_and_why(trained):
     assert [gamma(r) for r in cands] == list(GAMMA_GRID) and base.lam == 0
     choice = gamma_choice(base, cands)
     assert choice["gamma"] == gamma(one)
+    # the γ candidates the rule did not choose are listed last, and say so
+    options = at.selectbox(key="cmp_family").options
+    flags = ["did not choose" in o for o in options]
+    assert sum(flags) == len(GAMMA_GRID) - 1 and flags == sorted(flags)
     line = next(c.value for c in at.caption if c.value.startswith("Background correction:"))
     assert "chosen on dev data at λ = 0.5" in line and all(f"γ={g:g} dev NPMI" in line for g in GAMMA_GRID)
 

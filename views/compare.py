@@ -12,9 +12,9 @@ from bat_core.families import (
     CLOSE_TOP_N,
     comparable,
     families,
-    family_label,
     gamma,
     gamma_candidates,
+    ordered,
     pick,
     settings_line,
     teacher_is_weak,
@@ -44,9 +44,9 @@ if not fams:
     st.stop()
 
 # ------------------------------------------------------------------------------------------------ pickers
-fam_keys = list(fams)  # newest first (runs are newest first)
+fam_keys, fam_labels = ordered(fams, saved)  # newest first; the γ candidates the dev rule did not choose last
 if len(fam_keys) > 1:
-    fk = st.selectbox("Settings", fam_keys, format_func=lambda f: family_label(fams[f]), key="cmp_family")
+    fk = st.selectbox("Settings", fam_keys, format_func=fam_labels.get, key="cmp_family")
 else:
     fk = fam_keys[0]
 fruns = fams[fk]

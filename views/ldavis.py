@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from bat_core.families import families, family_label, pick
+from bat_core.families import families, ordered, pick
 from ui import compare_cache as cc
 from ui import ldavis_cache, perf, runs, state
 from ui.exports import export_buttons
@@ -18,7 +18,7 @@ if not saved:
     st.stop()
 
 fams = families(saved)
-fam_keys = list(fams)
+fam_keys, fam_labels = ordered(fams, saved)
 sel_lam, sel_seed = st.session_state.get("sel_lam"), st.session_state.get("sel_seed")
 default = 0
 for i, fk in enumerate(fam_keys):
@@ -26,7 +26,7 @@ for i, fk in enumerate(fam_keys):
         default = i
         break
 fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
-    "Settings", fam_keys, default, format_func=lambda f: family_label(fams[f]), key="lda_family")
+    "Settings", fam_keys, default, format_func=fam_labels.get, key="lda_family")
 fruns = fams[fk]
 bat_lams = sorted({r.lam for r in fruns if r.lam > 0})
 

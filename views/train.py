@@ -5,7 +5,7 @@ import streamlit as st
 from bat_core import plots
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.errors import BatError
-from bat_core.families import families, family_label, run_label
+from bat_core.families import families, ordered, run_label
 from bat_core.pipeline import DEFAULT_BAT_LAMBDA, GAMMA_GRID, seed_list
 from ui import progress, runs, state, training
 from ui.defaults import GAMMA_OPTIONS, LAMBDA_CHOICES, defaults
@@ -163,7 +163,7 @@ if not saved:
 st.divider()
 st.subheader("Trained runs for this corpus")
 fams = families(saved)
-fam_keys = list(fams)
+fam_keys, fam_labels = ordered(fams, saved)
 last = manager().get(st.session_state.get("job_id"))
 default = 0
 if last is not None and last.run_keys:
@@ -172,7 +172,7 @@ if last is not None and last.run_keys:
             default = i
             break
 fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
-    "Settings", fam_keys, default, format_func=lambda f: family_label(fams[f]), key="train_family_pick")
+    "Settings", fam_keys, default, format_func=fam_labels.get, key="train_family_pick")
 fruns = fams[fk]
 df = plots.metrics_frame(fruns)
 show = df.drop(columns=["key"]).rename(columns={"lam": "λ", "npmi": "test NPMI", "dev_npmi": "dev NPMI",
