@@ -141,14 +141,16 @@ CPU_STACK_ELEMENTS = 2**22
 def _chunks(idx: list[int], members: Sequence[Member], corpus: Corpus, device: torch.device,
             workers: int = 1) -> list[list[int]]:
     """Split one stack's members into balanced chunks (grouped by seed, which share minibatches): under the cap, and
-    at least one per worker (when there are that many members) so that every core gets a stack."""
+    as many as a multiple of the workers (when there are that many members) so that every core gets a stack and no
+    core waits alone for the last one."""
     if device.type != "cpu":
         return [list(idx)]
     cfg = members[idx[0]][0]
     per_member = _batch_size(cfg, len(corpus.splits["train"])) * corpus.vocab_size
     cap = max(1, CPU_STACK_ELEMENTS // per_member)
     order = sorted(idx, key=lambda i: (members[i][0].seed, members[i][1].lam, i))
-    n_chunks = min(len(order), max(-(-len(order) // cap), workers))
+    n_chunks = -(-len(order) // cap)
+    n_chunks = min(len(order), -(-n_chunks // workers) * workers)  # a multiple of the workers: no core idles at the end
     size = -(-len(order) // n_chunks)
     return [order[s:s + size] for s in range(0, len(order), size)]
 

@@ -42,3 +42,16 @@ def defaults() -> dict[str, Any]:
         "lambdas": [float(x) for x in env_default("BAT_LAMBDAS", ",".join(f"{x:g}" for x in LAMBDA_CHOICES)).split(",")
                     if x.strip()],
     }
+
+
+def next_lambda(trained: list[float], current: float) -> float:
+    """The λ the Compare page offers to train next: the first grid value not trained yet; when the whole grid is,
+    the midpoint between the slider's λ and the next trained λ above it (below it at the top of the range)."""
+    untrained = [x for x in LAMBDA_CHOICES if not any(abs(x - y) < 1e-9 for y in trained)]
+    if untrained:
+        return float(untrained[0])
+    grid = sorted({0.0, *trained})
+    above = [x for x in grid if x > current + 1e-9]
+    below = [x for x in grid if x < current - 1e-9]
+    other = above[0] if above else (below[-1] if below else 0.0)
+    return round((current + other) / 2, 3)

@@ -22,7 +22,7 @@ from bat_core.families import (
 from bat_core.pipeline import DEFAULT_BAT_LAMBDA, describe_gamma, gamma_choice
 from ui import compare_cache as cc
 from ui import compare_views, perf, progress, runs, state, tables, training
-from ui.defaults import LAMBDA_CHOICES
+from ui.defaults import next_lambda
 from ui.exports import export_buttons
 from ui.text import md_escape
 
@@ -103,10 +103,10 @@ with st.expander("Train another λ with these settings", expanded=bool(job and j
     if job is not None and job.running:
         progress.job_panel(job, "cmp_panel")
     else:
-        untrained = [x for x in LAMBDA_CHOICES if not any(np.isclose(x, y) for y in lams)]
         e1, e2 = st.columns([1, 2])
-        new_lam = e1.number_input("λ", 0.01, 1.0, untrained[0] if untrained else 0.3, 0.05, key="cmp_new_lam",
-                                  format="%.2f")
+        new_lam = e1.number_input("λ", 0.01, 1.0, next_lambda(lams, lam), 0.05, key="cmp_new_lam", format="%.2f",
+                                  help="Offered: the first λ of the default grid not trained yet, else the point "
+                                       "halfway to the next trained λ above the slider's")
         fam_seeds = sorted(base_seeds)
         e2.caption(f"Trains λ = {new_lam:g} for seed(s) {', '.join(map(str, fam_seeds))} with the settings above "
                    "(K, epochs, T, c, teacher), in the background; the view updates when it finishes.")
