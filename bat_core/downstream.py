@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .corpus import Corpus
-from .datasets import LABELLED, labels_for, match_labels
+from .datasets import LABELLED, NAMES, labels_for, match_labels
 from .errors import BatError
 from .readers import parse_labelled, read_bytes
 
@@ -84,6 +84,9 @@ def source_labels(source: str | Path, corpus: Corpus, label_column: str | None =
     """A label per document of ``corpus`` built from ``source``: the values of ``label_column`` of a table, or the
     categories of an installed labelled corpus; None when the source has neither (no downstream check)."""
     if label_column:
+        if str(source) in NAMES:
+            raise BatError(f"--label-column reads a column of a .csv/.tsv/.jsonl/.json file, and {source!r} is an "
+                           f"installed corpus; the labelled ones ({', '.join(LABELLED)}) carry their labels already")
         path = Path(source)
         texts, labels = parse_labelled(path.name, read_bytes(path), corpus.config.text_column, label_column)
         return match_labels(corpus.texts, texts, labels)

@@ -111,6 +111,10 @@ def test_cli_label_column_reports_downstream_accuracy(tmp_path, capsys):
     assert d["by_lambda"]["0"]["accuracy"]["n"] == 1 and "Downstream (column 'topic')" in p.stderr
     _assert_one_line_error(_cli("fit", str(tmp_path / "t.csv"), "--out", str(out), "--label-column", "nope"),
                            "no column 'nope'")
+    _assert_one_line_error(_cli("fit", "demo", "--out", str(out), "--label-column", "topic"), "installed corpus")
+    (tmp_path / "t.txt").write_text("\n".join(r.split(",")[0].strip('"') for r in rows[1:]))
+    _assert_one_line_error(_cli("fit", str(tmp_path / "t.txt"), "--out", str(out), "--label-column", "topic"),
+                           "labels need a table")
 
 
 def test_cli_bad_inputs(tmp_path, capsys):
