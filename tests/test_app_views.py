@@ -198,16 +198,10 @@ def test_downstream_says_plainly_when_the_corpus_has_no_labels(trained):
     assert any("No downstream check for this corpus" in i.value and "has no labels" in i.value for i in at.info)
 
 
-@pytest.mark.slow
-def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
-    """mini20ng picked on the Corpus page, trained at λ ∈ {0, 0.5}: the tab plots accuracy and macro-F1 against λ,
-    the same numbers as bat_core.downstream on the saved runs."""
-    at = new_app(timeout=120)
-    at.selectbox(key="builtin_name").set_value("mini20ng").run()
-    at.button(key="use_demo").click().run()
-    assert not at.exception and at.session_state["corpus"].name == "mini20ng"
+def _train_and_open_downstream(at, k: int) -> None:
+    """Train λ ∈ {0, 0.5} (γ off, K = k) on the session's corpus from Train, then open Compare's downstream tab."""
     at.switch_page("views/train.py").run()
-    at.number_input(key="s_k").set_value(4)
+    at.number_input(key="s_k").set_value(k)
     at.multiselect(key="s_lams").set_value([0.5])
     at.selectbox(key="s_gamma").set_value(0.0).run()
     at.button(key="train").click().run()
@@ -217,6 +211,17 @@ def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
     at.session_state["cmp_tab"] = "Downstream: θ → labels"
     at.run()
     assert not at.exception, at.exception
+
+
+@pytest.mark.slow
+def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
+    """mini20ng picked on the Corpus page, trained at λ ∈ {0, 0.5}: the tab plots accuracy and macro-F1 against λ,
+    the same numbers as bat_core.downstream on the saved runs."""
+    at = new_app(timeout=120)
+    at.selectbox(key="builtin_name").set_value("mini20ng").run()
+    at.button(key="use_demo").click().run()
+    assert not at.exception and at.session_state["corpus"].name == "mini20ng"
+    _train_and_open_downstream(at, k=4)
     charts = at.get("plotly_chart")
     assert [c.key for c in charts] == ["cmp_downstream"]
     spec = json.loads(charts[0].proto.spec)
@@ -272,16 +277,6 @@ def test_downstream_from_an_uploaded_label_column(app_env):
     at.button(key="load_upload").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["corpus"].name == "labelled"
-    at.switch_page("views/train.py").run()
-    at.number_input(key="s_k").set_value(3)
-    at.multiselect(key="s_lams").set_value([0.5])
-    at.selectbox(key="s_gamma").set_value(0.0).run()
-    at.button(key="train").click().run()
-    assert not at.exception and not at.error
-    wait_for_job(at)
-    at.switch_page("views/compare.py").run()
-    at.session_state["cmp_tab"] = "Downstream: θ → labels"
-    at.run()
-    assert not at.exception, at.exception
+    _train_and_open_downstream(at, k=3)
     assert [c.key for c in at.get("plotly_chart")] == ["cmp_downstream"]
     assert any("Labels: column 'topic'" in c.value for c in at.caption)
