@@ -20,7 +20,8 @@ from bat_core.align import align_topics
 from bat_core.corpus import Corpus
 from bat_core.downstream import evaluate_runs
 from bat_core.errors import BatError
-from bat_core.families import pair_rows
+from bat_core.families import gamma_candidates, pair_rows
+from bat_core.pipeline import describe_gamma, gamma_choice
 from bat_core.runs import Run
 from bat_core.teacher_effect import TeacherEffect, teacher_effect
 from ui import runs as run_reads
@@ -74,6 +75,22 @@ def fig_seed_summary(sig: tuple[str, ...], lam: float, _runs: list[Run]):
 @st.cache_resource(max_entries=256, show_spinner=False)
 def fig_lambda_sweep(sig: tuple[str, ...], lam: float, _runs: list[Run]):
     return plots.lambda_sweep(plots.metrics_frame(_runs), current=lam)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def gamma_line(sig: tuple[str, ...], saved_sig: tuple[str, ...], bat_gamma: float, _fruns: list[Run],
+               _saved: list[Run]) -> str:
+    """Which background correction γ the dev rule chose for these runs' settings and why ("" when no γ was chosen
+    here: fewer than two γ trained)."""
+    found = next((c for r in _fruns if r.lam > 0 and (c := gamma_candidates(r, _saved))), None)
+    if found is None:
+        return ""
+    choice = gamma_choice(*found)
+    if np.isclose(choice["gamma"], bat_gamma):
+        return describe_gamma(choice)
+    return (f"These runs use background correction γ = {bat_gamma:g}; for these settings the rule on dev data "
+            f"({len(choice['rows'])} γ trained at λ = {choice['lam']:g}) chose γ = {choice['gamma']:g}: pick that "
+            "family in Settings above for the default runs.")
 
 
 @st.cache_data(max_entries=64, show_spinner="Fitting a classifier on θ of every run of these settings…")

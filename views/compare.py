@@ -13,13 +13,12 @@ from bat_core.families import (
     comparable,
     families,
     gamma,
-    gamma_candidates,
     ordered,
     pick,
     settings_line,
     teacher_is_weak,
 )
-from bat_core.pipeline import DEFAULT_BAT_LAMBDA, describe_gamma, gamma_choice
+from bat_core.pipeline import DEFAULT_BAT_LAMBDA
 from ui import compare_cache as cc
 from ui import compare_views, perf, progress, runs, state, tables, training
 from ui.defaults import next_lambda
@@ -86,13 +85,9 @@ st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
 if _t.get("choice") and not teacher_is_weak(_t):
     st.info(_t["choice"])
-_cands = next((c for r in fruns if r.lam > 0 and (c := gamma_candidates(r, saved))), None)
-if _cands is not None:
-    _choice = gamma_choice(*_cands)
-    st.caption(describe_gamma(_choice) if np.isclose(_choice["gamma"], gamma(bat)) else
-               f"These runs use background correction γ = {gamma(bat):g}; for these settings the rule on dev data "
-               f"({len(_choice['rows'])} γ trained at λ = {_choice['lam']:g}) chose γ = {_choice['gamma']:g}: "
-               "pick that family in Settings above for the default runs.")
+_gamma_line = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fruns, saved)
+if _gamma_line:
+    st.caption(_gamma_line)
 if teacher_is_weak(_t):
     st.warning("This teacher predicts held-out documents no better than word frequencies alone (dev perplexity "
                f"{_t['dev_perplexity']:,.0f} vs {_t['unigram_dev_perplexity']:,.0f}): it has little to teach, and "
