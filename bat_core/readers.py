@@ -13,6 +13,8 @@ import io
 import json
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import BatError
@@ -215,8 +217,15 @@ def parse_bytes(name: str, data: bytes, text_column: str | None = None) -> list[
     Whatever a malformed file makes the parsers raise (corrupt compressed data, absurdly nested JSON, …) comes out
     as a :class:`BatError` naming the file, so the app and the CLI never show a traceback for bad input.
     """
-    try:
+    with _unreadable_as_bat_error(name):
         return _parse_bytes(name, data, text_column)
+
+
+@contextmanager
+def _unreadable_as_bat_error(name: str) -> Iterator[None]:
+    """Any parser failure on a malformed file becomes one :class:`BatError` naming the file."""
+    try:
+        yield
     except BatError:
         raise
     except (RecursionError, zlib.error, EOFError, OSError, ValueError, UnicodeError, csv.Error) as e:
@@ -252,12 +261,8 @@ def parse_labelled(name: str, data: bytes, text_column: str | None, label_column
     (None where it is empty): categories for the downstream check. A BatError for files without columns."""
     if Path(name).suffix.lower() not in TABULAR:
         raise BatError(f"{name}: labels need a table (.csv, .tsv, .jsonl or .json) with a label column")
-    try:
+    with _unreadable_as_bat_error(name):
         records, col, columns = _table(name, data, text_column)
-    except BatError:
-        raise
-    except (RecursionError, zlib.error, EOFError, OSError, ValueError, UnicodeError, csv.Error) as e:
-        raise BatError(f"{name} could not be read ({type(e).__name__}: {e})") from None
     if label_column not in columns:
         raise BatError(f"{name} has no column {label_column!r}; its columns are: {', '.join(map(str, columns))}")
     if label_column == col:
