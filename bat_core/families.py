@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from .runs import Run
+from .selection import choose_gamma
+from .selection import run_gamma as gamma
 
 
 def is_baseline(run: Run) -> bool:
@@ -24,11 +26,6 @@ def is_baseline(run: Run) -> bool:
 def _student_key(run: Run) -> str:
     s = {k: v for k, v in run.config["student"].items() if k not in ("seed", "device")}
     return json.dumps({"student": s, "encode": run.config["distill"].get("encode_logits", "off")}, sort_keys=True)
-
-
-def gamma(run: Run) -> float:
-    """The background correction γ a run was trained with (runs stored before γ existed had none: 0)."""
-    return float(run.config["distill"].get("background_correction") or 0.0)
 
 
 def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
@@ -53,8 +50,6 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
 def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
     """Whether a family is only one of the γ candidates the dev rule trained and did not choose (one λ, one seed):
     the views list such families last, so that the default runs come first."""
-    from .selection import choose_gamma
-
     bats = [r for r in fam if not is_baseline(r)]
     if not bats or len({(r.lam, r.seed) for r in bats}) != 1:
         return False

@@ -25,6 +25,11 @@ RULE = (f"first seed at γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}}; ke
         f"at least the baseline's − {TU_SLACK:g}; among those, the best dev NPMI")
 
 
+def run_gamma(run: Run) -> float:
+    """The background correction γ a run was trained with (runs stored before γ existed had none: 0)."""
+    return float(run.config["distill"].get("background_correction") or 0.0)
+
+
 def selection_lambda(lambdas: Sequence[float]) -> float:
     """The λ at which γ is chosen for a plan: its λ > 0 nearest the default BAT λ (the smaller one on a tie)."""
     return min((lam for lam in lambdas if lam > 0), key=lambda lam: (abs(lam - DEFAULT_BAT_LAMBDA), lam))
@@ -38,7 +43,7 @@ def choose_gamma(baseline: Run, candidates: Sequence[Run], tu_slack: float = TU_
     floor = baseline.metrics["tu"] - tu_slack
     rows: list[dict[str, Any]] = []
     for run in candidates:
-        gamma = float(run.config["distill"].get("background_correction", 0.0))
+        gamma = run_gamma(run)
         tu, dev = float(run.metrics["tu"]), float(run.metrics["dev_npmi"])
         rows.append({"gamma": gamma, "dev_npmi": dev, "tu": tu, "kept": tu >= floor, "key": run.key})
     kept = [r for r in rows if r["kept"]] or rows
