@@ -97,6 +97,12 @@ def require_corpus() -> Corpus:
     return corpus
 
 
+@st.cache_data(max_entries=8, show_spinner="Reading the corpus's labels…")
+def _builtin_labels(name: str, corpus_hash: str, _corpus: Corpus) -> list:
+    """An installed corpus's labels aligned with the built corpus (reads the corpus files: once per corpus)."""
+    return datasets.labels_for(_corpus, name)
+
+
 def corpus_labels(corpus: Corpus) -> tuple[list | None, str]:
     """(a label per document of ``corpus``, where they come from), or (None, why there are none): a labelled built-in
     corpus's categories, or the label column of an uploaded table."""
@@ -105,7 +111,7 @@ def corpus_labels(corpus: Corpus) -> tuple[list | None, str]:
         if src.get("name") not in datasets.LABELLED:
             return None, f"corpus {src.get('name')!r} has no labels"
         try:
-            return datasets.labels_for(corpus, src["name"]), f"the {src['name']} categories"
+            return _builtin_labels(src["name"], corpus.hash, corpus), f"the {src['name']} categories"
         except BatError as e:
             return None, str(e)
     if src.get("labels") is not None and src.get("id") == docs_id(st.session_state.get("corpus_docs") or []):
