@@ -22,7 +22,8 @@ Choices made here (docs/bat-method.md section 10):
   as safetensors keyed by corpus and encoder settings) and trains only the head: seconds on a CPU. ``top-n`` also
   trains the top n transformer layers; ``full`` trains everything. AdamW (encoder ``lr``, head ``head_lr``), linear
   decay, gradient clipping at 1.0, dev-perplexity checkpoint kept in memory, early stopping with ``patience``.
-  bf16 autocast on CUDA, fp32 elsewhere; deterministic for a seed on a CPU.
+  bf16 autocast on CUDA and on CPUs with native bf16 (device.amp_dtype), fp32 elsewhere; deterministic for a seed
+  on a given CPU.
 * **Cross-fitting** (``cross_fit_folds = k ≥ 2``): k teachers on k folds of the train split; a train document's
   logits come from the teacher that did not see it, dev/test documents get the mean of the k teachers' logits.
 * **Export**: raw logits (before any temperature) for every document (train, dev and test), stored compactly by
