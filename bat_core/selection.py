@@ -2,7 +2,7 @@
 
 The rule (benchmarks/results/uniqueness.md): train the first seed at each γ of a small grid, keep the γ whose topic
 uniqueness (computed from the run's own topics, no test data) is within ``TU_SLACK`` of the λ = 0 baseline's, and
-among those take the highest dev NPMI. γ = 0 (no correction) is always a candidate, so the rule can say "none".
+among those take the highest dev NPMI; when none is, take the one with the highest uniqueness. γ = 0 (no correction) is always a candidate, so the rule can say "none".
 
 The rule was designed on demo, BBC News and mini20ng, then run once on NewsArticles, which it had not seen (γ = 0.4:
 +10.0% test NPMI over the baseline, 5/5 seeds, topic uniqueness up). The pipeline applies it whenever
@@ -22,7 +22,7 @@ from .runs import Run
 GAMMA_GRID = (0.0, 0.1, 0.25, 0.4, 0.5)
 TU_SLACK = 0.05  # the most topic uniqueness a distilled run may lose against the baseline (issue #9's limit)
 RULE = (f"first seed at γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}}; keep the γ whose topic uniqueness is "
-        f"at least the baseline's − {TU_SLACK:g}; among those, the best dev NPMI")
+        f"at least the baseline's − {TU_SLACK:g}; among those, the best dev NPMI; if none, the highest uniqueness")
 
 
 def run_gamma(run: Run) -> float:
@@ -38,17 +38,19 @@ def selection_lambda(lambdas: Sequence[float]) -> float:
 def choose_gamma(baseline: Run, candidates: Sequence[Run], tu_slack: float = TU_SLACK) -> tuple[float, list[dict]]:
     """(chosen γ, one row per candidate: γ, dev NPMI, TU, kept, run key), from the runs' dev NPMI and TU only.
 
-    ``candidates`` are the same seed and λ at different γ; when none keeps the topic uniqueness, the best dev
-    NPMI among all of them is taken (the rule still never looks at test data)."""
+    ``candidates`` are the same seed and λ at different γ; when none keeps the topic uniqueness, the one that loses
+    the least of it is taken (the uniqueness limit comes first, as in uniqueness.md's rule; ties go to the better
+    dev NPMI). The rule never looks at test data."""
     floor = baseline.metrics["tu"] - tu_slack
     rows: list[dict[str, Any]] = []
     for run in candidates:
         gamma = run_gamma(run)
         tu, dev = float(run.metrics["tu"]), float(run.metrics["dev_npmi"])
         rows.append({"gamma": gamma, "dev_npmi": dev, "tu": tu, "kept": tu >= floor, "key": run.key})
-    kept = [r for r in rows if r["kept"]] or rows
-    # a dev NPMI that could not be computed (NaN) never wins; among equals the smallest γ (the grid's order) does
-    best = max(kept, key=lambda r: r["dev_npmi"] if math.isfinite(r["dev_npmi"]) else -math.inf)
+    dev = lambda r: r["dev_npmi"] if math.isfinite(r["dev_npmi"]) else -math.inf  # NaN never wins
+    kept = [r for r in rows if r["kept"]]
+    # among equals the smallest γ (the grid's order) wins: max() keeps the first maximum
+    best = max(kept, key=dev) if kept else max(rows, key=lambda r: (r["tu"], dev(r)))
     return float(best["gamma"]), rows
 
 

@@ -151,9 +151,12 @@ def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
     # γ = 0.5 has the best dev NPMI but loses more than 0.05 TU: the best kept one (0.25) wins
     gamma, rows = choose_gamma(base, [run(0.0, 0.12, 0.70), run(0.25, 0.13, 0.78), run(0.5, 0.20, 0.74)])
     assert gamma == 0.25 and [r["kept"] for r in rows] == [False, True, False]
-    # none kept: the best dev NPMI of all (the rule still never reads test data)
+    # none kept: the one that loses the least uniqueness, even with a lower dev NPMI (the limit comes first)
     gamma, _ = choose_gamma(base, [run(0.0, 0.12, 0.50), run(0.4, 0.11, 0.60)])
-    assert gamma == 0.0
+    assert gamma == 0.4
+    # ... and on equal uniqueness, the better dev NPMI
+    assert choose_gamma(base, [run(0.0, 0.11, 0.60), run(0.4, 0.12, 0.60)])[0] == 0.4
+    assert choose_gamma(base, [run(0.0, 0.12, 0.60), run(0.4, 0.11, 0.60)])[0] == 0.0
     # a NaN dev NPMI never wins (NaN compares false both ways, so max() alone would keep whatever came first)
     assert choose_gamma(base, [run(0.0, float("nan"), 0.8), run(0.1, 0.05, 0.8)])[0] == 0.1
 
