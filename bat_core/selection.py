@@ -2,7 +2,8 @@
 
 The rule (benchmarks/results/uniqueness.md): train the first seed at each γ of a small grid, keep the γ whose topic
 uniqueness (computed from the run's own topics, no test data) is within ``TU_SLACK`` of the λ = 0 baseline's, and
-among those take the highest dev NPMI; when none is, take the one with the highest uniqueness. γ = 0 (no correction) is always a candidate, so the rule can say "none".
+among those take the highest dev NPMI; when none is, take the one with the highest uniqueness. γ = 0 (no correction)
+is always a candidate, so the rule can say "none".
 
 The rule was designed on demo, BBC News and mini20ng, then run once on NewsArticles, which it had not seen (γ = 0.4:
 +10.0% test NPMI over the baseline, 5/5 seeds, topic uniqueness up). The pipeline applies it whenever

@@ -420,11 +420,12 @@ LOADS: list[float] = []  # 1-minute load average at the start of every child
 
 def run_child(task: dict) -> dict:
     """One measurement in a fresh process (in this one under --quick), its result as JSON."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **task.get("env", {}))
     LOADS.append(os.getloadavg()[0])
     w0 = time.perf_counter()
     if INLINE:
-        result = json.loads(json.dumps(_child(task)))
+        with _patched(os, "environ", env):
+            result = json.loads(json.dumps(_child(task)))
     else:
         proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(task)], capture_output=True,
                               text=True, env=env, cwd=ROOT)
@@ -581,6 +582,9 @@ def measure(ctx: dict, news: dict) -> dict:
         res[("scale", n)] = run_child({"kind": "scale", "n": n, "k": 50, "epochs": e, **cpu})
     print("teacher export …", file=sys.stderr)
     res[("teacher", "cpu")] = run_child({"kind": "teacher", "docs": ctx["teacher_docs"], **cpu})
+    # the same teacher with bf16 autocast off (device.amp_dtype turns it on where the CPU has native bf16)
+    res[("teacher", "cpu-fp32")] = run_child({"kind": "teacher", "docs": ctx["teacher_docs"], **cpu,
+                                              "env": {"BAT_CPU_BF16": "0"}})
     if ctx["gpu"]:
         print("the same rows on CUDA …", file=sys.stderr)
         dev = {"device": "cuda"}
@@ -771,7 +775,26 @@ def _render_scaling(res: dict, ctx: dict) -> list[str]:
 
 def _render_teacher(res: dict) -> list[str]:
     t = res[("teacher", "cpu")]
-    return _teacher_table(t) + _store_table(t)
+    return _teacher_table(t) + _cpu_amp_table(t, res[("teacher", "cpu-fp32")]) + _store_table(t)
+
+
+def _cpu_amp_table(t: dict, fp32: dict) -> list[str]:
+    """The default CPU teacher (bf16 autocast where the CPU multiplies bf16 natively) against fp32, one after the
+    other in fresh processes."""
+    if t["amp"] == fp32["amp"]:
+        return ["## Teacher on the CPU: bf16 autocast", "", f"This CPU has no native bf16 (AVX512-BF16 or AMX): "
+                f"the teacher runs in {t['amp']} either way, so there is nothing to compare.", ""]
+    rows = [("encode (inference)", t["phases"]["encode (inference)"], fp32["phases"]["encode (inference)"]),
+            ("bare `AutoModel` forward, same batches", t["bare"], fp32["bare"]),
+            ("whole frozen `build_teacher`", t["total"], fp32["total"])]
+    lines = ["## Teacher on the CPU: bf16 autocast against fp32", "",
+             f"This CPU multiplies bf16 in hardware, so `device.amp_dtype` runs the encoder under bf16 autocast "
+             f"({t['amp']}); `BAT_CPU_BF16=0` gives the fp32 row. Same corpus and settings, fresh processes, one "
+             "right after the other.", "",
+             "| step | fp32 wall / CPU s | bf16 wall / CPU s | fp32 ÷ bf16 (wall) |", "|---|---|---|---|"]
+    for what, b, f in rows:
+        lines.append(f"| {what} | {f[0]:.2f} / {f[1]:.2f} | {b[0]:.2f} / {b[1]:.2f} | {f[0] / b[0]:.2f}× |")
+    return [*lines, ""]
 
 
 def _teacher_table(t: dict) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -213,3 +215,17 @@ def test_should_stop_cancels(topic_corpus, tiny_bert_dir, tmp_path):
     with pytest.raises(Cancelled):
         T.build_teacher(topic_corpus, _cfg(tiny_bert_dir), cache_dir=tmp_path, should_stop=lambda: True)
     assert not (tmp_path / "teachers").exists()  # nothing half-made is cached
+
+
+def test_warm_up_imports_the_teacher_and_never_raises():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from bat_core import pipeline\n"
+            "assert 'transformers' not in sys.modules and 'bat_core.teacher' not in sys.modules\n"
+            "pipeline.warm_up('/no/such/model/folder')\n"  # a bad model fails later, at the real load
+            "pipeline.warm_up('minilm')\n"
+            "assert 'bat_core.teacher' in sys.modules and 'transformers.models.bert.modeling_bert' in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]

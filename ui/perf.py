@@ -1,10 +1,11 @@
-"""Keeping reruns cheap: Streamlit runs a full ``gc.collect(2)`` after every script run (``runner.postScriptGC``).
+"""Keeping the app fast: warming the engine up, and keeping reruns cheap.
 
-With torch, transformers, plotly and pandas imported that full collection walks over a million long-lived objects,
-which took most of a Compare rerun (about 1 s of the 1.5 s from a slider key press to an idle page on a loaded
-2-core machine). :func:`freeze_once` moves the objects alive at that point (modules, classes, caches: things that
-are never garbage) into the permanent generation, so the collection after each run only looks at what was allocated
-since. Objects created later are collected as before.
+Streamlit used to run a full ``gc.collect(2)`` after every script run (``runner.postScriptGC``, now off in
+``.streamlit/config.toml``). With torch, transformers, plotly and pandas imported that full collection walks over a
+million long-lived objects, which took most of a Compare rerun (about 1 s of the 1.5 s from a slider key press to an
+idle page on a loaded 2-core machine). :func:`freeze_once` moves the objects alive at that point (modules, classes,
+caches: things that are never garbage) into the permanent generation, so any later full collection only looks at
+what was allocated since. Objects created later are collected as before.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 
 _lock = threading.Lock()
 _frozen = False
+_warming: threading.Thread | None = None
 
 
 def freeze_once() -> bool:
@@ -26,3 +28,16 @@ def freeze_once() -> bool:
         gc.freeze()
         _frozen = True
         return True
+
+
+def warm_engine(model: str) -> None:
+    """Import the teacher's code (transformers and the encoder's module) in a background thread, once per process:
+    the first training then starts without those seconds of imports, which run while the user reads the first page."""
+    global _warming
+    with _lock:
+        if _warming is not None:
+            return
+        from bat_core.pipeline import warm_up
+
+        _warming = threading.Thread(target=warm_up, args=(model,), name="bat-warm-up", daemon=True)
+        _warming.start()
