@@ -229,3 +229,17 @@ def test_warm_up_imports_the_teacher_and_never_raises():
             "assert 'bat_core.teacher' in sys.modules and 'transformers.models.bert.modeling_bert' in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_cpu_bf16_autocast_follows_the_override(monkeypatch):
+    from bat_core.device import amp_dtype
+
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("BAT_CPU_BF16", "0")
+    assert amp_dtype(cpu) is None
+    monkeypatch.setenv("BAT_CPU_BF16", "1")
+    assert amp_dtype(cpu) is torch.bfloat16
+    monkeypatch.delenv("BAT_CPU_BF16")  # unset: whatever the CPU does in hardware
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    native = any(getattr(torch.cpu, n, lambda: False)() for n in probes)
+    assert (amp_dtype(cpu) is torch.bfloat16) == native
