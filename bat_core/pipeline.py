@@ -35,6 +35,7 @@ from .logits import TeacherLogits
 from .progress import Progress, ShouldStop
 from .runs import Run, run_key
 from .selection import GAMMA_GRID, describe_gamma, gamma_choice, selection_lambda
+from .warmup import warm_up
 
 __all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan", "Result",
            "Step", "arm", "check_lambdas", "default_cache_dir", "default_lambdas", "describe_gamma", "execute", "fit",
@@ -212,27 +213,6 @@ def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = No
     from .teacher import build_teacher  # imports transformers: only when a teacher is needed
 
     return build_teacher(corpus, tcfg, Cache(cache_dir).root, progress, should_stop)
-
-
-def warm_up(model: str = "minilm") -> None:
-    """Import the teacher's code and its encoder class ahead of a first training (≈ 3 s of imports on a 2-core CPU:
-    transformers and the model's module), so that an app can do it while the user still looks at the corpus.
-
-    Loads no weights and never raises: a model that cannot be resolved fails later, with its own message, when a
-    teacher is actually built."""
-    try:
-        import transformers
-
-        from .encoder import resolve_model
-        from .teacher import build_teacher  # noqa: F401 - the import is the point
-
-        source, local = resolve_model(model)
-        if local:
-            config = transformers.AutoConfig.from_pretrained(source, local_files_only=True)
-            for name in getattr(config, "architectures", None) or []:
-                getattr(transformers, name, None)  # transformers imports a model's module on first access
-    except Exception:  # noqa: BLE001 - a warm-up; the real load reports any problem
-        return
 
 
 def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillConfig]],
