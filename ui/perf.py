@@ -41,3 +41,11 @@ def warm_engine(model: str) -> None:
 
         _warming = threading.Thread(target=warm_up, args=(model,), name="bat-warm-up", daemon=True)
         _warming.start()
+
+
+def wait_warm(timeout: float = 60.0) -> None:
+    """Let a running warm-up finish before a training imports the same modules from another thread (two threads
+    importing one package at once is where Python's import locks can trip)."""
+    thread = _warming
+    if thread is not None:
+        thread.join(timeout)

@@ -16,6 +16,7 @@ from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.corpus import Corpus
 from bat_core.errors import BatError
 from bat_core.runs import Run
+from ui import perf
 from ui.jobs import Job, manager
 from ui.runs import cache
 
@@ -55,6 +56,7 @@ def job_work(p: pipeline.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any
                 job.run_keys.append(step.run.key)
                 job.next_step(member_note(step))
 
+        perf.wait_warm()  # the app's background import of the teacher's code, if it is still running
         result = pipeline.execute(p, cache_dir, job.progress, job.should_stop, on_step)
         return {"teacher_from_cache": result.teacher_cached, "teacher_key": p.teacher_key,
                 "run_keys": [r.key for r in result.runs], "cached": result.cached}
