@@ -71,12 +71,16 @@ class CorpusConfig(_Config):
         _check(self.vocab_size >= 10, "vocabulary size must be at least 10")
         _check(math.isfinite(self.min_df) and math.isfinite(self.max_df), "min_df and max_df must be finite numbers")
         _check(self.min_df > 0, "min_df must be positive (a document count, or a fraction below 1)")
-        _check(0 < self.max_df, "max_df must be positive")
+        _check(0 < self.max_df <= 1 or float(self.max_df).is_integer(),
+               f"max_df must be a fraction of the documents in (0, 1] or a whole number of them, not {self.max_df:g}")
+        _check(self.min_df < 1 or float(self.min_df).is_integer(),
+               f"min_df must be a fraction below 1 or a whole number of documents, not {self.min_df:g}")
         _check(1 <= self.min_token_len <= 20, "minimum token length must be between 1 and 20")
         _check(0 < self.dev_frac < 0.5 and 0 < self.test_frac < 0.5 and self.dev_frac + self.test_frac < 0.8,
                "dev and test fractions must each be in (0, 0.5) and leave most documents for training")
         _check(0 < self.boilerplate_min_docs < 1, "boilerplate_min_docs must be a fraction in (0, 1)")
         _check(self.max_docs is None or self.max_docs > 0, "max_docs must be positive")
+        _check(self.split_seed >= 0, "the split seed must be ≥ 0")
 
 
 STUDENT_KINDS = ("scholar", "prodlda")
@@ -212,6 +216,8 @@ class StudentConfig(_Config):
         _check(self.bn_anneal > 0, "BN annealing constant must be positive")
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         _check(self.npmi_top_n >= 2, "NPMI needs at least 2 top words")
+        _check(1 <= self.emb_dim <= 4096, "the student's embedding size (emb_dim) must be between 1 and 4096")
+        _check(self.patience is None or self.patience >= 1, "student patience must be ≥ 1 epoch (or None: off)")
 
 
 ENCODE_LOGITS = ("off", "raw", "doc_layer")
@@ -241,7 +247,7 @@ class DistillConfig(_Config):
 
     def __post_init__(self) -> None:
         _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
-        _check(self.temperature > 0, "temperature must be positive")
+        _check(math.isfinite(self.temperature) and self.temperature > 0, "temperature must be a positive number")
         _check(self.clip is None or self.clip >= 0, "clip must be ≥ 0 (0 = off)")
         _check(self.min_count >= 0, "min count must be ≥ 0")
         _check(self.background_correction is None or 0 <= self.background_correction <= 2,

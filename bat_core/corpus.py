@@ -197,12 +197,13 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
         vec.fit(train_docs)
     except ValueError as e:
         msg = str(e)
+        hint = _unspaced_hint(train_docs)
         if "empty vocabulary" in msg:
             raise BatError("no words are left after preprocessing (stop words, tokens of at least "
-                           f"{cfg.min_token_len} letters); is this English prose?") from None
+                           f"{cfg.min_token_len} letters); is this English prose?" + hint) from None
         if "max_df corresponds to" in msg or "min_df" in msg:
             raise BatError(f"min_df={cfg.min_df} and max_df={cfg.max_df} leave no words for {len(train_docs)} training "
-                           "documents; lower min_df or raise max_df") from None
+                           "documents; lower min_df or raise max_df" + hint) from None
         raise BatError(f"could not build a vocabulary: {msg}") from None
     vocab = list(vec.get_feature_names_out())
     counts = sp.csr_matrix(vec.transform(docs), dtype=np.float32)
@@ -217,7 +218,8 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
         counts = counts[keep]
     for s in SPLITS:
         if len(splits[s]) == 0:
-            raise BatError(f"the {s} split is empty after preprocessing; give more documents")
+            raise BatError(f"the {s} split is empty after preprocessing (none of its documents shares a word with "
+                           f"the training documents' vocabulary); give more documents" + _unspaced_hint(docs))
     if len(vocab) < 10:
         raise BatError(f"only {len(vocab)} distinct words survive preprocessing; give more or longer documents")
     report(progress, "corpus", 2, 3, "hashing")
@@ -230,6 +232,25 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
     report(progress, "corpus", 3, 3, "done")
     return Corpus(name=name, texts=docs, counts=counts, vocab=vocab, splits=splits, config=cfg, stats=stats,
                   hash=h.hexdigest()[:16])
+
+
+def _unspaced_hint(docs: list[str]) -> str:
+    """A hint when the text is mostly in scripts written without spaces between words (Chinese, Japanese, Thai, …):
+    the tokenizer splits on non-word characters, so each run of such text becomes one long "word" that no other
+    document shares, and no min_df/max_df setting helps."""
+    sample = "".join(docs[:200])[:200_000]
+    letters = sum(ch.isalpha() for ch in sample)
+    unspaced = sum(ch.isalpha() and _is_unspaced_script(ch) for ch in sample)
+    if letters and unspaced / letters > 0.3:
+        return (" (most of this text is in a script written without spaces between words, such as Chinese, "
+                "Japanese or Thai: split it into words first, e.g. with jieba or MeCab, with spaces between them)")
+    return ""
+
+
+def _is_unspaced_script(ch: str) -> bool:
+    cp = ord(ch)
+    return (0x3040 <= cp <= 0x30FF or 0x3400 <= cp <= 0x4DBF or 0x4E00 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF
+            or 0x0E00 <= cp <= 0x0EFF or 0x1000 <= cp <= 0x109F or 0x1780 <= cp <= 0x17FF or 0x20000 <= cp <= 0x2FA1F)
 
 
 def load_corpus(source: str | Path, cfg: CorpusConfig | None = None, progress: Progress | None = None) -> Corpus:

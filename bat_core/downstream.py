@@ -58,6 +58,18 @@ def corpus_labels(corpus: Corpus) -> list[Any]:
     return labels
 
 
+def check_categories(labels: Sequence[Any], corpus: Corpus, what: str) -> None:
+    """A BatError, before any training, for labels that cannot be classified: fewer than two categories among the
+    training documents, or so many that they look like identifiers (more than half the documents' count)."""
+    values = [labels[r] for r in labelled_rows(labels, corpus.splits["train"])]
+    n = len(set(values))
+    if n < 2:
+        raise BatError(f"{what} has fewer than two distinct labels among the training documents: nothing to classify")
+    if n > len(values) / 2:
+        raise BatError(f"{what} has {n:,} distinct values among {len(values):,} training documents: that looks like "
+                       "an identifier, not categories that repeat; give a column of categories")
+
+
 def evaluate_runs(corpus: Corpus, runs: Sequence[Any], labels: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """Accuracy and macro-F1 of each run's θ (N×K, corpus row order), with its λ, seed and student kind.
 
@@ -89,7 +101,9 @@ def source_labels(source: str | Path, corpus: Corpus, label_column: str | None =
                            f"installed corpus; the labelled ones ({', '.join(LABELLED)}) carry their labels already")
         path = Path(source)
         texts, labels = parse_labelled(path.name, read_bytes(path), corpus.config.text_column, label_column)
-        return match_labels(corpus.texts, texts, labels)
+        matched = match_labels(corpus.texts, texts, labels)
+        check_categories(matched, corpus, f"column {label_column!r}")
+        return matched
     if str(source) in LABELLED:
         return labels_for(corpus, str(source))
     return None

@@ -214,7 +214,9 @@ def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float) -
     added anything on this corpus."""
     ppl = {row["teacher"]: row["dev_perplexity"] for row in table}
     others = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(ppl.items(), key=lambda kv: kv[1]) if n != chosen)
-    line = (f"Teacher: {chosen} neighbours, chosen because they predict the held-out dev documents best "
+    why = ("chosen because they predict the held-out dev documents best" if others else
+           "as set (the only candidate)")
+    line = (f"Teacher: {chosen} neighbours, {why} "
             f"(dev perplexity {ppl[chosen]:,.0f}; " + (f"{others}; " if others else "")
             + f"word frequencies alone {unigram_perplexity:,.0f}).")
     if ppl[chosen] >= unigram_perplexity:

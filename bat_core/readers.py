@@ -134,6 +134,10 @@ def _csv_records(text: str, where: str, text_column: str | None, delimiter: str 
     columns, rows = parse(csv.QUOTE_MINIMAL)
     if not columns or not rows:
         raise BatError(f"{where} has no rows; a CSV needs a header line and one row per document")
+    twice = [c for c in dict.fromkeys(columns) if columns.count(c) > 1]
+    if twice:  # a row keeps only the last of same-named fields: which one is the text would be a silent guess
+        raise BatError(f"{where}: the header names column{'s' if len(twice) > 1 else ''} "
+                       f"{', '.join(repr(c) for c in twice)} more than once; give every column its own name")
     runaway = _runaway_quote_row(rows, columns, delimiter)
     if runaway is not None:
         if delimiter != "\t":
@@ -305,6 +309,9 @@ def read_documents(source: str | Path, text_column: str | None = None) -> tuple[
     from . import datasets
 
     s = str(source)
+    if not s.strip():
+        raise BatError("no input given: name a file, a folder, a .zip or an installed corpus "
+                       f"({', '.join(datasets.NAMES)})")
     if s in datasets.NAMES:
         return s, datasets.load(s)
     path = Path(s).expanduser()

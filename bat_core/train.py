@@ -52,7 +52,8 @@ def check_trainable(corpus: Corpus, cfg: StudentConfig) -> None:
         raise BatError(f"{n_train} training documents are too few for {cfg.n_topics} topics; "
                        f"use at most {max(2, n_train // 2)} topics or give more documents")
     if corpus.vocab_size < cfg.npmi_top_n * 2:
-        raise BatError(f"the vocabulary has only {corpus.vocab_size} words; give more text or lower min_df")
+        raise BatError(f"the vocabulary has only {corpus.vocab_size} words, too few to score topics by their top "
+                       f"{cfg.npmi_top_n} (npmi_top_n); lower npmi_top_n, give more text or lower min_df")
 
 
 def fit_student(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig | None = None,

@@ -125,6 +125,7 @@ def test_legacy_encodings_decode():
         ("c.json", b"[1, 2", "not valid JSON"),
         ("c.zip", b"PK\x03\x04 not really", "not a valid zip"),
         ("c.pdf", b"%PDF-1.4", "unsupported file type"),
+        ("c.csv", b"text,text,label\nsome words here,other words,a\n", "names column 'text' more than once"),
     ],
 )
 def test_bad_files_raise_clear_errors(name, data, needle):
@@ -226,3 +227,29 @@ def test_demo_corpus(demo_corpus):
     c = demo_corpus
     assert c.name == "demo" and c.n_docs > 250 and c.vocab_size == 2000
     assert {"said", "government", "australia"} & set(c.vocab)
+
+
+def test_settings_outside_what_the_tools_accept_are_clear_errors():
+    from bat_core.config import DistillConfig, StudentConfig
+
+    for bad, needle in [(dict(max_df=2.5), "max_df must be"), (dict(min_df=2.5), "min_df must be"),
+                        (dict(split_seed=-1), "split seed")]:
+        with pytest.raises(BatError, match=needle):
+            CorpusConfig(**bad)
+    CorpusConfig(max_df=50, min_df=2)  # whole numbers of documents are fine
+    for bad, needle in [(dict(emb_dim=0), "emb_dim"), (dict(patience=0), "patience")]:
+        with pytest.raises(BatError, match=needle):
+            StudentConfig(**bad)
+    with pytest.raises(BatError, match="temperature"):
+        DistillConfig(lam=0.5, temperature=float("inf"))
+    with pytest.raises(BatError, match="no input given"):
+        read_documents("")
+
+
+def test_text_without_spaces_gets_a_segmentation_hint():
+    docs = ["今天天气很好我们去公园散步" + str(i) for i in range(60)]
+    with pytest.raises(BatError, match="written without spaces"):
+        build_corpus(docs, CorpusConfig())
+    with pytest.raises(BatError) as english:  # English that is all stop words gets no such hint
+        build_corpus(["the and of to"] * 60, CorpusConfig())
+    assert "without spaces" not in str(english.value)

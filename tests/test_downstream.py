@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from bat_core.downstream import classify, evaluate_runs, labelled_rows
+from bat_core.downstream import check_categories, classify, evaluate_runs, labelled_rows
 from bat_core.errors import BatError
 
 
@@ -79,3 +79,13 @@ def test_evaluate_runs_uses_the_splits_and_skips_unknown_labels():
 def test_evaluate_runs_refuses_a_corpus_without_labels(demo_corpus):
     with pytest.raises(BatError, match="labels"):
         evaluate_runs(demo_corpus, [])
+
+
+def test_labels_that_cannot_be_classified_fail_before_training():
+    corpus = _Corpus(splits={"train": np.arange(8), "dev": np.array([8]), "test": np.array([9])},
+                     counts=np.ones((10, 3)))
+    with pytest.raises(BatError, match="identifier"):
+        check_categories([f"id{i}" for i in range(10)], corpus, "column 'id'")
+    with pytest.raises(BatError, match="fewer than two"):
+        check_categories(["x"] * 10, corpus, "column 'label'")
+    check_categories(["a", "b"] * 5, corpus, "column 'label'")  # categories that repeat: fine

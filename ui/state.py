@@ -14,6 +14,7 @@ import streamlit as st
 from bat_core import datasets
 from bat_core.config import CorpusConfig
 from bat_core.corpus import Corpus, build_corpus, hash_texts
+from bat_core.downstream import check_categories
 from bat_core.errors import BatError
 
 DEMO_LABEL = "Lee news corpus (300 Australian news articles, ships with gensim)"
@@ -116,5 +117,11 @@ def corpus_labels(corpus: Corpus) -> tuple[list | None, str]:
             return None, str(e)
     if src.get("labels") is not None and src.get("id") == docs_id(st.session_state.get("corpus_docs") or []):
         docs = st.session_state["corpus_docs"]
-        return datasets.match_labels(corpus.texts, docs, src["labels"]), f"column {src.get('label_column')!r}"
+        what = f"column {src.get('label_column')!r}"
+        labels = datasets.match_labels(corpus.texts, docs, src["labels"])
+        try:
+            check_categories(labels, corpus, what)  # ids or a constant column: say so instead of a meaningless score
+        except BatError as e:
+            return None, str(e)
+        return labels, what
     return None, "this upload has no label column (pick one when loading a .csv, .tsv, .jsonl or .json file)"
