@@ -110,6 +110,8 @@ def _record_text(record: str | dict, col: str | None) -> str | None:
     if not isinstance(record, dict) or col is None or record.get(col) is None:
         return None
     v = record[col]
+    if isinstance(v, dict | list) or (isinstance(v, float) and v != v):  # nested data or NaN: no text, not its repr
+        return None
     return v if isinstance(v, str) else str(v)
 
 

@@ -253,3 +253,10 @@ def test_text_without_spaces_gets_a_segmentation_hint():
     with pytest.raises(BatError) as english:  # English that is all stop words gets no such hint
         build_corpus(["the and of to"] * 60, CorpusConfig())
     assert "without spaces" not in str(english.value)
+
+
+def test_nested_or_nan_text_values_are_not_documents():
+    recs = [{"text": f"real words about things {i}"} for i in range(3)]
+    recs += [{"text": {"inner": "x"}}, {"text": ["a", "b"]}, {"text": float("nan")}]
+    data = "\n".join(json.dumps(r) for r in recs).encode()
+    assert parse_bytes("a.jsonl", data) == [f"real words about things {i}" for i in range(3)]
