@@ -10,7 +10,6 @@ server's first request) and the helpers in ``ui/``.
 import streamlit as st
 
 from ui import perf, sidebar, state
-from ui.defaults import defaults
 
 PAGES = [
     st.Page("views/corpus.py", title="Corpus", url_path="corpus", default=True),
@@ -22,6 +21,6 @@ PAGES = [
 st.set_page_config(page_title="BAT Explorer", layout="wide")
 nav = st.navigation(PAGES)
 state.ensure_corpus()
-perf.warm_engine(defaults()["teacher_model"])  # the teacher's imports, while the user reads the first page
+perf.warm_engine()  # the teacher's imports, while the user reads the first page
 sidebar.sidebar()
 nav.run()

@@ -30,16 +30,19 @@ def freeze_once() -> bool:
         return True
 
 
-def warm_engine(model: str) -> None:
-    """Import the teacher's code (transformers and the encoder's module) in a background thread, once per process:
-    the first training then starts without those seconds of imports, which run while the user reads the first page."""
+def warm_engine() -> None:
+    """Import the default teacher's code (transformers and the encoder's module) in a background thread, once per
+    process: the first training then starts without those seconds of imports, which run while the user reads the
+    first page. Every later call (each rerun of app.py) returns at once."""
     global _warming
     with _lock:
         if _warming is not None:
             return
         from bat_core.pipeline import warm_up
+        from ui.defaults import defaults
 
-        _warming = threading.Thread(target=warm_up, args=(model,), name="bat-warm-up", daemon=True)
+        _warming = threading.Thread(target=warm_up, args=(defaults()["teacher_model"],), name="bat-warm-up",
+                                    daemon=True)
         _warming.start()
 
 
