@@ -242,13 +242,23 @@ def _unreadable_as_bat_error(name: str) -> Iterator[None]:
 def _parse_bytes(name: str, data: bytes, text_column: str | None) -> list[str]:
     suffix = Path(name).suffix.lower()
     if suffix == ".zip":
+        _no_columns(name, text_column)
         return _read_zip(data, name)
     if suffix not in (".txt", ".text", ".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".cor", ""):
         raise BatError(f"{name}: unsupported file type {suffix!r}; use .txt, .zip of .txt, .csv, .tsv, .jsonl or .json")
     if suffix in TABULAR:
         records, col, _ = _table(name, data, text_column)
         return _records_texts(records, col)
+    _no_columns(name, text_column)
     return _lines_as_docs(_decode(data, name))
+
+
+def _no_columns(what: str, text_column: str | None) -> None:
+    """A text column named for a source without columns is a mistake to say, not to ignore: the user expects
+    documents from that column and would get every line instead."""
+    if text_column is not None:
+        raise BatError(f"{what} has no columns, so there is no text column {text_column!r} to read; a text column "
+                       f"applies to tables ({', '.join(TABULAR)}); drop it to read {what} as it is")
 
 
 def _table(name: str, data: bytes, text_column: str | None) -> tuple[list, str | None, list[str]]:
@@ -315,6 +325,7 @@ def read_documents(source: str | Path, text_column: str | None = None) -> tuple[
         raise BatError("no input given: name a file, a folder, a .zip or an installed corpus "
                        f"({', '.join(datasets.NAMES)})")
     if s in datasets.NAMES:
+        _no_columns(f"the installed corpus {s}", text_column)
         return s, datasets.load(s)
     path = Path(s).expanduser()
     if not path.exists():
@@ -323,6 +334,7 @@ def read_documents(source: str | Path, text_column: str | None = None) -> tuple[
     if not path.is_dir() and not path.is_file():
         raise BatError(f"{s} is not a regular file or folder")
     if path.is_dir():
+        _no_columns(f"folder {path}", text_column)
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".txt"
                        and not p.name.startswith("."))
         if not files:

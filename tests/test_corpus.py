@@ -60,6 +60,19 @@ def test_csv_autodetects_text_column_and_override():
     assert parse_bytes("c.tsv", tsv.encode()) == DOCS
 
 
+def test_a_text_column_for_a_source_without_columns_is_an_error(tmp_path):
+    """--text-column on a .txt, a zip or a folder used to be ignored: every line came back as a document."""
+    txt = "\n".join(DOCS).encode()
+    with pytest.raises(BatError, match="no columns.*'body'"):
+        parse_bytes("c.txt", txt, text_column="body")
+    assert parse_bytes("c.txt", txt) == DOCS
+    (tmp_path / "a.txt").write_text(DOCS[0])
+    with pytest.raises(BatError, match="folder .*no columns"):
+        read_documents(tmp_path, text_column="body")
+    with pytest.raises(BatError, match="installed corpus demo has no columns"):
+        read_documents("demo", text_column="body")
+
+
 def test_csv_guesses_longest_prose_column():
     rows = "a,b\n" + "\n".join(f'{i},"{d}"' for i, d in enumerate(DOCS))
     assert parse_bytes("c.csv", rows.encode()) == DOCS
