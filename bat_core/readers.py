@@ -104,14 +104,17 @@ def _pick_column(columns: list[str], rows: list[dict], text_column: str | None, 
 
 
 def _record_text(record: str | dict, col: str | None) -> str | None:
-    """A record's document text (a bare string is a document; a row without a value in ``col`` is none)."""
+    """A record's document text: a bare string is a document; a row is one whose ``col`` holds no usable text
+    (missing, as in a ragged CSV row, null, NaN or nested data, never its repr) is an *empty* document, which
+    ``build_corpus`` drops and counts, so that the user is told how many rows had no text; anything else is no
+    record at all."""
     if isinstance(record, str):
         return record
-    if not isinstance(record, dict) or col is None or record.get(col) is None:
+    if not isinstance(record, dict) or col is None:
         return None
-    v = record[col]
-    if isinstance(v, dict | list) or (isinstance(v, float) and v != v):  # nested data or NaN: no text, not its repr
-        return None
+    v = record.get(col)
+    if v is None or isinstance(v, dict | list) or (isinstance(v, float) and v != v):
+        return ""
     return v if isinstance(v, str) else str(v)
 
 

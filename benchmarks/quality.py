@@ -37,6 +37,7 @@ from bat_core.downstream import evaluate_runs
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words
 from bat_core.pipeline import describe_gamma, execute, get_teacher, mean_std, paired_differences, plan, seed_list
 from bat_core.progress import TqdmProgress
+from bat_core.readers import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--gamma", type=float, default=None,
                    help="background correction γ of every teacher arm (default: chosen per arm on dev data, first "
                         "seed, as bat fit does; 0 = off, the setting of the results before γ was the default)")
+    p.add_argument("--reference", default="wiki",
+                   help="external NPMI reference (the last column): an installed corpus or a file, e.g. bbcnews's "
+                        "full articles for a corpus of their leads")
     p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (each uses one CPU thread)")
     p.add_argument("--tag", default="", help="suffix for the result files, e.g. a configuration name")
     p.add_argument("--cache-dir", type=Path, default=ROOT / ".bat_cache")
@@ -159,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     progress = TqdmProgress()
 
     corpus = load_corpus(args.corpus, ccfg)
-    wiki = vectorize_reference(datasets.load("wiki"), corpus)
+    wiki = vectorize_reference(datasets.load(args.reference) if args.reference in datasets.NAMES
+                               else read_documents(args.reference)[1], corpus)
     # teachers: the default first (it encodes the corpus once; the transformer arm then reads those embeddings)
     teachers, tcfgs, t_teacher = {}, {}, {}
     for a in sorted((a for a in arms if a in ARMS), key=lambda a: a != "default"):
@@ -212,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     result = {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
         "settings": {"corpus": ccfg.to_dict(), "student": scfg.to_dict(), "distill": dcfg.to_dict(), "lam": args.lam,
-                     "seeds": seeds, "arms": arms},
+                     "seeds": seeds, "arms": arms, "reference": Path(args.reference).name},
         "teachers": {a: _teacher_row(t) for a, t in teachers.items()},
         "rows": rows,
         "gamma_rule": gammas,
@@ -257,7 +262,7 @@ def render_markdown(res: dict) -> str:
     lines += [
         "",
         "| arm | λ | test NPMI | Δ vs baseline (paired) | seeds won | Δ vs lexical control | seeds won | "
-        "aligned pairs won | TU | median topic NPMI | wiki NPMI |",
+        f"aligned pairs won | TU | median topic NPMI | {st.get('reference', 'wiki')} NPMI |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:

@@ -103,7 +103,8 @@ def test_label_column_pairs_each_document_with_its_label():
                                                         "fourth text"]
     assert labels == ["a", "b", None, "c"]  # an empty label is None
     jsonl = b'{"body": "alpha beta", "y": 1}\n{"body": "gamma delta"}\n{"y": 3}\n'
-    assert parse_labelled("x.jsonl", jsonl, "body", "y") == (["alpha beta", "gamma delta"], ["1", None])
+    # a record without the text field is an empty document (dropped and counted by build_corpus)
+    assert parse_labelled("x.jsonl", jsonl, "body", "y") == (["alpha beta", "gamma delta", ""], ["1", None, "3"])
     mixed = b'[{"text": "one doc", "k": "p"}, "a bare string document", {"text": "two doc", "k": "q"}]'
     assert parse_labelled("x.json", mixed, None, "k") == (["one doc", "a bare string document", "two doc"],
                                                           ["p", None, "q"])
@@ -272,4 +273,15 @@ def test_nested_or_nan_text_values_are_not_documents():
     recs = [{"text": f"real words about things {i}"} for i in range(3)]
     recs += [{"text": {"inner": "x"}}, {"text": ["a", "b"]}, {"text": float("nan")}]
     data = "\n".join(json.dumps(r) for r in recs).encode()
-    assert parse_bytes("a.jsonl", data) == [f"real words about things {i}" for i in range(3)]
+    assert parse_bytes("a.jsonl", data) == [f"real words about things {i}" for i in range(3)] + ["", "", ""]
+
+
+def test_rows_without_text_are_counted_as_empty_documents():
+    """A ragged CSV row (no text field) or a null used to vanish unseen; the corpus stats must count it."""
+    words = "markets prices trade football league goals election voters senate rain storm winds".split()
+    rng = np.random.default_rng(0)
+    good = [" ".join(rng.choice(words, 8)) for _ in range(40)]
+    data = ("id,text\n" + "\n".join(f'{i},"{t}"' for i, t in enumerate(good)) + "\n41\n42\n").encode()
+    docs = parse_bytes("r.csv", data)
+    assert docs[:40] == good and docs[40:] == ["", ""]
+    assert build_corpus(docs, CorpusConfig(min_df=1)).stats["empty_dropped"] == 2
