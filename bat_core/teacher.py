@@ -226,8 +226,9 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
                                                          cfg.knn_k, cfg.knn_smoothing)
     report(job.progress, "teacher: neighbours", 1, 1, f"{name}: k = {k}, smoothing = {eps}")
     uni = unigram_perplexity(corpus.split_counts("dev"), log_p)
+    median_tokens = float(np.median(np.asarray(job.counts[splits["train"]].sum(axis=1)).ravel()))
     info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table,
-                choice=describe_choice(name, table, uni))
+                choice=describe_choice(name, table, uni, median_tokens))
 
     def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:
         return index.logits(docs, k, eps).to(job.device)

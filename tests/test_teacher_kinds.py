@@ -62,6 +62,10 @@ def test_auto_picks_lowest_dev_perplexity_and_says_why():
     assert name == "lexical" and ppl == min(r["dev_perplexity"] for r in table)
     text = describe_choice(name, table, 20.0)
     assert "transformer adds nothing" in text and "lexical" in text
+    assert describe_choice(name, table, 20.0, median_tokens=100) == text
+    # on short documents perplexity cannot speak for the transformer: the line must not claim that it adds nothing
+    short = describe_choice(name, table, 20.0, median_tokens=8)
+    assert "adds nothing" not in short and "short" in short and "--teacher transformer" in short
 
 
 def test_teacher_kind_settings_are_checked_and_keyed():

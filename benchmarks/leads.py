@@ -1,0 +1,47 @@
+"""Short-text corpora made from installed long ones, to test where the transformer teacher contributes (tuning.md,
+"Short documents"): the lead of each article, as news snippets, headline feeds or abstracts look.
+
+    python benchmarks/leads.py /tmp/leads      # writes bbcleads.txt and newsleads.txt, one document per line
+    python benchmarks/quality.py --corpus /tmp/leads/bbcleads.txt --reference bbcnews --tag leads5
+
+* ``bbcleads``: BBC News, the title and the first paragraph of each article (about 27 words).
+* ``newsleads``: NewsArticles, the first 30 words of each article (NewsArticles has no titles).
+
+The full articles serve as the external NPMI reference (``--reference``): in-domain test co-occurrence on documents
+of 27 words is sparse.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bat_core import datasets  # noqa: E402
+
+
+def bbc_leads() -> list[str]:
+    out = []
+    for text in datasets.load_bbcnews():
+        paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+        out.append(" ".join(paragraphs[:2]).replace("\n", " "))
+    return out
+
+
+def news_leads(words: int = 30) -> list[str]:
+    return [" ".join(text.split()[:words]) for text in datasets.load_newsarticles()]
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, docs in (("bbcleads", bbc_leads()), ("newsleads", news_leads())):
+        (out / f"{name}.txt").write_text("\n".join(docs), encoding="utf-8")
+        mean = sum(len(d.split()) for d in docs) / len(docs)
+        print(f"{out / name}.txt: {len(docs)} documents, {mean:.1f} words each")
+
+
+if __name__ == "__main__":
+    main()
