@@ -236,9 +236,9 @@ def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
             line += (f" These documents are short (median {median_tokens:.0f} words in the vocabulary), and on short "
                      "documents perplexity favours shared words by construction, so it cannot tell whether the "
                      "transformer helps: on news leads of 12 words the transformer teacher's topics were 8-12% more "
-                     "coherent against the full articles than the lexical teacher's (5 of 5 seeds), at a small cost "
-                     "in topic uniqueness. Try it: neighbours by the encoder's embeddings (CLI: --teacher "
-                     "transformer).")
+                     "coherent against the full articles than the lexical teacher's (4 or 5 of 5 seeds), but less "
+                     "distinct (topic uniqueness 0.02-0.06 lower). Try it and compare: neighbours by the encoder's "
+                     "embeddings (CLI: --teacher transformer).")
         elif chosen == "lexical":
             line += (" On this corpus the transformer adds nothing over shared words: its neighbours, alone or mixed "
                      "with the lexical ones, predict held-out documents worse.")
