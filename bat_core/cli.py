@@ -22,7 +22,7 @@ from typing import Any
 
 from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .errors import BatError
-from .pipeline import default_lambdas, seed_list
+from .pipeline import choice_line, default_lambdas, seed_list
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -173,8 +173,9 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
     t = summary.get("teacher") or {}
-    if t.get("choice"):
-        print(t["choice"], file=sys.stderr)
+    line = choice_line(t)
+    if line:
+        print(line, file=sys.stderr)
     if summary.get("background_correction"):
         from .selection import describe_gamma
 

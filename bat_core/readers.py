@@ -104,10 +104,10 @@ def _pick_column(columns: list[str], rows: list[dict], text_column: str | None, 
 
 
 def _record_text(record: str | dict, col: str | None) -> str | None:
-    """A record's document text: a bare string is a document; a row is one whose ``col`` holds no usable text
-    (missing, as in a ragged CSV row, null, NaN or nested data, never its repr) is an *empty* document, which
-    ``build_corpus`` drops and counts, so that the user is told how many rows had no text; anything else is no
-    record at all."""
+    """A record's document text. A bare string is a document. A row whose ``col`` holds no usable text (missing,
+    as in a ragged CSV row, null, NaN or nested data, never its repr) is an *empty* document, which
+    ``build_corpus`` drops and counts in ``empty_dropped`` (the app shows the count). Anything else (a number in a
+    JSON list) is not a record."""
     if isinstance(record, str):
         return record
     if not isinstance(record, dict) or col is None:
@@ -251,7 +251,11 @@ def _parse_bytes(name: str, data: bytes, text_column: str | None) -> list[str]:
         raise BatError(f"{name}: unsupported file type {suffix!r}; use .txt, .zip of .txt, .csv, .tsv, .jsonl or .json")
     if suffix in TABULAR:
         records, col, _ = _table(name, data, text_column)
-        return _records_texts(records, col)
+        texts = _records_texts(records, col)
+        if texts and not any(t.strip() for t in texts):
+            raise BatError(f"{name}: column {col!r} holds no text in any of its {len(texts):,} rows; name the text "
+                           "column with --text-column")
+        return texts
     _no_columns(name, text_column)
     return _lines_as_docs(_decode(data, name))
 

@@ -214,7 +214,8 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
              splits: dict[str, np.ndarray], info: dict) -> _Fitted:
     """No head to train: kernel regression over the training documents (neighbours.py), with the similarity (the
     teacher's kind), k and ε chosen on the dev split by perplexity."""
-    from .neighbours import candidate_views, choose_index, describe_choice, tfidf_features
+    from .neighbours import candidate_views, choose_index, tfidf_features
+    from .teacher_choice import describe_choice
 
     cfg = job.cfg
     kind = cfg.kind_resolved
@@ -227,7 +228,7 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
     report(job.progress, "teacher: neighbours", 1, 1, f"{name}: k = {k}, smoothing = {eps}")
     uni = unigram_perplexity(corpus.split_counts("dev"), log_p)
     median_tokens = float(np.median(np.asarray(job.counts[splits["train"]].sum(axis=1)).ravel()))
-    info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table,
+    info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table, median_tokens=median_tokens,
                 choice=describe_choice(name, table, uni, median_tokens))
 
     def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:

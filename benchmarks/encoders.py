@@ -7,7 +7,7 @@ training split only.
 
     python benchmarks/encoders.py demo                                  # every setting below, MiniLM
     python benchmarks/encoders.py bbcnews --settings "minilm;minilm pooling=cls"
-    python benchmarks/encoders.py demo --settings "/path/to/all-mpnet-base-v2"   # a larger encoder
+    python benchmarks/encoders.py demo --settings "/path/to/all-mpnet-base-v2" --tag mpnet   # a larger encoder
 
 A setting is ``<model> [field=value …]`` with TeacherConfig fields (pooling, max_length, max_chunks). k and ε are
 chosen on dev for every row, as the engine does. Embeddings are cached like the engine's (BAT_CACHE_DIR). Writes
@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("corpus")
     ap.add_argument("--settings", default=";".join(DEFAULT_SETTINGS), help="';'-separated encoder settings")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default="", help="suffix of the result file, e.g. the encoder's name")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     corpus = load_corpus(args.corpus)
@@ -91,7 +92,7 @@ def main() -> None:
     rows = [{"setting": "lexical (TF-IDF, no transformer)", "post": "", "a": 1.0, "k": k, "eps": e, "dev_ppl": p}]
     uni = T.unigram_perplexity(corpus.split_counts("dev"), log_p)
     print(f"{args.corpus}: unigram {uni:,.0f}, lexical {p:,.0f} (k {k}, ε {e})", flush=True)
-    out = OUT / f"encoders-{Path(args.corpus).stem}.json"
+    out = OUT / f"encoders-{f'{args.tag}-' if args.tag else ''}{Path(args.corpus).stem}.json"
     for text in filter(None, (s.strip() for s in args.settings.split(";"))):
         cfg = parse_setting(text)
         emb, info, wall = embeddings(corpus, cfg)

@@ -26,7 +26,7 @@ def bbc_leads() -> list[str]:
     out = []
     for text in datasets.load_bbcnews():
         paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
-        out.append(" ".join(paragraphs[:2]).replace("\n", " "))
+        out.append(" ".join(" ".join(paragraphs[:2]).split()))  # one line: the .txt reader splits on any break
     return out
 
 

@@ -35,7 +35,16 @@ from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, Dis
 from bat_core.corpus import load_corpus, vectorize_reference
 from bat_core.downstream import evaluate_runs
 from bat_core.metrics import npmi_per_topic, robust_summary, top_words
-from bat_core.pipeline import describe_gamma, execute, get_teacher, mean_std, paired_differences, plan, seed_list
+from bat_core.pipeline import (
+    choice_line,
+    describe_gamma,
+    execute,
+    get_teacher,
+    mean_std,
+    paired_differences,
+    plan,
+    seed_list,
+)
 from bat_core.progress import TqdmProgress
 from bat_core.readers import read_documents
 
@@ -114,7 +123,7 @@ def _scores(corpus, runs: list, base: list | None, control: list | None, wiki) -
 def _teacher_row(t) -> dict:
     m = t.meta
     return {k: m.get(k) for k in ("teacher_kind", "head", "knn_k", "knn_smoothing", "dev_perplexity",
-                                  "unigram_dev_perplexity", "candidates", "choice", "wall_time_s")}
+                                  "unigram_dev_perplexity", "candidates", "median_tokens", "choice", "wall_time_s")}
 
 
 def _same_targets(a, b) -> bool:
@@ -163,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     progress = TqdmProgress()
 
     corpus = load_corpus(args.corpus, ccfg)
-    wiki = vectorize_reference(datasets.load(args.reference) if args.reference in datasets.NAMES
-                               else read_documents(args.reference)[1], corpus)
+    wiki = vectorize_reference([d for d in read_documents(args.reference)[1] if d.strip()], corpus)
     # teachers: the default first (it encodes the corpus once; the transformer arm then reads those embeddings)
     teachers, tcfgs, t_teacher = {}, {}, {}
     for a in sorted((a for a in arms if a in ARMS), key=lambda a: a != "default"):
@@ -254,7 +262,7 @@ def render_markdown(res: dict) -> str:
         lines.append(f"| {a} | {t['teacher_kind'] or t['head']} | {t['knn_k']} | {t['knn_smoothing']} | "
                      f"{(t['dev_perplexity'] or float('nan')):,.0f} | {(t['unigram_dev_perplexity'] or 0):,.0f} |")
     if "default" in res["teachers"]:
-        lines += ["", f"Default rule: {res['teachers']['default']['choice']}"]
+        lines += ["", f"Default rule: {choice_line(res['teachers']['default'])}"]
     for arm, choice in (res.get("gamma_rule") or {}).items():
         lines += ["", f"{arm}: {describe_gamma(choice)}"]
     if not res.get("gamma_rule"):

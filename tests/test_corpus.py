@@ -285,3 +285,5 @@ def test_rows_without_text_are_counted_as_empty_documents():
     docs = parse_bytes("r.csv", data)
     assert docs[:40] == good and docs[40:] == ["", ""]
     assert build_corpus(docs, CorpusConfig(min_df=1)).stats["empty_dropped"] == 2
+    with pytest.raises(BatError, match="column 'text' holds no text in any of its 3 rows"):
+        parse_bytes("n.jsonl", b'{"text": null, "x": "a long other field"}\n{"text": ""}\n{"text": []}\n')

@@ -11,7 +11,8 @@ import torch
 from bat_core.config import CorpusConfig, TeacherConfig
 from bat_core.corpus import build_corpus, drop_duplicates
 from bat_core.errors import BatError
-from bat_core.neighbours import KnnIndex, candidate_views, choose_index, describe_choice, tfidf_features
+from bat_core.neighbours import KnnIndex, candidate_views, choose_index, tfidf_features
+from bat_core.teacher_choice import choice_line, describe_choice
 
 
 def test_lexical_teacher_needs_no_transformer_and_beats_unigram_and_random(demo_corpus, tmp_path, monkeypatch):
@@ -66,6 +67,11 @@ def test_auto_picks_lowest_dev_perplexity_and_says_why():
     # on short documents perplexity cannot speak for the transformer: the line must not claim that it adds nothing
     short = describe_choice(name, table, 20.0, median_tokens=8)
     assert "adds nothing" not in short and "short" in short and "--teacher transformer" in short
+    # a stored teacher or run is described from its facts with today's wording; older metas keep their stored line
+    meta = {"teacher_kind": name, "candidates": table, "unigram_dev_perplexity": 20.0, "median_tokens": 8,
+            "choice": "an old line"}
+    assert choice_line(meta) == short
+    assert choice_line({"choice": "an old line"}) == "an old line" and choice_line({}) == ""
 
 
 def test_teacher_kind_settings_are_checked_and_keyed():

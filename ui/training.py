@@ -31,8 +31,9 @@ def teacher_note(step: pipeline.Step, tcfg: TeacherConfig) -> str:
         if isinstance(uni, int | float):
             note += f" vs {uni:,.0f} for word frequencies alone"
     note += ")"
-    if meta.get("choice"):
-        note += ". " + str(meta["choice"])
+    line = pipeline.choice_line(meta)
+    if line:
+        note += ". " + line
     return note
 
 

@@ -18,7 +18,7 @@ from bat_core.families import (
     settings_line,
     teacher_is_weak,
 )
-from bat_core.pipeline import DEFAULT_BAT_LAMBDA
+from bat_core.pipeline import DEFAULT_BAT_LAMBDA, choice_line
 from ui import compare_cache as cc
 from ui import compare_views, perf, progress, runs, state, tables, training
 from ui.defaults import next_lambda
@@ -83,8 +83,8 @@ bat = pick(fruns, lam, seed)
 name_b = f"BAT (λ={lam:g})"
 st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
-if _t.get("choice") and not teacher_is_weak(_t):
-    st.info(_t["choice"])
+if choice_line(_t) and not teacher_is_weak(_t):
+    st.info(choice_line(_t))
 _gamma_line = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fruns, saved)
 if _gamma_line:
     st.caption(_gamma_line)
