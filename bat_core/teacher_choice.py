@@ -14,6 +14,25 @@ from typing import Any
 SHORT_DOC_TOKENS = 25
 
 
+def median_tokens(counts: Any, rows: Any = None) -> float:
+    """Median number of vocabulary words per document (``rows`` of a documents × words count matrix, or all): the
+    length that decides whether dev perplexity can judge the transformer (:data:`SHORT_DOC_TOKENS`)."""
+    import numpy as np
+
+    x = counts if rows is None else counts[rows]
+    return float(np.median(np.asarray(x.sum(axis=1)).ravel()))
+
+
+def short_documents_hint(median: float) -> str:
+    """A line for the Train page when documents are short, before anything is trained ("" otherwise)."""
+    if median >= SHORT_DOC_TOKENS:
+        return ""
+    return (f"These documents are short (median {median:.0f} words in the vocabulary). `auto` will very likely "
+            "choose neighbours by shared words here, because dev perplexity favours them on short texts; on news leads the "
+            "encoder's embeddings gave topics 8-12% more coherent against the full articles (at the same γ), but "
+            "less distinct. Worth a comparison: train once with Neighbours by = the encoder's embeddings.")
+
+
 def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
                     median_tokens: float | None = None) -> str:
     """The teacher choice in plain words: which teacher, why, what the others scored, and whether the transformer

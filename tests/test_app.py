@@ -12,6 +12,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as _app_test
@@ -158,6 +159,22 @@ def test_bad_upload_shows_error_and_keeps_corpus(app_env, name, data, expect):
     # the app keeps working: another page renders
     at.switch_page("views/train.py").run()
     assert not at.exception
+
+
+def test_train_page_hints_at_the_transformer_for_short_documents(app_env):
+    """Perplexity favours shared words on short texts by construction: before training, the Train page says so."""
+    at = new_app()
+    at.switch_page("views/train.py").run()
+    assert not any("documents are short" in c for c in texts(at.caption))  # the demo's articles are long
+    rng = np.random.default_rng(3)
+    words = [f"{a}{b}" for a in ("market", "league", "storm", "vote", "film") for b in ("s", "ed", "er", "ing", "ly")]
+    data = "\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)).encode()
+    at.switch_page("views/corpus.py").run()
+    at.file_uploader(key="upload").set_value(("snippets.txt", data, "text/plain")).run()
+    at.button(key="load_upload").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    at.switch_page("views/train.py").run()
+    assert any("documents are short (median 8 words" in c for c in texts(at.caption)), texts(at.caption)
 
 
 def test_preprocessing_settings(app_env):
