@@ -28,9 +28,9 @@ def short_documents_hint(median: float) -> str:
     if median >= SHORT_DOC_TOKENS:
         return ""
     return (f"These documents are short (median {median:.0f} words in the vocabulary). `auto` will very likely "
-            "choose neighbours by shared words here, because dev perplexity favours them on short texts; on news leads the "
-            "encoder's embeddings gave topics 8-12% more coherent against the full articles (at the same γ), but "
-            "less distinct. Worth a comparison: train once with Neighbours by = the encoder's embeddings.")
+            "choose neighbours by shared words here, because dev perplexity favours them on short texts; on news "
+            "leads the encoder's embeddings gave topics 8-12% more coherent against the full articles (at the same "
+            "γ), but less distinct. Worth a comparison: train once with Neighbours by = the encoder's embeddings.")
 
 
 def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
