@@ -99,13 +99,18 @@ def _downstream(corpus, runs: list) -> dict:
     return {"accuracy": [s["accuracy"] for s in scores], "macro_f1": [s["macro_f1"] for s in scores]}
 
 
+def _scores_ref(runs: list, wiki) -> list[float]:
+    """Mean NPMI of each run's top-10 topic words on the reference corpus."""
+    return [float(npmi_per_topic(top_words(r.beta, 10), wiki).mean()) for r in runs]
+
+
 def _scores(corpus, runs: list, base: list | None, control: list | None, wiki) -> dict:
     """Per-seed numbers of one arm; differences are paired by seed (same position in the lists)."""
     row = {**_downstream(corpus, runs), "test_npmi": [r.metrics["test_npmi"] for r in runs],
            "tu": [r.metrics["tu"] for r in runs],
            "dev_npmi": [r.metrics["dev_npmi"] for r in runs], "best_epoch": [r.metrics["best_epoch"] for r in runs],
            "median_topic_npmi": [robust_summary(np.array(r.metrics["test_npmi_per_topic"]))["median"] for r in runs],
-           "wiki_npmi": [float(npmi_per_topic(top_words(r.beta, 10), wiki).mean()) for r in runs]}
+           "wiki_npmi": _scores_ref(runs, wiki)}
     for name, ref in (("baseline", base), ("lexical", control)):
         if ref is None or ref is runs:
             continue
@@ -114,6 +119,10 @@ def _scores(corpus, runs: list, base: list | None, control: list | None, wiki) -
         row[f"seeds_won_vs_{name}"] = int(sum(d > 0 for d in diff))
         row[f"rel_vs_{name}"] = float(np.mean(diff) / np.mean([a.metrics["test_npmi"] for a in ref]))
         row[f"tu_diff_vs_{name}"] = paired_differences(runs, ref, "tu")
+        on_ref = dict(zip((r.seed for r in ref), _scores_ref(ref, wiki), strict=True))
+        ref_diff = [v - on_ref[r.seed] for r, v in zip(runs, row["wiki_npmi"], strict=True) if r.seed in on_ref]
+        row[f"ref_diff_vs_{name}"] = ref_diff
+        row[f"ref_seeds_won_vs_{name}"] = int(sum(d > 0 for d in ref_diff))
         if name == "baseline":
             h2h = [head_to_head(a, b) for a, b in zip(ref, runs)]
             row.update(pairs_won=[w for w, _ in h2h], pairs_total=[n for _, n in h2h])
@@ -248,6 +257,14 @@ def _cell(r: dict, name: str) -> str:
     return f"{_fmt(d)} ({100 * r[f'rel_vs_{name}']:+.1f}%) | {r[f'seeds_won_vs_{name}']}/{len(d)}"
 
 
+def _ref_vs_lexical(r: dict) -> str:
+    """The reference-corpus NPMI against the lexical control, paired by seed (older result files lack it)."""
+    if "ref_diff_vs_lexical" not in r:
+        return ""
+    d = r["ref_diff_vs_lexical"]
+    return f"; vs lexical {np.mean(d):+.4f}, {r['ref_seeds_won_vs_lexical']}/{len(d)}"
+
+
 def render_markdown(res: dict) -> str:
     c, st = res["corpus"], res["settings"]
     lines = [
@@ -278,7 +295,7 @@ def render_markdown(res: dict) -> str:
         label = r["arm"] + (f" (= {r['shared_with']}: same targets)" if r.get("shared_with") else "")
         lines.append(f"| {label} | {r['lam']:g} | {_fmt(r['test_npmi'])} | {_cell(r, 'baseline')} | "
                      f"{_cell(r, 'lexical')} | {pairs} | {_fmt(r['tu'], 3)} | {_fmt(r['median_topic_npmi'])} | "
-                     f"{_fmt(r['wiki_npmi'])} |")
+                     f"{_fmt(r['wiki_npmi'])}{_ref_vs_lexical(r)} |")
     if any("accuracy" in r for r in res["rows"]):
         lines += ["", "Downstream: θ as features for a logistic regression (fitted on the train split, scored on the "
                   "test split; labels: " + ("outlet" if c["name"] == "newsarticles" else "category") + ")", "",
