@@ -35,12 +35,12 @@ from .logits import TeacherLogits
 from .progress import Progress, ShouldStop
 from .runs import Run, run_key
 from .selection import GAMMA_GRID, describe_gamma, gamma_choice, selection_lambda
-from .teacher_choice import choice_line, median_tokens, short_documents_hint
+from .teacher_choice import choice_line, median_length, short_documents_hint
 from .warmup import warm_up
 
 __all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan", "Result",
            "Step", "arm", "check_lambdas", "choice_line", "default_cache_dir", "default_lambdas", "describe_gamma",
-           "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_tokens", "member", "plan", "seed_list",
+           "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member", "plan", "seed_list",
            "short_documents_hint", "summarize", "summary", "warm_up"]
 
 # The seeds of the original multiple-run script, in its order; further seeds continue from there. The app, the CLI

@@ -215,7 +215,7 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
     """No head to train: kernel regression over the training documents (neighbours.py), with the similarity (the
     teacher's kind), k and ε chosen on the dev split by perplexity."""
     from .neighbours import candidate_views, choose_index, tfidf_features
-    from .teacher_choice import describe_choice, median_tokens
+    from .teacher_choice import describe_choice, median_length
 
     cfg = job.cfg
     kind = cfg.kind_resolved
@@ -227,7 +227,7 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
                                                          cfg.knn_k, cfg.knn_smoothing)
     report(job.progress, "teacher: neighbours", 1, 1, f"{name}: k = {k}, smoothing = {eps}")
     uni = unigram_perplexity(corpus.split_counts("dev"), log_p)
-    median = median_tokens(job.counts, splits["train"])
+    median = median_length(job.counts, splits["train"])
     info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table, median_tokens=median,
                 choice=describe_choice(name, table, uni, median))
 

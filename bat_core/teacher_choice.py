@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 # Below this median length (words in the vocabulary per training document) dev perplexity cannot speak for the
 # transformer: a document's own words pick its lexical neighbours, so the lexical teacher all but reconstructs a short
 # document (news leads of 12 words: perplexity 78-84 vs the transformer's 339-401), while the transformer teacher gave
@@ -14,11 +16,9 @@ from typing import Any
 SHORT_DOC_TOKENS = 25
 
 
-def median_tokens(counts: Any, rows: Any = None) -> float:
+def median_length(counts: Any, rows: Any = None) -> float:
     """Median number of vocabulary words per document (``rows`` of a documents × words count matrix, or all): the
     length that decides whether dev perplexity can judge the transformer (:data:`SHORT_DOC_TOKENS`)."""
-    import numpy as np
-
     x = counts if rows is None else counts[rows]
     return float(np.median(np.asarray(x.sum(axis=1)).ravel()))
 

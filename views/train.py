@@ -6,7 +6,7 @@ from bat_core import plots
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.errors import BatError
 from bat_core.families import families, ordered, run_label
-from bat_core.pipeline import DEFAULT_BAT_LAMBDA, GAMMA_GRID, median_tokens, seed_list, short_documents_hint
+from bat_core.pipeline import DEFAULT_BAT_LAMBDA, GAMMA_GRID, median_length, seed_list, short_documents_hint
 from ui import progress, runs, state, training
 from ui.defaults import GAMMA_OPTIONS, LAMBDA_CHOICES, defaults
 from ui.exports import export_buttons
@@ -58,7 +58,7 @@ with tcol:
                          "random": "random vectors (null control: a teacher that knows nothing)"}.get,
             help="What makes two documents neighbours. auto compares the candidates on the dev split by "
                  "perplexity and says which it chose and what the others scored")
-        hint = short_documents_hint(median_tokens(corpus.counts, corpus.splits["train"]))
+        hint = short_documents_hint(median_length(corpus.counts, corpus.splits["train"]))
         if hint and kind in ("auto", "lexical"):
             st.caption(hint)
     lengths = [64, 128, 256, 512]
