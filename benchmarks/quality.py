@@ -99,18 +99,20 @@ def _downstream(corpus, runs: list) -> dict:
     return {"accuracy": [s["accuracy"] for s in scores], "macro_f1": [s["macro_f1"] for s in scores]}
 
 
-def _scores_ref(runs: list, wiki) -> list[float]:
-    """Mean NPMI of each run's top-10 topic words on the reference corpus."""
-    return [float(npmi_per_topic(top_words(r.beta, 10), wiki).mean()) for r in runs]
+def reference_npmi(runs, reference) -> dict[str, float]:
+    """Mean NPMI of each run's top-10 topic words on the reference corpus, by run key: once per run, however many
+    arms share it or pair against it."""
+    return {r.key: float(npmi_per_topic(top_words(r.beta, 10), reference).mean()) for r in runs}
 
 
-def _scores(corpus, runs: list, base: list | None, control: list | None, wiki) -> dict:
-    """Per-seed numbers of one arm; differences are paired by seed (same position in the lists)."""
+def _scores(corpus, runs: list, base: list | None, control: list | None, on_ref: dict[str, float]) -> dict:
+    """Per-seed numbers of one arm; differences are paired by seed (same position in the lists). ``on_ref``: every
+    run's NPMI on the reference corpus (:func:`reference_npmi`)."""
     row = {**_downstream(corpus, runs), "test_npmi": [r.metrics["test_npmi"] for r in runs],
            "tu": [r.metrics["tu"] for r in runs],
            "dev_npmi": [r.metrics["dev_npmi"] for r in runs], "best_epoch": [r.metrics["best_epoch"] for r in runs],
            "median_topic_npmi": [robust_summary(np.array(r.metrics["test_npmi_per_topic"]))["median"] for r in runs],
-           "wiki_npmi": _scores_ref(runs, wiki)}
+           "wiki_npmi": [on_ref[r.key] for r in runs]}
     for name, ref in (("baseline", base), ("lexical", control)):
         if ref is None or ref is runs:
             continue
@@ -119,8 +121,8 @@ def _scores(corpus, runs: list, base: list | None, control: list | None, wiki) -
         row[f"seeds_won_vs_{name}"] = int(sum(d > 0 for d in diff))
         row[f"rel_vs_{name}"] = float(np.mean(diff) / np.mean([a.metrics["test_npmi"] for a in ref]))
         row[f"tu_diff_vs_{name}"] = paired_differences(runs, ref, "tu")
-        on_ref = dict(zip((r.seed for r in ref), _scores_ref(ref, wiki), strict=True))
-        ref_diff = [v - on_ref[r.seed] for r, v in zip(runs, row["wiki_npmi"], strict=True) if r.seed in on_ref]
+        ref_by_seed = {r.seed: on_ref[r.key] for r in ref}
+        ref_diff = [on_ref[r.key] - ref_by_seed[r.seed] for r in runs if r.seed in ref_by_seed]
         row[f"ref_diff_vs_{name}"] = ref_diff
         row[f"ref_seeds_won_vs_{name}"] = int(sum(d > 0 for d in ref_diff))
         if name == "baseline":
@@ -229,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
     base, control = runs.get("baseline"), runs.get("lexical")
     order = [a for a in arms if a in runs] + [label for label, *_ in todo if label not in arms]
+    on_ref = reference_npmi({r.key: r for a in order for r in runs[a]}.values(), wiki)
     rows = [{"arm": a, "lam": 0.0 if a == "baseline" else next((lam for lb, lam, *_ in todo if lb == a), args.lam),
-             "shared_with": shared.get(a), **_scores(corpus, runs[a], base, control, wiki)} for a in order]
+             "shared_with": shared.get(a), **_scores(corpus, runs[a], base, control, on_ref)} for a in order]
     result = {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
         "settings": {"corpus": ccfg.to_dict(), "student": scfg.to_dict(), "distill": dcfg.to_dict(), "lam": args.lam,
