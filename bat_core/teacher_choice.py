@@ -14,6 +14,11 @@ import numpy as np
 # document (news leads of 12 words: perplexity 78-84 vs the transformer's 339-401), while the transformer teacher gave
 # the more coherent topics (tuning.md, "Short documents"). Measured: leads 12 words; every long corpus 57-147.
 SHORT_DOC_TOKENS = 25
+# What was measured there (tuning.md, "Short documents"), said the same way before training and after it.
+SHORT_DOC_EVIDENCE = ("On news leads (27-30 words, 12 in the vocabulary) the transformer teacher's topics were 8-12% "
+                      "more coherent against the full articles than the lexical teacher's when both used the same "
+                      "background correction γ (4 or 5 of 5 seeds; with each teacher's own γ +1.5% and +11%), and "
+                      "less distinct (topic uniqueness 0.02-0.06 lower).")
 
 
 def median_length(counts: Any, rows: Any = None) -> float:
@@ -28,9 +33,8 @@ def short_documents_hint(median: float) -> str:
     if median >= SHORT_DOC_TOKENS:
         return ""
     return (f"These documents are short (median {median:.0f} words in the vocabulary). `auto` will very likely "
-            "choose neighbours by shared words here, because dev perplexity favours them on short texts; on news "
-            "leads the encoder's embeddings gave topics 8-12% more coherent against the full articles (at the same "
-            "γ), but less distinct. Worth a comparison: train once with Neighbours by = the encoder's embeddings.")
+            f"choose neighbours by shared words here, because dev perplexity favours them on short texts. "
+            f"{SHORT_DOC_EVIDENCE} Worth a comparison: train once with Neighbours by = the encoder's embeddings.")
 
 
 def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
@@ -52,11 +56,8 @@ def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
         if chosen == "lexical" and median_tokens is not None and median_tokens < SHORT_DOC_TOKENS:
             line += (f" These documents are short (median {median_tokens:.0f} words in the vocabulary), and on short "
                      "documents perplexity favours shared words by construction, so it cannot tell whether the "
-                     "transformer helps. On news leads (27-30 words, 12 in the vocabulary) the transformer "
-                     "teacher's topics were 8-12% more coherent against the full articles than the lexical "
-                     "teacher's when both used the same background correction γ (4 or 5 of 5 seeds; with each "
-                     "teacher's own γ +1.5% and +11%), and less distinct (topic uniqueness 0.02-0.06 lower). Try it "
-                     "and compare: neighbours by the encoder's embeddings (CLI: --teacher transformer).")
+                     f"transformer helps. {SHORT_DOC_EVIDENCE} Try it and compare: neighbours by the encoder's "
+                     "embeddings (CLI: --teacher transformer).")
         elif chosen == "lexical":
             line += (" On this corpus the transformer adds nothing over shared words: its neighbours, alone or mixed "
                      "with the lexical ones, predict held-out documents worse.")

@@ -83,8 +83,9 @@ bat = pick(fruns, lam, seed)
 name_b = f"BAT (λ={lam:g})"
 st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
-if choice_line(_t) and not teacher_is_weak(_t):
-    st.info(choice_line(_t))
+_choice = choice_line(_t)
+if _choice and not teacher_is_weak(_t):
+    st.info(_choice)
 _gamma_line = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fruns, saved)
 if _gamma_line:
     st.caption(_gamma_line)
