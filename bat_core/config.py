@@ -243,7 +243,10 @@ class DistillConfig(_Config):
     # None = chosen on dev data by the rule of bat_core/selection.py (first seed, a few γ), which the pipeline
     # resolves before it trains, so every trained run records the γ it used.
     background_correction: float | None = None
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"background_correction": 0.0}  # off: the keys from before γ existed
+    # The teacher's weight falls linearly from λ to 0 over this last fraction of the epochs (0 = constant λ, as in
+    # the paper; experimental, see benchmarks/results/tuning.md)
+    fade: float = 0.0
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"background_correction": 0.0, "fade": 0.0}  # keys from before these
 
     def __post_init__(self) -> None:
         _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
@@ -252,6 +255,7 @@ class DistillConfig(_Config):
         _check(self.min_count >= 0, "min count must be ≥ 0")
         _check(self.background_correction is None or 0 <= self.background_correction <= 2,
                "background_correction γ must be in [0, 2] (0 = off; unset = chosen on dev data)")
+        _check(0 <= self.fade <= 1, f"fade must be a fraction of the epochs in [0, 1], not {self.fade}")
         _check(self.encode_logits in ENCODE_LOGITS, f"encode_logits must be one of {', '.join(ENCODE_LOGITS)}")
 
     @property

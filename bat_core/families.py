@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from .runs import Run
-from .selection import choose_gamma
+from .selection import chosen
+from .selection import run_fade as fade
 from .selection import run_gamma as gamma
 
 
@@ -30,16 +31,17 @@ def _student_key(run: Run) -> str:
 
 def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
     """The runs the dev rule for γ reads for ``run``'s settings: the baseline and every run at the same λ and seed
-    that differs only in γ (γ ascending); None when fewer than two γ were trained (nothing was chosen here)."""
+    that differs only in γ or the fade (constant λ first, γ ascending); None when fewer than two were trained
+    (nothing was chosen here)."""
     if is_baseline(run):
         return None
 
     def without_gamma(r: Run) -> str:
-        d = {k: v for k, v in r.config["distill"].items() if k != "background_correction"}
+        d = {k: v for k, v in r.config["distill"].items() if k not in ("background_correction", "fade")}
         return json.dumps({"d": d, "s": r.config["student"], "t": r.config.get("teacher_key")}, sort_keys=True)
 
     me = without_gamma(run)
-    by_gamma = {gamma(r): r for r in reversed(runs) if not is_baseline(r) and without_gamma(r) == me}
+    by_gamma = {(fade(r), gamma(r)): r for r in reversed(runs) if not is_baseline(r) and without_gamma(r) == me}
     base = next((b for b in runs if is_baseline(b) and b.seed == run.seed and _student_key(b) == _student_key(run)),
                 None)
     if base is None or len(by_gamma) < 2:
@@ -54,7 +56,7 @@ def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
     if not bats or len({(r.lam, r.seed) for r in bats}) != 1:
         return False
     found = gamma_candidates(bats[0], runs)
-    return found is not None and choose_gamma(*found)[0] != gamma(bats[0])
+    return found is not None and chosen(*found) != (gamma(bats[0]), fade(bats[0]))
 
 
 UNCHOSEN_NOTE = " · a γ candidate the dev rule did not choose"
@@ -115,6 +117,8 @@ def family_label(runs: list[Run]) -> str:
         label += f", T={d['temperature']:g}, c={d['clip'] or 'off'}"
         if gamma(bat):
             label += f", γ={gamma(bat):g}"
+        if fade(bat):
+            label += f", teacher faded over {fade(bat):g} of the epochs"
         if t:
             kind = t.get("teacher_kind")
             label += (f", teacher {kind} neighbours" if kind in ("lexical", "random") else
@@ -147,7 +151,8 @@ def settings_line(run: Run) -> str:
     parts = [f"K = {st_['n_topics']}", f"{st_['epochs']} epochs (best: {run.metrics.get('best_epoch', '?')})"]
     if run.lam > 0:
         parts.append(f"T = {d['temperature']:g}, c = {d['clip'] if d['clip'] else 'off'}, "
-                     f"background correction γ = {gamma(run):g}")
+                     f"background correction γ = {gamma(run):g}"
+                     + (f", λ fading to 0 over the last {fade(run):g} of the epochs" if fade(run) else ""))
     t = run.config.get("teacher") or {}
     if t:
         parts.append(_teacher_line(t))

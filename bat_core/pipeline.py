@@ -11,7 +11,8 @@
 * The teacher is built (or read from its cache) once, and only when a member needs it.
 * When the background correction γ is unset (the default), the plan carries a :class:`GammaChoice`: a few
   first-seed runs that ``execute`` trains (or reads) right after the teacher, chooses γ from with the dev-data rule
-  of :mod:`bat_core.selection`, then keys and trains every λ > 0 member with that γ.
+  of :mod:`bat_core.selection`, then keys and trains every λ > 0 member with that γ. When no γ keeps the topics
+  distinct, the rule's second round (the same γ with a faded teacher) trains too, and the members get its fade.
 * Every missing member is trained by :func:`_train_missing`, the one place that calls the student trainer.
 """
 
@@ -24,8 +25,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .cache import Cache, default_cache_dir, teacher_key
 from .config import DEFAULT_BAT_LAMBDA, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .corpus import Corpus, load_corpus
@@ -34,13 +33,15 @@ from .io import write_json
 from .logits import TeacherLogits
 from .progress import Progress, ShouldStop
 from .runs import Run, run_key
-from .selection import GAMMA_GRID, describe_gamma, gamma_choice, selection_lambda
+from .selection import FADE, GAMMA_GRID, describe_gamma, gamma_choice, needs_fading, selection_lambda
+from .stats import mean_std, paired_differences, summarize
 from .teacher_choice import choice_line, median_length, short_documents_hint
 from .warmup import warm_up
 
 __all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan", "Result",
            "Step", "arm", "check_lambdas", "choice_line", "default_cache_dir", "default_lambdas", "describe_gamma",
-           "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member", "plan", "seed_list",
+           "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member", "paired_differences",
+           "plan", "seed_list",
            "short_documents_hint", "summarize", "summary", "warm_up"]
 
 # The seeds of the original multiple-run script, in its order; further seeds continue from there. The app, the CLI
@@ -96,12 +97,15 @@ class Member:
 
 @dataclass(frozen=True)
 class GammaChoice:
-    """The choice of γ a plan still has to make on dev data: the baseline and one candidate per γ, first seed."""
+    """The choice of γ a plan still has to make on dev data: the baseline and one candidate per γ, first seed; and
+    the second round (``faded``: the same γ with the teacher faded), trained only if no candidate keeps the topics
+    distinct."""
 
     lam: float
     seed: int
     baseline: Member
     candidates: tuple[Member, ...]
+    faded: tuple[Member, ...] = ()
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -133,9 +137,13 @@ class Plan:
         return ((["teacher"] if self.needs_teacher else []) + ([self.gamma.label] if self.gamma else [])
                 + [m.label for m in self.members])
 
-    def with_gamma(self, gamma: float) -> Plan:
-        """The plan once γ is chosen: every pending member gets it, and with it its final run key."""
-        members = tuple(member(self.corpus, self.teacher, m.student, replace(m.distill, background_correction=gamma))
+    def with_gamma(self, gamma: float, fade: float | None = None) -> Plan:
+        """The plan once γ (and the fade, when the rule chose one) is chosen: every pending member gets it, and with
+        it its final run key."""
+        def chosen(d: DistillConfig) -> DistillConfig:
+            return replace(d, background_correction=gamma, fade=d.fade if fade is None else fade)
+
+        members = tuple(member(self.corpus, self.teacher, m.student, chosen(m.distill))
                         if m.distill.gamma_pending else m for m in self.members)
         return replace(self, members=members, gamma=None)
 
@@ -169,9 +177,11 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
     if any(m.distill.gamma_pending for m in members):
         lam, seed = selection_lambda(lams), seeds[0]
         first = replace(student, seed=seed)
+        cand = lambda g, fade: member(corpus, teacher, first, replace(distill, lam=lam, background_correction=g,
+                                                                       fade=fade))
+        faded = tuple(cand(g, FADE) for g in GAMMA_GRID) if distill.fade == 0 else ()  # a set fade is the user's
         gamma = GammaChoice(lam, seed, member(corpus, teacher, first, DistillConfig()),
-                            tuple(member(corpus, teacher, first, replace(distill, lam=lam, background_correction=g))
-                                  for g in GAMMA_GRID))
+                            tuple(cand(g, distill.fade) for g in GAMMA_GRID), faded)
     return Plan(corpus, teacher, members, gamma)
 
 
@@ -266,9 +276,14 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop)
         fresh = {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
         n = len(g.members)
-        result.gamma = gamma_choice(sel[0], sel[1:n])
-        done(Step(len(result.steps), g.label, all(sel_cached[:n]), time.time() - t0, gamma=result.gamma))
-        p = result.plan = p.with_gamma(result.gamma["gamma"])
+        base, cands, cached = sel[0], sel[1:n], all(sel_cached[:n])
+        if g.faded and needs_fading(base, cands):  # round 2: no γ kept the topics distinct with a constant λ
+            more, more_cached = _runs(p.corpus, list(g.faded), cache, result.teacher, progress, should_stop)
+            fresh |= {r.key for r, c in zip(more, more_cached, strict=True) if not c}
+            cands, cached = [*cands, *more], cached and all(more_cached)
+        result.gamma = gamma_choice(base, cands)
+        done(Step(len(result.steps), g.label, cached, time.time() - t0, gamma=result.gamma))
+        p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"])
     first = len(result.steps)
 
     def on_member(i: int, run: Run, cached: bool, wall: float) -> None:
@@ -311,48 +326,6 @@ def _runs(corpus: Corpus, members: list[Member], cache: Cache, teacher: TeacherL
 
 
 # =================================================================================================== summaries
-def mean_std(values: list[float]) -> dict[str, float]:
-    """Mean, sample std (0 for one value) and count: how every result over seeds is reported."""
-    a = np.asarray(values, dtype=float)
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": int(len(a))}
-
-
-def paired_differences(runs: Sequence[Run], reference: Sequence[Run], metric: str = "test_npmi") -> list[float]:
-    """``run − reference`` for every run whose seed the reference has: how every paired claim is computed."""
-    ref = {r.seed: r for r in reference}
-    return [r.metrics[metric] - ref[r.seed].metrics[metric] for r in runs if r.seed in ref]
-
-
-def _paired(rs: list[Run], base: dict[int, Run]) -> dict[str, Any]:
-    paired = paired_differences(rs, list(base.values()))
-    if not paired:
-        return {}
-    b = np.mean([base[r.seed].metrics["test_npmi"] for r in rs if r.seed in base])
-    return {"paired_test_npmi_diff_vs_baseline": mean_std(paired),
-            "seeds_won_vs_baseline": int(sum(d > 0 for d in paired)),
-            "relative_gain_vs_baseline": float(np.mean(paired) / b) if b else None}
-
-
-def summarize(runs: list[Run]) -> dict[str, Any]:
-    """Per λ: mean ± std over seeds of test NPMI and TU; and BAT against λ = 0 paired by seed."""
-    by_lam: dict[float, list[Run]] = {}
-    for r in runs:
-        by_lam.setdefault(r.lam, []).append(r)
-    out: dict[str, Any] = {}
-    base = {r.seed: r for r in by_lam.get(0.0, [])}
-    for lam, rs in sorted(by_lam.items()):
-        entry: dict[str, Any] = {
-            "test_npmi": mean_std([r.metrics["test_npmi"] for r in rs]),
-            "dev_npmi": mean_std([r.metrics["dev_npmi"] for r in rs]),
-            "tu": mean_std([r.metrics["tu"] for r in rs]),
-            "seeds": sorted(r.seed for r in rs),
-        }
-        if lam > 0:
-            entry.update(_paired(rs, base))
-        out[f"{lam:g}"] = entry
-    return out
-
-
 def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dict[str, Any]:
     """What ``summary.json`` holds: corpus, settings, teacher (meta and time), every run, per-λ statistics."""
     corpus = result.plan.corpus

@@ -174,8 +174,8 @@ def training_history(histories: dict[str, Sequence[dict]], metric: str = "dev_np
         ys = [h.get(metric) for h in hist if h.get(metric) is not None]
         color = BASELINE_COLOR if _is_baseline(name) else _blue(others.index(name), len(others))
         fig.add_scatter(x=ep, y=ys, mode="lines", name=name, line=dict(color=color))
-    fig.update_layout(title=f"Training history: {metric.replace('_', ' ')} per epoch", xaxis_title="epoch",
-                      yaxis_title=metric.replace("_", " "), **_LAYOUT)
+    name = {"dev_npmi": "dev NPMI", "tu": "topic uniqueness"}.get(metric, metric.replace("_", " "))
+    fig.update_layout(title=f"Training history: {name} per epoch", xaxis_title="epoch", yaxis_title=name, **_LAYOUT)
     return fig
 
 

@@ -241,7 +241,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     k0 = M - len(fetch.kd)  # fit_students orders a stack's members so that the λ > 0 ones come last
     assert fetch.kd == list(range(k0, M))
     kd_temp = torch.tensor([distills[m].temperature for m in fetch.kd], device=device).view(-1, 1, 1)
-    kd_scale = lam[k0:] * kd_temp.view(-1) ** 2  # λ·T² per λ > 0 member
+    fade = torch.tensor([distills[m].fade for m in fetch.kd], device=device)
     untempered = all(distills[m].temperature == 1 for m in fetch.kd)  # then q^T = x̂: one softmax serves both
     scorer = NpmiScorer(dev_counts) if V <= 4096 else None
 
@@ -262,6 +262,9 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         total = torch.zeros(M, device=device)
+        lam_now = lam.clone()
+        lam_now[k0:] *= _fade_factor(fade, epoch, cfg.epochs)
+        kd_scale = lam_now[k0:] * kd_temp.view(-1) ** 2  # λ·T² per λ > 0 member
         for _ in range(steps):
             check_stop(should_stop)
             local = [rng.integers(n, size=batch) for rng in rngs]
@@ -275,7 +278,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
             if target is not None:  # the λ > 0 members are the last ones: nl[k0:]
                 q_t = recon[k0:] if untempered else reconstruction(
                     eta[k0:], None if eta_bn is None else eta_bn[k0:], p_bn, kd_temp)
-                kd_nl = (1 - lam[k0:, None]) * nl[k0:] + kd_scale[:, None] * cross_entropy(target, q_t)
+                kd_nl = (1 - lam_now[k0:, None]) * nl[k0:] + kd_scale[:, None] * cross_entropy(target, q_t)
                 nl = torch.cat([nl[:k0], kd_nl]) if k0 else kd_nl
             loss = (nl + model.kl(mu, logvar)).mean(dim=1)  # per member: members' gradients never mix
             opt.zero_grad(set_to_none=True)
@@ -286,8 +289,9 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
         top = torch.topk(model.topic_word().detach(), cfg.npmi_top_n, dim=-1).indices.cpu().numpy()  # M×K×n
         dev = (scorer or NpmiScorer(dev_counts, words=np.unique(top))).per_topic(top).mean(axis=-1)
         improved = running & (dev > best_npmi)
-        for m in np.flatnonzero(running):
-            histories[m].append({"epoch": epoch, "loss": float(losses[m]), "dev_npmi": float(dev[m]), "p_bn": p_bn})
+        for m in np.flatnonzero(running):  # TU of this epoch's topics too: distillation trades it (issue #9)
+            histories[m].append({"epoch": epoch, "loss": float(losses[m]), "dev_npmi": float(dev[m]),
+                                 "tu": topic_uniqueness(top[m]), "p_bn": p_bn})
         if improved.any():
             sel = torch.from_numpy(np.flatnonzero(improved)).to(device)
             now = model.state_dict()
@@ -309,6 +313,14 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
             now[k].copy_(best_state[k])
     return _finish(corpus, members, model, teacher, bg, X_train, best_epoch, histories, device,
                    (time.time() - t0))
+
+
+def _fade_factor(fade: torch.Tensor, epoch: int, epochs: int) -> torch.Tensor:
+    """Per λ > 0 member, the share of λ used in ``epoch``: 1 until the last ``fade``·epochs, then falling linearly
+    to 1/(fade·epochs) in the last epoch."""
+    left = epochs - epoch + 1  # epochs still to run, this one included
+    span = (fade * epochs).clamp(min=1)
+    return torch.where(fade > 0, (left / span).clamp(max=1.0), torch.ones_like(fade))
 
 
 def _report(progress: Progress | None, stage: str, epoch: int, epochs: int, losses: np.ndarray, dev: np.ndarray,

@@ -213,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         with ProcessPoolExecutor(max(1, min(args.jobs, len(tasks))), mp_context=mp.get_context("spawn")) as pool:
             for (label, *_), choice in zip(pending, pool.map(_choose_gamma, tasks), strict=True):
                 gammas[label] = choice
-                print(f"{label}: γ = {choice['gamma']:g} chosen on dev data", flush=True)
-        todo = [(label, lam, ta, replace(d, background_correction=gammas[label]["gamma"]) if label in gammas else d)
-                for label, lam, ta, d in todo]
+                print(f"{label}: γ = {choice['gamma']:g}{', teacher faded' if choice['fade'] else ''} chosen on dev "
+                      "data", flush=True)
+        todo = [(label, lam, ta, replace(d, background_correction=gammas[label]["gamma"], fade=gammas[label]["fade"])
+                 if label in gammas else d) for label, lam, ta, d in todo]
     if args.jobs > 1:  # fill the run cache in parallel, seed by seed so that partial results pair up
         tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=s), d, lam,
                   args.cache_dir) for s in seeds for _, lam, ta, d in todo]

@@ -243,12 +243,12 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert table.count(" only-base'") == only_base and table.count(" only-bat'") == only_bat
     assert table.count("class='w") == 2 * 5 * 10  # 10 words a side, 5 pairs
     assert [c.key for c in at.get("plotly_chart")] == ["cmp_topic_npmi"]  # lazy tabs: only the open one is built
-    for tab, key in (("Mean ± std over seeds", "cmp_seed_summary"), ("Against λ", "cmp_lambda_sweep"),
-                     ("Training history", "cmp_history")):
+    for tab, keys in (("Mean ± std over seeds", ["cmp_seed_summary"]), ("Against λ", ["cmp_lambda_sweep"]),
+                      ("Training history", ["cmp_history", "cmp_history_tu"])):  # dev NPMI, then TU per epoch
         at.session_state["cmp_tab"] = tab
         at.run()
         assert not at.exception, at.exception
-        assert [c.key for c in at.get("plotly_chart")] == [key]
+        assert [c.key for c in at.get("plotly_chart")] == keys
     at.session_state["cmp_tab"] = "Per-topic NPMI"
     at.run()
     doc_view = " ".join(m.value for m in at.markdown)

@@ -58,7 +58,8 @@ def _assert_same_run(a, b, atol=1e-4):
 
 def test_member_in_a_grid_equals_the_member_alone(demo_corpus, teacher):
     members = [(_cfg(1), DistillConfig(lam=0.5)), (_cfg(1), DistillConfig()), (_cfg(2), DistillConfig(lam=1.0)),
-               (_cfg(2), DistillConfig()), (_cfg(1), DistillConfig(lam=0.3, temperature=2.0, clip=3.0))]
+               (_cfg(2), DistillConfig()), (_cfg(1), DistillConfig(lam=0.3, temperature=2.0, clip=3.0)),
+               (_cfg(1), DistillConfig(lam=0.5, fade=1.0))]
     grid = fit_students(demo_corpus, members, teacher)
     assert len(grid) == len(members)
     for (cfg, distill), run in zip(members, grid):
@@ -67,6 +68,16 @@ def test_member_in_a_grid_equals_the_member_alone(demo_corpus, teacher):
     # members really differ: λ changes the result, and so does the seed
     assert not np.allclose(grid[0].beta, grid[1].beta) and not np.allclose(grid[1].beta, grid[3].beta)
     assert grid[1].config["teacher_key"] is None and grid[0].config["teacher_key"] == "fake"
+    # fading the teacher changes the result too (same λ, seed and target otherwise)
+    assert not np.allclose(grid[0].beta, grid[5].beta)
+
+
+def test_fade_lowers_lambda_linearly_over_the_last_epochs():
+    fade = torch.tensor([0.0, 1.0, 0.5])
+    got = np.array([train._fade_factor(fade, e, 10).tolist() for e in range(1, 11)])
+    np.testing.assert_allclose(got[:, 0], 1.0)  # no fade: λ throughout
+    np.testing.assert_allclose(got[:, 1], np.arange(10, 0, -1) / 10)  # the whole run: 1, 0.9, …, 0.1
+    np.testing.assert_allclose(got[:, 2], [1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])  # the last half
 
 
 @pytest.mark.parametrize("mode", ["raw", "doc_layer"])

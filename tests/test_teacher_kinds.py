@@ -171,6 +171,60 @@ def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
     assert choose_gamma(base, [run(0.0, float("nan"), 0.8), run(0.1, 0.05, 0.8)])[0] == 0.1
 
 
+def test_gamma_rule_fades_the_teacher_only_when_no_gamma_keeps_uniqueness():
+    from types import SimpleNamespace
+
+    from bat_core.selection import describe_gamma, gamma_choice, needs_fading
+
+    def run(gamma, dev, tu, fade=0.0):
+        return SimpleNamespace(config={"distill": {"background_correction": gamma, "fade": fade}}, lam=0.5, seed=1,
+                               key=f"k{gamma}-{fade}", metrics={"dev_npmi": dev, "tu": tu})
+
+    base = run(0.0, 0.10, 0.80)
+    constant = [run(0.0, 0.14, 0.70), run(0.5, 0.13, 0.74)]
+    assert needs_fading(base, constant)  # nothing within 0.05 of 0.80
+    assert not needs_fading(base, [*constant, run(0.25, 0.11, 0.76)])  # one kept: no second round
+    assert not needs_fading(base, [run(0.0, 0.1, 0.5, fade=1.0)])  # already faded: no third round
+    # both rounds together: the faded γ = 0.5 keeps the uniqueness and has the best dev NPMI of those kept
+    choice = gamma_choice(base, [*constant, run(0.0, 0.12, 0.74, 1.0), run(0.5, 0.125, 0.78, 1.0)])
+    assert (choice["gamma"], choice["fade"]) == (0.5, 1.0)
+    assert "teacher faded" in describe_gamma(choice) and "γ=0.5 faded" in describe_gamma(choice)
+    # without fading runs (or with the constant λ kept) the choice says fade 0, as before
+    assert gamma_choice(base, [run(0.25, 0.11, 0.78)])["fade"] == 0.0
+
+
+def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, monkeypatch):
+    """The second round: the same γ with the teacher faded trains in the γ step, the rule reads both rounds, and
+    the grid's λ > 0 members get the chosen γ and fade (their keys as planned: the trainer checks)."""
+    from teacher_fixtures import make_topic_corpus
+
+    from bat_core import pipeline, selection
+    from bat_core.config import DistillConfig, StudentConfig
+
+    corpus = make_topic_corpus()
+    tcfg = TeacherConfig(kind="lexical", device="cpu")
+    scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
+    p = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1])
+    assert [m.distill.fade for m in p.gamma.faded] == [selection.FADE] * len(selection.GAMMA_GRID)
+    monkeypatch.setattr(pipeline, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    seen = {}
+
+    def faded_only(base, cands):  # the rule over the second round alone, so that a faded run must be chosen
+        seen["fades"] = [selection.run_fade(c) for c in cands]
+        return selection.gamma_choice(base, cands[len(selection.GAMMA_GRID):])
+
+    monkeypatch.setattr(pipeline, "gamma_choice", faded_only)
+    res = pipeline.execute(p, tmp_path)
+    assert seen["fades"] == [0.0] * 5 + [1.0] * 5  # both rounds reach the rule
+    assert res.gamma["fade"] == selection.FADE
+    best = next(r for r in res.gamma["rows"] if r["gamma"] == res.gamma["gamma"])
+    bat = next(r for r in res.runs if r.lam > 0)
+    assert bat.key == best["key"] and selection.run_fade(bat) == selection.FADE
+    assert selection.run_gamma(bat) == res.gamma["gamma"]
+    # a fade the user set is theirs: no second round is planned
+    assert pipeline.plan(corpus, tcfg, scfg, DistillConfig(fade=0.5), [0.0, 0.5], [1]).gamma.faded == ()
+
+
 def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
     """γ unset (the default): the plan trains the first seed at each γ of the grid, the rule picks one, and every
     λ > 0 member is keyed and trained with it; the chosen candidate is the grid's own run (read, not retrained)."""

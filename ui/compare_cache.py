@@ -63,8 +63,8 @@ def fig_topic_npmi(key_a: str, key_b: str, name_b: str, _a: Run, _b: Run):
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def fig_history(key_a: str, key_b: str, name_b: str, _a: Run, _b: Run):
-    return plots.training_history({"Baseline (λ=0)": _a.history, name_b: _b.history})
+def fig_history(key_a: str, key_b: str, name_b: str, _a: Run, _b: Run, metric: str = "dev_npmi"):
+    return plots.training_history({"Baseline (λ=0)": _a.history, name_b: _b.history}, metric)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
@@ -78,18 +78,20 @@ def fig_lambda_sweep(sig: tuple[str, ...], lam: float, _runs: list[Run]):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def gamma_line(sig: tuple[str, ...], saved_sig: tuple[str, ...], bat_gamma: float, _fruns: list[Run],
-               _saved: list[Run]) -> str:
-    """Which background correction γ the dev rule chose for these runs' settings and why ("" when no γ was chosen
-    here: fewer than two γ trained)."""
+def gamma_line(sig: tuple[str, ...], saved_sig: tuple[str, ...], bat_gamma: float, bat_fade: float,
+               _fruns: list[Run], _saved: list[Run]) -> str:
+    """Which background correction γ (and fade) the dev rule chose for these runs' settings and why ("" when none
+    was chosen here: fewer than two candidates trained)."""
     found = next((c for r in _fruns if r.lam > 0 and (c := gamma_candidates(r, _saved))), None)
     if found is None:
         return ""
     choice = gamma_choice(*found)
-    if np.isclose(choice["gamma"], bat_gamma):
+    if np.isclose(choice["gamma"], bat_gamma) and np.isclose(choice["fade"], bat_fade):
         return describe_gamma(choice)
-    return (f"These runs use background correction γ = {bat_gamma:g}; for these settings the rule on dev data "
-            f"({len(choice['rows'])} γ trained at λ = {choice['lam']:g}) chose γ = {choice['gamma']:g}: pick that "
+    mine = f"γ = {bat_gamma:g}" + (f", teacher faded over {bat_fade:g} of the training" if bat_fade else "")
+    theirs = f"γ = {choice['gamma']:g}" + (", teacher faded" if choice["fade"] else "")
+    return (f"These runs use background correction {mine}; for these settings the rule on dev data "
+            f"({len(choice['rows'])} candidates trained at λ = {choice['lam']:g}) chose {theirs}: pick that "
             "family in Settings above for the default runs.")
 
 

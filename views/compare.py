@@ -11,6 +11,7 @@ from bat_core.families import (
     CLOSE_MIN_SHARED,
     CLOSE_TOP_N,
     comparable,
+    fade,
     families,
     gamma,
     ordered,
@@ -86,7 +87,7 @@ _t = bat.config.get("teacher") or {}
 _choice = choice_line(_t)
 if _choice and not teacher_is_weak(_t):
     st.info(_choice)
-_gamma_line = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fruns, saved)
+_gamma_line = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fade(bat), fruns, saved)
 if _gamma_line:
     st.caption(_gamma_line)
 if teacher_is_weak(_t):
@@ -167,6 +168,10 @@ if tabs[2].open:
     tabs[2].plotly_chart(cc.fig_lambda_sweep(sig, lam, fruns), key="cmp_lambda_sweep")
 if tabs[3].open:
     tabs[3].plotly_chart(cc.fig_history(base.key, bat.key, name_b, base, bat), key="cmp_history")
+    if any("tu" in h for h in bat.history):  # runs trained before TU was logged per epoch have none
+        tabs[3].caption("Topic uniqueness of each epoch's topics: distillation can make topics less distinct, and "
+                        "the baseline's keep separating late in training (the best epoch is chosen by dev NPMI).")
+        tabs[3].plotly_chart(cc.fig_history(base.key, bat.key, name_b, base, bat, "tu"), key="cmp_history_tu")
 if tabs[4].open:
     with tabs[4]:
         compare_views.lambda_one(fruns, base, seed)

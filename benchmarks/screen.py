@@ -1,0 +1,60 @@
+"""Screen distillation settings on a few seeds: dev NPMI, test NPMI, topic uniqueness and the per-epoch history.
+
+Every arm is a ``DistillConfig`` given as JSON; all arms train together as one stacked grid (``fit_students``) with
+the lexical teacher (k and ε chosen on dev perplexity, as the engine does). One JSON line per run is appended to the
+output file, with the run's history (dev NPMI and TU per epoch), so a later table can pair runs by seed.
+
+    python benchmarks/screen.py newsarticles --topics 50 --epochs 500 --seeds 1 \\
+        --arms '[{"lam": 0}, {"lam": 0.5, "background_correction": 0.5, "fade": 1}]' --out /tmp/screen.jsonl
+
+Used for "fading the teacher" in benchmarks/results/tuning.md. A screen is for choosing what to run properly: the
+claims there come from all five seeds, paired, and from ``quality.py``, which applies the engine's own dev rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.corpus import load_corpus
+from bat_core.pipeline import get_teacher, seed_list
+from bat_core.train import fit_students
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("corpus", help="an installed corpus name or a file path")
+    p.add_argument("--arms", required=True, help="JSON list of DistillConfig settings, one per arm")
+    p.add_argument("--topics", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--seeds", type=int, default=1, help="the first N seeds of the shared scheme")
+    p.add_argument("--skip-seeds", type=int, default=0, help="leave out the first N of them (already screened)")
+    p.add_argument("--cache-dir", type=Path, default=ROOT / ".bat_cache")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    arms = json.loads(args.arms)
+    seeds = seed_list(args.seeds)[args.skip_seeds:]
+    corpus = load_corpus(args.corpus)
+    teacher = get_teacher(corpus, TeacherConfig(kind="lexical"), args.cache_dir)
+    members = [(StudentConfig(n_topics=args.topics, epochs=args.epochs, seed=s), DistillConfig(**a))
+               for a in arms for s in seeds]
+
+    def on_run(i: int, run) -> None:  # noqa: ANN001 (a bat_core Run)
+        row = {"arm": arms[i // len(seeds)], "seed": members[i][0].seed,
+               **{k: run.metrics[k] for k in ("dev_npmi", "test_npmi", "tu", "best_epoch")}}
+        print(json.dumps(row), flush=True)
+        with args.out.open("a") as f:
+            f.write(json.dumps({**row, "history": run.history}) + "\n")
+
+    t0 = time.time()
+    fit_students(corpus, members, teacher, on_run=on_run)
+    print(f"{len(members)} runs in {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
