@@ -101,7 +101,8 @@ with scol:
                          help="The target comes from z − γ·log p(word): it lowers the words every neighbourhood "
                               "shares, which otherwise crowd into many topics. auto trains the first seed at a few γ "
                               "and keeps the best dev NPMI among those that keep topic uniqueness (within 0.05 of "
-                              "the baseline)")
+                              "the baseline); if none does, it tries the same γ with the teacher's weight fading to "
+                              "0 over the training")
 
 # ---------------------------------------------------------------------------------------------- validate
 errors = []
