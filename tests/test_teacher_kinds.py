@@ -122,6 +122,8 @@ def test_clipping_counts_from_the_compressed_store_tail():
 
 def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
     """x̃ ∝ p_teacher / p_unigram^γ: the words every neighbourhood shares lose weight; γ = 0 is the plain target."""
+    from dataclasses import replace
+
     from bat_core.config import DistillConfig
     from bat_core.logits import TeacherLogits
     from bat_core.train import _Teacher
@@ -146,6 +148,13 @@ def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
     assert DistillConfig.from_stored(DistillConfig(lam=0.5, background_correction=0.0).to_dict()
                                      ).background_correction == 0.0
     assert DistillConfig(lam=0.5).gamma_pending and not DistillConfig(lam=0.5, background_correction=0.2).gamma_pending
+    # the fade: off leaves the stored settings (hence every run key from before it existed) as they were; a stored
+    # fade comes back (the Compare page trains a further λ of a family with the family's γ and fade)
+    assert "fade" not in DistillConfig(lam=0.5, background_correction=0.1).to_dict()
+    faded = DistillConfig(lam=0.5, background_correction=0.1, fade=1.0)
+    assert DistillConfig.from_stored(faded.to_dict()) == faded and faded.key() != replace(faded, fade=0.0).key()
+    with pytest.raises(BatError, match="fade"):
+        DistillConfig(lam=0.5, fade=1.5)
 
 
 def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
