@@ -243,8 +243,10 @@ class DistillConfig(_Config):
     # None = chosen on dev data by the rule of bat_core/selection.py (first seed, a few γ), which the pipeline
     # resolves before it trains, so every trained run records the γ it used.
     background_correction: float | None = None
-    # The teacher's weight falls linearly from λ to 0 over this last fraction of the epochs (0 = constant λ, as in
-    # the paper; experimental, see benchmarks/results/tuning.md)
+    # The teacher's weight falls linearly from λ towards 0 over this last fraction of the epochs (λ/(fade·epochs) in
+    # the last one; 0 = constant λ, as in the paper; less than one epoch's worth does nothing). Counted against the
+    # planned epochs, so a run that early stopping (patience) ends sooner sees less of it. The γ rule sets it to 1
+    # when no γ keeps the topics distinct (bat_core/selection.py; benchmarks/results/tuning.md).
     fade: float = 0.0
     LATER_FIELDS: ClassVar[dict[str, Any]] = {"background_correction": 0.0, "fade": 0.0}  # keys from before these
 
@@ -256,6 +258,7 @@ class DistillConfig(_Config):
         _check(self.background_correction is None or 0 <= self.background_correction <= 2,
                "background_correction γ must be in [0, 2] (0 = off; unset = chosen on dev data)")
         _check(0 <= self.fade <= 1, f"fade must be a fraction of the epochs in [0, 1], not {self.fade}")
+        object.__setattr__(self, "fade", float(self.fade))  # 1 and 1.0 are one setting, hence one run key
         _check(self.encode_logits in ENCODE_LOGITS, f"encode_logits must be one of {', '.join(ENCODE_LOGITS)}")
 
     @property

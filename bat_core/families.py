@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .runs import Run
-from .selection import chosen
+from .selection import chosen, rule_candidates
 from .selection import run_fade as fade
 from .selection import run_gamma as gamma
 
@@ -32,7 +32,8 @@ def _student_key(run: Run) -> str:
 def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
     """The runs the dev rule for γ reads for ``run``'s settings: the baseline and every run at the same λ and seed
     that differs only in γ or the fade (constant λ first, γ ascending); None when fewer than two were trained
-    (nothing was chosen here)."""
+    (nothing was chosen here). Which fades count follows the pipeline's two rounds
+    (:func:`selection.rule_candidates`)."""
     if is_baseline(run):
         return None
 
@@ -44,9 +45,10 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
     by_gamma = {(fade(r), gamma(r)): r for r in reversed(runs) if not is_baseline(r) and without_gamma(r) == me}
     base = next((b for b in runs if is_baseline(b) and b.seed == run.seed and _student_key(b) == _student_key(run)),
                 None)
-    if base is None or len(by_gamma) < 2:
+    if base is None:
         return None
-    return base, [by_gamma[g] for g in sorted(by_gamma)]
+    cands = rule_candidates(base, [by_gamma[g] for g in sorted(by_gamma)], fade(run))
+    return (base, cands) if len(cands) >= 2 else None
 
 
 def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
@@ -118,7 +120,7 @@ def family_label(runs: list[Run]) -> str:
         if gamma(bat):
             label += f", γ={gamma(bat):g}"
         if fade(bat):
-            label += f", teacher faded over {fade(bat):g} of the epochs"
+            label += f", λ fading over the last {fade(bat):.0%} of the epochs"
         if t:
             kind = t.get("teacher_kind")
             label += (f", teacher {kind} neighbours" if kind in ("lexical", "random") else
@@ -152,7 +154,7 @@ def settings_line(run: Run) -> str:
     if run.lam > 0:
         parts.append(f"T = {d['temperature']:g}, c = {d['clip'] if d['clip'] else 'off'}, "
                      f"background correction γ = {gamma(run):g}"
-                     + (f", λ fading to 0 over the last {fade(run):g} of the epochs" if fade(run) else ""))
+                     + (f", λ fading towards 0 over the last {fade(run):.0%} of the epochs" if fade(run) else ""))
     t = run.config.get("teacher") or {}
     if t:
         parts.append(_teacher_line(t))

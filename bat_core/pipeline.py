@@ -113,7 +113,9 @@ class GammaChoice:
 
     @property
     def label(self) -> str:
-        return f"background correction γ on dev data ({len(self.members)} runs at λ={self.lam:g} seed={self.seed})"
+        more = f"; {len(self.faded)} more, teacher faded, if no γ keeps the topics distinct" if self.faded else ""
+        return (f"background correction γ on dev data ({len(self.members)} runs at λ={self.lam:g} seed={self.seed}"
+                f"{more})")
 
 
 @dataclass(frozen=True)

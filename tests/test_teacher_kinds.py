@@ -200,6 +200,33 @@ def test_gamma_rule_fades_the_teacher_only_when_no_gamma_keeps_uniqueness():
     assert "teacher faded" in describe_gamma(choice) and "γ=0.5 faded" in describe_gamma(choice)
     # without fading runs (or with the constant λ kept) the choice says fade 0, as before
     assert gamma_choice(base, [run(0.25, 0.11, 0.78)])["fade"] == 0.0
+    # a fade the user set is theirs: said as set, not as the second round's reason
+    own = describe_gamma(gamma_choice(base, [run(0.0, 0.12, 0.79, 0.5), run(0.5, 0.13, 0.78, 0.5)]))
+    assert "last 50% of the epochs (as set)" in own and "no γ kept" not in own
+
+
+def test_rule_candidates_follow_the_pipelines_two_rounds():
+    """The Compare page rebuilds the rule's choice from saved runs: which fades it reads must be what the pipeline
+    read, or a user-set fade run would make the default family look unchosen."""
+    from types import SimpleNamespace
+
+    from bat_core.selection import FADE, rule_candidates
+
+    def run(gamma, tu, fade=0.0):
+        return SimpleNamespace(config={"distill": {"background_correction": gamma, "fade": fade}},
+                               key=f"{gamma}-{fade}", metrics={"dev_npmi": 0.1, "tu": tu})
+
+    base = run(0.0, 0.80)
+    kept = [run(0.0, 0.70), run(0.25, 0.78)]  # round 1 kept γ = 0.25: no second round
+    failed = [run(0.0, 0.70), run(0.25, 0.72)]
+    faded = [run(0.0, 0.77, FADE), run(0.25, 0.79, FADE)]
+    keys = lambda rs: [r.key for r in rs]
+    assert keys(rule_candidates(base, kept + faded, 0.0)) == keys(kept)  # a user's fade-1 runs are not candidates
+    assert keys(rule_candidates(base, kept + faded, FADE)) == keys(faded)  # ... they compete among themselves
+    assert keys(rule_candidates(base, failed + faded, 0.0)) == keys(failed + faded)  # both rounds
+    assert keys(rule_candidates(base, failed + faded, FADE)) == keys(failed + faded)
+    half = [run(0.0, 0.7, 0.5), run(0.5, 0.7, 0.5)]
+    assert keys(rule_candidates(base, failed + half, 0.5)) == keys(half)
 
 
 def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, monkeypatch):

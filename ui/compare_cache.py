@@ -88,7 +88,7 @@ def gamma_line(sig: tuple[str, ...], saved_sig: tuple[str, ...], bat_gamma: floa
     choice = gamma_choice(*found)
     if np.isclose(choice["gamma"], bat_gamma) and np.isclose(choice["fade"], bat_fade):
         return describe_gamma(choice)
-    mine = f"γ = {bat_gamma:g}" + (f", teacher faded over {bat_fade:g} of the training" if bat_fade else "")
+    mine = f"γ = {bat_gamma:g}" + (f", λ fading over the last {bat_fade:.0%} of the epochs" if bat_fade else "")
     theirs = f"γ = {choice['gamma']:g}" + (", teacher faded" if choice["fade"] else "")
     return (f"These runs use background correction {mine}; for these settings the rule on dev data "
             f"({len(choice['rows'])} candidates trained at λ = {choice['lam']:g}) chose {theirs}: pick that "

@@ -170,7 +170,8 @@ if tabs[3].open:
     tabs[3].plotly_chart(cc.fig_history(base.key, bat.key, name_b, base, bat), key="cmp_history")
     if any("tu" in h for h in bat.history):  # runs trained before TU was logged per epoch have none
         tabs[3].caption("Topic uniqueness of each epoch's topics: distillation can make topics less distinct, and "
-                        "the baseline's keep separating late in training (the best epoch is chosen by dev NPMI).")
+                        "the baseline's keep separating late in training (the best epoch is chosen by dev NPMI). "
+                        "Runs trained before uniqueness was logged per epoch have no line here.")
         tabs[3].plotly_chart(cc.fig_history(base.key, bat.key, name_b, base, bat, "tu"), key="cmp_history_tu")
 if tabs[4].open:
     with tabs[4]:

@@ -101,8 +101,8 @@ with scol:
                          help="The target comes from z − γ·log p(word): it lowers the words every neighbourhood "
                               "shares, which otherwise crowd into many topics. auto trains the first seed at a few γ "
                               "and keeps the best dev NPMI among those that keep topic uniqueness (within 0.05 of "
-                              "the baseline); if none does, it tries the same γ with the teacher's weight fading to "
-                              "0 over the training")
+                              "the baseline); if none does, it tries the same γ with the teacher's weight fading "
+                              "towards 0 over the training")
 
 # ---------------------------------------------------------------------------------------------- validate
 errors = []
@@ -131,7 +131,8 @@ seeds = seed_list(int(n_seeds))
 n_runs = len(lambdas) * len(seeds)
 plan = f"{n_runs} run(s): λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}} × seed(s) {', '.join(map(str, seeds))}"
 if len(lambdas) > 1 and gamma is None:
-    plan += f", after {len(GAMMA_GRID) - 1} more runs at the first seed that choose γ on dev data"
+    plan += (f", after {len(GAMMA_GRID) - 1} more runs at the first seed that choose γ on dev data ({len(GAMMA_GRID)} "
+             "more if no γ keeps the topics distinct)")
 if len(lambdas) > 1 and not errors:
     if runs.teacher_cached(corpus, tcfg):
         plan += "; the teacher for these settings is in the cache"
