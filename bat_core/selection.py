@@ -31,10 +31,10 @@ from .runs import Run
 
 GAMMA_GRID = (0.0, 0.1, 0.25, 0.4, 0.5)
 TU_SLACK = 0.05  # the most topic uniqueness a distilled run may lose against the baseline (issue #9's limit)
-FADE = 1.0  # the second round's teacher: λ falls linearly to 0 over the whole training
+FADE = 1.0  # the second round's teacher: λ falls linearly towards 0 over the whole training
 RULE = (f"first seed at γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}}; keep the γ whose topic uniqueness is "
         f"at least the baseline's − {TU_SLACK:g}; among those, the best dev NPMI; if none, the same γ again with the "
-        f"teacher faded to 0 over the training, and the same test over both rounds; if still none, the highest "
+        f"teacher faded towards 0 over the training, and the same test over both rounds; if still none, the highest "
         f"uniqueness")
 
 
