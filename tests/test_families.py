@@ -65,3 +65,32 @@ def test_close_counterpart_needs_two_shared_top_words():
     assert [(r["n"], r["a"], r["b"], r["shared"], r["close"]) for r in rows] == [(1, 2, 1, 10, True),
                                                                                 (2, 1, 2, 1, False)]
     assert rows[0]["npmi_a"] == 0.2 and rows[0]["npmi_b"] == 0.3 and rows[1]["jsd"] == 0.9
+
+
+def test_faded_families_read_as_the_pipelines_two_rounds():
+    """After a second round (no constant-λ γ kept TU) the faded run the rule chose is the default family; the other
+    candidates are flagged as not chosen, and labels and settings say that λ faded."""
+    from bat_core.families import gamma_candidates, settings_line, unchosen_gamma
+
+    def run(lam, gamma=0.0, fade=0.0, tu=0.80, dev=0.10):
+        distill = {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"}
+        if lam > 0:
+            distill.update(background_correction=gamma, **({"fade": fade} if fade else {}))
+        cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": 1, "device": "auto"}, "distill": distill,
+               "teacher_key": "t" if lam > 0 else None, "teacher": None}
+        return SimpleNamespace(lam=lam, seed=1, config=cfg, key=f"{lam}-{gamma}-{fade}",
+                               metrics={"tu": tu, "dev_npmi": dev, "best_epoch": 3})
+
+    base = run(0.0, tu=0.80)
+    first = [run(0.5, g, tu=0.70, dev=0.20) for g in (0.0, 0.25)]  # better dev NPMI, but TU lost: round 2 ran
+    second = [run(0.5, 0.0, 1.0, tu=0.78, dev=0.12), run(0.5, 0.25, 1.0, tu=0.72, dev=0.15)]
+    saved = [*first, *second, base]
+    picked = second[0]  # kept, and the only kept candidate
+    _, cands = gamma_candidates(picked, saved)
+    assert [c.key for c in cands] == [c.key for c in first + second]
+    fams = families(saved)
+    flags = {next(r for r in f if r.lam > 0).key: unchosen_gamma(f, saved) for f in fams.values()}
+    assert flags == {picked.key: False, **{r.key: True for r in [*first, second[1]]}}
+    assert "λ fading over the last 100% of the epochs" in family_label([picked, base])
+    assert "fading towards 0 over the last 100% of the epochs" in settings_line(picked)
+    assert "fading" not in family_label([first[0], base])
