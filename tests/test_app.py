@@ -218,6 +218,10 @@ def test_train_compare_ldavis_export(app_env, downloads):
     table = at.dataframe[0].value
     assert sorted(table["λ"].tolist()) == [0.0, 0.5]
     assert len(at.get("plotly_chart")) == 1  # training history
+    at.radio(key="train_history_metric").set_value("tu").run()  # the same runs' topic uniqueness per epoch
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["yaxis"]["title"]["text"] == "topic uniqueness"
+    assert all(0 < y <= 1 for d in spec["data"] for y in d["y"])
 
     # export from the Train page
     at.selectbox(key="train_export_run").select_index(0).run()

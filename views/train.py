@@ -188,7 +188,11 @@ fmt = {"test NPMI": "%.3f", "dev NPMI": "%.3f", "topic uniqueness": "%.3f", "per
 st.dataframe(show, hide_index=True, key="runs_table",
              column_config={c: st.column_config.NumberColumn(c, format=f) for c, f in fmt.items()})
 hist = {f"{run_label(r)} seed {r.seed}": r.history for r in sorted(fruns, key=lambda r: (r.lam, r.seed))}
-st.plotly_chart(plots.training_history(hist), key="train_history")
+metric = "dev_npmi"
+if any("tu" in h for runs_h in hist.values() for h in runs_h):  # runs trained before TU was logged per epoch have none
+    metric = st.radio("Per epoch", ["dev_npmi", "tu"], horizontal=True, key="train_history_metric",
+                      format_func={"dev_npmi": "dev NPMI", "tu": "topic uniqueness"}.get)
+st.plotly_chart(plots.training_history(hist, metric), key="train_history")
 
 st.markdown("**Export a run**")
 by_label = {}
