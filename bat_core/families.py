@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .runs import Run
-from .selection import chosen, rule_candidates
+from .selection import gamma_choice, rule_candidates
 from .selection import run_fade as fade
 from .selection import run_gamma as gamma
 
@@ -58,7 +58,10 @@ def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
     if not bats or len({(r.lam, r.seed) for r in bats}) != 1:
         return False
     found = gamma_candidates(bats[0], runs)
-    return found is not None and chosen(*found) != (gamma(bats[0]), fade(bats[0]))
+    if found is None:
+        return False
+    choice = gamma_choice(*found)
+    return (choice["gamma"], choice["fade"]) != (gamma(bats[0]), fade(bats[0]))
 
 
 UNCHOSEN_NOTE = " · a γ candidate the dev rule did not choose"

@@ -51,8 +51,7 @@ def run_fade(run: Run) -> float:
 def needs_fading(baseline: Run, candidates: Sequence[Run], tu_slack: float = TU_SLACK) -> bool:
     """Whether the second round (the same γ with a faded teacher) should run: no candidate keeps the uniqueness and
     none of them was faded already."""
-    floor = baseline.metrics["tu"] - tu_slack
-    return all(float(r.metrics["tu"]) < floor and run_fade(r) == 0 for r in candidates)
+    return not any(r["kept"] or r["fade"] for r in _rows(baseline, candidates, tu_slack))
 
 
 def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float) -> list[Run]:
@@ -96,12 +95,6 @@ def choose_gamma(baseline: Run, candidates: Sequence[Run], tu_slack: float = TU_
     uniqueness.md's rule; ties go to the better dev NPMI). The rule never looks at test data."""
     rows = _rows(baseline, candidates, tu_slack)
     return float(_best(rows)["gamma"]), rows
-
-
-def chosen(baseline: Run, candidates: Sequence[Run]) -> tuple[float, float]:
-    """(γ, fade) the rule chooses from these runs."""
-    best = _best(_rows(baseline, candidates, TU_SLACK))
-    return float(best["gamma"]), float(best["fade"])
 
 
 def gamma_choice(baseline: Run, candidates: Sequence[Run]) -> dict[str, Any]:
