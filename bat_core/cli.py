@@ -22,6 +22,8 @@ from typing import Any
 
 from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .errors import BatError
+from .io import check_replaceable
+from .logits import ARRAYS_FILE, META_FILE
 from .pipeline import choice_line, default_lambdas, seed_list
 
 _TYPES = {"int": int, "float": float, "str": str}
@@ -94,13 +96,19 @@ def _config(spec: _Flags, args: argparse.Namespace, **extra: Any) -> Any:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
-        print(f"error: {message} (see bat {self.prog.split()[-1]} --help)", file=sys.stderr)
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name (an unset variable?); give a folder")
+    return Path(text)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a .txt/.csv/.tsv/.jsonl/.json file, a folder or .zip of .txt files, or 'demo'")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=_folder, help="output folder")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="teacher and run cache (default: $BAT_CACHE_DIR or ./.bat_cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
@@ -223,8 +231,11 @@ def _teacher(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
 def _run(args: argparse.Namespace, progress: Any) -> int:
     cfg = configs(args)
     _check_writable_dir(Path(args.out), "--out")
-    if args.cache_dir is not None:
-        _check_writable_dir(Path(args.cache_dir), "--cache-dir")
+    if args.command == "teacher":  # the store replaces --out: only a folder with nothing else in it may be it
+        check_replaceable(Path(args.out).resolve(), {ARRAYS_FILE, META_FILE})
+    cache = args.cache_dir or os.environ.get("BAT_CACHE_DIR")
+    if cache:
+        _check_writable_dir(Path(cache), "--cache-dir" if args.cache_dir else "BAT_CACHE_DIR")
     (_fit if args.command == "fit" else _teacher)(args, cfg, progress)
     return 0
 
@@ -242,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         msg, rc = ("cancelled" if isinstance(e, Cancelled) else "interrupted"), 130
     except MemoryError:
         msg, rc = "error: out of memory; use a smaller --vocab-size, fewer documents or a smaller teacher", 2
+    except OSError as e:  # the machine's, not ours: a full disk, a folder that vanished or turned read-only
+        where = f" ({e.filename})" if e.filename else ""
+        msg, rc = f"error: {e.strerror or e}{where}; free some space or give another --out / --cache-dir", 2
     except Exception as e:  # noqa: BLE001 - last resort: one line, not a traceback
         if os.environ.get("BAT_DEBUG"):
             raise

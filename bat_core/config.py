@@ -211,8 +211,9 @@ class StudentConfig(_Config):
         _check(2 <= self.n_topics <= 1000, "number of topics must be between 2 and 1000")
         _check(self.epochs >= 1, "epochs must be at least 1")
         _check(self.batch_size >= 2, "batch size must be at least 2")
-        _check(self.lr > 0 and 0 <= self.beta1 < 1, "learning rate must be positive and beta1 in [0, 1)")
-        _check(self.alpha > 0, "Dirichlet alpha must be positive")
+        # upper bounds too: a learning rate of 100 or an infinite α trains to NaN, whose runs look like results
+        _check(0 < self.lr <= 1 and 0 <= self.beta1 < 1, "learning rate must be in (0, 1] and beta1 in [0, 1)")
+        _check(0 < self.alpha <= 100, "Dirichlet alpha must be in (0, 100]")
         _check(self.bn_anneal > 0, "BN annealing constant must be positive")
         _check(0 <= self.dropout < 1, "dropout must be in [0, 1)")
         _check(self.npmi_top_n >= 2, "NPMI needs at least 2 top words")
@@ -252,9 +253,9 @@ class DistillConfig(_Config):
 
     def __post_init__(self) -> None:
         _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
-        _check(math.isfinite(self.temperature) and self.temperature > 0, "temperature must be a positive number")
-        _check(self.clip is None or self.clip >= 0, "clip must be ≥ 0 (0 = off)")
-        _check(self.min_count >= 0, "min count must be ≥ 0")
+        _check(0 < self.temperature <= 100, "temperature must be in (0, 100]")
+        _check(self.clip is None or 0 <= self.clip < math.inf, "clip must be a number ≥ 0 (0 = off)")
+        _check(0 <= self.min_count < math.inf, "min count must be a number ≥ 0")
         _check(self.background_correction is None or 0 <= self.background_correction <= 2,
                "background_correction γ must be in [0, 2] (0 = off; unset = chosen on dev data)")
         _check(0 <= self.fade <= 1, f"fade must be a fraction of the epochs in [0, 1], not {self.fade}")

@@ -59,9 +59,13 @@ def corpus_labels(corpus: Corpus) -> list[Any]:
 
 
 def check_categories(labels: Sequence[Any], corpus: Corpus, what: str) -> None:
-    """A BatError, before any training, for labels that cannot be classified: fewer than two categories among the
-    training documents, or so many that they look like identifiers (more than half the documents' count)."""
+    """A BatError, before any training, for labels that cannot be classified: no labelled test document, fewer than
+    two categories among the training documents, or so many that they look like identifiers (more than half the
+    documents' count)."""
     values = [labels[r] for r in labelled_rows(labels, corpus.splits["train"])]
+    if len(labelled_rows(labels, corpus.splits["test"])) == 0:
+        raise BatError(f"{what}: none of the {len(corpus.splits['test']):,} test documents has a label, so there is "
+                       "nothing to score θ on; label more documents or leave the label column out")
     n = len(set(values))
     if n < 2:
         raise BatError(f"{what} has fewer than two distinct labels among the training documents: nothing to classify")

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import BatError
+
 
 def jsonable(x: Any) -> Any:
     """``x`` made JSON-safe: numpy scalars and arrays become Python values, paths strings, NaN/inf ``None``."""
@@ -76,9 +78,13 @@ def read_json(path: str | Path) -> Any:
 def atomic_dir(directory: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder; when the block ends without error it replaces ``directory``.
 
-    For stores made of several files (arrays + metadata) that must appear together or not at all.
+    For stores made of several files (arrays + metadata) that must appear together or not at all. A folder that
+    exists is replaced only if it holds nothing but files of the store being written (an older copy of it): a user
+    who points ``--out`` at a folder of their own must not lose it (BatError instead, before any work is lost).
     """
-    directory = Path(directory)
+    directory = Path(directory).resolve()  # "." and "" name the working folder, whose .name is empty
+    if directory.exists() and not directory.is_dir():
+        raise BatError(f"{directory} is a file, not a folder; give a new or empty folder")
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
@@ -89,11 +95,23 @@ def atomic_dir(directory: str | Path) -> Iterator[Path]:
         for f in tmp.iterdir():
             os.chmod(f, 0o644)
         if directory.exists():
+            check_replaceable(directory, {f.name for f in tmp.iterdir()})
             shutil.rmtree(directory)
         os.replace(tmp, directory)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_replaceable(directory: Path, own: set[str]) -> None:
+    """A BatError if ``directory`` holds anything but the files named ``own`` (a store about to replace it)."""
+    if not directory.is_dir():
+        return
+    others = sorted(p.name for p in directory.iterdir() if p.name not in own or not p.is_file())
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise BatError(f"{directory} already holds other files ({shown}); nothing was overwritten: give a new or "
+                       f"empty folder")
 
 
 def save_arrays(path: str | Path, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> Path:

@@ -297,6 +297,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
             opt.step()
             total += loss.detach()
         losses = (total / steps).cpu().numpy()
+        _check_finite(losses, distills, [c.seed for c, _ in members], epoch, cfg.lr)
         top = torch.topk(model.topic_word().detach(), cfg.npmi_top_n, dim=-1).indices.cpu().numpy()  # M×K×n
         dev = (scorer or NpmiScorer(dev_counts, words=np.unique(top))).per_topic(top).mean(axis=-1)
         improved = running & (dev > best_npmi)
@@ -324,6 +325,17 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
             now[k].copy_(best_state[k])
     return _finish(corpus, members, model, teacher, bg, X_train, best_epoch, histories, device,
                    (time.time() - t0))
+
+
+def _check_finite(losses: np.ndarray, distills: Sequence[DistillConfig], seeds: Sequence[int], epoch: int,
+                  lr: float) -> None:
+    """Stop with a BatError as soon as a member's loss is NaN or infinite: its weights are lost, and its topics
+    (all alike) would otherwise be scored and saved as if they were a result."""
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if len(bad):
+        m = int(bad[0])
+        raise BatError(f"training diverged: the loss of λ = {distills[m].lam:g}, seed {seeds[m]} became "
+                       f"{losses[m]} in epoch {epoch}; lower the learning rate (now {lr:g}) or the temperature")
 
 
 def _fade_factor(fade: torch.Tensor, epoch: int, epochs: int) -> torch.Tensor:

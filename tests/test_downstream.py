@@ -89,3 +89,6 @@ def test_labels_that_cannot_be_classified_fail_before_training():
     with pytest.raises(BatError, match="fewer than two"):
         check_categories(["x"] * 10, corpus, "column 'label'")
     check_categories(["a", "b"] * 5, corpus, "column 'label'")  # categories that repeat: fine
+    # no labelled test document: said before training (it used to fail after it, with no summary written)
+    with pytest.raises(BatError, match="none of the 1 test documents has a label"):
+        check_categories(["a", "b"] * 4 + ["a", None], corpus, "column 'label'")

@@ -154,3 +154,14 @@ def test_a_run_alone_splits_its_ops_over_threads_only_when_its_activations_are_l
     two = fit_students(demo_corpus, member)
     assert used == [1, 2]
     _assert_same_run(one[0], two[0])
+
+
+def test_a_diverging_member_stops_training_with_a_plain_error(demo_corpus, monkeypatch):
+    """A loss that becomes NaN (too high a learning rate) is an error that says what to change, not a run of
+    identical topics saved and scored as a result."""
+    from bat_core.errors import BatError
+
+    real = train.bow_nll
+    monkeypatch.setattr(train, "bow_nll", lambda x, recon: real(x, recon) * float("nan"))
+    with pytest.raises(BatError, match=r"diverged.*λ = 0, seed 1.*epoch 1.*learning rate"):
+        fit_students(demo_corpus, [(_cfg(1), DistillConfig(lam=0.0))])

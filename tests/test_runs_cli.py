@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.pipeline import execute, plan
@@ -141,6 +142,57 @@ def test_cli_bad_inputs(tmp_path, capsys):
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--seeds", "0"), "--seeds")
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--max-df", "inf"), "finite")
     _assert_one_line_error(_cli("fit", "demo", "--out", out, "--cache-dir", str(tmp_path / "afile")), "is a file")
+
+
+def test_cli_never_overwrites_a_folder_of_the_users_and_checks_paths_first(tmp_path, capsys, monkeypatch):
+    """`bat teacher --out DIR` replaces DIR with the store: only a new, empty or older store folder may be it (a
+    sweep found it deleting whatever DIR held, the working folder with `--out .`)."""
+    _cli = _InProcess(capsys)  # noqa: N806
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "thesis.docx").write_text("x")
+    _assert_one_line_error(_cli("teacher", "demo", "--out", str(mine), "--teacher", "lexical"), "already holds")
+    assert (mine / "thesis.docx").read_text() == "x" and (mine / "sub").is_dir()
+    monkeypatch.chdir(mine)
+    _assert_one_line_error(_cli("teacher", "demo", "--out", ".", "--teacher", "lexical"), "already holds")
+    _assert_one_line_error(_cli("teacher", "demo", "--out", "", "--teacher", "lexical"), "empty folder name")
+    assert (mine / "thesis.docx").exists()
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "afile"))
+    _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "o")), "BAT_CACHE_DIR")
+    monkeypatch.delenv("BAT_CACHE_DIR")
+    _assert_one_line_error(_cli("fitt", "demo"), "(see bat --help)")
+    _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "o"), "--foo"), "unrecognized arguments: --foo")
+    for flag, value in (("--student-lr", "100"), ("--student-alpha", "inf"), ("--temperature", "1e30")):
+        _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "o"), flag, value), "must be in")
+
+
+def test_atomic_dir_replaces_an_older_store_but_nothing_else(tmp_path):
+    from bat_core.errors import BatError
+    from bat_core.io import atomic_dir
+
+    store = tmp_path / "store"
+    for text in ("one", "two"):  # a store replaces its older self
+        with atomic_dir(store) as tmp:
+            (tmp / "a.json").write_text(text)
+    assert (store / "a.json").read_text() == "two"
+    (store / "notes.txt").write_text("mine")
+    with pytest.raises(BatError, match="notes.txt"), atomic_dir(store) as tmp:
+        (tmp / "a.json").write_text("three")
+    assert (store / "a.json").read_text() == "two" and (store / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]  # the temporary folder is gone
+
+
+def test_cli_says_in_one_line_when_the_disk_refuses_the_results(tmp_path, capsys, monkeypatch):
+    from bat_core import cli
+
+    def full(*_, **__):
+        raise OSError(28, "No space left on device", str(tmp_path / "o" / "summary.json"))
+
+    monkeypatch.setattr(cli, "_fit", full)
+    p = _InProcess(capsys)("fit", "demo", "--out", str(tmp_path / "o"))
+    assert p.returncode == 2
+    _assert_one_line_error(p, "No space left on device")
 
 
 def test_execute_trains_the_teacher_once_and_reports_each_step(demo_corpus, tmp_path, tiny_bert_dir):
