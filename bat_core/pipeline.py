@@ -169,6 +169,9 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
     from .train import check_trainable
 
     check_trainable(corpus, student)
+    if student.student == "prodlda" and distill.encode_logits != "off":  # before the teacher is built, not after
+        raise BatError("ProdLDA does not read teacher logits in its encoder (encode_logits must be off); "
+                       "use the Scholar student for that")
     seeds = list(dict.fromkeys(int(s) for s in seeds))
     if not seeds:
         raise BatError("give at least one seed")

@@ -141,6 +141,16 @@ def test_prodlda_rejects_logits_in_the_encoder():
         ProdLDA(6, 3, None, encode_logits="raw")
 
 
+def test_prodlda_with_logits_in_the_encoder_is_refused_when_planned(demo_corpus):
+    """Said by plan(), before the teacher is built (it used to come after the teacher, seconds to minutes later)."""
+    from bat_core.config import DistillConfig, TeacherConfig
+    from bat_core.pipeline import plan
+
+    with pytest.raises(BatError, match="encode_logits"):
+        plan(demo_corpus, TeacherConfig(), StudentConfig(student="prodlda"), DistillConfig(encode_logits="raw"),
+             [0, 0.5], [1])
+
+
 def test_student_setting_validated_and_scholar_keys_unchanged():
     assert student_class("scholar") is Scholar and student_class("prodlda") is ProdLDA
     with pytest.raises(BatError, match="student must be"):
