@@ -11,10 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import lzma
+import os
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import BatError
@@ -23,26 +26,26 @@ TEXT_COLUMN_NAMES = ("text", "body", "content", "document", "doc", "abstract", "
                      "sentence", "description", "summary")
 MAX_ZIP_MEMBERS = 200_000
 MAX_ZIP_BYTES = 2 * 1024**3  # refuse zip bombs: at most 2 GiB of text once unpacked
+# UTF-32's BOMs first (FF FE 00 00 starts with UTF-16's); the breaks of str.splitlines() that are spacing in a line
+_BOMS = {b"\xff\xfe\x00\x00": "utf-32", b"\x00\x00\xfe\xff": "utf-32", b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16"}
+_NOT_LINE_ENDS = str.maketrans(dict.fromkeys("\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
 
 
 # ---------------------------------------------------------------------------------------------------------- reading
 def _decode(data: bytes, where: str) -> str:
-    """Decode bytes as text: UTF-8 (with or without BOM), UTF-16 (with a BOM, or detected by its zero bytes), else
-    Windows-1252 for legacy files. Binary data is refused instead of being decoded into garbage.
-    """
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
+    """Decode bytes as text: UTF-8 (with or without BOM), UTF-32 or UTF-16 (with a BOM; UTF-16 also detected by its
+    zero bytes), else Windows-1252 for legacy files. Binary data is refused instead of being decoded into garbage,
+    also after a BOM: two bytes do not make a text file."""
+    for bom, enc in _BOMS.items():
+        if data.startswith(bom):
+            with suppress(UnicodeDecodeError):  # else not that encoding (FF FE 00 00 may be UTF-16): judged below
+                return _check_readable(data.decode(enc), where)
     sample = data[:65536]
     if sample.count(0) > 0.01 * len(sample):  # NUL bytes are valid UTF-8, so look for BOM-less UTF-16 first
         for enc, zeros in (("utf-16-le", sample[1::2]), ("utf-16-be", sample[0::2])):
             if zeros and zeros.count(0) / len(zeros) > 0.9:
-                try:
+                with suppress(UnicodeDecodeError):
                     return _check_readable(data.decode(enc), where)
-                except UnicodeDecodeError:
-                    pass
         raise BatError(f"{where} is not a text file (it contains binary data); give plain text in UTF-8")
     try:
         text = data.decode("utf-8-sig")
@@ -58,7 +61,7 @@ def _check_readable(text: str, where: str) -> str:
     if sample:
         control = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\n\r\t\f\v") or ch == "\ufffd")
         if control / len(sample) > 0.05:
-            raise BatError(f"{where} does not look like readable text (too many control or undecodable characters); "
+            raise BatError(f"{where} is not a text file (too many control or undecodable characters); "
                            "save it as UTF-8 plain text")
     return text
 
@@ -72,54 +75,56 @@ def read_bytes(path: Path) -> bytes:
         raise BatError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def _lines_as_docs(text: str) -> list[str]:
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+def _lines(text: str) -> list[str]:
+    """A file's lines, ended by \\n, \\r\\n or a lone \\r (old Mac files). Not ``str.splitlines()``: it also breaks at
+    form feeds, \\x1c-\\x1e, U+0085 and U+2028/9, which would cut one document (or one JSON line) in pieces."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _listed(names: list, limit: int = 5) -> str:
+    """Names for a one-line message (a header can name a million columns): a few, quoted and cut short."""
+    shown = ", ".join(repr(n if len(n) <= 40 else n[:40] + "…") for n in map(str, names[:limit]))
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
 
 
 def _pick_column(columns: list[str], rows: list[dict], text_column: str | None, where: str) -> str:
     if text_column is not None:
         if text_column not in columns:
-            raise BatError(f"{where} has no column {text_column!r}; its columns are: {', '.join(map(str, columns))}")
+            raise BatError(f"{where} has no column {text_column!r}; its columns are: {_listed(columns)}")
         return text_column
-    lower: dict[str, str] = {}
-    for c in columns:  # the first spelling wins: "text" before a later "TEXT"
-        lower.setdefault(str(c).lower().strip(), c)
+    lower = {str(c).lower().strip(): c for c in reversed(columns)}  # the first spelling wins: "text" before "TEXT"
     for name in TEXT_COLUMN_NAMES:
         if name in lower:
             return lower[name]
-    # fall back to the column whose values are longest on average, if they look like prose
-    best, best_len = None, 0.0
-    for c in columns:
-        vals = [r.get(c) for r in rows[:500]]
-        strs = [v for v in vals if isinstance(v, str)]
-        if len(strs) < max(1, len(vals) // 2):
-            continue
-        avg = sum(len(s) for s in strs) / len(vals)
-        if avg > best_len and sum(" " in s for s in strs) >= len(strs) // 2:
-            best, best_len = c, avg
-    if best is None or best_len < 10:
-        raise BatError(f"{where}: could not find a text column among {', '.join(map(str, columns)) or 'no columns'}; "
+    # fall back to the column whose values are longest on average, if they look like prose: tallied over the values
+    # the rows hold, not columns × rows (a ragged file can name a million columns and fill few of them)
+    sample = rows[:500]
+    tally: dict = {c: [0, 0, 0] for c in columns}  # column → [string values, their total length, how many spaced]
+    for r in sample:
+        for c, v in r.items():
+            if isinstance(v, str) and c in tally:
+                tally[c] = [a + b for a, b in zip(tally[c], (1, len(v), " " in v))]
+    prose = [c for c, (n_str, _, spaced) in tally.items() if n_str >= max(1, len(sample) // 2) and spaced >= n_str // 2]
+    best = max(prose, key=lambda c: tally[c][1], default=None)  # the first of equals, in the columns' order
+    if best is None or tally[best][1] / len(sample) < 10:
+        raise BatError(f"{where}: could not find a text column among {_listed(columns) or 'no columns'}; "
                        "name one with --text-column")
     return best
 
 
-def _record_text(record: str | dict, col: str | None) -> str | None:
+def _record_text(record: object, col: str | None) -> str:
     """A record's document text. A bare string is a document. A row whose ``col`` holds no usable text (missing,
     as in a ragged CSV row, null, NaN or nested data, never its repr) is an *empty* document, which
-    ``build_corpus`` drops and counts in ``empty_dropped`` (the app shows the count). Anything else (a number in a
-    JSON list) is not a record."""
+    ``build_corpus`` drops and counts in ``empty_dropped`` (the app shows the count). So is a record that is neither
+    an object nor a string (a number or null in a JSON list): dropping it here would hide it from every count."""
     if isinstance(record, str):
         return record
     if not isinstance(record, dict) or col is None:
-        return None
+        return ""
     v = record.get(col)
     if v is None or isinstance(v, dict | list) or (isinstance(v, float) and v != v):
         return ""
     return v if isinstance(v, str) else str(v)
-
-
-def _records_texts(records: list, col: str | None) -> list[str]:
-    return [t for t in (_record_text(r, col) for r in records) if t is not None]
 
 
 def _csv_records(text: str, where: str, text_column: str | None, delimiter: str | None = None
@@ -131,18 +136,26 @@ def _csv_records(text: str, where: str, text_column: str | None, delimiter: str 
 
     def parse(quoting: int) -> tuple[list[str], list[dict]]:
         try:
-            reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-            return list(reader.fieldnames or []), list(reader)
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+            header, fields = next(reader, []), [f for f in reader if f]
         except csv.Error as e:
             raise BatError(f"{where} is not a valid CSV file: {e}") from None
+        # prose with commas: the "header" is a sentence cut at commas (names of 2+ words), rows differ from it in length
+        if len(fields) >= 3 and sum(len(h.split()) > 1 for h in header) * 2 > len(header) \
+                and sum(len(f) == len(header) for f in fields) * 2 < len(fields):
+            raise BatError(f"{where} looks like plain text with commas, not a table (most lines have a different "
+                           "number of commas than the first); rename it to .txt for one document per line, or add a "
+                           "header line with a text column and put text holding commas in quotes")
+        # a row is a dict of its own fields: csv.DictReader's hold every column, a million under a wide header
+        return header, [dict(zip(header, f)) for f in fields]
 
     columns, rows = parse(csv.QUOTE_MINIMAL)
     if not columns or not rows:
         raise BatError(f"{where} has no rows; a CSV needs a header line and one row per document")
-    twice = [c for c in dict.fromkeys(columns) if columns.count(c) > 1]
+    twice = [c for c, n in Counter(columns).items() if n > 1]
     if twice:  # a row keeps only the last of same-named fields: which one is the text would be a silent guess
-        raise BatError(f"{where}: the header names column{'s' if len(twice) > 1 else ''} "
-                       f"{', '.join(repr(c) for c in twice)} more than once; give every column its own name")
+        raise BatError(f"{where}: the header names column{'s' if len(twice) > 1 else ''} {_listed(twice)} more "
+                       "than once; give every column its own name")
     runaway = _runaway_quote_row(rows, columns, delimiter)
     if runaway is not None:
         if delimiter != "\t":
@@ -188,7 +201,7 @@ def _json_column(records: list, where: str, text_column: str | None) -> tuple[st
 
 def _jsonl_records(text: str, where: str) -> list:
     records = []
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
         try:
@@ -203,8 +216,7 @@ def _json_records(text: str, where: str, text_column: str | None) -> list:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        # maybe it is really JSON lines
-        if text.lstrip().startswith("{") and "\n" in text.strip():
+        if text.lstrip().startswith("{") and "\n" in text.strip():  # maybe it is really JSON lines
             return _jsonl_records(text, where)
         raise BatError(f"{where} is not valid JSON (line {e.lineno}: {e.msg})") from None
     if isinstance(data, dict):
@@ -237,7 +249,7 @@ def _unreadable_as_bat_error(name: str) -> Iterator[None]:
         yield
     except BatError:
         raise
-    except (RecursionError, zlib.error, EOFError, OSError, ValueError, UnicodeError, csv.Error) as e:
+    except (RecursionError, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, UnicodeError, csv.Error) as e:
         raise BatError(f"{name} could not be read ({type(e).__name__}: {e}); check that it is a valid "
                        f"{Path(name).suffix or 'text'} file") from None
 
@@ -251,13 +263,13 @@ def _parse_bytes(name: str, data: bytes, text_column: str | None) -> list[str]:
         raise BatError(f"{name}: unsupported file type {suffix!r}; use .txt, .zip of .txt, .csv, .tsv, .jsonl or .json")
     if suffix in TABULAR:
         records, col, _ = _table(name, data, text_column)
-        texts = _records_texts(records, col)
+        texts = [_record_text(r, col) for r in records]
         if texts and not any(t.strip() for t in texts):
             raise BatError(f"{name}: column {col!r} holds no text in any of its {len(texts):,} rows; name the text "
                            "column with --text-column")
         return texts
     _no_columns(name, text_column)
-    return _lines_as_docs(_decode(data, name))
+    return [d for d in (ln.translate(_NOT_LINE_ENDS).strip() for ln in _lines(_decode(data, name))) if d]
 
 
 def _no_columns(what: str, text_column: str | None) -> None:
@@ -287,16 +299,13 @@ def parse_labelled(name: str, data: bytes, text_column: str | None, label_column
     with _unreadable_as_bat_error(name):
         records, col, columns = _table(name, data, text_column)
     if label_column not in columns:
-        raise BatError(f"{name} has no column {label_column!r}; its columns are: {', '.join(map(str, columns))}")
+        raise BatError(f"{name} has no column {label_column!r}; its columns are: {_listed(columns)}")
     if label_column == col:
         raise BatError(f"the label column cannot be the text column ({col!r})")
     texts, labels = [], []
     for r in records:
-        t = _record_text(r, col)
-        if t is None:
-            continue
         v = r.get(label_column) if isinstance(r, dict) else None
-        texts.append(t)
+        texts.append(_record_text(r, col))
         labels.append(str(v).strip() or None if v is not None else None)
     return texts, labels
 
@@ -315,9 +324,13 @@ def _read_zip(data: bytes, where: str) -> list[str]:
             raise BatError(f"{where} is too large once unpacked (limit {MAX_ZIP_MEMBERS} files, 2 GiB)")
         docs = []
         for info in sorted(members, key=lambda i: i.filename):
+            if info.flag_bits & 0x1:  # zipfile would say "<ZipInfo …> is encrypted, password required"
+                raise BatError(f"{where}: {info.filename} is encrypted, and encrypted zips are not supported; unzip "
+                               "it with its password and give the folder (or zip the files again without a password)")
             try:
                 raw = zf.read(info)
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, lzma.LZMAError, EOFError,
+                    OSError) as e:  # lzma's error is no OSError (bz2's is)
                 raise BatError(f"{where}: cannot read {info.filename} ({e})") from None
             docs.append(_decode(raw, f"{where}:{info.filename}").strip())
         return docs
@@ -342,12 +355,24 @@ def read_documents(source: str | Path, text_column: str | None = None) -> tuple[
         raise BatError(f"{s} is not a regular file or folder")
     if path.is_dir():
         _no_columns(f"folder {path}", text_column)
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".txt"
-                       and not p.name.startswith("."))
+        files = _txt_files(path)
         if not files:
             raise BatError(f"folder {path} holds no .txt files; put one document per .txt file")
         return path.name, [_decode(read_bytes(p), str(p)).strip() for p in files]
     return path.stem, parse_bytes(path.name, read_bytes(path), text_column)
+
+
+def _txt_files(root: Path) -> list[Path]:
+    """The .txt files in a folder and its sub-folders, linked ones too (each real folder once: a link to a parent
+    cannot loop). Only regular files: a FIFO, a link to /dev/zero or a broken or looping link is no document."""
+    files, seen = [], {os.path.realpath(root)}
+    for folder, subs, names in os.walk(root, followlinks=True):  # a looping link is among the names, no folder
+        real = {os.path.realpath(os.path.join(folder, d)): d for d in sorted(subs, reverse=True)}  # first name wins
+        subs[:] = [d for r, d in real.items() if r not in seen]
+        seen.update(real)
+        files += [Path(folder, n) for n in names if n.lower().endswith(".txt") and not n.startswith(".")
+                  and os.path.isfile(os.path.join(folder, n))]
+    return sorted(files)
 
 
 TABULAR = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
