@@ -27,6 +27,7 @@ from .logits import ARRAYS_FILE, META_FILE
 from .pipeline import choice_line, default_lambdas, seed_list
 
 _TYPES = {"int": int, "float": float, "str": str}
+SMALL_SPLIT = 10  # fewer dev or test documents than this: NPMI is noise, and the CLI says so
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,10 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
         print(f"warning: the teacher's dev perplexity ({t['dev_perplexity']:.0f}) is no better than word "
               f"frequencies alone ({t['unigram_dev_perplexity']:.0f}); distillation is unlikely to help",
               file=sys.stderr)
+    small = {s: summary["corpus"].get(f"{s}_docs", 0) for s in ("dev", "test")}
+    if min(small.values()) < SMALL_SPLIT:
+        print(f"warning: NPMI is scored on only {small['dev']} dev and {small['test']} test documents: with so few, "
+              "its values (and the differences between runs) are mostly noise; give more documents", file=sys.stderr)
     print(f"wrote {Path(args.out) / 'summary.json'}", file=sys.stderr)
 
 

@@ -110,6 +110,7 @@ def test_cli_label_column_reports_downstream_accuracy(tmp_path, capsys):
     d = json.loads((out / "summary.json").read_text())["downstream"]
     assert d["labels"] == "column 'topic'" and len(d["runs"]) == 1 and 0 <= d["runs"][0]["accuracy"] <= 1
     assert d["by_lambda"]["0"]["accuracy"]["n"] == 1 and "Downstream (column 'topic')" in p.stderr
+    assert "only 6 dev and 6 test documents" in p.stderr and "mostly noise" in p.stderr  # 60 documents: said
     _assert_one_line_error(_cli("fit", str(tmp_path / "t.csv"), "--out", str(out), "--label-column", "nope"),
                            "no column 'nope'")
     _assert_one_line_error(_cli("fit", "demo", "--out", str(out), "--label-column", "topic"), "installed corpus")
