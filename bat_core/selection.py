@@ -1,7 +1,8 @@
 """Settings chosen on dev data only: the background correction γ of the distillation target.
 
 The rule (benchmarks/results/uniqueness.md): train the first seed at each γ of a small grid, keep the γ whose topic
-uniqueness (computed from the run's own topics, no test data) is within ``TU_SLACK`` of the λ = 0 baseline's, and
+uniqueness (computed from the run's own topics, no test data) is within ``TU_SLACK`` of the λ = 0 baseline's (the
+limit of 0.05 less the spread of one seed's figure, see ``SEED_SPREAD``), and
 among those take the highest dev NPMI; when none is, the second round below runs, and if still none is, the one
 with the highest uniqueness is taken. γ = 0 (no correction)
 is always a candidate, so the rule can say "none".
@@ -30,12 +31,18 @@ from .config import DEFAULT_BAT_LAMBDA
 from .runs import Run
 
 GAMMA_GRID = (0.0, 0.1, 0.25, 0.4, 0.5)
-TU_SLACK = 0.05  # the most topic uniqueness a distilled run may lose against the baseline (issue #9's limit)
+TU_LIMIT = 0.05  # the most topic uniqueness the default may lose against the baseline, over seeds (issue #9)
+# One seed's TU loss strays from the mean over 5 seeds by 0.026 (root mean square over the 21 choices of the rule in
+# benchmarks/results/quality-*.json), and picking the best dev NPMI among the candidates that pass makes the first
+# seed's figure an optimistic one (mini20ng: 0.050 on the first seed, 0.059 over five). So the first-seed check
+# leaves that spread as room: a candidate may lose at most the limit minus the spread.
+SEED_SPREAD = 0.025
+TU_SLACK = TU_LIMIT - SEED_SPREAD
 FADE = 1.0  # the second round's teacher: λ falls linearly towards 0 over the whole training
 RULE = (f"first seed at γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}}; keep the γ whose topic uniqueness is "
-        f"at least the baseline's − {TU_SLACK:g}; among those, the best dev NPMI; if none, the same γ again with the "
-        f"teacher faded towards 0 over the training, and the same test over both rounds; if still none, the highest "
-        f"uniqueness")
+        f"at least the baseline's − {TU_SLACK:g} (the limit {TU_LIMIT:g} less one seed's spread); among those, the "
+        f"best dev NPMI; if none, the same γ again with the teacher faded towards 0 over the training, and the same "
+        f"test over both rounds; if still none, the highest uniqueness")
 
 
 def run_gamma(run: Run) -> float:

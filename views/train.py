@@ -100,9 +100,9 @@ with scol:
                              " (off)" if g == 0 else ""),
                          help="The target comes from z − γ·log p(word): it lowers the words every neighbourhood "
                               "shares, which otherwise crowd into many topics. auto trains the first seed at a few γ "
-                              "and keeps the best dev NPMI among those that keep topic uniqueness (within 0.05 of "
-                              "the baseline); if none does, it tries the same γ with the teacher's weight fading "
-                              "towards 0 over the training")
+                              "and keeps the best dev NPMI among those that keep topic uniqueness (within 0.025 of "
+                              "the baseline on that seed, room for the other seeds' spread); if none does, it tries "
+                              "the same γ with the teacher's weight fading towards 0 over the training")
 
 # ---------------------------------------------------------------------------------------------- validate
 errors = []
