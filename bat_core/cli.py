@@ -13,6 +13,7 @@ Problems the user can fix exit with status 2 and one line on stderr; never a tra
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .cache import default_cache_dir
 from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .errors import BatError
 from .io import check_replaceable
@@ -238,9 +240,12 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     _check_writable_dir(Path(args.out), "--out")
     if args.command == "teacher":  # the store replaces --out: only a folder with nothing else in it may be it
         check_replaceable(Path(args.out).resolve(), {ARRAYS_FILE, META_FILE})
-    cache = args.cache_dir or os.environ.get("BAT_CACHE_DIR")
-    if cache:
-        _check_writable_dir(Path(cache), "--cache-dir" if args.cache_dir else "BAT_CACHE_DIR")
+    if args.cache_dir is not None:
+        _check_writable_dir(Path(args.cache_dir).expanduser(), "--cache-dir")
+    elif "BAT_CACHE_DIR" in os.environ:
+        if not os.environ["BAT_CACHE_DIR"].strip():
+            raise BatError("BAT_CACHE_DIR is set but empty; unset it (the cache is then ./.bat_cache) or name a folder")
+        _check_writable_dir(default_cache_dir(), "BAT_CACHE_DIR")
     (_fit if args.command == "fit" else _teacher)(args, cfg, progress)
     return 0
 
@@ -258,9 +263,15 @@ def main(argv: list[str] | None = None) -> int:
         msg, rc = ("cancelled" if isinstance(e, Cancelled) else "interrupted"), 130
     except MemoryError:
         msg, rc = "error: out of memory; use a smaller --vocab-size, fewer documents or a smaller teacher", 2
+    except BrokenPipeError:  # `bat fit … | head`: the reader left, nothing to say
+        return 1
     except OSError as e:  # the machine's, not ours: a full disk, a folder that vanished or turned read-only
+        if os.environ.get("BAT_DEBUG"):
+            raise
         where = f" ({e.filename})" if e.filename else ""
-        msg, rc = f"error: {e.strerror or e}{where}; free some space or give another --out / --cache-dir", 2
+        hint = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space"}.get(
+            e.errno, "check that the folders named by --out and --cache-dir can be written")
+        msg, rc = f"error: {e.strerror or e}{where}; {hint}", 2
     except Exception as e:  # noqa: BLE001 - last resort: one line, not a traceback
         if os.environ.get("BAT_DEBUG"):
             raise

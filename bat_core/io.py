@@ -75,12 +75,14 @@ def read_json(path: str | Path) -> Any:
 
 
 @contextmanager
-def atomic_dir(directory: str | Path) -> Iterator[Path]:
+def atomic_dir(directory: str | Path, guard: bool = True) -> Iterator[Path]:
     """Yield an empty temporary folder; when the block ends without error it replaces ``directory``.
 
-    For stores made of several files (arrays + metadata) that must appear together or not at all. A folder that
-    exists is replaced only if it holds nothing but files of the store being written (an older copy of it): a user
-    who points ``--out`` at a folder of their own must not lose it (BatError instead, before any work is lost).
+    For stores made of several files (arrays + metadata) that must appear together or not at all. With ``guard``, a
+    folder that exists is replaced only if it holds nothing but files of the store being written (an older copy of
+    it): a user who points ``--out`` at a folder of their own must not lose it (a BatError instead; the CLI checks
+    the same before it starts). The caches pass ``guard=False``: their key folders are theirs, and a stray file in
+    one must not throw a trained result away.
     """
     directory = Path(directory).resolve()  # "." and "" name the working folder, whose .name is empty
     if directory.exists() and not directory.is_dir():
@@ -95,7 +97,8 @@ def atomic_dir(directory: str | Path) -> Iterator[Path]:
         for f in tmp.iterdir():
             os.chmod(f, 0o644)
         if directory.exists():
-            check_replaceable(directory, {f.name for f in tmp.iterdir()})
+            if guard:
+                check_replaceable(directory, {f.name for f in tmp.iterdir()})
             shutil.rmtree(directory)
         os.replace(tmp, directory)
     finally:

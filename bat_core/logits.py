@@ -134,13 +134,14 @@ class TeacherLogits:
         return cls(arrays, _complete_meta(dict(meta), arrays, vocab_size))
 
     # ------------------------------------------------------------------------------------------------ files
-    def save(self, directory: str | Path) -> Path:
-        """Write ``logits.safetensors`` + ``meta.json`` atomically (a temporary folder renamed into place)."""
+    def save(self, directory: str | Path, guard: bool = True) -> Path:
+        """Write ``logits.safetensors`` + ``meta.json`` atomically (a temporary folder renamed into place); with
+        ``guard`` (a folder the user named) never over a folder that holds anything else (``io.atomic_dir``)."""
         directory = Path(directory)
         arrays = {"indices": self.indices, "values": self.values, "shift": self.shift, "tail": self.tail}
         if self.fold is not None:
             arrays["fold"] = self.fold
-        with atomic_dir(directory) as tmp:
+        with atomic_dir(directory, guard) as tmp:
             save_arrays(tmp / ARRAYS_FILE, arrays)
             write_json(tmp / META_FILE, self.meta, sort_keys=True)
         self.path = directory

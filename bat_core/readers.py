@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import lzma
 import os
 import zipfile
 import zlib
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import BatError
+from .tables import csv_records, json_column, json_records, jsonl_records, lines, listed, record_text, sniff_delimiter
 
-TEXT_COLUMN_NAMES = ("text", "body", "content", "document", "doc", "abstract", "article", "review", "message",
-                     "sentence", "description", "summary")
 MAX_ZIP_MEMBERS = 200_000
 MAX_ZIP_BYTES = 2 * 1024**3  # refuse zip bombs: at most 2 GiB of text once unpacked
 # UTF-32's BOMs first (FF FE 00 00 starts with UTF-16's); the breaks of str.splitlines() that are spacing in a line
@@ -75,163 +72,6 @@ def read_bytes(path: Path) -> bytes:
         raise BatError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def _lines(text: str) -> list[str]:
-    """A file's lines, ended by \\n, \\r\\n or a lone \\r (old Mac files). Not ``str.splitlines()``: it also breaks at
-    form feeds, \\x1c-\\x1e, U+0085 and U+2028/9, which would cut one document (or one JSON line) in pieces."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-def _listed(names: list, limit: int = 5) -> str:
-    """Names for a one-line message (a header can name a million columns): a few, quoted and cut short."""
-    shown = ", ".join(repr(n if len(n) <= 40 else n[:40] + "…") for n in map(str, names[:limit]))
-    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
-
-
-def _pick_column(columns: list[str], rows: list[dict], text_column: str | None, where: str) -> str:
-    if text_column is not None:
-        if text_column not in columns:
-            raise BatError(f"{where} has no column {text_column!r}; its columns are: {_listed(columns)}")
-        return text_column
-    lower = {str(c).lower().strip(): c for c in reversed(columns)}  # the first spelling wins: "text" before "TEXT"
-    for name in TEXT_COLUMN_NAMES:
-        if name in lower:
-            return lower[name]
-    # fall back to the column whose values are longest on average, if they look like prose: tallied over the values
-    # the rows hold, not columns × rows (a ragged file can name a million columns and fill few of them)
-    sample = rows[:500]
-    tally: dict = {c: [0, 0, 0] for c in columns}  # column → [string values, their total length, how many spaced]
-    for r in sample:
-        for c, v in r.items():
-            if isinstance(v, str) and c in tally:
-                tally[c] = [a + b for a, b in zip(tally[c], (1, len(v), " " in v))]
-    prose = [c for c, (n_str, _, spaced) in tally.items() if n_str >= max(1, len(sample) // 2) and spaced >= n_str // 2]
-    best = max(prose, key=lambda c: tally[c][1], default=None)  # the first of equals, in the columns' order
-    if best is None or tally[best][1] / len(sample) < 10:
-        raise BatError(f"{where}: could not find a text column among {_listed(columns) or 'no columns'}; "
-                       "name one with --text-column")
-    return best
-
-
-def _record_text(record: object, col: str | None) -> str:
-    """A record's document text. A bare string is a document. A row whose ``col`` holds no usable text (missing,
-    as in a ragged CSV row, null, NaN or nested data, never its repr) is an *empty* document, which
-    ``build_corpus`` drops and counts in ``empty_dropped`` (the app shows the count). So is a record that is neither
-    an object nor a string (a number or null in a JSON list): dropping it here would hide it from every count."""
-    if isinstance(record, str):
-        return record
-    if not isinstance(record, dict) or col is None:
-        return ""
-    v = record.get(col)
-    if v is None or isinstance(v, dict | list) or (isinstance(v, float) and v != v):
-        return ""
-    return v if isinstance(v, str) else str(v)
-
-
-def _csv_records(text: str, where: str, text_column: str | None, delimiter: str | None = None
-                 ) -> tuple[list[dict], str, list[str]]:
-    """(rows, the text column, all columns) of a CSV/TSV file."""
-    csv.field_size_limit(1 << 30)
-    if delimiter is None:
-        delimiter = _sniff_delimiter(text)
-
-    def parse(quoting: int) -> tuple[list[str], list[dict]]:
-        try:
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-            header, fields = next(reader, []), [f for f in reader if f]
-        except csv.Error as e:
-            raise BatError(f"{where} is not a valid CSV file: {e}") from None
-        # prose with commas: the "header" is a sentence cut at commas (names of 2+ words), rows differ from it in length
-        if len(fields) >= 3 and sum(len(h.split()) > 1 for h in header) * 2 > len(header) \
-                and sum(len(f) == len(header) for f in fields) * 2 < len(fields):
-            raise BatError(f"{where} looks like plain text with commas, not a table (most lines have a different "
-                           "number of commas than the first); rename it to .txt for one document per line, or add a "
-                           "header line with a text column and put text holding commas in quotes")
-        # a row is a dict of its own fields: csv.DictReader's hold every column, a million under a wide header
-        return header, [dict(zip(header, f)) for f in fields]
-
-    columns, rows = parse(csv.QUOTE_MINIMAL)
-    if not columns or not rows:
-        raise BatError(f"{where} has no rows; a CSV needs a header line and one row per document")
-    twice = [c for c, n in Counter(columns).items() if n > 1]
-    if twice:  # a row keeps only the last of same-named fields: which one is the text would be a silent guess
-        raise BatError(f"{where}: the header names column{'s' if len(twice) > 1 else ''} {_listed(twice)} more "
-                       "than once; give every column its own name")
-    runaway = _runaway_quote_row(rows, columns, delimiter)
-    if runaway is not None:
-        if delimiter != "\t":
-            raise BatError(f"{where}: an unbalanced quote (\") near data row {runaway + 1} swallows the rows after it "
-                           "into one field; fix the quoting or save as .tsv")
-        columns, rows = parse(csv.QUOTE_NONE)  # tab-separated files rarely mean quotes as quoting
-    return rows, _pick_column(columns, rows, text_column, where), columns
-
-
-def _sniff_delimiter(text: str) -> str:
-    try:
-        return csv.Sniffer().sniff(text[:20000], delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
-
-
-def _runaway_quote_row(rows: list[dict], columns: list[str], delimiter: str) -> int | None:
-    """Index of a row whose field absorbed later rows (an opening quote never closed), or None.
-
-    A legitimate quoted field may hold line breaks, but not several lines that each look like a whole row (as many
-    delimiters as the header has)."""
-    need = max(1, len(columns) - 1)
-    for i, row in enumerate(rows):
-        for v in row.values():
-            if isinstance(v, str) and v.count("\n") >= 2:
-                rowlike = sum(1 for ln in v.split("\n")[1:] if ln.count(delimiter) >= need)
-                if rowlike >= 2:
-                    return i
-    return None
-
-
-def _json_column(records: list, where: str, text_column: str | None) -> tuple[str | None, list[str]]:
-    """(the text column, all columns) of JSON records; no column when every record is a bare string."""
-    if all(isinstance(r, str) for r in records):
-        return None, []
-    dicts = [r for r in records if isinstance(r, dict)]
-    if not dicts:
-        raise BatError(f"{where}: expected JSON objects (one per document) or strings")
-    columns = list(dict.fromkeys(k for r in dicts[:1000] for k in r))
-    # bare strings among the objects are documents too, in their place
-    return _pick_column(columns, dicts, text_column, where), columns
-
-
-def _jsonl_records(text: str, where: str) -> list:
-    records = []
-    for i, line in enumerate(_lines(text), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise BatError(f"{where}, line {i}: not valid JSON ({e.msg}); "
-                           "a .jsonl file needs one JSON object per line") from None
-    return records
-
-
-def _json_records(text: str, where: str, text_column: str | None) -> list:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        if text.lstrip().startswith("{") and "\n" in text.strip():  # maybe it is really JSON lines
-            return _jsonl_records(text, where)
-        raise BatError(f"{where} is not valid JSON (line {e.lineno}: {e.msg})") from None
-    if isinstance(data, dict):
-        lists = [v for v in data.values() if isinstance(v, list)]
-        if len(lists) == 1:
-            data = lists[0]
-        elif text_column and isinstance(data.get(text_column), list):
-            data = data[text_column]
-        else:
-            raise BatError(f"{where}: expected a JSON list of documents (objects or strings)")
-    if not isinstance(data, list):
-        raise BatError(f"{where}: expected a JSON list of documents (objects or strings)")
-    return data
-
-
 def parse_bytes(name: str, data: bytes, text_column: str | None = None) -> list[str]:
     """Documents from one uploaded file, dispatched on its extension.
 
@@ -263,13 +103,13 @@ def _parse_bytes(name: str, data: bytes, text_column: str | None) -> list[str]:
         raise BatError(f"{name}: unsupported file type {suffix!r}; use .txt, .zip of .txt, .csv, .tsv, .jsonl or .json")
     if suffix in TABULAR:
         records, col, _ = _table(name, data, text_column)
-        texts = [_record_text(r, col) for r in records]
+        texts = [record_text(r, col) for r in records]
         if texts and not any(t.strip() for t in texts):
             raise BatError(f"{name}: column {col!r} holds no text in any of its {len(texts):,} rows; name the text "
                            "column with --text-column")
         return texts
     _no_columns(name, text_column)
-    return [d for d in (ln.translate(_NOT_LINE_ENDS).strip() for ln in _lines(_decode(data, name))) if d]
+    return [d for d in (ln.translate(_NOT_LINE_ENDS).strip() for ln in lines(_decode(data, name))) if d]
 
 
 def _no_columns(what: str, text_column: str | None) -> None:
@@ -285,9 +125,9 @@ def _table(name: str, data: bytes, text_column: str | None) -> tuple[list, str |
     suffix = Path(name).suffix.lower()
     text = _decode(data, name)
     if suffix in (".csv", ".tsv"):
-        return _csv_records(text, name, text_column, "\t" if suffix == ".tsv" else None)
-    records = _jsonl_records(text, name) if suffix in (".jsonl", ".ndjson") else _json_records(text, name, text_column)
-    return (records, *_json_column(records, name, text_column))
+        return csv_records(text, name, text_column, "\t" if suffix == ".tsv" else None)
+    records = jsonl_records(text, name) if suffix in (".jsonl", ".ndjson") else json_records(text, name, text_column)
+    return (records, *json_column(records, name, text_column))
 
 
 def parse_labelled(name: str, data: bytes, text_column: str | None, label_column: str
@@ -299,13 +139,13 @@ def parse_labelled(name: str, data: bytes, text_column: str | None, label_column
     with _unreadable_as_bat_error(name):
         records, col, columns = _table(name, data, text_column)
     if label_column not in columns:
-        raise BatError(f"{name} has no column {label_column!r}; its columns are: {_listed(columns)}")
+        raise BatError(f"{name} has no column {label_column!r}; its columns are: {listed(columns)}")
     if label_column == col:
         raise BatError(f"the label column cannot be the text column ({col!r})")
     texts, labels = [], []
     for r in records:
         v = r.get(label_column) if isinstance(r, dict) else None
-        texts.append(_record_text(r, col))
+        texts.append(record_text(r, col))
         labels.append(str(v).strip() or None if v is not None else None)
     return texts, labels
 
@@ -390,10 +230,10 @@ def tabular_columns(name: str, data: bytes) -> list[str] | None:
     try:
         text = _decode(data, name)
         if suffix in (".csv", ".tsv"):
-            delimiter = "\t" if suffix == ".tsv" else _sniff_delimiter(text)
+            delimiter = "\t" if suffix == ".tsv" else sniff_delimiter(text)
             header = next(csv.reader(io.StringIO(text[:2_000_000], newline=""), delimiter=delimiter), [])
             return [h for h in header if h]
-        records = _jsonl_records(text, name) if suffix in (".jsonl", ".ndjson") else _json_records(text, name, None)
+        records = jsonl_records(text, name) if suffix in (".jsonl", ".ndjson") else json_records(text, name, None)
     except (BatError, RecursionError, ValueError, UnicodeError, csv.Error):
         return []
     return list(dict.fromkeys(k for r in records[:1000] if isinstance(r, dict) for k in r))

@@ -74,7 +74,7 @@ class Run:
     # ------------------------------------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:
         """Write atomically (temp folder, then rename) so a cancelled or crashed job never leaves half a run."""
-        with atomic_dir(directory) as tmp:
+        with atomic_dir(directory, guard=False) as tmp:  # a run cache's key folder
             arrays = {"beta": np.ascontiguousarray(self.beta, dtype=np.float32),
                       "background": np.ascontiguousarray(self.background, dtype=np.float32),
                       "theta": np.ascontiguousarray(self.theta, dtype=np.float32)}

@@ -368,7 +368,7 @@ def build_teacher(corpus: Corpus, cfg: TeacherConfig, cache_dir: Path | None = N
         wall_time_s=time.perf_counter() - t0, device=describe(device), world_size=env.world,
     )
     if cache_dir is not None and env.is_main:
-        store.save(teacher_dir(cache_dir, corpus, cfg))
+        store.save(teacher_dir(cache_dir, corpus, cfg), guard=False)  # the cache's own key folder
     env.barrier()
     if cache_dir is not None and not env.is_main:
         return TeacherLogits.load(teacher_dir(cache_dir, corpus, cfg))

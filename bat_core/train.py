@@ -115,8 +115,10 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
                 pass
         jobs = [j for j in jobs if j[1].type != "cpu"]
     for job in jobs:
-        threads = _stack_threads(len(job[0]) * _batch_size(members[job[0][0]][0], len(corpus.splits["train"]))
-                                 * corpus.vocab_size, workers)
+        # one stack alone: on a CPU, one thread per 2,500 vocabulary words, at most what torch has. Not more for a
+        # large batch: two threads cut a NewsArticles epoch from 0.21 to 0.13 s on an idle machine, but took 1.2-1.3 s
+        # when a second such run shared the 2 cores (OpenMP's spinning threads; 0.18-0.24 s on one thread each)
+        threads = max(1, min(workers, corpus.vocab_size // 2500))
         with cpu_threads(threads) if job[1].type == "cpu" else nullcontext():
             train(job)
     return [r for r in runs if r is not None]
@@ -126,17 +128,6 @@ def cpu_workers() -> int:
     """How many CPU stacks may train side by side: torch's thread budget (the cores, or what OMP_NUM_THREADS or
     torch.set_num_threads set), so that a user who limits threads limits this too."""
     return max(1, torch.get_num_threads())
-
-
-# A stack alone on a CPU (one run) splits its ops over threads only when its (members × batch × V) decoder activations
-# are large enough to share: one thread per 2¹⁷ entries (measured, 2 cores, V = 2,000: NewsArticles' batch of 200
-# trains an epoch in 0.15 s on 2 threads instead of 0.21 s on 1; demo's batch of 58 gains nothing and spends twice
-# the CPU time).
-THREAD_ELEMENTS = 2**17
-
-
-def _stack_threads(activation_entries: int, workers: int) -> int:
-    return max(1, min(workers, activation_entries // THREAD_ELEMENTS))
 
 
 def _gamma_set(distill: DistillConfig) -> DistillConfig:
@@ -297,7 +288,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
             opt.step()
             total += loss.detach()
         losses = (total / steps).cpu().numpy()
-        _check_finite(losses, distills, [c.seed for c, _ in members], epoch, cfg.lr)
+        _check_finite(np.where(running, losses, 0.0), distills, [c.seed for c, _ in members], epoch, cfg.lr)
         top = torch.topk(model.topic_word().detach(), cfg.npmi_top_n, dim=-1).indices.cpu().numpy()  # M×K×n
         dev = (scorer or NpmiScorer(dev_counts, words=np.unique(top))).per_topic(top).mean(axis=-1)
         improved = running & (dev > best_npmi)
@@ -329,13 +320,15 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
 
 def _check_finite(losses: np.ndarray, distills: Sequence[DistillConfig], seeds: Sequence[int], epoch: int,
                   lr: float) -> None:
-    """Stop with a BatError as soon as a member's loss is NaN or infinite: its weights are lost, and its topics
-    (all alike) would otherwise be scored and saved as if they were a result."""
+    """Stop with a BatError as soon as a running member's loss is NaN or infinite (pass 0 for the members whose
+    patience ran out: their best epoch is kept already): its weights are lost, and its topics (all alike) would
+    otherwise be scored and saved as if they were a result."""
     bad = np.flatnonzero(~np.isfinite(losses))
     if len(bad):
         m = int(bad[0])
         raise BatError(f"training diverged: the loss of λ = {distills[m].lam:g}, seed {seeds[m]} became "
-                       f"{losses[m]} in epoch {epoch}; lower the learning rate (now {lr:g}) or the temperature")
+                       f"{losses[m]} in epoch {epoch}; lower the learning rate (now {lr:g})"
+                       + (" or the temperature" if distills[m].lam > 0 else ""))
 
 
 def _fade_factor(fade: torch.Tensor, epoch: int, epochs: int) -> torch.Tensor:

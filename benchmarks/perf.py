@@ -712,9 +712,8 @@ def _render_workers(res: dict, ctx: dict) -> list[str]:
     lines = [f"## CPU stacks side by side: the demo grid ({n_grid} members, K = 20) with `cpu_workers()` = 1 vs "
              f"{threads}", "",
              "`fit_students` splits a CPU grid into at least `cpu_workers()` stacks and trains them on that many "
-             "threads, one intra-op thread each; with 1 worker the grid is one stack on one thread (a stack alone "
-             "never takes more threads than the workers). Patched in the child: "
-             "`bat_core.train.cpu_workers = lambda: w`.", "",
+             "threads, one intra-op thread each; with 1 worker the grid is one stack on one thread (V = 2,000 < "
+             "2,500 words per thread). Patched in the child: `bat_core.train.cpu_workers = lambda: w`.", "",
              "| workers | epochs measured | s/epoch (wall / CPU) | set-up + θ inference + scoring (wall / CPU) | "
              f"grid at {full} epochs, **extrapolated** (wall / CPU) | speed-up vs 1 worker (wall / CPU) | "
              "peak RSS over start, MB |", "|---|---|---|---|---|---|---|"]
@@ -940,8 +939,7 @@ def _render_notes(res: dict, ctx: dict) -> list[str]:
         f"row ({verdict(w_wall <= 45)}). Stacks side by side leave the CPU time as it is ({one_cpu / w_cpu:.2f}× "
         f"here) and can cut only the wall time, at most {ctx['threads']}× and only with free cores "
         f"({one_wall / w_wall:.2f}× here). A NewsArticles epoch (K = 50) ≤ 0.2 s: {news:.4f} s wall "
-        f"({verdict(news <= 0.2)}; {news_cpu:.4f} s CPU: a run alone trains on {ctx['threads']} threads when its "
-        "batch × V activations are large, so its CPU time adds up both cores).",
+        f"({verdict(news <= 0.2)}; {news_cpu:.4f} s CPU).",
         "- Not re-measured by this script (hand profile at commit 40fb507: 33 members on demo, ≈ 100 ms CPU per "
         "step at p_bn = 0): the embedding table is 93% of the stacked weights (33 × 2,000 × 300 floats = 80 MB); "
         "fused Adam ≈ 17 ms, the sparse embedding forward + backward ≈ 25–30 ms, the (33 × 58 × 2,000) decoder "

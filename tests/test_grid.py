@@ -134,28 +134,6 @@ def test_stacks_side_by_side_on_cores_match_one_after_the_other(demo_corpus, mon
         _assert_same_run(a, b)
 
 
-def test_a_run_alone_splits_its_ops_over_threads_only_when_its_activations_are_large(demo_corpus, monkeypatch):
-    """One member alone trains on more than one thread when (batch × V) is large (NewsArticles: 1.45× less wall time
-    per epoch on 2 cores), on one thread otherwise (demo's batch gains nothing), and gives the same run either way."""
-    assert train._stack_threads(200 * 2000, 2) == 2 and train._stack_threads(58 * 2000, 2) == 1
-    assert train._stack_threads(200 * 2000, 1) == 1  # never more than the workers (the user's thread budget)
-    used: list[int] = []
-    real = train.cpu_threads
-
-    def recording(n):
-        used.append(n)
-        return real(n)
-
-    monkeypatch.setattr(train, "cpu_threads", recording)
-    monkeypatch.setattr(train, "cpu_workers", lambda: 2)
-    member = [(_cfg(1), DistillConfig(lam=0.0))]
-    one = fit_students(demo_corpus, member)  # demo: batch 58 × V 2,000 is below 2¹⁷ entries
-    monkeypatch.setattr(train, "THREAD_ELEMENTS", 2**12)
-    two = fit_students(demo_corpus, member)
-    assert used == [1, 2]
-    _assert_same_run(one[0], two[0])
-
-
 def test_a_diverging_member_stops_training_with_a_plain_error(demo_corpus, monkeypatch):
     """A loss that becomes NaN (too high a learning rate) is an error that says what to change, not a run of
     identical topics saved and scored as a result."""

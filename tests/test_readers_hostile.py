@@ -182,3 +182,24 @@ def test_tables_are_not_taken_for_prose():
     rows = ["Customer name,Review text"] + [f"n{i},some words about item {i}" for i in range(10)] + ["x", "y"]
     docs = parse_bytes("r.csv", "\n".join(rows).encode())
     assert len(docs) == 12 and docs[-2:] == ["", ""]
+
+
+@pytest.mark.parametrize("table", [
+    "Review Text,Star Rating,\nGreat product really nice,5\nBad thing it broke at once,1\nOk fine for the price,3\n"
+    "Loved it a lot really,5\n",  # the header ends with a comma
+    "Review Text,Star Rating\nGreat product really nice,5,\nBad thing it broke at once,1,\nOk fine for the price,3,\n"
+    "Loved it a lot really,5,\r\n",  # every row ends with one
+    "Review Text,Product Name,Star Rating\nGreat product really nice indeed,Widget\n"
+    "Bad thing it broke at once,Gadget,1\nOk fine for the price I paid,Thing\n"
+    "nice and shiny and new,Foo\n",  # empty trailing fields left out
+])
+def test_tables_with_uneven_rows_are_not_taken_for_prose(table):
+    """Found in review: these read fine before the prose check and must still."""
+    docs = parse_bytes("t.csv", table.encode())
+    assert len(docs) == 4 and docs[0].startswith("Great product")
+
+
+def test_a_null_among_json_strings_is_an_empty_document():
+    assert parse_bytes("a.json", b'["doc one", null, 3, "doc two"]') == ["doc one", "", "", "doc two"]
+    with pytest.raises(BatError, match="expected JSON objects"):
+        parse_bytes("a.json", b"[1, 2, null]")

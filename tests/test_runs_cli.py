@@ -161,6 +161,14 @@ def test_cli_never_overwrites_a_folder_of_the_users_and_checks_paths_first(tmp_p
     (tmp_path / "afile").write_text("x")
     monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "afile"))
     _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "o")), "BAT_CACHE_DIR")
+    monkeypatch.setenv("BAT_CACHE_DIR", " ")
+    _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "o")), "BAT_CACHE_DIR is set but empty")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BAT_CACHE_DIR", "~/afile")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "afile").write_text("x")
+    _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "o")), "BAT_CACHE_DIR")  # ~ expanded
+    assert not (mine / "~").exists()  # no literal "~" folder in the working folder
     monkeypatch.delenv("BAT_CACHE_DIR")
     _assert_one_line_error(_cli("fitt", "demo"), "(see bat --help)")
     _assert_one_line_error(_cli("fit", "demo", "--out", str(tmp_path / "o"), "--foo"), "unrecognized arguments: --foo")
@@ -182,6 +190,9 @@ def test_atomic_dir_replaces_an_older_store_but_nothing_else(tmp_path):
         (tmp / "a.json").write_text("three")
     assert (store / "a.json").read_text() == "two" and (store / "notes.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["store"]  # the temporary folder is gone
+    with atomic_dir(store, guard=False) as tmp:  # a cache's key folder: replaced whatever it holds
+        (tmp / "a.json").write_text("four")
+    assert sorted(p.name for p in store.iterdir()) == ["a.json"] and (store / "a.json").read_text() == "four"
 
 
 def test_cli_says_in_one_line_when_the_disk_refuses_the_results(tmp_path, capsys, monkeypatch):

@@ -46,7 +46,8 @@ def test_no_import_circles_in_the_engine():
 
 def test_leaf_modules_import_nothing_of_ours():
     graph = _engine_imports()
-    assert graph["distributed"] == set() and graph["io"] == set()
+    # io may raise the engine's one error type (errors.py imports nothing either)
+    assert graph["distributed"] == set() and graph["io"] <= {"errors"} and graph["errors"] == set()
 
 
 def test_no_streamlit_in_the_engine_and_no_sys_path_tricks():
