@@ -82,8 +82,8 @@ def csv_records(text: str, where: str, text_column: str | None, delimiter: str |
         except csv.Error as e:
             raise BatError(f"{where} is not a valid CSV file: {e}") from None
         if text_column is None and _looks_like_prose(header, fields):
-            raise BatError(f"{where} looks like plain text with commas, not a table (most lines have a different "
-                           "number of commas than the first); rename it to .txt for one document per line, or add a "
+            raise BatError(f"{where} looks like plain text with commas, not a table (its first line reads as a sentence "
+                           "cut at commas, not as column names); rename it to .txt for one document per line, or add a "
                            "header line with a text column and put text holding commas in quotes")
         # a row is a dict of its own fields: csv.DictReader's hold every column, a million under a wide header
         return header, [dict(zip(header, f)) for f in fields]
@@ -128,15 +128,18 @@ def _runaway_quote_row(rows: list[dict], columns: list[str], delimiter: str) -> 
 
 def _looks_like_prose(header: list[str], rows: list[list[str]]) -> bool:
     """Prose with commas read as a table: the "header" is a sentence cut at its commas (most names of 2+ words, none a
-    known text column) and the lines' field counts scatter (≥ 3 different counts, most lines unlike the header). A
-    table's short rows (trailing empty fields left out) do not count against it."""
+    known text column), and either it ends like a sentence (. ! ?), which a header does not, or the lines' field
+    counts scatter (≥ 3 different counts, most lines unlike the header). A table's short rows (trailing empty fields
+    left out) do not count against it."""
     width = lambda f: len(f) - next((i for i, v in enumerate(reversed(f)) if v.strip()), len(f))
-    names = [h for h in header[:width(header)]]
-    if len(rows) < 3 or not names or any(h.strip().lower() in TEXT_COLUMN_NAMES for h in names):
+    names = header[:width(header)]
+    if len(rows) < 3 or len(names) < 2 or any(h.strip().lower() in TEXT_COLUMN_NAMES for h in names):
+        return False
+    if sum(len(h.split()) > 1 for h in names) * 2 <= len(names):
         return False
     counts = [width(f) for f in rows[:1000]]
-    return (sum(len(h.split()) > 1 for h in names) * 2 > len(names) and len(set(counts)) >= 3
-            and sum(c == len(names) for c in counts) * 2 < len(counts))
+    scattered = len(set(counts)) >= 3 and sum(c == len(names) for c in counts) * 2 < len(counts)
+    return scattered or names[-1].rstrip().endswith((".", "!", "?"))
 
 
 def json_column(records: list, where: str, text_column: str | None) -> tuple[str | None, list[str]]:

@@ -280,3 +280,18 @@ def test_downstream_from_an_uploaded_label_column(app_env):
     _train_and_open_downstream(at, k=3)
     assert [c.key for c in at.get("plotly_chart")] == ["cmp_downstream"]
     assert any("Labels: column 'topic'" in c.value for c in at.caption)
+
+
+def test_a_label_column_with_one_category_is_said_when_the_file_is_loaded(app_env):
+    """Found in an app walk: it was accepted without a word, and only the Compare page said so after training."""
+    import random
+
+    rng = random.Random(0)
+    words = ["word" + "".join(chr(97 + int(c)) for c in f"{i:02d}") for i in range(80)]
+    rows = ["text,label"] + [f'"{" ".join(rng.choice(words) for _ in range(12))}",sports' for _ in range(60)]
+    at = new_app(timeout=120)
+    at.file_uploader(key="upload").set_value(("onelabel.csv", "\n".join(rows).encode(), "text/csv")).run()
+    at.selectbox(key="label_column").set_value("label").run()
+    at.button(key="load_upload").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("fewer than two distinct labels" in w.value for w in at.warning), [w.value for w in at.warning]

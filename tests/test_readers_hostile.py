@@ -203,3 +203,13 @@ def test_a_null_among_json_strings_is_an_empty_document():
     assert parse_bytes("a.json", b'["doc one", null, 3, "doc two"]') == ["doc one", "", "", "doc two"]
     with pytest.raises(BatError, match="expected JSON objects"):
         parse_bytes("a.json", b"[1, 2, null]")
+
+
+def test_prose_with_the_same_commas_on_every_line_is_not_a_table():
+    """Found in the app: a first line that ends like a sentence is no header, even when every line has as many commas
+    (each document was cut to one comma-separated piece, or said 'no words left')."""
+    same = "\n".join(f"The river rose, slowly, over the valley, and the farmer {i} watched, worried, from the hill."
+                     for i in range(40))
+    with pytest.raises(BatError, match="plain text with commas"):
+        parse_bytes("p.csv", same.encode())
+    assert parse_bytes("p.csv", same.encode(), text_column="The river rose")  # a column named: read as asked

@@ -80,11 +80,17 @@ with right:
                                            "text_column": text_column, "label_column": label_column,
                                            "labels": labels})
                 st.session_state["corpus_msg"] = f"Loaded {up.name}: {new.n_docs:,} documents."
+                if label_column is not None and state.corpus_labels(new)[0] is None:  # said now, not on Compare
+                    st.session_state["corpus_warn"] = (f"The label column gives no downstream check: "
+                                                       f"{state.corpus_labels(new)[1]}")
                 st.rerun()
 
 msg = st.session_state.pop("corpus_msg", None)
 if msg:
     st.success(msg)
+warn = st.session_state.pop("corpus_warn", None)
+if warn:
+    st.warning(warn)
 
 corpus = state.current_corpus()
 if corpus is None:
