@@ -82,12 +82,13 @@ def csv_records(text: str, where: str, text_column: str | None, delimiter: str |
         except csv.Error as e:
             raise BatError(f"{where} is not a valid CSV file: {e}") from None
         if text_column is None and _looks_like_prose(header, fields):
-            raise BatError(f"{where} looks like plain text with commas, not a table (its first line reads as a sentence "
-                           "cut at commas, not as column names); rename it to .txt for one document per line, or add a "
-                           "header line with a text column and put text holding commas in quotes")
+            raise BatError(f"{where} looks like plain text with commas, not a table (its first line reads as a "
+                           "sentence cut at commas, not as column names); rename it to .txt for one document per "
+                           "line, or add a header line with a text column and put text holding commas in quotes")
         # a row is a dict of its own fields: csv.DictReader's hold every column, a million under a wide header
-        return header, [dict(zip(header, f)) for f in fields]
+        return header, [_row(header, f, delimiter, i, overflow) for i, f in enumerate(fields)]
 
+    overflow: list[int] = []  # data rows with more fields than the header
     columns, rows = parse(csv.QUOTE_MINIMAL)
     if not columns or not rows:
         raise BatError(f"{where} has no rows; a CSV needs a header line and one row per document")
@@ -100,8 +101,27 @@ def csv_records(text: str, where: str, text_column: str | None, delimiter: str |
         if delimiter != "\t":
             raise BatError(f"{where}: an unbalanced quote (\") near data row {runaway + 1} swallows the rows after it "
                            "into one field; fix the quoting or save as .tsv")
+        overflow.clear()
         columns, rows = parse(csv.QUOTE_NONE)  # tab-separated files rarely mean quotes as quoting
-    return rows, pick_column(columns, rows, text_column, where), columns
+    col = pick_column(columns, rows, text_column, where)
+    if overflow and col != columns[-1]:  # the text was cut at its unquoted delimiters, and the pieces went elsewhere
+        raise BatError(f"{where}: {len(overflow):,} rows have more fields than the header (e.g. data row "
+                       f"{overflow[0] + 1}), so the text column {col!r} holds unquoted {delimiter!r}; put its values "
+                       "in quotes")
+    return rows, col, columns
+
+
+def _row(header: list[str], fields: list[str], delimiter: str, i: int, overflow: list[int]) -> dict:
+    """One data row as {column: value}. Fields beyond the header (trailing empty ones aside) are the last column's
+    text cut at unquoted delimiters: joined back into it, and the row noted (csv.DictReader dropped them silently)."""
+    n = len(header)
+    while len(fields) > n and not fields[-1].strip():
+        fields = fields[:-1]
+    row = dict(zip(header, fields))
+    if len(fields) > n and n:
+        row[header[-1]] = delimiter.join(fields[n - 1:])
+        overflow.append(i)
+    return row
 
 
 def sniff_delimiter(text: str) -> str:

@@ -213,3 +213,16 @@ def test_prose_with_the_same_commas_on_every_line_is_not_a_table():
     with pytest.raises(BatError, match="plain text with commas"):
         parse_bytes("p.csv", same.encode())
     assert parse_bytes("p.csv", same.encode(), text_column="The river rose")  # a column named: read as asked
+
+
+def test_unquoted_commas_in_the_last_column_are_its_text_and_elsewhere_an_error():
+    """csv.DictReader dropped the fields beyond the header: text cut at its first unquoted comma, without a word."""
+    last = b"id,text\n1,hello there, my friend, how are you\n2,just one piece of text here\n3,another, with commas\n"
+    assert parse_bytes("a.csv", last) == ["hello there, my friend, how are you", "just one piece of text here",
+                                          "another, with commas"]
+    first = b"text,label\nhello there, my friend,a\njust one piece of text here,b\nanother one, with commas,a\n"
+    with pytest.raises(BatError, match=r"2 rows have more fields than the header \(e.g. data row 1\).*in quotes"):
+        parse_bytes("b.csv", first)
+    # trailing empty fields are no overflow
+    assert parse_bytes("c.csv", b"Review Text,Stars\nGreat product really nice,5,\nBad thing,1,,\n") == \
+        ["Great product really nice", "Bad thing"]
