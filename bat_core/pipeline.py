@@ -41,8 +41,7 @@ from .warmup import warm_up
 __all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan", "Result",
            "Step", "arm", "check_lambdas", "choice_line", "default_cache_dir", "default_lambdas", "describe_gamma",
            "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member", "paired_differences",
-           "plan", "seed_list",
-           "short_documents_hint", "summarize", "summary", "warm_up"]
+           "plan", "seed_list", "short_documents_hint", "summarize", "summary", "warm_up"]
 
 # The seeds of the original multiple-run script, in its order; further seeds continue from there. The app, the CLI
 # and the benchmarks all use them, so a run trained in one is found in the cache by the others.

@@ -165,6 +165,9 @@ def _blue(i: int, n: int) -> str:
     return f"rgb({r},{g},{b})"
 
 
+HISTORY_METRICS = {"dev_npmi": "dev NPMI", "tu": "topic uniqueness"}  # what a run's history logs per epoch
+
+
 def training_history(histories: dict[str, Sequence[dict]], metric: str = "dev_npmi") -> go.Figure:
     """One line per run: ``metric`` (dev NPMI by default) per epoch."""
     fig = go.Figure()
@@ -174,7 +177,7 @@ def training_history(histories: dict[str, Sequence[dict]], metric: str = "dev_np
         ys = [h.get(metric) for h in hist if h.get(metric) is not None]
         color = BASELINE_COLOR if _is_baseline(name) else _blue(others.index(name), len(others))
         fig.add_scatter(x=ep, y=ys, mode="lines", name=name, line=dict(color=color))
-    name = {"dev_npmi": "dev NPMI", "tu": "topic uniqueness"}.get(metric, metric.replace("_", " "))
+    name = HISTORY_METRICS.get(metric, metric.replace("_", " "))
     fig.update_layout(title=f"Training history: {name} per epoch", xaxis_title="epoch", yaxis_title=name, **_LAYOUT)
     return fig
 

@@ -2,10 +2,9 @@
 
 The rule (benchmarks/results/uniqueness.md): train the first seed at each γ of a small grid, keep the γ whose topic
 uniqueness (computed from the run's own topics, no test data) is within ``TU_SLACK`` of the λ = 0 baseline's (the
-limit of 0.05 less the spread of one seed's figure, see ``SEED_SPREAD``), and
-among those take the highest dev NPMI; when none is, the second round below runs, and if still none is, the one
-with the highest uniqueness is taken. γ = 0 (no correction)
-is always a candidate, so the rule can say "none".
+limit of 0.05 less the spread of one seed's figure, see ``SEED_SPREAD``), and among those take the highest dev NPMI;
+when none is, the second round below runs, and if still none is, the one with the highest uniqueness is taken.
+γ = 0 (no correction) is always a candidate, so the rule can say "none".
 
 The rule was designed on demo, BBC News and mini20ng, then run once on NewsArticles, which it had not seen (γ = 0.4:
 +10.0% test NPMI over the baseline, 5/5 seeds, topic uniqueness up).
@@ -55,10 +54,10 @@ def run_fade(run: Run) -> float:
     return float(run.config["distill"].get("fade") or 0.0)
 
 
-def needs_fading(baseline: Run, candidates: Sequence[Run], tu_slack: float = TU_SLACK) -> bool:
+def needs_fading(baseline: Run, candidates: Sequence[Run]) -> bool:
     """Whether the second round (the same γ with a faded teacher) should run: no candidate keeps the uniqueness and
     none of them was faded already."""
-    return not any(r["kept"] or r["fade"] for r in _rows(baseline, candidates, tu_slack))
+    return not any(r["kept"] or r["fade"] for r in _rows(baseline, candidates))
 
 
 def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float) -> list[Run]:
@@ -77,8 +76,8 @@ def selection_lambda(lambdas: Sequence[float]) -> float:
     return min((lam for lam in lambdas if lam > 0), key=lambda lam: (abs(lam - DEFAULT_BAT_LAMBDA), lam))
 
 
-def _rows(baseline: Run, candidates: Sequence[Run], tu_slack: float) -> list[dict[str, Any]]:
-    floor = baseline.metrics["tu"] - tu_slack
+def _rows(baseline: Run, candidates: Sequence[Run]) -> list[dict[str, Any]]:
+    floor = baseline.metrics["tu"] - TU_SLACK
     rows: list[dict[str, Any]] = []
     for run in candidates:
         tu, dev = float(run.metrics["tu"]), float(run.metrics["dev_npmi"])
@@ -88,26 +87,19 @@ def _rows(baseline: Run, candidates: Sequence[Run], tu_slack: float) -> list[dic
 
 
 def _best(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The kept row with the best dev NPMI; when none is kept, the one that loses the least uniqueness (the limit
+    comes first, as in uniqueness.md's rule; ties go to the better dev NPMI). Never test data."""
     dev = lambda r: r["dev_npmi"] if math.isfinite(r["dev_npmi"]) else -math.inf  # NaN never wins
     kept = [r for r in rows if r["kept"]]
     # among equals the first candidate (constant λ, then the grid's order) wins: max() keeps the first maximum
     return max(kept, key=dev) if kept else max(rows, key=lambda r: (r["tu"], dev(r)))
 
 
-def choose_gamma(baseline: Run, candidates: Sequence[Run], tu_slack: float = TU_SLACK) -> tuple[float, list[dict]]:
-    """(chosen γ, one row per candidate: γ, fade, dev NPMI, TU, kept, run key), from the runs' dev NPMI and TU only.
-
-    ``candidates`` are the same seed and λ at different γ (and, after a second round, faded); when none keeps the
-    topic uniqueness, the one that loses the least of it is taken (the uniqueness limit comes first, as in
-    uniqueness.md's rule; ties go to the better dev NPMI). The rule never looks at test data."""
-    rows = _rows(baseline, candidates, tu_slack)
-    return float(_best(rows)["gamma"]), rows
-
-
 def gamma_choice(baseline: Run, candidates: Sequence[Run]) -> dict[str, Any]:
     """What the rule chose from these runs and why: γ, the fade, the λ and seed it was chosen at, the baseline's TU
-    and one row per candidate (the record the summary, the job log and the Compare page show)."""
-    rows = _rows(baseline, candidates, TU_SLACK)
+    and one row per candidate: γ, fade, dev NPMI, TU, kept, run key (the record the summary, the job log and the
+    Compare page show). ``candidates`` are the same seed and λ at different γ (and, after a second round, faded)."""
+    rows = _rows(baseline, candidates)
     best = _best(rows)
     return {"gamma": float(best["gamma"]), "fade": float(best["fade"]), "lam": float(candidates[0].lam),
             "seed": int(candidates[0].seed), "baseline_tu": float(baseline.metrics["tu"]), "rows": rows}

@@ -160,11 +160,15 @@ def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
 def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
     from types import SimpleNamespace
 
-    from bat_core.selection import choose_gamma
+    from bat_core.selection import gamma_choice
 
     def run(gamma, dev, tu):
-        return SimpleNamespace(config={"distill": {"background_correction": gamma}}, key=f"k{gamma}",
+        return SimpleNamespace(config={"distill": {"background_correction": gamma}}, key=f"k{gamma}", lam=0.5, seed=1,
                                metrics={"dev_npmi": dev, "tu": tu})
+
+    def choose_gamma(base, candidates):
+        choice = gamma_choice(base, candidates)
+        return choice["gamma"], choice["rows"]
 
     base = run(0.0, 0.10, 0.80)
     # γ = 0.5 has the best dev NPMI but loses more than 0.025 TU: the best kept one (0.25) wins

@@ -80,9 +80,9 @@ with right:
                                            "text_column": text_column, "label_column": label_column,
                                            "labels": labels})
                 st.session_state["corpus_msg"] = f"Loaded {up.name}: {new.n_docs:,} documents."
-                if label_column is not None and state.corpus_labels(new)[0] is None:  # said now, not on Compare
-                    st.session_state["corpus_warn"] = (f"The label column gives no downstream check: "
-                                                       f"{state.corpus_labels(new)[1]}")
+                labels_found, why = state.corpus_labels(new) if label_column is not None else ([], "")
+                if labels_found is None:  # labels that cannot be classified: said now, not on Compare after training
+                    st.session_state["corpus_warn"] = f"The label column gives no downstream check: {why}"
                 st.rerun()
 
 msg = st.session_state.pop("corpus_msg", None)

@@ -190,8 +190,8 @@ st.dataframe(show, hide_index=True, key="runs_table",
 hist = {f"{run_label(r)} seed {r.seed}": r.history for r in sorted(fruns, key=lambda r: (r.lam, r.seed))}
 metric = "dev_npmi"
 if any("tu" in h for runs_h in hist.values() for h in runs_h):  # runs trained before TU was logged per epoch have none
-    metric = st.radio("Per epoch", ["dev_npmi", "tu"], horizontal=True, key="train_history_metric",
-                      format_func={"dev_npmi": "dev NPMI", "tu": "topic uniqueness"}.get)
+    metric = st.radio("Per epoch", list(plots.HISTORY_METRICS), horizontal=True, key="train_history_metric",
+                      format_func=plots.HISTORY_METRICS.get)
 st.plotly_chart(plots.training_history(hist, metric), key="train_history")
 
 st.markdown("**Export a run**")
