@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .config import PAPER_SEEDS
 from .runs import Run
-from .selection import gamma_choice, rule_candidates
+from .selection import GAMMA_SEEDS, gamma_choice, needs_more_seeds, rule_candidates
 from .selection import run_fade as fade
 from .selection import run_gamma as gamma
 
@@ -29,35 +30,57 @@ def _student_key(run: Run) -> str:
     return json.dumps({"student": s, "encode": run.config["distill"].get("encode_logits", "off")}, sort_keys=True)
 
 
-def gamma_candidates(run: Run, runs: list[Run]) -> tuple[Run, list[Run]] | None:
-    """The runs the dev rule for γ reads for ``run``'s settings: the baseline and every run at the same λ and seed
-    that differs only in γ or the fade (constant λ first, γ ascending); None when fewer than two were trained
-    (nothing was chosen here). Which fades count follows the pipeline's two rounds
-    (:func:`selection.rule_candidates`)."""
+def _seed_order(seed: int) -> tuple[int, int]:
+    """The shared seed scheme's order (the paper's seeds first), in which the pipeline reads further seeds."""
+    return (PAPER_SEEDS.index(seed) if seed in PAPER_SEEDS else len(PAPER_SEEDS), seed)
+
+
+def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] | None:
+    """The runs the dev rule for γ reads for ``run``'s settings: the baselines and every run at the same λ that
+    differs only in γ or the fade (constant λ first, γ ascending), on ``run``'s seed and, while no candidate keeps the
+    uniqueness, on further seeds that have the same candidates (in the shared seed order, as the pipeline reads them);
+    None when fewer than two were trained (nothing was chosen here). Which fades count follows the pipeline's two
+    rounds (:func:`selection.rule_candidates`)."""
     if is_baseline(run):
         return None
 
     def without_gamma(r: Run) -> str:
         d = {k: v for k, v in r.config["distill"].items() if k not in ("background_correction", "fade")}
-        return json.dumps({"d": d, "s": r.config["student"], "t": r.config.get("teacher_key")}, sort_keys=True)
+        return json.dumps({"d": d, "s": {k: v for k, v in r.config["student"].items() if k != "seed"},
+                           "t": r.config.get("teacher_key")}, sort_keys=True)
 
     me = without_gamma(run)
-    by_gamma = {(fade(r), gamma(r)): r for r in reversed(runs) if not is_baseline(r) and without_gamma(r) == me}
-    base = next((b for b in runs if is_baseline(b) and b.seed == run.seed and _student_key(b) == _student_key(run)),
-                None)
+    same = [r for r in runs if not is_baseline(r) and without_gamma(r) == me]
+
+    def at(seed: int) -> tuple[Run | None, dict[tuple[float, float], Run]]:
+        by_gamma = {(fade(r), gamma(r)): r for r in reversed(same) if r.seed == seed}
+        base = next((b for b in runs if is_baseline(b) and b.seed == seed and _student_key(b) == _student_key(run)),
+                    None)
+        return base, by_gamma
+
+    base, by_gamma = at(run.seed)
     if base is None:
         return None
     cands = rule_candidates(base, [by_gamma[g] for g in sorted(by_gamma)], fade(run))
-    return (base, cands) if len(cands) >= 2 else None
+    if len(cands) < 2:
+        return None
+    bases, read = [base], [(fade(c), gamma(c)) for c in cands]
+    for seed in sorted({r.seed for r in same} - {run.seed}, key=_seed_order):
+        if len(bases) >= GAMMA_SEEDS or not needs_more_seeds(bases, cands):
+            break
+        other_base, other = at(seed)
+        if other_base is not None and all(g in other for g in read):
+            bases, cands = [*bases, other_base], [*cands, *(other[g] for g in read)]
+    return bases, cands
 
 
 def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
-    """Whether a family is only one of the γ candidates the dev rule trained and did not choose (one λ, one seed):
-    the views list such families last, so that the default runs come first."""
+    """Whether a family is only one of the γ candidates the dev rule trained and did not choose (one λ, on the seeds
+    the rule read): the views list such families last, so that the default runs come first."""
     bats = [r for r in fam if not is_baseline(r)]
-    if not bats or len({(r.lam, r.seed) for r in bats}) != 1:
+    if not bats or len({r.lam for r in bats}) != 1:
         return False
-    found = gamma_candidates(bats[0], runs)
+    found = gamma_candidates(min(bats, key=lambda r: _seed_order(r.seed)), runs)
     if found is None:
         return False
     choice = gamma_choice(*found)

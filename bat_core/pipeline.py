@@ -25,8 +25,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import selection
 from .cache import Cache, default_cache_dir, teacher_key
-from .config import DEFAULT_BAT_LAMBDA, DistillConfig, FitConfig, StudentConfig, TeacherConfig
+from .config import DEFAULT_BAT_LAMBDA, PAPER_SEEDS, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .corpus import Corpus, load_corpus
 from .errors import BatError
 from .io import write_json
@@ -43,13 +44,10 @@ __all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "PAPER_SEEDS", "Cache", "GammaCho
            "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member", "paired_differences",
            "plan", "seed_list", "short_documents_hint", "summarize", "summary", "warm_up"]
 
-# The seeds of the original multiple-run script, in its order; further seeds continue from there. The app, the CLI
-# and the benchmarks all use them, so a run trained in one is found in the cache by the others.
-PAPER_SEEDS = (121958, 131932, 259178, 365838, 671155)
-
-
 def seed_list(n: int) -> list[int]:
-    """The first ``n`` seeds of the shared scheme."""
+    """The first ``n`` seeds of the shared scheme: those of the original multiple-run script (config.PAPER_SEEDS),
+    in its order, then 1, 2, …. The app, the CLI and the benchmarks all use them, so a run trained in one is found
+    in the cache by the others."""
     if n < 1:
         raise BatError("the number of seeds must be at least 1")
     return list(PAPER_SEEDS[:n]) + list(range(1, n - len(PAPER_SEEDS) + 1))
@@ -105,6 +103,8 @@ class GammaChoice:
     baseline: Member
     candidates: tuple[Member, ...]
     faded: tuple[Member, ...] = ()
+    # further seeds, read one at a time while no candidate keeps the uniqueness: (baseline, candidates, faded) each
+    more: tuple[tuple[Member, tuple[Member, ...], tuple[Member, ...]], ...] = ()
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -113,6 +113,8 @@ class GammaChoice:
     @property
     def label(self) -> str:
         more = f"; {len(self.faded)} more, teacher faded, if no γ keeps the topics distinct" if self.faded else ""
+        if self.more:
+            more += f"; the same on up to {len(self.more)} more seeds if still none does"
         return (f"background correction γ on dev data ({len(self.members)} runs at λ={self.lam:g} seed={self.seed}"
                 f"{more})")
 
@@ -179,13 +181,20 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
                     for lam in lams for s in seeds)
     gamma = None
     if any(m.distill.gamma_pending for m in members):
-        lam, seed = selection_lambda(lams), seeds[0]
-        first = replace(student, seed=seed)
-        cand = lambda g, fade: member(corpus, teacher, first, replace(distill, lam=lam, background_correction=g,
-                                                                       fade=fade))
-        faded = tuple(cand(g, FADE) for g in GAMMA_GRID) if distill.fade == 0 else ()  # a set fade is the user's
-        gamma = GammaChoice(lam, seed, member(corpus, teacher, first, DistillConfig()),
-                            tuple(cand(g, distill.fade) for g in GAMMA_GRID), faded)
+        lam = selection_lambda(lams)
+
+        def at(seed: int) -> tuple[Member, tuple[Member, ...], tuple[Member, ...]]:
+            cfg = replace(student, seed=seed)
+            cand = lambda g, fade: member(corpus, teacher, cfg, replace(distill, lam=lam, background_correction=g,
+                                                                         fade=fade))
+            faded = tuple(cand(g, FADE) for g in GAMMA_GRID) if distill.fade == 0 else ()  # a set fade is the user's
+            constant = tuple(cand(g, distill.fade) for g in GAMMA_GRID)
+            return member(corpus, teacher, cfg, DistillConfig()), constant, faded
+
+        # further seeds for the rule: the plan's own first (their runs serve the grid), then the default seeds
+        extra = [s for s in [*seeds[1:], *seed_list(selection.GAMMA_SEEDS)] if s != seeds[0]]
+        gamma = GammaChoice(lam, seeds[0], *at(seeds[0]),
+                            more=tuple(at(s) for s in list(dict.fromkeys(extra))[:selection.GAMMA_SEEDS - 1]))
     return Plan(corpus, teacher, members, gamma)
 
 
@@ -281,11 +290,19 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         fresh = {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
         n = len(g.members)
         base, cands, cached = sel[0], sel[1:n], all(sel_cached[:n])
-        if g.faded and needs_fading(base, cands):  # round 2: no γ kept the topics distinct with a constant λ
+        bases, round2 = [base], bool(g.faded) and needs_fading(base, cands)
+        if round2:  # no γ kept the topics distinct with a constant λ: the same γ with the teacher faded
             more, more_cached = _runs(p.corpus, list(g.faded), cache, result.teacher, progress, should_stop)
             fresh |= {r.key for r, c in zip(more, more_cached, strict=True) if not c}
             cands, cached = [*cands, *more], cached and all(more_cached)
-        result.gamma = gamma_choice(base, cands)
+        for extra_base, constant, faded in g.more:  # still none: the rounds that ran, on one more seed at a time
+            if not selection.needs_more_seeds(bases, cands):
+                break
+            todo = [extra_base, *constant, *(faded if round2 else ())]
+            more, more_cached = _runs(p.corpus, todo, cache, result.teacher, progress, should_stop)
+            fresh |= {r.key for r, c in zip(more, more_cached, strict=True) if not c}
+            bases, cands, cached = [*bases, more[0]], [*cands, *more[1:]], cached and all(more_cached)
+        result.gamma = gamma_choice(bases, cands)
         done(Step(len(result.steps), g.label, cached, time.time() - t0, gamma=result.gamma))
         p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"])
     first = len(result.steps)

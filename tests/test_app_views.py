@@ -246,9 +246,9 @@ def test_compare_says_which_gamma_was_chosen_and_why(trained):
     one = pick(saved, 1.0, SEED)  # λ = 1 is only in the grid: it carries the chosen γ
     # the γ runs: λ = 0.5 (the λ nearest the default), first seed, every γ of the grid
     bat = next(r for r in saved if r.lam == 0.5 and gamma(r) == gamma(one))
-    base, cands = gamma_candidates(bat, saved)
-    assert [gamma(r) for r in cands] == list(GAMMA_GRID) and base.lam == 0
-    choice = gamma_choice(base, cands)
+    bases, cands = gamma_candidates(bat, saved)
+    assert [gamma(r) for r in cands] == list(GAMMA_GRID) and [b.lam for b in bases] == [0]
+    choice = gamma_choice(bases, cands)
     assert choice["gamma"] == gamma(one)
     # the γ candidates the rule did not choose are listed last, and say so
     options = at.selectbox(key="cmp_family").options

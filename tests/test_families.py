@@ -94,3 +94,33 @@ def test_faded_families_read_as_the_pipelines_two_rounds():
     assert "λ fading over the last 100% of the epochs" in family_label([picked, base])
     assert "fading towards 0 over the last 100% of the epochs" in settings_line(picked)
     assert "fading" not in family_label([first[0], base])
+
+
+def test_gamma_candidates_read_further_seeds_as_the_pipeline_does():
+    """The Compare page rebuilds a choice the rule made over several seeds: the first seed's candidates, then (no γ
+    kept) the next seed in the shared order that has the same candidates, and the choice is the pipeline's."""
+    from bat_core.config import PAPER_SEEDS
+    from bat_core.families import gamma_candidates, unchosen_gamma
+    from bat_core.selection import gamma_choice
+
+    def run(lam, seed, gamma=0.0, tu=0.80, dev=0.10):
+        distill = {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"}
+        if lam > 0:
+            distill["background_correction"] = gamma
+        cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": seed, "device": "auto"}, "distill": distill,
+               "teacher_key": "t" if lam > 0 else None, "teacher": None}
+        return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}-{gamma}",
+                               metrics={"tu": tu, "dev_npmi": dev, "best_epoch": 3})
+
+    s1, s2, s3 = PAPER_SEEDS[:3]
+    saved = [run(0.0, s) for s in (s1, s2, s3)]
+    saved += [run(0.5, s1, 0.0, tu=0.70, dev=0.2), run(0.5, s1, 0.5, tu=0.76, dev=0.1)]  # nothing kept on seed 1
+    saved += [run(0.5, s3, 0.0, tu=0.70, dev=0.2), run(0.5, s3, 0.5, tu=0.80, dev=0.1)]  # seed 3 read second ...
+    saved += [run(0.5, s2, 0.5, tu=0.80)]  # ... because seed 2 lacks a candidate
+    saved += [run(1.0, s, 0.5) for s in (s1, s2, s3)]  # the grid with the chosen γ: the rest of its family
+    bases, cands = gamma_candidates(saved[3], saved)
+    assert [b.seed for b in bases] == [s1, s3] and [c.seed for c in cands] == [s1, s1, s3, s3]
+    assert gamma_choice(bases, cands)["gamma"] == 0.5  # loses 0.02 over two seeds: within 0.05 − 0.025/√2
+    by_key = families(saved)
+    flags = {f: unchosen_gamma(v, saved) for f, v in by_key.items() if any(r.lam > 0 for r in v)}
+    assert sorted(flags.values()) == [False, True]  # the γ = 0 family is the candidate not chosen

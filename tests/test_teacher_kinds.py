@@ -211,6 +211,34 @@ def test_gamma_rule_fades_the_teacher_only_when_no_gamma_keeps_uniqueness():
     assert "last 50% of the epochs (as set)" in own and "no γ kept" not in own
 
 
+def test_gamma_rule_reads_more_seeds_as_means_with_less_room():
+    """When nothing keeps TU on the first seed, the rule reads each candidate's TU loss averaged over the seeds
+    (paired with each seed's baseline) and dev NPMI averaged, and the room for noise shrinks as 0.025/√seeds."""
+    from types import SimpleNamespace
+
+    from bat_core.selection import describe_gamma, gamma_choice, needs_more_seeds, tu_slack
+
+    def run(seed, gamma, dev, tu, lam=0.5):
+        return SimpleNamespace(config={"distill": {"background_correction": gamma}}, key=f"k{gamma}-{seed}", lam=lam,
+                               seed=seed, metrics={"dev_npmi": dev, "tu": tu})
+
+    bases = [run(1, 0.0, 0.1, 0.90, 0.0), run(2, 0.0, 0.1, 0.80, 0.0)]
+    first = [run(1, 0.0, 0.20, 0.84), run(1, 0.5, 0.15, 0.86)]  # lose 0.06 and 0.04 on seed 1: neither kept
+    assert needs_more_seeds(bases[:1], first)
+    second = [run(2, 0.0, 0.16, 0.76), run(2, 0.5, 0.13, 0.80)]  # lose 0.04 and 0.00 on seed 2
+    assert tu_slack(1) == pytest.approx(0.025) and tu_slack(2) == pytest.approx(0.05 - 0.025 / 2**0.5)
+    choice = gamma_choice(bases, first + second)
+    rows = {r["gamma"]: r for r in choice["rows"]}
+    assert rows[0.0]["tu_loss"] == pytest.approx(0.05) and not rows[0.0]["kept"]  # mean loss 0.05 > 0.0323
+    assert rows[0.5]["tu_loss"] == pytest.approx(0.02) and rows[0.5]["kept"]
+    assert rows[0.5]["dev_npmi"] == pytest.approx(0.14) and rows[0.5]["seeds"] == 2 and rows[0.5]["key"] == "k0.5-1"
+    assert choice["gamma"] == 0.5 and choice["seeds"] == [1, 2] and choice["baseline_tu"] == pytest.approx(0.85)
+    assert not needs_more_seeds(bases, first + second)
+    assert "seeds 1, 2: no γ kept the topics distinct on fewer" in describe_gamma(choice)
+    # a seed without its baseline is not read (no pairing): only seed 1 counts
+    assert gamma_choice(bases[:1], first + second)["rows"][1]["seeds"] == 1
+
+
 def test_rule_candidates_follow_the_pipelines_two_rounds():
     """The Compare page rebuilds the rule's choice from saved runs: which fades it reads must be what the pipeline
     read, or a user-set fade run would make the default family look unchosen."""
@@ -219,7 +247,7 @@ def test_rule_candidates_follow_the_pipelines_two_rounds():
     from bat_core.selection import FADE, rule_candidates
 
     def run(gamma, tu, fade=0.0):
-        return SimpleNamespace(config={"distill": {"background_correction": gamma, "fade": fade}},
+        return SimpleNamespace(config={"distill": {"background_correction": gamma, "fade": fade}}, seed=1,
                                key=f"{gamma}-{fade}", metrics={"dev_npmi": 0.1, "tu": tu})
 
     base = run(0.0, 0.80)
@@ -249,6 +277,7 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
     p = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1])
     assert [m.distill.fade for m in p.gamma.faded] == [selection.FADE] * len(selection.GAMMA_GRID)
     monkeypatch.setattr(pipeline, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: False)  # ... but the faded ones do
     seen = {}
 
     def faded_only(base, cands):  # the rule over the second round alone, so that a faded run must be chosen
@@ -265,6 +294,30 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
     assert selection.run_gamma(bat) == res.gamma["gamma"]
     # a fade the user set is theirs: no second round is planned
     assert pipeline.plan(corpus, tcfg, scfg, DistillConfig(fade=0.5), [0.0, 0.5], [1]).gamma.faded == ()
+
+
+def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monkeypatch):
+    """Neither round kept TU on the first seed: both rounds train on the next seed (the plan's own second seed first),
+    the rule reads the means, and the grid's run at that seed with the chosen γ is the one trained there."""
+    from teacher_fixtures import make_topic_corpus
+
+    from bat_core import pipeline, selection
+    from bat_core.config import PAPER_SEEDS, DistillConfig, StudentConfig
+
+    corpus = make_topic_corpus()
+    tcfg = TeacherConfig(kind="lexical", device="cpu")
+    scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
+    p = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
+    assert [base.seed for base, _, _ in p.gamma.more] == [2, PAPER_SEEDS[0]]  # the plan's seeds, then the shared ones
+    monkeypatch.setattr(pipeline, "needs_fading", lambda base, cands: True)
+    monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: len(bases) < 2)  # exactly one more
+    res = pipeline.execute(p, tmp_path)
+    assert res.gamma["seeds"] == [1, 2]
+    assert [r["seeds"] for r in res.gamma["rows"]] == [2] * 2 * len(selection.GAMMA_GRID)
+    chosen = next(r for r in res.gamma["rows"] if (r["gamma"], r["fade"]) == (res.gamma["gamma"], res.gamma["fade"]))
+    bat2 = next(r for r in res.runs if r.lam > 0 and r.seed == 2)
+    assert selection.run_gamma(bat2) == chosen["gamma"] and selection.run_fade(bat2) == chosen["fade"]
+    assert not res.cached[[r.key for r in res.runs].index(bat2.key)]  # trained by the γ step of this execution
 
 
 def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):

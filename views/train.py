@@ -102,7 +102,8 @@ with scol:
                               "shares, which otherwise crowd into many topics. auto trains the first seed at a few γ "
                               "and keeps the best dev NPMI among those that keep topic uniqueness (within 0.025 of "
                               "the baseline on that seed, room for the other seeds' spread); if none does, it tries "
-                              "the same γ with the teacher's weight fading towards 0 over the training")
+                              "the same γ with the teacher's weight fading towards 0 over the training, then on up "
+                              "to 3 seeds, averaged")
 
 # ---------------------------------------------------------------------------------------------- validate
 errors = []
