@@ -63,7 +63,7 @@ HELP = {
             "(TF-IDF neighbours, no transformer: the control), hybrid or random (the null control)",
     "clip": "logit clipping c (0 = off)",
     "background_correction": "γ: the target comes from z − γ·log p(word) (0 = off); unset: chosen on dev data "
-                             "(first seed, a few γ; bat_core/selection.py)",
+                             "(a few γ on the first seed, more seeds if needed; bat_core/selection.py)",
     "fade": "fraction of the epochs, at the end, over which λ falls linearly towards 0 (0 = constant λ); with γ unset "
             "the dev rule fades the teacher (1) when no γ keeps the topics distinct",
     "encode_logits": "off, raw or doc_layer",

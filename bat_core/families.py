@@ -69,9 +69,21 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] |
         if len(bases) >= GAMMA_SEEDS or not needs_more_seeds(bases, cands):
             break
         other_base, other = at(seed)
-        if other_base is not None and all(g in other for g in read):
-            bases, cands = [*bases, other_base], [*cands, *(other[g] for g in read)]
+        if other_base is None or not all(g in other for g in read):
+            break  # the pipeline trains every candidate on each seed it reads: a gap means it read no further
+        bases, cands = [*bases, other_base], [*cands, *(other[g] for g in read)]
     return bases, cands
+
+
+def rule_reading(fam: list[Run], runs: list[Run]) -> tuple[list[Run], list[Run]] | None:
+    """What the dev rule for γ read for the settings of ``fam`` (runs of one family, any λ and seed): the
+    :func:`gamma_candidates` of its λ > 0 run on the earliest seed that has candidates. The shared seed order
+    (:data:`~bat_core.config.PAPER_SEEDS` first) is the pipeline's whenever the plan's seeds were a ``seed_list``, as
+    in the app and the CLI; a plan with seeds in another order is rebuilt in this one."""
+    for r in sorted((r for r in fam if not is_baseline(r)), key=lambda r: _seed_order(r.seed)):
+        if (found := gamma_candidates(r, runs)) is not None:
+            return found
+    return None
 
 
 def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
@@ -80,10 +92,12 @@ def unchosen_gamma(fam: list[Run], runs: list[Run]) -> bool:
     bats = [r for r in fam if not is_baseline(r)]
     if not bats or len({r.lam for r in bats}) != 1:
         return False
-    found = gamma_candidates(min(bats, key=lambda r: _seed_order(r.seed)), runs)
+    found = rule_reading(bats, runs)
     if found is None:
         return False
     choice = gamma_choice(*found)
+    if not {r.seed for r in bats} <= set(choice["seeds"]):
+        return False  # trained on seeds the rule did not read: the user's own runs, not a candidate
     return (choice["gamma"], choice["fade"]) != (gamma(bats[0]), fade(bats[0]))
 
 

@@ -94,9 +94,9 @@ class Member:
 
 @dataclass(frozen=True)
 class GammaChoice:
-    """The choice of γ a plan still has to make on dev data: the baseline and one candidate per γ, first seed; and
-    the second round (``faded``: the same γ with the teacher faded), trained only if no candidate keeps the topics
-    distinct."""
+    """The choice of γ a plan still has to make on dev data: the baseline and one candidate per γ, first seed; the
+    second round (``faded``: the same γ with the teacher faded), trained only if no candidate keeps the topics
+    distinct; and (``more``) the same on further seeds, read one at a time while still none does."""
 
     lam: float
     seed: int

@@ -3,7 +3,8 @@
 The rule (benchmarks/results/uniqueness.md): train the first seed at each γ of a small grid, keep the γ whose topic
 uniqueness (computed from the run's own topics, no test data) is within ``TU_SLACK`` of the λ = 0 baseline's (the
 limit of 0.05 less the spread of one seed's figure, see ``SEED_SPREAD``), and among those take the highest dev NPMI;
-when none is, the second round below runs, and if still none is, the one with the highest uniqueness is taken.
+when none is, the second round below runs, then further seeds (below), and if still none is, the one with the
+highest uniqueness is taken.
 γ = 0 (no correction) is always a candidate, so the rule can say "none".
 
 The rule was designed on demo, BBC News and mini20ng, then run once on NewsArticles, which it had not seen (γ = 0.4:
@@ -101,7 +102,7 @@ def selection_lambda(lambdas: Sequence[float]) -> float:
 
 
 def _as_list(baselines: Run | Sequence[Run]) -> list[Run]:
-    return list(baselines) if isinstance(baselines, list | tuple) else [baselines]  # type: ignore[list-item]
+    return list(baselines) if isinstance(baselines, Sequence) else [baselines]
 
 
 def _rows(baselines: Run | Sequence[Run], candidates: Sequence[Run]) -> list[dict[str, Any]]:
@@ -114,6 +115,8 @@ def _rows(baselines: Run | Sequence[Run], candidates: Sequence[Run]) -> list[dic
     for run in candidates:
         if int(run.seed) in base_tu:
             groups.setdefault((run_gamma(run), run_fade(run)), []).append(run)
+    if candidates and not groups:
+        raise ValueError(f"no γ candidate was trained on a seed of the baselines ({sorted(base_tu)})")
     rows: list[dict[str, Any]] = []
     for (gamma, fade), runs in groups.items():
         tu = float(np.mean([r.metrics["tu"] for r in runs]))

@@ -1,7 +1,7 @@
 """How many seeds the γ rule should read: every γ candidate (both rounds) on every seed, and the rule replayed on
 the first s seeds.
 
-The pipeline's rule (bat_core/selection.py) reads one seed: it keeps the γ whose topic uniqueness (TU) is within
+The pipeline's rule (bat_core/selection.py) starts on one seed: it keeps the γ whose topic uniqueness (TU) is within
 TU_SLACK of the baseline's and takes the best dev NPMI among them. On a small corpus one seed's TU is noisy, and
 on mini20ng every candidate failed the check on the first seed although some keep TU over five. This script trains
 the baseline and the 10 candidates (5 γ × constant/faded λ) on every seed, then replays variants of the rule that

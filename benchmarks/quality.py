@@ -74,7 +74,8 @@ def arm_runs(corpus, tcfg: TeacherConfig, scfg: StudentConfig, dcfg: DistillConf
 
 
 def _choose_gamma(task: tuple) -> dict | None:
-    """Worker: the pipeline's dev rule for γ for one arm (first seed only), as ``bat fit`` runs it."""
+    """Worker: the pipeline's dev rule for γ for one arm, as ``bat fit`` runs it (the first seed, then the shared seed
+    list's next seeds when no γ passes on one)."""
     source, ccfg, tcfg, scfg, dcfg, lam, cache_dir = task
     return execute(plan(_worker_corpus(source, ccfg), tcfg, scfg, dcfg, [lam], [scfg.seed]), cache_dir).gamma
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     from concurrent.futures import ProcessPoolExecutor
 
     gammas: dict[str, dict] = {}
-    if dcfg.background_correction is None:  # each teacher arm gets the dev rule for γ, first seed, as bat fit does
+    if dcfg.background_correction is None:  # each teacher arm gets the dev rule for γ, as bat fit runs it
         pending = [t for t in todo if t[2] is not None]
         tasks = [(args.corpus, ccfg, tcfgs.get(ta) or TeacherConfig(), replace(scfg, seed=seeds[0]), d, lam,
                   args.cache_dir) for _, lam, ta, d in pending]

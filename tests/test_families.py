@@ -98,9 +98,10 @@ def test_faded_families_read_as_the_pipelines_two_rounds():
 
 def test_gamma_candidates_read_further_seeds_as_the_pipeline_does():
     """The Compare page rebuilds a choice the rule made over several seeds: the first seed's candidates, then (no γ
-    kept) the next seed in the shared order that has the same candidates, and the choice is the pipeline's."""
+    kept) the next seeds in the shared order, as long as each has every candidate; the choice is the pipeline's,
+    whichever of the family's runs the page starts from."""
     from bat_core.config import PAPER_SEEDS
-    from bat_core.families import gamma_candidates, unchosen_gamma
+    from bat_core.families import gamma_candidates, rule_reading, unchosen_gamma
     from bat_core.selection import gamma_choice
 
     def run(lam, seed, gamma=0.0, tu=0.80, dev=0.10):
@@ -115,12 +116,41 @@ def test_gamma_candidates_read_further_seeds_as_the_pipeline_does():
     s1, s2, s3 = PAPER_SEEDS[:3]
     saved = [run(0.0, s) for s in (s1, s2, s3)]
     saved += [run(0.5, s1, 0.0, tu=0.70, dev=0.2), run(0.5, s1, 0.5, tu=0.76, dev=0.1)]  # nothing kept on seed 1
-    saved += [run(0.5, s3, 0.0, tu=0.70, dev=0.2), run(0.5, s3, 0.5, tu=0.80, dev=0.1)]  # seed 3 read second ...
-    saved += [run(0.5, s2, 0.5, tu=0.80)]  # ... because seed 2 lacks a candidate
-    saved += [run(1.0, s, 0.5) for s in (s1, s2, s3)]  # the grid with the chosen γ: the rest of its family
+    saved += [run(0.5, s2, 0.0, tu=0.70, dev=0.2), run(0.5, s2, 0.5, tu=0.80, dev=0.1)]  # γ 0.5 kept on the mean
+    grid = [run(lam, s, 0.5) for lam in (0.1, 1.0) for s in (s1, s2, s3)]  # the grid with the chosen γ
+    saved += [*grid, run(0.5, s3, 0.5)]
     bases, cands = gamma_candidates(saved[3], saved)
-    assert [b.seed for b in bases] == [s1, s3] and [c.seed for c in cands] == [s1, s1, s3, s3]
+    assert [b.seed for b in bases] == [s1, s2] and [c.seed for c in cands] == [s1, s1, s2, s2]
     assert gamma_choice(bases, cands)["gamma"] == 0.5  # loses 0.02 over two seeds: within 0.05 − 0.025/√2
-    by_key = families(saved)
-    flags = {f: unchosen_gamma(v, saved) for f, v in by_key.items() if any(r.lam > 0 for r in v)}
-    assert sorted(flags.values()) == [False, True]  # the γ = 0 family is the candidate not chosen
+    # the page holds the chosen family newest first (seed 3's run last saved): the rebuild still starts at seed 1
+    chosen = [r for r in saved if r.lam > 0 and r.config["distill"]["background_correction"] == 0.5]
+    assert gamma_choice(*rule_reading(list(reversed(chosen)), saved))["gamma"] == 0.5
+    fams = families(saved)
+    flags = {tuple(sorted({r.seed for r in v if r.lam > 0})): unchosen_gamma(v, saved) for v in fams.values()
+             if any(r.lam > 0 for r in v)}
+    assert flags == {(s1, s2, s3): False, (s1, s2): True}  # the γ = 0 candidate, read on two seeds, not chosen
+    # a seed missing a candidate ends the reading there, as the pipeline trains every candidate on a seed it reads
+    gap = [r for r in saved if r.key != f"0.5-{s2}-0.0"]
+    assert [b.seed for b in gamma_candidates(saved[3], gap)[0]] == [s1]
+
+
+def test_a_users_own_multi_seed_family_is_not_an_unchosen_candidate():
+    """The rule chose on the first seed; a family the user trained at the same λ on three seeds with another γ is
+    theirs, not a candidate the rule passed over (it is not listed last with that note)."""
+    from bat_core.families import unchosen_gamma
+
+    def run(lam, seed, gamma=0.0, tu=0.80, dev=0.10):
+        distill = {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"}
+        if lam > 0:
+            distill["background_correction"] = gamma
+        cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": seed, "device": "auto"}, "distill": distill,
+               "teacher_key": "t" if lam > 0 else None, "teacher": None}
+        return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}-{gamma}",
+                               metrics={"tu": tu, "dev_npmi": dev, "best_epoch": 3})
+
+    saved = [run(0.0, 1), run(0.5, 1, 0.25, tu=0.79, dev=0.2), run(0.5, 1, 0.0, tu=0.70)]  # γ 0.25 kept on seed 1
+    mine = [run(0.5, s, 0.0, tu=0.70) for s in (2, 3)]
+    saved += mine
+    fam0 = [r for r in saved if r.lam > 0 and r.config["distill"]["background_correction"] == 0.0]
+    assert not unchosen_gamma(fam0, saved)
+    assert unchosen_gamma(fam0[:1], saved)  # seed 1 alone: the candidate the rule did not choose

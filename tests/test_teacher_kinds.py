@@ -235,8 +235,10 @@ def test_gamma_rule_reads_more_seeds_as_means_with_less_room():
     assert choice["gamma"] == 0.5 and choice["seeds"] == [1, 2] and choice["baseline_tu"] == pytest.approx(0.85)
     assert not needs_more_seeds(bases, first + second)
     assert "seeds 1, 2: no γ kept the topics distinct on fewer" in describe_gamma(choice)
-    # a seed without its baseline is not read (no pairing): only seed 1 counts
+    # a seed without its baseline is not read (no pairing): only seed 1 counts; with nothing to pair, a plain error
     assert gamma_choice(bases[:1], first + second)["rows"][1]["seeds"] == 1
+    with pytest.raises(ValueError, match="no γ candidate was trained on a seed of the baselines"):
+        gamma_choice(bases[:1], second)
 
 
 def test_rule_candidates_follow_the_pipelines_two_rounds():

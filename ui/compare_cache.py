@@ -20,7 +20,7 @@ from bat_core.align import align_topics
 from bat_core.corpus import Corpus
 from bat_core.downstream import evaluate_runs
 from bat_core.errors import BatError
-from bat_core.families import gamma_candidates, pair_rows
+from bat_core.families import pair_rows, rule_reading
 from bat_core.pipeline import describe_gamma, gamma_choice
 from bat_core.runs import Run
 from bat_core.teacher_effect import TeacherEffect, teacher_effect
@@ -82,7 +82,7 @@ def gamma_line(sig: tuple[str, ...], saved_sig: tuple[str, ...], bat_gamma: floa
                _fruns: list[Run], _saved: list[Run]) -> str:
     """Which background correction γ (and fade) the dev rule chose for these runs' settings and why ("" when none
     was chosen here: fewer than two candidates trained)."""
-    found = next((c for r in _fruns if r.lam > 0 and (c := gamma_candidates(r, _saved))), None)
+    found = rule_reading(_fruns, _saved)
     if found is None:
         return ""
     choice = gamma_choice(*found)

@@ -133,7 +133,8 @@ n_runs = len(lambdas) * len(seeds)
 plan = f"{n_runs} run(s): λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}} × seed(s) {', '.join(map(str, seeds))}"
 if len(lambdas) > 1 and gamma is None:
     plan += (f", after {len(GAMMA_GRID) - 1} more runs at the first seed that choose γ on dev data ({len(GAMMA_GRID)} "
-             "more if no γ keeps the topics distinct)")
+             f"more if no γ keeps the topics distinct, then up to {2 * len(GAMMA_GRID) + 1} per further seed, at most "
+             "2 seeds, if still none does)")
 if len(lambdas) > 1 and not errors:
     if runs.teacher_cached(corpus, tcfg):
         plan += "; the teacher for these settings is in the cache"
