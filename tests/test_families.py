@@ -96,6 +96,17 @@ def test_faded_families_read_as_the_pipelines_two_rounds():
     assert "fading" not in family_label([first[0], base])
 
 
+def _seeded(lam, seed, gamma=0.0, tu=0.80, dev=0.10):
+    """A saved run (test double) at λ and seed with γ, TU and dev NPMI: what the γ rule reads."""
+    distill = {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"}
+    if lam > 0:
+        distill["background_correction"] = gamma
+    cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": seed, "device": "auto"}, "distill": distill,
+           "teacher_key": "t" if lam > 0 else None, "teacher": None}
+    return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}-{gamma}",
+                           metrics={"tu": tu, "dev_npmi": dev, "best_epoch": 3})
+
+
 def test_gamma_candidates_read_further_seeds_as_the_pipeline_does():
     """The Compare page rebuilds a choice the rule made over several seeds: the first seed's candidates, then (no γ
     kept) the next seeds in the shared order, as long as each has every candidate; the choice is the pipeline's,
@@ -104,21 +115,13 @@ def test_gamma_candidates_read_further_seeds_as_the_pipeline_does():
     from bat_core.families import gamma_candidates, rule_reading, unchosen_gamma
     from bat_core.selection import gamma_choice
 
-    def run(lam, seed, gamma=0.0, tu=0.80, dev=0.10):
-        distill = {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"}
-        if lam > 0:
-            distill["background_correction"] = gamma
-        cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": seed, "device": "auto"}, "distill": distill,
-               "teacher_key": "t" if lam > 0 else None, "teacher": None}
-        return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}-{gamma}",
-                               metrics={"tu": tu, "dev_npmi": dev, "best_epoch": 3})
-
     s1, s2, s3 = PAPER_SEEDS[:3]
-    saved = [run(0.0, s) for s in (s1, s2, s3)]
-    saved += [run(0.5, s1, 0.0, tu=0.70, dev=0.2), run(0.5, s1, 0.5, tu=0.76, dev=0.1)]  # nothing kept on seed 1
-    saved += [run(0.5, s2, 0.0, tu=0.70, dev=0.2), run(0.5, s2, 0.5, tu=0.80, dev=0.1)]  # γ 0.5 kept on the mean
-    grid = [run(lam, s, 0.5) for lam in (0.1, 1.0) for s in (s1, s2, s3)]  # the grid with the chosen γ
-    saved += [*grid, run(0.5, s3, 0.5)]
+    saved = [_seeded(0.0, s) for s in (s1, s2, s3)]
+    # nothing is kept on seed 1; on the mean over seeds 1 and 2, γ 0.5 is
+    saved += [_seeded(0.5, s1, 0.0, tu=0.70, dev=0.2), _seeded(0.5, s1, 0.5, tu=0.76, dev=0.1)]
+    saved += [_seeded(0.5, s2, 0.0, tu=0.70, dev=0.2), _seeded(0.5, s2, 0.5, tu=0.80, dev=0.1)]
+    grid = [_seeded(lam, s, 0.5) for lam in (0.1, 1.0) for s in (s1, s2, s3)]  # the grid with the chosen γ
+    saved += [*grid, _seeded(0.5, s3, 0.5)]
     bases, cands = gamma_candidates(saved[3], saved)
     assert [b.seed for b in bases] == [s1, s2] and [c.seed for c in cands] == [s1, s1, s2, s2]
     assert gamma_choice(bases, cands)["gamma"] == 0.5  # loses 0.02 over two seeds: within 0.05 − 0.025/√2
@@ -139,17 +142,8 @@ def test_a_users_own_multi_seed_family_is_not_an_unchosen_candidate():
     theirs, not a candidate the rule passed over (it is not listed last with that note)."""
     from bat_core.families import unchosen_gamma
 
-    def run(lam, seed, gamma=0.0, tu=0.80, dev=0.10):
-        distill = {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"}
-        if lam > 0:
-            distill["background_correction"] = gamma
-        cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": seed, "device": "auto"}, "distill": distill,
-               "teacher_key": "t" if lam > 0 else None, "teacher": None}
-        return SimpleNamespace(lam=lam, seed=seed, config=cfg, key=f"{lam}-{seed}-{gamma}",
-                               metrics={"tu": tu, "dev_npmi": dev, "best_epoch": 3})
-
-    saved = [run(0.0, 1), run(0.5, 1, 0.25, tu=0.79, dev=0.2), run(0.5, 1, 0.0, tu=0.70)]  # γ 0.25 kept on seed 1
-    mine = [run(0.5, s, 0.0, tu=0.70) for s in (2, 3)]
+    saved = [_seeded(0.0, 1), _seeded(0.5, 1, 0.25, tu=0.79, dev=0.2), _seeded(0.5, 1, 0.0, tu=0.70)]  # 0.25 kept
+    mine = [_seeded(0.5, s, 0.0, tu=0.70) for s in (2, 3)]
     saved += mine
     fam0 = [r for r in saved if r.lam > 0 and r.config["distill"]["background_correction"] == 0.0]
     assert not unchosen_gamma(fam0, saved)
