@@ -134,6 +134,21 @@ def test_stacks_side_by_side_on_cores_match_one_after_the_other(demo_corpus, mon
         _assert_same_run(a, b)
 
 
+def test_cpu_stacks_are_balanced(demo_corpus, monkeypatch):
+    """A grid split into CPU stacks gets sizes that differ by at most one (29 members under a cap of 10: 8, 7, 7, 7,
+    not 8, 8, 8, 5, which left one core idle while the other finished), grouped by seed, every member once."""
+    lams = [round(0.1 * i, 1) for i in range(11)]
+    members = [(_cfg(s), DistillConfig(lam=lam)) for s in (1, 2, 3) for lam in lams][:29]
+    per_member = train._batch_size(members[0][0], len(demo_corpus.splits["train"])) * demo_corpus.vocab_size
+    monkeypatch.setattr(train, "CPU_STACK_ELEMENTS", 10 * per_member)
+    chunks = train._chunks(list(range(29)), members, demo_corpus, torch.device("cpu"), 2)
+    assert sorted(len(c) for c in chunks) == [7, 7, 7, 8]
+    assert sorted(i for c in chunks for i in c) == list(range(29))
+    assert all(isinstance(i, int) for c in chunks for i in c)
+    seeds = [[members[i][0].seed for i in c] for c in chunks]
+    assert all(s == sorted(s) for s in seeds)  # in seed order: members of one seed share minibatches
+
+
 def test_a_diverging_member_stops_training_with_a_plain_error(demo_corpus, monkeypatch):
     """A loss that becomes NaN (too high a learning rate) is an error that says what to change, not a run of
     identical topics saved and scored as a result."""
