@@ -34,15 +34,16 @@ from .io import write_json
 from .logits import TeacherLogits
 from .progress import Progress, ShouldStop
 from .runs import Run, run_key
-from .selection import FADE, GAMMA_GRID, describe_gamma, gamma_choice, needs_fading, selection_lambda
+from .selection import FADE, GAMMA_GRID, GAMMA_SEEDS, describe_gamma, gamma_choice, needs_fading, selection_lambda
 from .stats import mean_std, paired_differences, summarize
 from .teacher_choice import choice_line, median_length, short_documents_hint
 from .warmup import warm_up
 
-__all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan", "Result",
-           "Step", "arm", "check_lambdas", "choice_line", "default_cache_dir", "default_lambdas", "describe_gamma",
-           "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member", "paired_differences",
-           "plan", "seed_list", "short_documents_hint", "summarize", "summary", "warm_up"]
+__all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "GAMMA_SEEDS", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan",
+           "Result", "Step", "arm", "check_lambdas", "choice_line", "default_cache_dir", "default_lambdas",
+           "describe_gamma", "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member",
+           "paired_differences", "plan", "seed_list", "short_documents_hint", "summarize", "summary", "warm_up"]
+
 
 def seed_list(n: int) -> list[int]:
     """The first ``n`` seeds of the shared scheme: those of the original multiple-run script (config.PAPER_SEEDS),
@@ -192,9 +193,9 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
             return member(corpus, teacher, cfg, DistillConfig()), constant, faded
 
         # further seeds for the rule: the plan's own first (their runs serve the grid), then the default seeds
-        extra = [s for s in [*seeds[1:], *seed_list(selection.GAMMA_SEEDS)] if s != seeds[0]]
+        extra = [s for s in [*seeds[1:], *seed_list(GAMMA_SEEDS)] if s != seeds[0]]
         gamma = GammaChoice(lam, seeds[0], *at(seeds[0]),
-                            more=tuple(at(s) for s in list(dict.fromkeys(extra))[:selection.GAMMA_SEEDS - 1]))
+                            more=tuple(at(s) for s in list(dict.fromkeys(extra))[:GAMMA_SEEDS - 1]))
     return Plan(corpus, teacher, members, gamma)
 
 

@@ -6,7 +6,14 @@ from bat_core import plots
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.errors import BatError
 from bat_core.families import families, ordered, run_label
-from bat_core.pipeline import DEFAULT_BAT_LAMBDA, GAMMA_GRID, median_length, seed_list, short_documents_hint
+from bat_core.pipeline import (
+    DEFAULT_BAT_LAMBDA,
+    GAMMA_GRID,
+    GAMMA_SEEDS,
+    median_length,
+    seed_list,
+    short_documents_hint,
+)
 from ui import progress, runs, state, training
 from ui.defaults import GAMMA_OPTIONS, LAMBDA_CHOICES, defaults
 from ui.exports import export_buttons
@@ -134,7 +141,7 @@ plan = f"{n_runs} run(s): λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}} × s
 if len(lambdas) > 1 and gamma is None:
     plan += (f", after {len(GAMMA_GRID) - 1} more runs at the first seed that choose γ on dev data ({len(GAMMA_GRID)} "
              f"more if no γ keeps the topics distinct, then up to {2 * len(GAMMA_GRID) + 1} per further seed, at most "
-             "2 seeds, if still none does)")
+             f"{GAMMA_SEEDS - 1} seeds, if still none does)")
 if len(lambdas) > 1 and not errors:
     if runs.teacher_cached(corpus, tcfg):
         plan += "; the teacher for these settings is in the cache"
