@@ -3,7 +3,7 @@
 No Streamlit in here: the app's pages are thin views over this package, and so is the CLI (``python -m bat_core``).
 """
 
-from .errors import BatError
+from .base.errors import BatError
 
 __all__ = ["BatError"]
 __version__ = "0.1.0"

@@ -21,12 +21,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .cache import default_cache_dir
+from .base.errors import BatError
+from .base.io import check_replaceable
 from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
-from .errors import BatError
-from .io import check_replaceable
-from .logits import ARRAYS_FILE, META_FILE
-from .pipeline import choice_line, default_lambdas, seed_list
+from .teachers.store import ARRAYS_FILE, META_FILE
+from .training.cache import default_cache_dir
+from .training.pipeline import choice_line, default_lambdas, seed_list
 
 _TYPES = {"int": int, "float": float, "str": str}
 SMALL_SPLIT = 10  # fewer dev or test documents than this: NPMI is noise, and the CLI says so
@@ -63,7 +63,7 @@ HELP = {
             "(TF-IDF neighbours, no transformer: the control), hybrid or random (the null control)",
     "clip": "logit clipping c (0 = off)",
     "background_correction": "γ: the target comes from z − γ·log p(word) (0 = off); unset: chosen on dev data "
-                             "(a few γ on the first seed, more seeds if needed; bat_core/selection.py)",
+                             "(a few γ on the first seed, more seeds if needed; bat_core/training/selection.py)",
     "fade": "fraction of the epochs, at the end, over which λ falls linearly towards 0 (0 = constant λ); with γ unset "
             "the dev rule fades the teacher (1) when no γ keeps the topics distinct",
     "encode_logits": "off, raw or doc_layer",
@@ -176,7 +176,7 @@ def _check_writable_dir(folder: Path, flag: str) -> None:
 
 
 def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
-    from .pipeline import check_lambdas, fit
+    from .training.pipeline import check_lambdas, fit
 
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
     if args.seeds < 1:
@@ -190,7 +190,7 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     if line:
         print(line, file=sys.stderr)
     if summary.get("background_correction"):
-        from .selection import describe_gamma
+        from .training.selection import describe_gamma
 
         print(describe_gamma(summary["background_correction"]), file=sys.stderr)
     if summary.get("downstream"):
@@ -211,9 +211,9 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
 
 def _teacher(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     """Build the teacher and write its logits store to ``--out``; alone, or on every rank under torchrun."""
-    from .corpus import load_corpus
-    from .distributed import current_dist, destroy, init_from_env
-    from .pipeline import get_teacher
+    from .base.distributed import current_dist, destroy, init_from_env
+    from .data.corpus import load_corpus
+    from .training.pipeline import get_teacher
 
     created = init_from_env(cfg.teacher.device)
     try:
@@ -252,7 +252,7 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .progress import Cancelled, TqdmProgress
+    from .base.progress import Cancelled, TqdmProgress
 
     progress = TqdmProgress(disable=args.quiet)
     try:

@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
-from .errors import BatError
+from .base.errors import BatError
 
 T = TypeVar("T", bound="_Config")
 
@@ -185,7 +185,7 @@ class TeacherConfig(_Config):
 
 @dataclass(frozen=True)
 class StudentConfig(_Config):
-    """The student: Scholar (bat-method.md section 3) or ProdLDA (Srivastava & Sutton 2017; bat_core/prodlda.py)."""
+    """The student: Scholar (bat-method.md section 3) or ProdLDA (Srivastava & Sutton 2017; students/prodlda.py)."""
 
     n_topics: int = 20
     epochs: int = 200
@@ -242,13 +242,13 @@ class DistillConfig(_Config):
     # γ: the target is built from z − γ·log p_unigram (the training split's word frequencies). A nearest-neighbour
     # target ranks the words that every neighbourhood shares first, and the student copies them into many topics
     # (topic uniqueness falls); γ > 0 lowers exactly those words (benchmarks/results/uniqueness.md). 0 = off;
-    # None = chosen on dev data by the rule of bat_core/selection.py (a few γ on the first seed), which the pipeline
+    # None = chosen on dev data by the rule of training/selection.py (a few γ on the first seed), which the pipeline
     # resolves before it trains, so every trained run records the γ it used.
     background_correction: float | None = None
     # The teacher's weight falls linearly from λ towards 0 over this last fraction of the epochs (λ/(fade·epochs) in
     # the last one; 0 = constant λ, as in the paper; less than one epoch's worth does nothing). Counted against the
     # planned epochs, so a run that early stopping (patience) ends sooner sees less of it. The γ rule sets it to 1
-    # when no γ keeps the topics distinct (bat_core/selection.py; benchmarks/results/tuning.md).
+    # when no γ keeps the topics distinct (bat_core/training/selection.py; benchmarks/results/tuning.md).
     fade: float = 0.0
     LATER_FIELDS: ClassVar[dict[str, Any]] = {"background_correction": 0.0, "fade": 0.0}  # keys from before these
 

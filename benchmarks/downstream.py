@@ -6,7 +6,7 @@
 For each student (Scholar, ProdLDA) the λ ∈ {0, 0.5, 1} × 3 seeds grid is trained (or read from the run cache)
 through the engine's one path (``pipeline.plan``/``execute``) with the lexical teacher (TF-IDF nearest neighbours:
 no transformer, so it runs anywhere in minutes). Each run's θ of the train split fits a logistic regression on the
-corpus's categories, scored on the test split (``bat_core.downstream``). Prints and writes a table of accuracy and
+corpus's categories, scored on the test split (``evaluation.downstream``). Prints and writes a table of accuracy and
 macro-F1 (mean ± std over seeds), with test NPMI next to them, to benchmarks/results/downstream-<corpus>.md.
 """
 
@@ -16,11 +16,11 @@ import argparse
 import time
 from pathlib import Path
 
+from bat_core.base.progress import TqdmProgress
 from bat_core.config import STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
-from bat_core.corpus import load_corpus
-from bat_core.downstream import evaluate_runs
-from bat_core.pipeline import execute, mean_std, plan, seed_list
-from bat_core.progress import TqdmProgress
+from bat_core.data.corpus import load_corpus
+from bat_core.evaluation.downstream import evaluate_runs
+from bat_core.training.pipeline import execute, mean_std, plan, seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS = (0.0, 0.5, 1.0)

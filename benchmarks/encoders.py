@@ -30,12 +30,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bat_core import teacher as T  # noqa: E402
+from bat_core.base.device import pick_device  # noqa: E402
+from bat_core.base.distributed import current_dist  # noqa: E402
 from bat_core.config import TeacherConfig  # noqa: E402
-from bat_core.corpus import load_corpus  # noqa: E402
-from bat_core.device import pick_device  # noqa: E402
-from bat_core.distributed import current_dist  # noqa: E402
-from bat_core.neighbours import KnnIndex, tfidf_features  # noqa: E402
+from bat_core.data.corpus import load_corpus  # noqa: E402
+from bat_core.teachers import build as T  # noqa: E402
+from bat_core.teachers.neighbours import KnnIndex, tfidf_features  # noqa: E402
 
 CACHE = Path(os.environ.get("BAT_CACHE_DIR", ROOT / ".bat_cache"))
 OUT = ROOT / "benchmarks" / "results" / "levers"

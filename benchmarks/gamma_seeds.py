@@ -1,7 +1,7 @@
 """How many seeds the γ rule should read: every γ candidate (both rounds) on every seed, and the rule replayed on
 the first s seeds.
 
-The pipeline's rule (bat_core/selection.py) starts on one seed: it keeps the γ whose topic uniqueness (TU) is within
+The pipeline's rule (training/selection.py) starts on one seed: it keeps the γ whose topic uniqueness (TU) is within
 TU_SLACK of the baseline's and takes the best dev NPMI among them. On a small corpus one seed's TU is noisy, and
 on mini20ng every candidate failed the check on the first seed although some keep TU over five. This script trains
 the baseline and the 10 candidates (5 γ × constant/faded λ) on every seed, then replays variants of the rule that
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
-from bat_core.corpus import load_corpus
-from bat_core.pipeline import Plan, execute, member, seed_list
-from bat_core.progress import TqdmProgress
-from bat_core.selection import (
+from bat_core.data.corpus import load_corpus
+from bat_core.training.pipeline import Plan, execute, member, seed_list
+from bat_core.training.selection import (
     FADE,
     GAMMA_GRID,
     GAMMA_SEEDS,
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{-loss.mean():+.3f} | {', '.join(f'{x:.4f}' for x in v['dev'])} | {gain.mean():+.4f} ± "
                      f"{gain.std(ddof=1):.4f} ({gain.mean() / np.mean(base['test']):+.1%}) | "
                      f"{int((gain > 0).sum())}/{len(seeds)} |")
-    lines += ["", "The rule (bat_core.selection) on the means over the first s seeds, room 0.05 − 0.025/√s; "
+    lines += ["", "The rule (bat_core.training.selection) on the means over the first s seeds, room 0.05 − 0.025/√s; "
               "'the rule' marks how many seeds the pipeline reads (one more at a time while none is kept, at most "
               f"{GAMMA_SEEDS}):", "",
               "| seeds read | room | chosen | kept? | test NPMI gain (all seeds) | won | TU loss (all seeds) |",

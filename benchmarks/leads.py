@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bat_core import datasets  # noqa: E402
+from bat_core.data import datasets  # noqa: E402
 
 
 def bbc_leads() -> list[str]:

@@ -28,12 +28,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bat_core import teacher as T  # noqa: E402
+from bat_core.base.device import amp_dtype, pick_device  # noqa: E402
+from bat_core.base.distributed import current_dist  # noqa: E402
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
-from bat_core.corpus import load_corpus  # noqa: E402
-from bat_core.device import amp_dtype, pick_device  # noqa: E402
-from bat_core.distributed import current_dist  # noqa: E402
-from bat_core.neighbours import K_GRID, SMOOTHING_GRID, KnnIndex, tfidf_features  # noqa: E402
+from bat_core.data.corpus import load_corpus  # noqa: E402
+from bat_core.teachers import build as T  # noqa: E402
+from bat_core.teachers.neighbours import K_GRID, SMOOTHING_GRID, KnnIndex, tfidf_features  # noqa: E402
 
 torch.set_num_threads(1)
 CACHE = Path(os.environ.get("BAT_CACHE_DIR", ROOT / ".bat_cache"))
@@ -360,8 +360,8 @@ def finetune(name: str, epochs: int, max_length: int = 128, top_n: int = 2) -> d
 # ------------------------------------------------------------------------------------------- student comparison
 def arm_logits(ctx: Ctx, arm: str):
     """A teacher for the student runs, with the hyperparameters chosen on dev (dev-*.json / finetune-*.json)."""
-    from bat_core.logits import TeacherLogits
-    from bat_core.teacher import build_teacher
+    from bat_core.teachers.build import build_teacher
+    from bat_core.teachers.store import TeacherLogits
 
     if arm in ("lexical", "transformer"):
         return build_teacher(ctx.corpus, TeacherConfig(kind=arm), cache_dir=CACHE)
@@ -421,7 +421,7 @@ def arm_logits(ctx: Ctx, arm: str):
 
 def students(name: str, arms: list[str], n_seeds: int) -> None:
     from bat_core.cli import seed_list
-    from bat_core.train import fit_student
+    from bat_core.training.trainer import fit_student
 
     ctx = Ctx(name, embed=any(a not in ("lexical",) for a in arms))
     path = OUT / f"students-{name}.json"

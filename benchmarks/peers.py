@@ -1,6 +1,6 @@
 """Peer topic models on our corpora, scored exactly like the BAT student (issue 6, item 2).
 
-Every peer is fitted on the TRAIN split of a :class:`bat_core.corpus.Corpus`, restricted to the corpus's own
+Every peer is fitted on the TRAIN split of a :class:`bat_core.data.corpus.Corpus`, restricted to the corpus's own
 vocabulary (``corpus.vocab``), and evaluated like our student: the top-10 words of each topic as vocabulary indices →
 ``npmi_per_topic`` on the test split (mean + ``robust_summary``), on the dev split, against the external Wikipedia
 reference (``vectorize_reference(datasets.load("wiki"), corpus)``), topic uniqueness, and the wall time of the fit.
@@ -49,10 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bat_core import datasets
-from bat_core.corpus import Corpus, load_corpus, make_vectorizer, vectorize_reference
-from bat_core.io import atomic_write_bytes, atomic_write_text, dumps_json
-from bat_core.metrics import npmi_per_topic, robust_summary, top_words, topic_uniqueness
+from bat_core.base.io import atomic_write_bytes, atomic_write_text, dumps_json
+from bat_core.data import datasets
+from bat_core.data.corpus import Corpus, load_corpus, make_vectorizer, vectorize_reference
+from bat_core.evaluation.metrics import npmi_per_topic, robust_summary, top_words, topic_uniqueness
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -200,8 +200,8 @@ def _child(task: dict) -> dict:
 
 def _train_child(task: dict) -> dict:
     from bat_core.config import DistillConfig, StudentConfig
-    from bat_core.corpus import load_corpus
-    from bat_core.logits import TeacherLogits
+    from bat_core.data.corpus import load_corpus
+    from bat_core.teachers.store import TeacherLogits
 
     device = task.get("device", "cpu")
     corpus = load_corpus(task["corpus"], _corpus_config(task))
@@ -218,11 +218,11 @@ def _train_child(task: dict) -> dict:
             cfg = StudentConfig(n_topics=task["k"], epochs=epochs, seed=0, device=device)
             return [old_fit(corpus, cfg, DistillConfig(lam=task.get("lam", 0.0)), teacher)]
     else:
-        import bat_core.train
-        from bat_core.train import fit_students
+        import bat_core.training.trainer
+        from bat_core.training.trainer import fit_students
 
         if "workers" in task:  # how many CPU stacks train side by side (default: torch's thread count)
-            patches.enter_context(_patched(bat_core.train, "cpu_workers", lambda: int(task["workers"])))
+            patches.enter_context(_patched(bat_core.training.trainer, "cpu_workers", lambda: int(task["workers"])))
 
         def train(epochs: int) -> list:
             members = [(StudentConfig(n_topics=task["k"], epochs=epochs, seed=s, device=device),
@@ -251,10 +251,10 @@ def _teacher_child(task: dict) -> dict:
     same windows in the same batches; then the store's size on disk."""
     import torch
 
-    from bat_core import teacher as tmod
     from bat_core.config import TeacherConfig
-    from bat_core.corpus import build_corpus
-    from bat_core.datasets import load
+    from bat_core.data.corpus import build_corpus
+    from bat_core.data.datasets import load
+    from bat_core.teachers import build as tmod
 
     device = task.get("device", "cpu")
     corpus = build_corpus(load("demo")[: task.get("docs")], name="demo")
@@ -262,7 +262,7 @@ def _teacher_child(task: dict) -> dict:
     phases: dict[str, list[float]] = {}
     seen: dict = {}
 
-    def timed(name: str, fn: Callable) -> Callable:  # wraps a bat_core.teacher helper, same signature
+    def timed(name: str, fn: Callable) -> Callable:  # wraps a bat_core.teachers.build helper, same signature
         def wrapper(*args: Any, **kw: Any) -> Any:
             c0, w0 = _cpu(), _wall()
             result = fn(*args, **kw)
@@ -311,7 +311,7 @@ def _bare_vs_ours(seen: dict) -> dict:
     bare forward gets its inputs padded beforehand (not timed)."""
     import torch
 
-    from bat_core.encoder import _pad, combine_chunks
+    from bat_core.teachers.encoder import _pad, combine_chunks
 
     enc, chunks, bs, n_docs = seen["encoder"], seen["chunks"], seen["batch"], seen["n_docs"]
     model = enc.encoder
@@ -355,7 +355,7 @@ def _bare_vs_ours(seen: dict) -> dict:
 def scaled_docs(n: int) -> list[str]:
     """n documents: demo's texts in turn, each copy ending in a distinct pseudo-word ``docid<i>`` (digits, so not a
     token: the vocabulary is demo's; but the copies are no longer duplicates or near-twins, so none is dropped)."""
-    from bat_core.datasets import load
+    from bat_core.data.datasets import load
 
     base = load("demo")
     return [f"{base[i % len(base)]} docid{i}" for i in range(n)]
@@ -363,9 +363,9 @@ def scaled_docs(n: int) -> list[str]:
 
 def _scale_child(task: dict) -> dict:
     from bat_core.config import DistillConfig, StudentConfig
-    from bat_core.corpus import build_corpus
-    from bat_core.metrics import NpmiScorer, npmi_per_topic, top_words
-    from bat_core.train import fit_students
+    from bat_core.data.corpus import build_corpus
+    from bat_core.evaluation.metrics import NpmiScorer, npmi_per_topic, top_words
+    from bat_core.training.trainer import fit_students
 
     device = task.get("device", "cpu")
 
@@ -445,9 +445,9 @@ def npmi_comparison(corpus_name: str, n_top: int = 10, max_docs: int | None = No
     from gensim.models.coherencemodel import CoherenceModel
 
     from bat_core.config import DistillConfig, StudentConfig
-    from bat_core.corpus import load_corpus
-    from bat_core.metrics import NpmiScorer, npmi_per_topic, top_words
-    from bat_core.train import fit_students
+    from bat_core.data.corpus import load_corpus
+    from bat_core.evaluation.metrics import NpmiScorer, npmi_per_topic, top_words
+    from bat_core.training.trainer import fit_students
 
     corpus = load_corpus(corpus_name, _corpus_config({"max_docs": max_docs}))
     members = [(StudentConfig(n_topics=K[corpus_name], epochs=5 if max_docs else 30, seed=s, device="cpu"),
@@ -713,7 +713,7 @@ def _render_workers(res: dict, ctx: dict) -> list[str]:
              f"{threads}", "",
              "`fit_students` splits a CPU grid into at least `cpu_workers()` stacks and trains them on that many "
              "threads, one intra-op thread each; with 1 worker the grid is one stack on one thread (V = 2,000 < "
-             "2,500 words per thread). Patched in the child: `bat_core.train.cpu_workers = lambda: w`.", "",
+             "2,500 words per thread). Patched in the child: `bat_core.training.trainer.cpu_workers = lambda: w`.", "",
              "| workers | epochs measured | s/epoch (wall / CPU) | set-up + θ inference + scoring (wall / CPU) | "
              f"grid at {full} epochs, **extrapolated** (wall / CPU) | speed-up vs 1 worker (wall / CPU) | "
              "peak RSS over start, MB |", "|---|---|---|---|---|---|---|"]
@@ -817,7 +817,7 @@ def _teacher_table(t: dict) -> list[str]:
              f"Default `TeacherConfig()`: MiniLM-L6 (offline wheel), mean pooling, windows of ≤ 256 word-pieces, "
              f"knn head (chose `{t['teacher_kind']}`). Demo: {t['docs']} documents → {t['windows']} windows (longest "
              f"{t['max_len']} word-pieces), {t['batches']} length-sorted batch(es) of ≤ {t['batch']}, {t['threads']} "
-             "torch threads. The phases are timed by wrapping `bat_core.teacher`'s helpers inside one "
+             "torch threads. The phases are timed by wrapping `bat_core.teachers.build`'s helpers inside one "
              "`build_teacher` call; then, in the same process and on the same model object, the bare forward and "
              "our encode step run again, interleaved batch by batch (which goes first alternates), so that load "
              "changes and warm caches hit both alike: that pair gives the overhead.", "",

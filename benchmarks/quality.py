@@ -29,13 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bat_core import datasets
-from bat_core.align import align_topics
+from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
-from bat_core.corpus import load_corpus, vectorize_reference
-from bat_core.downstream import evaluate_runs
-from bat_core.metrics import npmi_per_topic, robust_summary, top_words
-from bat_core.pipeline import (
+from bat_core.data import datasets
+from bat_core.data.corpus import load_corpus, vectorize_reference
+from bat_core.data.readers import read_documents
+from bat_core.evaluation.align import align_topics
+from bat_core.evaluation.downstream import evaluate_runs
+from bat_core.evaluation.metrics import npmi_per_topic, robust_summary, top_words
+from bat_core.training.pipeline import (
     choice_line,
     describe_gamma,
     execute,
@@ -45,8 +47,6 @@ from bat_core.pipeline import (
     plan,
     seed_list,
 )
-from bat_core.progress import TqdmProgress
-from bat_core.readers import read_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 

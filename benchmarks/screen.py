@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
-from bat_core.corpus import load_corpus
-from bat_core.pipeline import get_teacher, seed_list
-from bat_core.train import fit_students
+from bat_core.data.corpus import load_corpus
+from bat_core.training.pipeline import get_teacher, seed_list
+from bat_core.training.trainer import fit_students
 
 ROOT = Path(__file__).resolve().parents[1]
 

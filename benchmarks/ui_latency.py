@@ -36,9 +36,9 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 def prepare(cache: Path, epochs: int, n_topics: int) -> None:
     """Train the default grid into ``cache`` (cached runs are read, not retrained)."""
-    from bat_core import pipeline
     from bat_core.config import DEFAULT_APP_SEEDS, DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
-    from bat_core.corpus import load_corpus
+    from bat_core.data.corpus import load_corpus
+    from bat_core.training import pipeline
 
     corpus = load_corpus("demo")
     tcfg = TeacherConfig(max_length=64, max_chunks=1)

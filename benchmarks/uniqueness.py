@@ -40,12 +40,12 @@ sys.path.insert(0, str(ROOT))
 
 from bat_core.cli import seed_list  # noqa: E402
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
-from bat_core.corpus import load_corpus  # noqa: E402
-from bat_core.logits import TeacherLogits  # noqa: E402
-from bat_core.metrics import top_words  # noqa: E402
-from bat_core.neighbours import KnnIndex, tfidf_features  # noqa: E402
-from bat_core.teacher import build_teacher, log_unigram  # noqa: E402
-from bat_core.train import fit_student  # noqa: E402
+from bat_core.data.corpus import load_corpus  # noqa: E402
+from bat_core.evaluation.metrics import top_words  # noqa: E402
+from bat_core.teachers.build import build_teacher, log_unigram  # noqa: E402
+from bat_core.teachers.neighbours import KnnIndex, tfidf_features  # noqa: E402
+from bat_core.teachers.store import TeacherLogits  # noqa: E402
+from bat_core.training.trainer import fit_student  # noqa: E402
 
 CACHE = Path(os.environ.get("BAT_CACHE_DIR", ROOT / ".bat_cache"))
 OUT = CACHE / "uniqueness"

@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def demo_corpus():
-    from bat_core.corpus import load_corpus
+    from bat_core.data.corpus import load_corpus
 
     return load_corpus("demo")
 

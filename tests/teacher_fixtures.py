@@ -45,7 +45,7 @@ def corpus_config():  # noqa: ANN201
 
 
 def make_topic_corpus():  # noqa: ANN201
-    from bat_core.corpus import build_corpus
+    from bat_core.data.corpus import build_corpus
 
     docs, _ = topic_docs()
     return build_corpus(docs, corpus_config(), name="topics")

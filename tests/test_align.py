@@ -5,7 +5,7 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from bat_core.align import align_topics, jensen_shannon, softmax_rows
+from bat_core.evaluation.align import align_topics, jensen_shannon, softmax_rows
 
 
 def test_jsd_hand_examples():

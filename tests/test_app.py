@@ -17,9 +17,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1 import app_test as _app_test
 
-from bat_core.align import align_topics
-from bat_core.families import close_counterpart
-from bat_core.pipeline import seed_list
+from bat_core.evaluation.align import align_topics
+from bat_core.explore.families import close_counterpart
+from bat_core.training.pipeline import seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -57,7 +57,7 @@ def new_app(timeout: float = 60) -> AppTest:
 def _pair(at: AppTest, lam: float):
     """The baseline and the BAT run at ``lam`` (first shared seed) that the Compare page shows first: its first
     family (the γ candidates the dev rule did not choose are listed last), from the run cache."""
-    from bat_core.families import comparable, families, ordered, pick
+    from bat_core.explore.families import comparable, families, ordered, pick
     from ui.runs import cache
 
     saved = cache().runs.runs(at.session_state["corpus"].hash)
@@ -283,14 +283,14 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert "BAT (λ=0.25) NPMI" in {m.label for m in at.metric}
 
     # ---- the slider moves back to an already trained λ: read from the run cache, nothing trains
-    import bat_core.pipeline
+    import bat_core.training.pipeline
 
     def no_training(*a, **k):
         raise AssertionError("moving the slider must not train")
 
     n_runs = len(list(Path(app_env["BAT_CACHE_DIR"], "runs").iterdir()))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bat_core.pipeline, "_train_missing", no_training)
+        mp.setattr(bat_core.training.pipeline, "_train_missing", no_training)
         at.select_slider(key="cmp_lam").set_value(0.5).run()
     assert not at.exception, at.exception
     assert "BAT (λ=0.5) NPMI" in {m.label for m in at.metric}
@@ -338,8 +338,8 @@ def test_bad_train_settings_are_explained(app_env):
 
 def test_job_manager_outcomes():
     """Background jobs: results, user errors, cancellation and engine bugs all end in a state a page can show."""
-    from bat_core.errors import BatError
-    from bat_core.progress import ProgressEvent, check_stop
+    from bat_core.base.errors import BatError
+    from bat_core.base.progress import ProgressEvent, check_stop
     from ui.jobs import Job, JobManager
 
     jm = JobManager()
@@ -396,9 +396,10 @@ def test_sidebar_names_the_gpu(app_env, monkeypatch):
 def test_app_job_and_cli_share_one_path_and_cache(app_env, tmp_path, capsys):
     """The Train page's job and `bat fit` with the same settings plan the same run key and give the same result, and
     the CLI finds a run the app trained in the shared cache instead of training it again."""
-    from bat_core import cli, pipeline
-    from bat_core.corpus import load_corpus
-    from bat_core.runs import Run
+    from bat_core import cli
+    from bat_core.data.corpus import load_corpus
+    from bat_core.runs.store import Run
+    from bat_core.training import pipeline
     from ui.jobs import manager
 
     at = new_app()

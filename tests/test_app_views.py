@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_app import SEED, new_app, wait_for_job
 
-from bat_core.families import close_counterpart, pick
+from bat_core.explore.families import close_counterpart, pick
 
 
 def _runs(at):
@@ -65,7 +65,7 @@ def test_lambda_one_next_to_baseline(trained):
     assert len(tables) == 2 and "λ = 1 (teacher only)" in tables[1]
     saved = _runs(at)
     base, one = pick(saved, 0.0, SEED), pick(saved, 1.0, SEED)
-    from bat_core.align import align_topics
+    from bat_core.evaluation.align import align_topics
 
     pairs = align_topics(base.beta, one.beta)
     body = tables[1].split("<tbody>")[1].split("<tr")[1:]
@@ -142,14 +142,14 @@ def test_ldavis_side_by_side_and_cached(trained, monkeypatch):
     assert "zoom:0.55" in left and "zoom:0.55" in right and 'src="http' not in left + right
     saved = _runs(at)
     mapping = next(m.value for m in at.markdown if "↔" in m.value)
-    from bat_core.align import align_topics
+    from bat_core.evaluation.align import align_topics
 
     base, one = pick(saved, 0.0, SEED), pick(saved, 1.0, SEED)
     first = align_topics(base.beta, one.beta)[0]
     assert mapping.startswith(f"{first[0] + 1} ↔ {first[1] + 1}")
-    import bat_core.ldavis
+    import bat_core.explore.ldavis
 
-    monkeypatch.setattr(bat_core.ldavis, "run_html", _raise)  # both pages come from the per-run cache now
+    monkeypatch.setattr(bat_core.explore.ldavis, "run_html", _raise)  # both pages come from the per-run cache now
     at.radio(key="lda_layout").set_value("One above the other").run()
     assert not at.exception, at.exception
     frames = [f.proto.srcdoc for f in at.get("iframe")]
@@ -216,7 +216,7 @@ def _train_and_open_downstream(at, k: int) -> None:
 @pytest.mark.slow
 def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
     """mini20ng picked on the Corpus page, trained at λ ∈ {0, 0.5}: the tab plots accuracy and macro-F1 against λ,
-    the same numbers as bat_core.downstream on the saved runs."""
+    the same numbers as bat_core.evaluation.downstream on the saved runs."""
     at = new_app(timeout=120)
     at.selectbox(key="builtin_name").set_value("mini20ng").run()
     at.button(key="use_demo").click().run()
@@ -227,7 +227,7 @@ def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
     spec = json.loads(charts[0].proto.spec)
     titles = [a["text"] for a in spec["layout"]["annotations"]]
     assert titles == ["Accuracy (test split) vs λ", "Macro-F1 (test split) vs λ"]
-    from bat_core.downstream import evaluate_runs
+    from bat_core.evaluation.downstream import evaluate_runs
 
     want = {s["lam"]: s["accuracy"] for s in evaluate_runs(at.session_state["corpus"], _runs(at))}
     mean = next(d for d in spec["data"] if d["name"] == "mean over seeds" and d.get("xaxis", "x") == "x")
@@ -238,8 +238,8 @@ def test_downstream_chart_on_a_labelled_builtin_corpus(app_env):
 @pytest.mark.slow
 def test_compare_says_which_gamma_was_chosen_and_why(trained):
     """The Train page's default γ is chosen on dev data; Compare states the choice and the candidates it weighed."""
-    from bat_core.families import gamma, gamma_candidates
-    from bat_core.selection import GAMMA_GRID, gamma_choice
+    from bat_core.explore.families import gamma, gamma_candidates
+    from bat_core.training.selection import GAMMA_GRID, gamma_choice
 
     at = _compare()
     saved = _runs(at)

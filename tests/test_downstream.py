@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from bat_core.downstream import check_categories, classify, evaluate_runs, labelled_rows
-from bat_core.errors import BatError
+from bat_core.base.errors import BatError
+from bat_core.evaluation.downstream import check_categories, classify, evaluate_runs, labelled_rows
 
 
 def _theta(y: np.ndarray, signal: float, rng: np.random.Generator, k: int = 6) -> np.ndarray:

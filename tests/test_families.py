@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bat_core.families import comparable, families, family_label, is_baseline, teacher_is_weak
+from bat_core.explore.families import comparable, families, family_label, is_baseline, teacher_is_weak
 
 
 def test_run_families():
@@ -50,7 +50,7 @@ def test_weak_teacher():
 
 
 def test_close_counterpart_needs_two_shared_top_words():
-    from bat_core.families import close_counterpart, pair_rows, shared_top_words
+    from bat_core.explore.families import close_counterpart, pair_rows, shared_top_words
 
     a = [f"a{i}" for i in range(10)]
     one = ["a0"] + [f"b{i}" for i in range(9)]
@@ -70,7 +70,7 @@ def test_close_counterpart_needs_two_shared_top_words():
 def test_faded_families_read_as_the_pipelines_two_rounds():
     """After a second round (no constant-λ γ kept TU) the faded run the rule chose is the default family; the other
     candidates are flagged as not chosen, and labels and settings say that λ faded."""
-    from bat_core.families import gamma_candidates, settings_line, unchosen_gamma
+    from bat_core.explore.families import gamma_candidates, settings_line, unchosen_gamma
 
     def run(lam, gamma=0.0, fade=0.0, tu=0.80, dev=0.10):
         distill = {"lam": lam, "temperature": 1.0, "clip": None, "encode_logits": "off"}
@@ -112,8 +112,8 @@ def test_gamma_candidates_read_further_seeds_as_the_pipeline_does():
     kept) the next seeds in the shared order, as long as each has every candidate; the choice is the pipeline's,
     whichever of the family's runs the page starts from."""
     from bat_core.config import PAPER_SEEDS
-    from bat_core.families import gamma_candidates, rule_reading, unchosen_gamma
-    from bat_core.selection import gamma_choice
+    from bat_core.explore.families import gamma_candidates, rule_reading, unchosen_gamma
+    from bat_core.training.selection import gamma_choice
 
     s1, s2, s3 = PAPER_SEEDS[:3]
     saved = [_seeded(0.0, s) for s in (s1, s2, s3)]
@@ -140,7 +140,7 @@ def test_gamma_candidates_read_further_seeds_as_the_pipeline_does():
 def test_a_users_own_multi_seed_family_is_not_an_unchosen_candidate():
     """The rule chose on the first seed; a family the user trained at the same λ on three seeds with another γ is
     theirs, not a candidate the rule passed over (it is not listed last with that note)."""
-    from bat_core.families import unchosen_gamma
+    from bat_core.explore.families import unchosen_gamma
 
     saved = [_seeded(0.0, 1), _seeded(0.5, 1, 0.25, tu=0.79, dev=0.2), _seeded(0.5, 1, 0.0, tu=0.70)]  # 0.25 kept
     mine = [_seeded(0.5, s, 0.0, tu=0.70) for s in (2, 3)]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from bat_core import train
+from bat_core.base.progress import Cancelled
 from bat_core.config import DistillConfig, StudentConfig
-from bat_core.progress import Cancelled
-from bat_core.train import fit_student, fit_students
+from bat_core.training import trainer as train
+from bat_core.training.trainer import fit_student, fit_students
 
 TINY = StudentConfig(n_topics=5, epochs=4, emb_dim=32, patience=2)
 
@@ -152,7 +152,7 @@ def test_cpu_stacks_are_balanced(demo_corpus, monkeypatch):
 def test_a_diverging_member_stops_training_with_a_plain_error(demo_corpus, monkeypatch):
     """A loss that becomes NaN (too high a learning rate) is an error that says what to change, not a run of
     identical topics saved and scored as a result."""
-    from bat_core.errors import BatError
+    from bat_core.base.errors import BatError
 
     real = train.bow_nll
     monkeypatch.setattr(train, "bow_nll", lambda x, recon: real(x, recon) * float("nan"))

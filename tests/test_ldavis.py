@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import scipy.sparse as sp
 
-from bat_core import ldavis
+from bat_core.explore import ldavis
 
 
 def _fake_run(k=4, v=50, n=30, seed=0):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp, softmax
 
-from bat_core.errors import BatError
-from bat_core.logits import TeacherLogits, compress
+from bat_core.base.errors import BatError
+from bat_core.teachers.store import TeacherLogits, compress
 
 
 def _logits(n: int = 40, v: int = 300, seed: int = 0) -> np.ndarray:

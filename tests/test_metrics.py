@@ -7,7 +7,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from bat_core.metrics import (
+from bat_core.evaluation.metrics import (
     NpmiScorer,
     npmi,
     npmi_per_topic,

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from bat_core.neighbours import knn_logits
+from bat_core.teachers.neighbours import knn_logits
 
 
 def test_knn_logits_are_the_neighbours_mean_distribution():
@@ -30,7 +30,7 @@ def test_knn_head_teacher_beats_unigram(tiny_bert_dir):
     from teacher_fixtures import make_topic_corpus
 
     from bat_core.config import TeacherConfig
-    from bat_core.teacher import build_teacher
+    from bat_core.teachers.build import build_teacher
 
     corpus = make_topic_corpus()
     store = build_teacher(corpus, TeacherConfig(model=str(tiny_bert_dir), head="knn", max_length=64, device="cpu"))
@@ -42,7 +42,7 @@ def test_knn_head_teacher_beats_unigram(tiny_bert_dir):
 
 
 def test_select_knn_picks_lowest_dev_perplexity():
-    from bat_core.neighbours import select_knn
+    from bat_core.teachers.neighbours import select_knn
 
     rng = np.random.default_rng(0)
     feats = torch.from_numpy(rng.normal(size=(60, 4)).astype(np.float32))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bat_core.config import CorpusConfig
-from bat_core.corpus import build_corpus
+from bat_core.data.corpus import build_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def corpus():
 
 
 def test_evaluate_topics_matches_metrics(corpus):
-    from bat_core.metrics import npmi_per_topic, topic_uniqueness
+    from bat_core.evaluation.metrics import npmi_per_topic, topic_uniqueness
 
     top = np.arange(20).reshape(2, 10) % corpus.vocab_size
     m = peers.evaluate_topics(top, corpus)

@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from bat_core import plots
+from bat_core.explore import plots
 
 
 def _runs():
@@ -90,7 +90,7 @@ def test_topic_npmi_pairs_marks_pairs_without_counterpart():
 
 
 def test_teacher_shift_bar():
-    from bat_core.teacher_effect import WordShift
+    from bat_core.explore.teacher_effect import WordShift
 
     raised = [WordShift("up1", 0.01, 0.03), WordShift("up2", 0.01, 0.02)]
     lowered = [WordShift("down1", 0.05, 0.02)]

@@ -8,14 +8,14 @@ import scipy.sparse as sp
 import torch
 from test_grid import TINY, Teacher, _assert_same_run
 
+from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig
-from bat_core.distill import bow_nll, cross_entropy, reconstruction_loss, teacher_target
-from bat_core.errors import BatError
-from bat_core.prodlda import ProdLDA, student_class
-from bat_core.runs import run_key
-from bat_core.student import Scholar, SparseRows, reconstruction
-from bat_core.train import fit_student, fit_students
-from bat_core.transform import transform
+from bat_core.runs.store import run_key
+from bat_core.students.inference import transform
+from bat_core.students.loss import bow_nll, cross_entropy, reconstruction_loss, teacher_target
+from bat_core.students.prodlda import ProdLDA, student_class
+from bat_core.students.scholar import Scholar, SparseRows, reconstruction
+from bat_core.training.trainer import fit_student, fit_students
 
 X = np.array([[3, 0, 1, 0, 2, 0], [0, 1, 0, 4, 0, 1], [1, 1, 1, 0, 0, 2]], dtype=np.float32)
 
@@ -144,7 +144,7 @@ def test_prodlda_rejects_logits_in_the_encoder():
 def test_prodlda_with_logits_in_the_encoder_is_refused_when_planned(demo_corpus):
     """Said by plan(), before the teacher is built (it used to come after the teacher, seconds to minutes later)."""
     from bat_core.config import DistillConfig, TeacherConfig
-    from bat_core.pipeline import plan
+    from bat_core.training.pipeline import plan
 
     with pytest.raises(BatError, match="encode_logits"):
         plan(demo_corpus, TeacherConfig(), StudentConfig(student="prodlda"), DistillConfig(encode_logits="raw"),

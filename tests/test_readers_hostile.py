@@ -11,10 +11,10 @@ import zipfile
 
 import pytest
 
+from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
-from bat_core.corpus import build_corpus
-from bat_core.errors import BatError
-from bat_core.readers import parse_bytes, parse_labelled, read_documents
+from bat_core.data.corpus import build_corpus
+from bat_core.data.readers import parse_bytes, parse_labelled, read_documents
 
 WORDS = "markets prices trade football league goals election voters senate rain storm winds".split()
 

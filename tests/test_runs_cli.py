@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
-from bat_core.pipeline import execute, plan
-from bat_core.runs import Run, RunStore
+from bat_core.runs.store import Run, RunStore
+from bat_core.training.pipeline import execute, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,8 +177,8 @@ def test_cli_never_overwrites_a_folder_of_the_users_and_checks_paths_first(tmp_p
 
 
 def test_atomic_dir_replaces_an_older_store_but_nothing_else(tmp_path):
-    from bat_core.errors import BatError
-    from bat_core.io import atomic_dir
+    from bat_core.base.errors import BatError
+    from bat_core.base.io import atomic_dir
 
     store = tmp_path / "store"
     for text in ("one", "two"):  # a store replaces its older self
@@ -197,7 +197,6 @@ def test_atomic_dir_replaces_an_older_store_but_nothing_else(tmp_path):
 
 def test_cli_says_in_one_line_when_the_disk_refuses_the_results(tmp_path, capsys, monkeypatch):
     from bat_core import cli
-
     def full(*_, **__):
         raise OSError(28, "No space left on device", str(tmp_path / "o" / "summary.json"))
 

@@ -10,11 +10,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig
-from bat_core.distill import bow_nll, clip_logits, cross_entropy, reconstruction_loss, teacher_target
-from bat_core.errors import BatError
-from bat_core.student import Scholar, SparseRows, _BatchNormTrain, background_log_frequencies, reconstruction
-from bat_core.train import fit_student
+from bat_core.students.loss import bow_nll, clip_logits, cross_entropy, reconstruction_loss, teacher_target
+from bat_core.students.scholar import Scholar, SparseRows, _BatchNormTrain, background_log_frequencies, reconstruction
+from bat_core.training.trainer import fit_student
 
 
 def _batch(seed=0, n=16, V=30):
@@ -201,7 +201,7 @@ def test_too_few_documents_for_topics(demo_corpus):
 
 def test_random_topics_score_near_zero(demo_corpus):
     """Guards the NPMI test above from passing vacuously: random word lists must score far below learned ones."""
-    from bat_core.metrics import npmi
+    from bat_core.evaluation.metrics import npmi
 
     rng = np.random.default_rng(0)
     top = np.stack([rng.choice(demo_corpus.vocab_size, 10, replace=False) for _ in range(20)])

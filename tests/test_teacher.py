@@ -10,12 +10,12 @@ import scipy.sparse as sp
 import torch
 from teacher_fixtures import TOPICS, make_topic_corpus
 
-from bat_core import encoder as E
-from bat_core import teacher as T
+from bat_core.base.distributed import DistEnv
+from bat_core.base.errors import BatError
 from bat_core.config import TeacherConfig
-from bat_core.distributed import DistEnv
-from bat_core.errors import BatError
-from bat_core.logits import TeacherLogits
+from bat_core.teachers import build as T
+from bat_core.teachers import encoder as E
+from bat_core.teachers.store import TeacherLogits
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_real_minilm_frozen_teacher_beats_unigram_on_demo(demo_corpus):
 
 
 def test_should_stop_cancels(topic_corpus, tiny_bert_dir, tmp_path):
-    from bat_core.progress import Cancelled
+    from bat_core.base.progress import Cancelled
 
     with pytest.raises(Cancelled):
         T.build_teacher(topic_corpus, _cfg(tiny_bert_dir), cache_dir=tmp_path, should_stop=lambda: True)
@@ -222,17 +222,18 @@ def test_warm_up_imports_the_teacher_and_never_raises():
     import sys
 
     code = ("import sys\n"
-            "from bat_core import pipeline\n"
-            "assert 'transformers' not in sys.modules and 'bat_core.teacher' not in sys.modules\n"
+            "from bat_core.training import pipeline\n"
+            "assert 'transformers' not in sys.modules and 'bat_core.teachers.build' not in sys.modules\n"
             "pipeline.warm_up('/no/such/model/folder')\n"  # a bad model fails later, at the real load
             "pipeline.warm_up('minilm')\n"
-            "assert 'bat_core.teacher' in sys.modules and 'transformers.models.bert.modeling_bert' in sys.modules\n")
+            "assert 'bat_core.teachers.build' in sys.modules\n"
+            "assert 'transformers.models.bert.modeling_bert' in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_cpu_bf16_autocast_follows_the_override(monkeypatch):
-    from bat_core.device import amp_dtype
+    from bat_core.base.device import amp_dtype
 
     cpu = torch.device("cpu")
     monkeypatch.setenv("BAT_CPU_BF16", "0")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from bat_core.teacher_effect import target_totals, teacher_effect, word_shift
+from bat_core.explore.teacher_effect import target_totals, teacher_effect, word_shift
 
 VOCAB = ["a", "b", "c", "d"]
 # two training documents (rows 0 and 2) and one that is not in the split (row 1)

@@ -8,16 +8,15 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig, TeacherConfig
-from bat_core.corpus import build_corpus, drop_duplicates
-from bat_core.errors import BatError
-from bat_core.neighbours import KnnIndex, candidate_views, choose_index, tfidf_features
-from bat_core.teacher_choice import choice_line, describe_choice
+from bat_core.data.corpus import build_corpus, drop_duplicates
+from bat_core.teachers.choice import choice_line, describe_choice
+from bat_core.teachers.neighbours import KnnIndex, candidate_views, choose_index, tfidf_features
 
 
 def test_lexical_teacher_needs_no_transformer_and_beats_unigram_and_random(demo_corpus, tmp_path, monkeypatch):
-    from bat_core import teacher as teacher_mod
-
+    from bat_core.teachers import build as teacher_mod
     def no_encoder(*a, **k):
         raise AssertionError("the lexical and random teachers must not load a transformer")
 
@@ -101,8 +100,8 @@ def test_near_twins_are_dropped_after_boilerplate_removal():
 def test_clipping_counts_from_the_compressed_store_tail():
     """A document with 100 types at c = 10 keeps 1,000 of 2,000 words, also when only the top 512 logits are stored
     and every other word shares one tail logit (the old threshold left all 2,000)."""
-    from bat_core.distill import clip_logits
-    from bat_core.logits import TeacherLogits
+    from bat_core.students.loss import clip_logits
+    from bat_core.teachers.store import TeacherLogits
 
     rng = np.random.default_rng(0)
     V = 2000
@@ -125,8 +124,8 @@ def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
     from dataclasses import replace
 
     from bat_core.config import DistillConfig
-    from bat_core.logits import TeacherLogits
-    from bat_core.train import _Teacher
+    from bat_core.teachers.store import TeacherLogits
+    from bat_core.training.trainer import _Teacher
 
     V = 5
     p = np.array([[0.4, 0.3, 0.1, 0.1, 0.1]], dtype=np.float32)
@@ -160,7 +159,7 @@ def test_background_correction_divides_the_target_by_unigram_to_the_gamma():
 def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
     from types import SimpleNamespace
 
-    from bat_core.selection import gamma_choice
+    from bat_core.training.selection import gamma_choice
 
     def run(gamma, dev, tu):
         return SimpleNamespace(config={"distill": {"background_correction": gamma}}, key=f"k{gamma}", lam=0.5, seed=1,
@@ -187,7 +186,7 @@ def test_gamma_rule_keeps_uniqueness_and_picks_best_dev_npmi():
 def test_gamma_rule_fades_the_teacher_only_when_no_gamma_keeps_uniqueness():
     from types import SimpleNamespace
 
-    from bat_core.selection import describe_gamma, gamma_choice, needs_fading
+    from bat_core.training.selection import describe_gamma, gamma_choice, needs_fading
 
     def run(gamma, dev, tu, fade=0.0):
         return SimpleNamespace(config={"distill": {"background_correction": gamma, "fade": fade}}, lam=0.5, seed=1,
@@ -216,7 +215,7 @@ def test_gamma_rule_reads_more_seeds_as_means_with_less_room():
     (paired with each seed's baseline) and dev NPMI averaged, and the room for noise shrinks as 0.025/√seeds."""
     from types import SimpleNamespace
 
-    from bat_core.selection import describe_gamma, gamma_choice, needs_more_seeds, tu_slack
+    from bat_core.training.selection import describe_gamma, gamma_choice, needs_more_seeds, tu_slack
 
     def run(seed, gamma, dev, tu, lam=0.5):
         return SimpleNamespace(config={"distill": {"background_correction": gamma}}, key=f"k{gamma}-{seed}", lam=lam,
@@ -246,7 +245,7 @@ def test_rule_candidates_follow_the_pipelines_two_rounds():
     read, or a user-set fade run would make the default family look unchosen."""
     from types import SimpleNamespace
 
-    from bat_core.selection import FADE, rule_candidates
+    from bat_core.training.selection import FADE, rule_candidates
 
     def run(gamma, tu, fade=0.0):
         return SimpleNamespace(config={"distill": {"background_correction": gamma, "fade": fade}}, seed=1,
@@ -270,8 +269,8 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
     the grid's λ > 0 members get the chosen γ and fade (their keys as planned: the trainer checks)."""
     from teacher_fixtures import make_topic_corpus
 
-    from bat_core import pipeline, selection
     from bat_core.config import DistillConfig, StudentConfig
+    from bat_core.training import pipeline, selection
 
     corpus = make_topic_corpus()
     tcfg = TeacherConfig(kind="lexical", device="cpu")
@@ -303,8 +302,8 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
     the rule reads the means, and the grid's run at that seed with the chosen γ is the one trained there."""
     from teacher_fixtures import make_topic_corpus
 
-    from bat_core import pipeline, selection
     from bat_core.config import PAPER_SEEDS, DistillConfig, StudentConfig
+    from bat_core.training import pipeline, selection
 
     corpus = make_topic_corpus()
     tcfg = TeacherConfig(kind="lexical", device="cpu")
@@ -327,8 +326,8 @@ def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
     λ > 0 member is keyed and trained with it; the chosen candidate is the grid's own run (read, not retrained)."""
     from teacher_fixtures import make_topic_corpus
 
-    from bat_core import pipeline, selection
     from bat_core.config import DistillConfig, StudentConfig
+    from bat_core.training import pipeline, selection
 
     corpus = make_topic_corpus()
     tcfg = TeacherConfig(kind="lexical", device="cpu")
@@ -360,7 +359,7 @@ def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
     assert "chosen on dev data" in selection.describe_gamma(s["background_correction"])
     # γ changes the target, hence what the student learns
     cand = {r["gamma"]: r["key"] for r in res.gamma["rows"]}
-    from bat_core.cache import Cache
+    from bat_core.training.cache import Cache
 
     a, b = (Cache(tmp_path).runs.load(cand[g]) for g in (0.0, 0.5))
     assert not np.allclose(a.beta, b.beta)

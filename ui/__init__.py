@@ -2,7 +2,7 @@
 
 State that crosses pages lives in ``st.session_state`` under a few keys:
 
-- ``corpus``: the current :class:`~bat_core.corpus.Corpus`
+- ``corpus``: the current :class:`~bat_core.data.corpus.Corpus`
 - ``corpus_source``: ``{"kind": "builtin"|"upload", "name": …, "id": …}``; ``corpus_docs``: its raw documents
 - ``job_id``: the last background job this session started (:mod:`ui.jobs`)
 - ``sel_lam`` / ``sel_seed``: the λ and seed picked on the Compare page (the pyLDAvis page starts from them)

@@ -15,15 +15,16 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
-from bat_core import exports, plots
-from bat_core.align import align_topics
-from bat_core.corpus import Corpus
-from bat_core.downstream import evaluate_runs
-from bat_core.errors import BatError
-from bat_core.families import pair_rows, rule_reading
-from bat_core.pipeline import describe_gamma, gamma_choice
-from bat_core.runs import Run
-from bat_core.teacher_effect import TeacherEffect, teacher_effect
+from bat_core.base.errors import BatError
+from bat_core.data.corpus import Corpus
+from bat_core.evaluation.align import align_topics
+from bat_core.evaluation.downstream import evaluate_runs
+from bat_core.explore import plots
+from bat_core.explore.families import pair_rows, rule_reading
+from bat_core.explore.teacher_effect import TeacherEffect, teacher_effect
+from bat_core.runs import exports
+from bat_core.runs.store import Run
+from bat_core.training.pipeline import describe_gamma, gamma_choice
 from ui import runs as run_reads
 
 Pairs = list[tuple[int, int, float]]
@@ -46,7 +47,7 @@ def aligned(key_a: str, key_b: str, _a: Run, _b: Run) -> Pairs:
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def pair_table(key_a: str, key_b: str, _a: Run, _b: Run) -> list[dict]:
-    """:func:`bat_core.families.pair_rows` for two runs: the aligned pairs with words, NPMI, JSD and closeness."""
+    """``explore.families.pair_rows`` for two runs: the aligned pairs with words, NPMI, JSD and closeness."""
     return pair_rows(aligned(key_a, key_b, _a, _b), _a.topics, _b.topics, npmi_per_topic(_a), npmi_per_topic(_b))
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from bat_core.corpus import Corpus
-from bat_core.datasets import LABELLED
-from bat_core.families import pick
-from bat_core.runs import Run
+from bat_core.data.corpus import Corpus
+from bat_core.data.datasets import LABELLED
+from bat_core.explore.families import pick
+from bat_core.runs.store import Run
 from ui import compare_cache as cc
 from ui import state, tables
 from ui.text import md_escape

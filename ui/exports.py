@@ -1,12 +1,12 @@
-"""Download buttons for one run: topics CSV, document–topic CSV, settings and metrics JSON (bat_core.exports)."""
+"""Download buttons for one run: topics CSV, document–topic CSV, settings and metrics JSON (bat_core.runs.exports)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from bat_core import exports
-from bat_core.corpus import Corpus
-from bat_core.runs import Run
+from bat_core.data.corpus import Corpus
+from bat_core.runs import exports
+from bat_core.runs.store import Run
 
 DEFER_CELLS = 500_000  # a θ bigger than this is written only when the user asks for it
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bat_core.errors import BatError
-from bat_core.progress import Cancelled, ProgressEvent
+from bat_core.base.errors import BatError
+from bat_core.base.progress import Cancelled, ProgressEvent
 
 
 @dataclass

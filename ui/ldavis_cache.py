@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bat_core import ldavis
-from bat_core.corpus import Corpus
-from bat_core.families import run_label
-from bat_core.runs import Run
+from bat_core.data.corpus import Corpus
+from bat_core.explore import ldavis
+from bat_core.explore.families import run_label
+from bat_core.runs.store import Run
 
 
 @st.cache_data(max_entries=32, show_spinner="Preparing pyLDAvis…")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bat_core.progress import ProgressEvent
+from bat_core.base.progress import ProgressEvent
 from ui.jobs import Job, manager
 
 # How often the panels refresh while a job runs. Every refresh is a script run on the server and a re-render in the

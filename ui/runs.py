@@ -7,10 +7,10 @@ from pathlib import Path
 import streamlit as st
 
 from bat_core.config import TeacherConfig
-from bat_core.corpus import Corpus
-from bat_core.logits import TeacherLogits
-from bat_core.pipeline import Cache
-from bat_core.runs import Run
+from bat_core.data.corpus import Corpus
+from bat_core.runs.store import Run
+from bat_core.teachers.store import TeacherLogits
+from bat_core.training.pipeline import Cache
 
 
 def cache() -> Cache:

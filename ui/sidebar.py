@@ -12,7 +12,7 @@ from ui.progress import sidebar_job
 @st.cache_resource(show_spinner=False)
 def device_name() -> str:
     """The device training will use, e.g. 'cpu' or 'cuda (NVIDIA H100 80GB HBM3)' (imports torch once)."""
-    from bat_core.device import describe, pick_device
+    from bat_core.base.device import describe, pick_device
 
     return describe(pick_device("auto"))
 

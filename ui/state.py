@@ -11,14 +11,14 @@ import json
 
 import streamlit as st
 
-from bat_core import datasets
+from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
-from bat_core.corpus import Corpus, build_corpus, hash_texts
-from bat_core.downstream import check_categories
-from bat_core.errors import BatError
+from bat_core.data import datasets
+from bat_core.data.corpus import Corpus, build_corpus, hash_texts
+from bat_core.evaluation.downstream import check_categories
 
 DEMO_LABEL = "Lee news corpus (300 Australian news articles, ships with gensim)"
-# The installed corpora a user can pick on the Corpus page (bat_core.datasets): what each is, and whether documents
+# The installed corpora a user can pick on the Corpus page (bat_core.data.datasets): what each is, and whether documents
 # carry a category (for the downstream check on Compare). Loading one that is not installed says how to install it.
 BUILTIN = {
     "demo": DEMO_LABEL,

@@ -1,4 +1,4 @@
-"""The aligned-topic table of the Compare page as HTML (rows from :func:`bat_core.families.pair_rows`).
+"""The aligned-topic table of the Compare page as HTML (rows from :func:`bat_core.explore.families.pair_rows`).
 
 A pair that shares fewer than 2 of its top 10 words is no match: it is shown as "no close counterpart" (greyed, no
 word highlighting, no NPMI winner) instead of as a pair.

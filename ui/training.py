@@ -11,11 +11,11 @@ from typing import Any
 
 import streamlit as st
 
-from bat_core import pipeline
+from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
-from bat_core.corpus import Corpus
-from bat_core.errors import BatError
-from bat_core.runs import Run
+from bat_core.data.corpus import Corpus
+from bat_core.runs.store import Run
+from bat_core.training import pipeline
 from ui import perf
 from ui.jobs import Job, manager
 from ui.runs import cache
@@ -44,7 +44,7 @@ def member_note(step: pipeline.Step) -> str:
 
 
 def job_work(p: pipeline.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
-    """What the background job runs: :func:`bat_core.pipeline.execute` with the job's progress and cancel hooks."""
+    """What the background job runs: ``bat_core.training.pipeline.execute`` with the job's progress and cancel hooks."""
 
     def work(job: Job) -> dict[str, Any]:
         def on_step(step: pipeline.Step) -> None:

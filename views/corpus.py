@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from bat_core import plots
+from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
-from bat_core.errors import BatError
-from bat_core.readers import parse_bytes, parse_labelled, tabular_columns
+from bat_core.data.readers import parse_bytes, parse_labelled, tabular_columns
+from bat_core.explore import plots
 from ui import state
 from ui.text import md_escape
 

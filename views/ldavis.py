@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from bat_core.families import families, ordered, pick
+from bat_core.explore.families import families, ordered, pick
 from ui import compare_cache as cc
 from ui import ldavis_cache, perf, runs, state
 from ui.exports import export_buttons

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from bat_core import plots
+from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
-from bat_core.errors import BatError
-from bat_core.families import families, ordered, run_label
-from bat_core.pipeline import (
+from bat_core.explore import plots
+from bat_core.explore.families import families, ordered, run_label
+from bat_core.training.pipeline import (
     DEFAULT_BAT_LAMBDA,
     GAMMA_GRID,
     GAMMA_SEEDS,

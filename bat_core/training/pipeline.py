@@ -6,12 +6,12 @@
 
 * A *member* is one (λ, seed) student. λ = 0 is always the plain baseline (no teacher, no teacher logits in the
   encoder, T and c reset), so every λ = 0 run of a corpus and student setting shares one cache entry.
-* Run keys come from :func:`bat_core.runs.run_key`, computed here once per member before anything trains, so
+* Run keys come from :func:`bat_core.runs.store.run_key`, computed here once per member before anything trains, so
   ``execute`` knows which runs are in the cache, and reports per member whether it came from there.
 * The teacher is built (or read from its cache) once, and only when a member needs it.
 * When the background correction γ is unset (the default), the plan carries a :class:`GammaChoice`: a few
   first-seed runs that ``execute`` trains (or reads) right after the teacher, chooses γ from with the dev-data rule
-  of :mod:`bat_core.selection`, then keys and trains every λ > 0 member with that γ. When no γ keeps the topics
+  of :mod:`bat_core.training.selection`, then keys and trains every λ > 0 member with that γ. When no γ keeps the topics
   distinct, the rule's second round (the same γ with a faded teacher) trains too, and the members get its fade.
 * Every missing member is trained by :func:`_train_missing`, the one place that calls the student trainer.
 """
@@ -25,19 +25,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..base.errors import BatError
+from ..base.io import write_json
+from ..base.progress import Progress, ShouldStop
+from ..config import DEFAULT_BAT_LAMBDA, PAPER_SEEDS, DistillConfig, FitConfig, StudentConfig, TeacherConfig
+from ..data.corpus import Corpus, load_corpus
+from ..evaluation.stats import mean_std, paired_differences, summarize
+from ..runs.store import Run, run_key
+from ..teachers.choice import choice_line, median_length, short_documents_hint
+from ..teachers.store import TeacherLogits
+from ..teachers.warmup import warm_up
 from . import selection
 from .cache import Cache, default_cache_dir, teacher_key
-from .config import DEFAULT_BAT_LAMBDA, PAPER_SEEDS, DistillConfig, FitConfig, StudentConfig, TeacherConfig
-from .corpus import Corpus, load_corpus
-from .errors import BatError
-from .io import write_json
-from .logits import TeacherLogits
-from .progress import Progress, ShouldStop
-from .runs import Run, run_key
 from .selection import FADE, GAMMA_GRID, GAMMA_SEEDS, describe_gamma, gamma_choice, needs_fading, selection_lambda
-from .stats import mean_std, paired_differences, summarize
-from .teacher_choice import choice_line, median_length, short_documents_hint
-from .warmup import warm_up
 
 __all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "GAMMA_SEEDS", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan",
            "Result", "Step", "arm", "check_lambdas", "choice_line", "default_cache_dir", "default_lambdas",
@@ -168,7 +168,7 @@ def member(corpus: Corpus, tcfg: TeacherConfig, student: StudentConfig, distill:
 def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill: DistillConfig,
          lambdas: Sequence[float], seeds: Sequence[int]) -> Plan:
     """Every (λ, seed) member, baselines first, then by λ; ``distill`` gives T, c, … for the λ > 0 members."""
-    from .train import check_trainable
+    from .trainer import check_trainable
 
     check_trainable(corpus, student)
     if student.student == "prodlda" and distill.encode_logits != "off":  # before the teacher is built, not after
@@ -236,7 +236,7 @@ OnStep = Callable[[Step], None]
 def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = None, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None) -> TeacherLogits:
     """The teacher for (corpus, settings): trained once, then read from the cache."""
-    from .teacher import build_teacher  # imports transformers: only when a teacher is needed
+    from ..teachers.build import build_teacher  # imports transformers: only when a teacher is needed
 
     return build_teacher(corpus, tcfg, Cache(cache_dir).root, progress, should_stop)
 
@@ -250,7 +250,7 @@ def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillCon
     The one call site of the student trainer: members that share student settings train together as one stacked
     model (``train.fit_students``), each with the same result as if it were trained alone.
     """
-    from .train import fit_students
+    from .trainer import fit_students
 
     if not members:
         return
@@ -371,8 +371,8 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
     """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``.
 
     With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
-    run's θ predicts them (:mod:`bat_core.downstream`)."""
-    from .downstream import evaluate_runs, source_labels
+    run's θ predicts them (:mod:`bat_core.evaluation.downstream`)."""
+    from ..evaluation.downstream import evaluate_runs, source_labels
 
     t0 = time.time()
     corpus = load_corpus(source, cfg.corpus, progress)

@@ -27,9 +27,9 @@ Choices made here (docs/bat-method.md section 10):
 * **Cross-fitting** (``cross_fit_folds = k ≥ 2``): k teachers on k folds of the train split; a train document's
   logits come from the teacher that did not see it, dev/test documents get the mean of the k teachers' logits.
 * **Export**: raw logits (before any temperature) for every document (train, dev and test), stored compactly by
-  :class:`bat_core.logits.TeacherLogits`.
+  :class:`bat_core.teachers.store.TeacherLogits`.
 
-Under ``torchrun`` the same code runs data parallel (see :mod:`bat_core.distributed`).
+Under ``torchrun`` the same code runs data parallel (see :mod:`bat_core.base.distributed`).
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .config import TeacherConfig
-from .corpus import Corpus
-from .device import amp_dtype, cpu_threads, describe, pick_device
-from .distributed import current_dist
+from ..base.device import amp_dtype, cpu_threads, describe, pick_device
+from ..base.distributed import current_dist
+from ..base.errors import BatError
+from ..base.progress import Progress, ShouldStop, check_stop, report
+from ..config import TeacherConfig
+from ..data.corpus import Corpus
 from .encoder import (
     Chunks,
     DocEncoder,
@@ -60,10 +62,7 @@ from .encoder import (
     resolve_model,
     tokenize,
 )
-from .errors import BatError
-from .logits import TeacherLogits, compress, index_dtype
-from .progress import Progress, ShouldStop, check_stop, report
-from .teacher_training import (  # noqa: F401 - re-exported: tests and scripts reach them as teacher.X
+from .head import (  # noqa: F401 - re-exported: tests and scripts reach them as teacher.X
     EMBEDDING_FORMAT,
     MLP_DROPOUT,
     MLP_HIDDEN,
@@ -85,6 +84,7 @@ from .teacher_training import (  # noqa: F401 - re-exported: tests and scripts r
     log_unigram,
     unigram_perplexity,
 )
+from .store import TeacherLogits, compress, index_dtype
 
 
 # ========================================================================================================== exports
@@ -214,8 +214,8 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
              splits: dict[str, np.ndarray], info: dict) -> _Fitted:
     """No head to train: kernel regression over the training documents (neighbours.py), with the similarity (the
     teacher's kind), k and ε chosen on the dev split by perplexity."""
+    from .choice import describe_choice, median_length
     from .neighbours import candidate_views, choose_index, tfidf_features
-    from .teacher_choice import describe_choice, median_length
 
     cfg = job.cfg
     kind = cfg.kind_resolved

@@ -24,17 +24,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .config import DistillConfig, StudentConfig
-from .corpus import Corpus
-from .device import cpu_threads, describe, pick_device
-from .distill import bow_nll, cross_entropy, teacher_target
-from .errors import BatError
-from .metrics import NpmiScorer, npmi_per_topic, perplexity, top_words, topic_uniqueness
-from .prodlda import student_class
-from .progress import Progress, ShouldStop, check_stop, report
-from .runs import Run, run_key
-from .student import Scholar, SparseRows, background_log_frequencies, reconstruction
-from .transform import encode_theta, member_logits, refresh_bn_statistics
+from ..base.device import cpu_threads, describe, pick_device
+from ..base.errors import BatError
+from ..base.progress import Progress, ShouldStop, check_stop, report
+from ..config import DistillConfig, StudentConfig
+from ..data.corpus import Corpus
+from ..evaluation.metrics import NpmiScorer, npmi_per_topic, perplexity, top_words, topic_uniqueness
+from ..runs.store import Run, run_key
+from ..students.inference import encode_theta, member_logits, refresh_bn_statistics
+from ..students.loss import bow_nll, cross_entropy, teacher_target
+from ..students.prodlda import student_class
+from ..students.scholar import Scholar, SparseRows, background_log_frequencies, reconstruction
 
 Member = tuple[StudentConfig, DistillConfig]
 

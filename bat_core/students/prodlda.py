@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import STUDENT_KINDS
-from .errors import BatError
-from .student import Scholar, SparseRows, StackedBatchNorm, _dropout, _uniform
+from ..base.errors import BatError
+from ..config import STUDENT_KINDS
+from .scholar import Scholar, SparseRows, StackedBatchNorm, _dropout, _uniform
 
 
 class ProdLDA(Scholar):

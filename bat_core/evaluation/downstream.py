@@ -21,10 +21,10 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .corpus import Corpus
-from .datasets import LABELLED, NAMES, labels_for, match_labels
-from .errors import BatError
-from .readers import parse_labelled, read_bytes
+from ..base.errors import BatError
+from ..data.corpus import Corpus
+from ..data.datasets import LABELLED, NAMES, labels_for, match_labels
+from ..data.readers import parse_labelled, read_bytes
 
 MAX_ITER = 5000  # lbfgs on ≤ 1,000 standardised features converges well before this; the default 100 may not
 

@@ -5,7 +5,7 @@ Usage (the ordinary teacher command, started by torchrun)::
     torchrun --nproc_per_node 2 -m bat_core teacher demo --out teacher_dir [--teacher-mode top-n ...]
 
 ``torchrun`` sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; :func:`init_from_env` then joins the process group (gloo on
-CPU, nccl on CUDA, one GPU per local rank) and :func:`bat_core.teacher.build_teacher` notices it by itself:
+CPU, nccl on CUDA, one GPU per local rank) and :func:`bat_core.teachers.build.build_teacher` notices it by itself:
 
 * every rank gets a strided shard of the documents to encode / export, and a slice of every global training batch;
 * gradients are summed over ranks before clipping and the optimiser step. This is the all-reduce that
@@ -13,7 +13,7 @@ CPU, nccl on CUDA, one GPU per local rank) and :func:`bat_core.teacher.build_tea
   whose slice of a short last batch is empty, and the exact single-process scaling (Σ loss / global batch) all work
   with one code path. Every rank starts from the same seed, so parameters agree without a broadcast;
 * dev perplexities are all-reduced, so early stopping decides the same on every rank;
-* each rank compresses the logits of its shard (top-k + tail, :mod:`bat_core.logits`) and the shards are gathered
+* each rank compresses the logits of its shard (top-k + tail, ``teachers.store``) and the shards are gathered
   and merged in corpus order; rank 0 writes the store.
 
 With dropout off, a 2-process run gives the same teacher as a 1-process run up to float summation order.

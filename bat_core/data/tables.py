@@ -10,7 +10,7 @@ import io
 import json
 from collections import Counter
 
-from .errors import BatError
+from ..base.errors import BatError
 
 TEXT_COLUMN_NAMES = ("text", "body", "content", "document", "doc", "abstract", "article", "review", "message",
                      "sentence", "description", "summary")

@@ -12,8 +12,8 @@ def warm_up(model: str = "minilm") -> None:
     try:
         import transformers
 
+        from .build import build_teacher  # noqa: F401 - the import is the point
         from .encoder import resolve_model
-        from .teacher import build_teacher  # noqa: F401 - the import is the point
 
         source, local = resolve_model(model)
         if local:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from .align import softmax_rows
-from .io import atomic_dir
+from ..base.io import atomic_dir
+from ..evaluation.align import softmax_rows
 
 STATE_PREFIX = "state."  # student weights sit next to beta/theta in arrays.safetensors under this prefix
 

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import DEFAULT_BAT_LAMBDA
-from .runs import Run
+from ..config import DEFAULT_BAT_LAMBDA
+from ..runs.store import Run
 
 GAMMA_GRID = (0.0, 0.1, 0.25, 0.4, 0.5)
 TU_LIMIT = 0.05  # the most topic uniqueness the default may lose against the baseline, over seeds (issue #9)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .corpus import Corpus
-from .io import dumps_json
-from .runs import Run
+from ..base.io import dumps_json
+from ..data.corpus import Corpus
+from .store import Run
 
 
 def file_tag(run: Run, corpus: Corpus) -> str:
@@ -42,7 +42,7 @@ def run_json(run: Run) -> bytes:
 
 
 def aligned_pairs_csv(base: Run, bat: Run, pairs: list[tuple[int, int, float]]) -> bytes:
-    """One row per aligned topic pair (``bat_core.align.align_topics``), with both sides' words and test NPMI."""
+    """One row per aligned topic pair (``evaluation.align.align_topics``), with both sides' words and test NPMI."""
     npmi_a = base.metrics.get("test_npmi_per_topic") or [np.nan] * base.n_topics
     npmi_b = bat.metrics.get("test_npmi_per_topic") or [np.nan] * bat.n_topics
     df = pd.DataFrame([{"pair": n, "baseline_topic": i + 1, "baseline_npmi": npmi_a[i],

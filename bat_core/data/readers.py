@@ -3,7 +3,7 @@ readers. Every problem a user can cause is a :class:`BatError` that says what to
 
 Accepted inputs: a ``.txt`` file (one document per non-empty line), a folder or ``.zip`` of ``.txt`` files (one
 document per file), a ``.csv``/``.tsv``/``.jsonl``/``.json`` file with a text column (auto-detected, overridable), or
-the name of an installed corpus (``demo``, see :mod:`bat_core.datasets`).
+the name of an installed corpus (``demo``, see :mod:`bat_core.data.datasets`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from .errors import BatError
+from ..base.errors import BatError
 from .tables import csv_records, json_column, json_records, jsonl_records, lines, listed, record_text, sniff_delimiter
 
 MAX_ZIP_MEMBERS = 200_000

@@ -1,7 +1,7 @@
 """Grouping saved runs for the views: a *family* is runs that differ only in λ and seed; labels say how they trained.
 
 One λ = 0 baseline serves every temperature, clipping and teacher (none of them touches it), so baselines join every
-family with their student settings. Pure functions over :class:`~bat_core.runs.Run` objects (or anything with
+family with their student settings. Pure functions over :class:`~bat_core.runs.store.Run` objects (or anything with
 ``lam``, ``seed``, ``key``, ``config``, ``metrics``).
 """
 
@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .config import PAPER_SEEDS
-from .runs import Run
-from .selection import GAMMA_SEEDS, gamma_choice, needs_more_seeds, rule_candidates
-from .selection import run_fade as fade
-from .selection import run_gamma as gamma
+from ..config import PAPER_SEEDS
+from ..runs.store import Run
+from ..training.selection import GAMMA_SEEDS, gamma_choice, needs_more_seeds, rule_candidates
+from ..training.selection import run_fade as fade
+from ..training.selection import run_gamma as gamma
 
 
 def is_baseline(run: Run) -> bool:

@@ -1,9 +1,9 @@
-"""From user input to a :class:`Corpus`: reading (:mod:`bat_core.readers`), cleaning, boilerplate removal,
+"""From user input to a :class:`Corpus`: reading (:mod:`bat_core.data.readers`), cleaning, boilerplate removal,
 vectorising, splitting.
 
 Accepted inputs: a ``.txt`` file (one document per non-empty line), a folder or ``.zip`` of ``.txt`` files (one
 document per file), a ``.csv``/``.tsv``/``.jsonl``/``.json`` file with a text column (auto-detected, overridable), or
-the name of an installed corpus (``demo``, see :mod:`bat_core.datasets`). Every problem a user can cause is raised as
+the name of an installed corpus (``demo``, see ``data.datasets``). Every problem a user can cause is raised as
 :class:`BatError` with a message that says what to do.
 """
 
@@ -20,9 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from .config import CorpusConfig
-from .errors import BatError
-from .progress import Progress, report
+from ..base.errors import BatError
+from ..base.progress import Progress, report
+from ..config import CorpusConfig
 from .readers import read_documents
 
 SPLITS = ("train", "dev", "test")

@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import BatError
+from ..base.errors import BatError
 
 NAMES = ("demo", "newsarticles", "mini20ng", "wiki", "bbcnews")
 LABELLED = ("bbcnews", "mini20ng", "newsarticles")
@@ -191,7 +191,7 @@ def load_labels(name: str) -> list[str]:
     return _labelled(name)[1]
 
 
-def labels_for(corpus, name: str | None = None) -> list[str | None]:  # noqa: ANN001  (a bat_core.corpus.Corpus)
+def labels_for(corpus, name: str | None = None) -> list[str | None]:  # noqa: ANN001  (a bat_core.data.corpus.Corpus)
     """Labels aligned with ``corpus.texts``, for a corpus built from a labelled installed corpus.
 
     ``build_corpus`` drops empty and repeated documents and may strip boilerplate lines, so documents are matched by

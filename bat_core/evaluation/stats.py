@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .runs import Run
+if TYPE_CHECKING:  # only for hints: runs sit above evaluation
+    from ..runs.store import Run
 
 
 def mean_std(values: list[float]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .student import SparseRows, reconstruction
+from .scholar import SparseRows, reconstruction
 
 EPS = 1e-10
 

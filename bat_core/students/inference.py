@@ -21,11 +21,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .distill import clip_logits
-from .errors import BatError
+from ..base.errors import BatError
+from ..runs.store import Run
+from .loss import clip_logits
 from .prodlda import student_class
-from .runs import Run
-from .student import Scholar, SparseRows
+from .scholar import Scholar, SparseRows
 
 # rows (corpus or input row ids of one chunk) → raw teacher logits, float32 (len(rows)×V)
 LogitsFn = Callable[[np.ndarray], np.ndarray]

@@ -146,7 +146,7 @@ def lambda_sweep(df: pd.DataFrame, current: float | None = None,
 
 
 def downstream_sweep(scores: Iterable[dict[str, Any]], current: float | None = None) -> go.Figure:
-    """Accuracy and macro-F1 of a classifier on θ against λ (rows of :func:`bat_core.downstream.evaluate_runs`)."""
+    """Accuracy and macro-F1 of a classifier on θ against λ (rows of ``evaluation.downstream.evaluate_runs``)."""
     df = pd.DataFrame(list(scores), columns=["lam", "seed", "accuracy", "macro_f1"])
     df = df.drop_duplicates(["lam", "seed"], keep="first").sort_values(["lam", "seed"], kind="stable")
     return lambda_sweep(df, current, DOWNSTREAM_PANELS,
@@ -204,7 +204,7 @@ def top_words_bar(words: Sequence[str], counts: Sequence[float]) -> go.Figure:
 def teacher_shift_bar(raised: Sequence[Any], lowered: Sequence[Any], title: str = "") -> go.Figure:
     """Horizontal bars of the words whose share of the training corpus the teacher's targets raise (blue, right)
     and lower (amber, left), in percentage points; ``raised`` / ``lowered`` are
-    :class:`~bat_core.teacher_effect.WordShift` (``word``, ``observed``, ``teacher``), biggest change first."""
+    :class:`~bat_core.explore.teacher_effect.WordShift` (``word``, ``observed``, ``teacher``), biggest change first."""
     fig = go.Figure()
     for items, name, color in ((list(lowered), "lowered by the teacher", "#f59e0b"),
                                (list(raised), "raised by the teacher", BAT_COLOR)):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import TeacherConfig
-from .corpus import Corpus
-from .errors import BatError
-from .logits import META_FILE, TeacherLogits
-from .runs import RunStore
+from ..base.errors import BatError
+from ..config import TeacherConfig
+from ..data.corpus import Corpus
+from ..runs.store import RunStore
+from ..teachers.store import META_FILE, TeacherLogits
 
 
 def default_cache_dir() -> Path:

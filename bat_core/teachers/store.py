@@ -11,7 +11,7 @@ plus the right total mass for the rest. So per document we keep
   T = 1: ``tail = log(Σ_tail exp(z) / (V − k))``, hence ``(V − k)·exp(tail) = Σ_tail exp(z)``.
 
 Cost: 4k + 8 bytes per document (2,056 B at k = 512): 100k documents take ≈ 206 MB, whatever V is (below 65,536).
-Arrays live in one safetensors file (read with plain ``safetensors`` calls, :mod:`bat_core.io`); ``dense(rows)``
+Arrays live in one safetensors file (read with plain ``safetensors`` calls, :mod:`bat_core.base.io`); ``dense(rows)``
 expands only the rows asked for. Settings and scores sit next to it in ``meta.json``. No pickle anywhere.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from .errors import BatError
-from .io import atomic_dir, load_arrays, read_json, save_arrays, write_json
+from ..base.errors import BatError
+from ..base.io import atomic_dir, load_arrays, read_json, save_arrays, write_json
 
 ARRAYS_FILE = "logits.safetensors"
 META_FILE = "meta.json"

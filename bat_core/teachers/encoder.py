@@ -1,7 +1,7 @@
 """The teacher's encoder side: finding and loading a Hugging Face encoder, tokenising documents into windows, and
 turning windows into one embedding per document (docs/bat-method.md section 2 and section 10).
 
-Split from :mod:`bat_core.teacher`, which trains the bag-of-words head on top of these embeddings.
+Split from :mod:`bat_core.teachers.build`, which trains the bag-of-words head on top of these embeddings.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TeacherConfig
-from .errors import BatError
+from ..base.errors import BatError
+from ..config import TeacherConfig
 
 
 # ================================================================================================= loading the encoder

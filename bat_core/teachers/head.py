@@ -1,6 +1,6 @@
 """The teacher's model and the pieces that train and encode with it: the bag-of-words head, the count-weighted
 cross-entropy and perplexities, the training loop with its dev-perplexity checkpoint and early stopping, the
-cross-fitting folds, and frozen encoding with its on-disk embedding cache. :mod:`bat_core.teacher` puts them
+cross-fitting folds, and frozen encoding with its on-disk embedding cache. :mod:`bat_core.teachers.build` puts them
 together into the modes (frozen / top-n / full, knn head) and the export."""
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from .config import TeacherConfig
-from .corpus import Corpus
-from .distributed import DistEnv
+from ..base.distributed import DistEnv
+from ..base.errors import BatError
+from ..base.io import atomic_write_bytes
+from ..base.progress import Progress, ShouldStop, check_stop, report
+from ..config import TeacherConfig
+from ..data.corpus import Corpus
 from .encoder import (
     Chunks,
     DocEncoder,
     combine_chunks,
 )
-from .errors import BatError
-from .io import atomic_write_bytes
-from .progress import Progress, ShouldStop, check_stop, report
 
 MLP_HIDDEN = 1024
 MLP_DROPOUT = 0.5
