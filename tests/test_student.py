@@ -12,7 +12,7 @@ import torch
 
 from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig
-from bat_core.students.loss import bow_nll, clip_logits, cross_entropy, reconstruction_loss, teacher_target
+from bat_core.students.loss import bat_loss, bow_nll, clip_logits, cross_entropy, teacher_target
 from bat_core.students.scholar import Scholar, SparseRows, _BatchNormTrain, background_log_frequencies, reconstruction
 from bat_core.training.trainer import fit_student
 
@@ -43,7 +43,7 @@ def test_scholar_loss_finite_and_decreasing():
         noise = model.draw([gen], 16, torch.device("cpu"), torch.tensor([0]))
         theta, eta, eta_bn, mu, logvar = model(rows, noise=noise)
         assert theta.shape == (1, 16, 5) and torch.allclose(theta.sum(-1), torch.ones(1, 16))
-        loss = (reconstruction_loss(x, eta[0], eta_bn[0], p_bn=1.0) + model.kl(mu, logvar)[0]).mean()
+        loss = bat_loss(rows, eta, eta_bn, 1.0, model.kl(mu, logvar), torch.zeros(1))[0]
         assert torch.isfinite(loss)
         opt.zero_grad()
         loss.backward()
@@ -113,9 +113,10 @@ def test_bat_loss_matches_hand_computation():
     q /= q.sum()
     kd = -(3 * p_t * np.log(q_T + 1e-10)).sum()
     ce = -(np.array([2, 1, 0]) * np.log(q + 1e-10)).sum()
-    got = reconstruction_loss(x, eta, eta, p_bn=0.0, lam=lam, temperature=T, target=target).item()
+    no_kl = torch.zeros(1, 1)
+    got = bat_loss(_rows(x), eta[None], None, 0.0, no_kl, torch.tensor([lam]), T, target[None]).item()
     assert math.isclose(got, lam * T**2 * kd + (1 - lam) * ce, rel_tol=1e-5)
-    assert math.isclose(reconstruction_loss(x, eta, eta, 0.0).item(), ce, rel_tol=1e-6)
+    assert math.isclose(bat_loss(_rows(x), eta[None], None, 0.0, no_kl, torch.tensor([0.0])).item(), ce, rel_tol=1e-6)
 
 
 def test_min_count_zeroes_small_pseudo_counts():

@@ -1,8 +1,13 @@
-"""The BAT distillation loss and teacher-logit clipping (bat-method.md section 4), as pure functions.
+"""The BAT loss the students train with, and teacher-logit clipping (bat-method.md section 4), as pure functions.
 
-NL_d = λ·T² · CE(x̃_d, q^T_d) + (1 − λ) · CE(x_d, x̂_d),  x̃_d = N_d·softmax(z̃_d / T) with entries ≤ m zeroed,
-where z̃ are the teacher logits clipped to ≈ c × (unique types of d) entries and q^T is the student's tempered
-reconstruction. At λ = 0 the teacher term is not even computed, so the baseline is the same code path.
+    loss_d = NL_d + KL_d
+    NL_d   = λ·T² · CE(x̃_d, q^T_d) + (1 − λ) · CE(x_d, x̂_d),   x̃_d = N_d·softmax(z̃_d / T), entries ≤ m zeroed
+
+z̃ are the teacher logits clipped to ≈ c × (unique types of d) entries, less γ·log p_unigram (the background
+correction), x̂ the student's reconstruction and q^T the same reconstruction at temperature T (both mix the BN and
+the plain decoder by p_bn). At λ = 0 the teacher term is not even computed, so the baseline is the same code path.
+:func:`bat_loss` is the one function the trainer calls; ``tests/test_trained_loss.py`` recomputes a real training
+step by hand against it.
 
 Every function works on the last dimension, so the same code serves one document batch (B, V) and a stack of members
 (M, B, V); a temperature may be a float or a tensor broadcasting against the batch (one T per member).
@@ -56,17 +61,6 @@ def cross_entropy(counts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     return -(counts * (probs + EPS).log()).sum(dim=-1)
 
 
-def reconstruction_loss(x: torch.Tensor, eta: torch.Tensor, eta_bn: torch.Tensor, p_bn: float, lam: float = 0.0,
-                        temperature: float = 1.0, target: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-document NL_d: the plain multinomial NLL at λ = 0, the λ-mixture with the teacher term otherwise."""
-    nl = cross_entropy(x, reconstruction(eta, eta_bn, p_bn))
-    if lam <= 0:
-        return nl
-    assert target is not None, "λ > 0 needs a teacher target"
-    kd = cross_entropy(target, reconstruction(eta, eta_bn, p_bn, temperature))
-    return lam * temperature**2 * kd + (1 - lam) * nl
-
-
 def bow_nll(x: SparseRows, recon: torch.Tensor) -> torch.Tensor:
     """CE(x, x̂) = −Σ_v x_v log(x̂_v + 1e-10) per (member, document), with x̂ = ``recon`` (M, B, V).
 
@@ -76,3 +70,35 @@ def bow_nll(x: SparseRows, recon: torch.Tensor) -> torch.Tensor:
     ll = x.counts * (recon.reshape(-1)[x.flat] + EPS).log()
     out = torch.zeros(x.n_members * x.batch, device=recon.device, dtype=recon.dtype)
     return -out.index_add_(0, x.bag, ll).view(x.n_members, x.batch)
+
+
+def bat_loss(x: SparseRows, eta: torch.Tensor, eta_bn: torch.Tensor | None, p_bn: float, kl: torch.Tensor,
+             lam: torch.Tensor, temperature: float | torch.Tensor = 1.0, target: torch.Tensor | None = None
+             ) -> torch.Tensor:
+    """The training loss of every member of a stack: the batch mean of NL_d + KL_d, shape (M,).
+
+    Args:
+        x: the batch's counts for the M members (sparse rows).
+        eta, eta_bn: the decoder's logits (M, B, V) without and with its BatchNorm (``eta_bn`` None when p_bn = 0).
+        p_bn: the weight of the BN branch in x̂ and q^T (annealed from 1 to 0 over training).
+        kl: KL(q(z|x) ‖ prior) per member and document (M, B), added with weight 1.
+        lam: λ per member (M,), this epoch's value (after the fade).
+        temperature: T for the λ > 0 members: one float, or a tensor (M_kd, 1, 1).
+        target: x̃ of the λ > 0 members (M_kd, B, V), or None when no member distils. The λ > 0 members are the
+            last M_kd of the stack (the trainer orders them so); the first M − M_kd train on the counts alone.
+
+    Members never mix: each one's loss depends on its own slices only, so the sum over members can be backpropagated
+    as one number.
+    """
+    recon = reconstruction(eta, eta_bn, p_bn)  # x̂ (M, B, V)
+    nl = bow_nll(x, recon)  # CE(x, x̂): (M, B)
+    if target is not None:
+        k0 = nl.shape[0] - target.shape[0]
+        untempered = isinstance(temperature, float | int) and temperature == 1
+        q_t = recon[k0:] if untempered else reconstruction(
+            eta[k0:], None if eta_bn is None else eta_bn[k0:], p_bn, temperature)
+        t_sq = torch.as_tensor(temperature, device=nl.device, dtype=nl.dtype).reshape(-1, 1) ** 2
+        lam_kd = lam[k0:, None]
+        kd_nl = (1 - lam_kd) * nl[k0:] + lam_kd * t_sq * cross_entropy(target, q_t)
+        nl = torch.cat([nl[:k0], kd_nl]) if k0 else kd_nl
+    return (nl + kl).mean(dim=1)

@@ -32,7 +32,7 @@ from ..data.corpus import Corpus
 from ..evaluation.metrics import NpmiScorer, npmi_per_topic, perplexity, top_words, topic_uniqueness
 from ..runs.store import Run, run_key
 from ..students.inference import encode_theta, member_logits, refresh_bn_statistics
-from ..students.loss import bow_nll, cross_entropy, teacher_target
+from ..students.loss import bat_loss, teacher_target
 from ..students.prodlda import student_class
 from ..students.scholar import Scholar, SparseRows, background_log_frequencies, reconstruction
 
@@ -267,7 +267,6 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
         total = torch.zeros(M, device=device)
         lam_now = lam.clone()
         lam_now[k0:] *= _fade_factor(fade, epoch, cfg.epochs)
-        kd_scale = lam_now[k0:] * kd_temp.view(-1) ** 2  # λ·T² per λ > 0 member
         for _ in range(steps):
             check_stop(should_stop)
             local = [rng.integers(n, size=batch) for rng in rngs]
@@ -276,14 +275,8 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
             enc_logits, target = fetch.step([train_idx[r] for r in local], blocks)
             noise = model.draw(gens, batch, device, stream_t)
             _, eta, eta_bn, mu, logvar = model(x, enc_logits, noise, decode_bn=p_bn > 0)
-            recon = reconstruction(eta, eta_bn, p_bn)  # x̂ (M, B, V)
-            nl = bow_nll(x, recon)  # (M, B)
-            if target is not None:  # the λ > 0 members are the last ones: nl[k0:]
-                q_t = recon[k0:] if untempered else reconstruction(
-                    eta[k0:], None if eta_bn is None else eta_bn[k0:], p_bn, kd_temp)
-                kd_nl = (1 - lam_now[k0:, None]) * nl[k0:] + kd_scale[:, None] * cross_entropy(target, q_t)
-                nl = torch.cat([nl[:k0], kd_nl]) if k0 else kd_nl
-            loss = (nl + model.kl(mu, logvar)).mean(dim=1)  # per member: members' gradients never mix
+            loss = bat_loss(x, eta, eta_bn, p_bn, model.kl(mu, logvar), lam_now, 1.0 if untempered else kd_temp,
+                            target)  # per member: members' gradients never mix
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()
