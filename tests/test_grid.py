@@ -154,7 +154,7 @@ def test_a_diverging_member_stops_training_with_a_plain_error(demo_corpus, monke
     identical topics saved and scored as a result."""
     from bat_core.base.errors import BatError
 
-    real = train.bow_nll
-    monkeypatch.setattr(train, "bow_nll", lambda x, recon: real(x, recon) * float("nan"))
+    real = train.bat_loss
+    monkeypatch.setattr(train, "bat_loss", lambda *args: real(*args) * float("nan"))
     with pytest.raises(BatError, match=r"diverged.*λ = 0, seed 1.*epoch 1.*learning rate"):
         fit_students(demo_corpus, [(_cfg(1), DistillConfig(lam=0.0))])
