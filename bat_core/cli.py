@@ -24,9 +24,10 @@ from typing import Any
 from .base.errors import BatError
 from .base.io import check_replaceable
 from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
+from .grid import default_lambdas, seed_list
+from .teachers.choice import choice_line
 from .teachers.store import ARRAYS_FILE, META_FILE
 from .training.cache import default_cache_dir
-from .training.pipeline import choice_line, default_lambdas, seed_list
 
 _TYPES = {"int": int, "float": float, "str": str}
 SMALL_SPLIT = 10  # fewer dev or test documents than this: NPMI is noise, and the CLI says so
@@ -176,7 +177,7 @@ def _check_writable_dir(folder: Path, flag: str) -> None:
 
 
 def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
-    from .training.pipeline import check_lambdas, fit
+    from .grid import check_lambdas, fit
 
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
     if args.seeds < 1:
@@ -213,7 +214,7 @@ def _teacher(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     """Build the teacher and write its logits store to ``--out``; alone, or on every rank under torchrun."""
     from .base.distributed import current_dist, destroy, init_from_env
     from .data.corpus import load_corpus
-    from .training.pipeline import get_teacher
+    from .grid import get_teacher
 
     created = init_from_env(cfg.teacher.device)
     try:

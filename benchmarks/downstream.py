@@ -20,7 +20,8 @@ from bat_core.base.progress import TqdmProgress
 from bat_core.config import STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
 from bat_core.evaluation.downstream import evaluate_runs
-from bat_core.training.pipeline import execute, mean_std, plan, seed_list
+from bat_core.evaluation.stats import mean_std
+from bat_core.grid import execute, plan, seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS = (0.0, 0.5, 1.0)

@@ -18,7 +18,7 @@ import numpy as np
 
 from bat_core.config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
-from bat_core.training.pipeline import execute, get_teacher, plan, seed_list
+from bat_core.grid import execute, get_teacher, plan, seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
 

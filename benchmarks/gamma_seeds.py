@@ -25,7 +25,7 @@ import numpy as np
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
-from bat_core.training.pipeline import Plan, execute, member, seed_list
+from bat_core.grid import Plan, execute, member, seed_list
 from bat_core.training.selection import (
     FADE,
     GAMMA_GRID,

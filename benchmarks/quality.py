@@ -37,16 +37,10 @@ from bat_core.data.readers import read_documents
 from bat_core.evaluation.align import align_topics
 from bat_core.evaluation.downstream import evaluate_runs
 from bat_core.evaluation.metrics import npmi_per_topic, robust_summary, top_words
-from bat_core.training.pipeline import (
-    choice_line,
-    describe_gamma,
-    execute,
-    get_teacher,
-    mean_std,
-    paired_differences,
-    plan,
-    seed_list,
-)
+from bat_core.evaluation.stats import mean_std, paired_differences
+from bat_core.grid import execute, get_teacher, plan, seed_list
+from bat_core.teachers.choice import choice_line
+from bat_core.training.selection import describe_gamma
 
 ROOT = Path(__file__).resolve().parents[1]
 

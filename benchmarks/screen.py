@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
-from bat_core.training.pipeline import get_teacher, seed_list
+from bat_core.grid import get_teacher, seed_list
 from bat_core.training.trainer import fit_students
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,17 +36,17 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 def prepare(cache: Path, epochs: int, n_topics: int) -> None:
     """Train the default grid into ``cache`` (cached runs are read, not retrained)."""
+    from bat_core import grid
     from bat_core.config import DEFAULT_APP_SEEDS, DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
     from bat_core.data.corpus import load_corpus
-    from bat_core.training import pipeline
 
     corpus = load_corpus("demo")
     tcfg = TeacherConfig(max_length=64, max_chunks=1)
     scfg = StudentConfig(n_topics=n_topics, epochs=epochs)
-    plan = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), list(DEFAULT_LAMBDA_GRID),
-                         pipeline.seed_list(DEFAULT_APP_SEEDS))
+    plan = grid.plan(corpus, tcfg, scfg, DistillConfig(), list(DEFAULT_LAMBDA_GRID),
+                         grid.seed_list(DEFAULT_APP_SEEDS))
     t0 = time.time()
-    res = pipeline.execute(plan, cache)
+    res = grid.execute(plan, cache)
     print(f"grid: {len(res.runs)} runs ({sum(not c for c in res.cached)} trained) in {time.time() - t0:.0f} s",
           flush=True)
 

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import app_test as _app_test
 
 from bat_core.evaluation.align import align_topics
 from bat_core.explore.families import close_counterpart
-from bat_core.training.pipeline import seed_list
+from bat_core.grid import seed_list
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -283,14 +283,14 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert "BAT (λ=0.25) NPMI" in {m.label for m in at.metric}
 
     # ---- the slider moves back to an already trained λ: read from the run cache, nothing trains
-    import bat_core.training.pipeline
+    import bat_core.grid
 
     def no_training(*a, **k):
         raise AssertionError("moving the slider must not train")
 
     n_runs = len(list(Path(app_env["BAT_CACHE_DIR"], "runs").iterdir()))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bat_core.training.pipeline, "_train_missing", no_training)
+        mp.setattr(bat_core.grid, "_train_missing", no_training)
         at.select_slider(key="cmp_lam").set_value(0.5).run()
     assert not at.exception, at.exception
     assert "BAT (λ=0.5) NPMI" in {m.label for m in at.metric}
@@ -396,10 +396,9 @@ def test_sidebar_names_the_gpu(app_env, monkeypatch):
 def test_app_job_and_cli_share_one_path_and_cache(app_env, tmp_path, capsys):
     """The Train page's job and `bat fit` with the same settings plan the same run key and give the same result, and
     the CLI finds a run the app trained in the shared cache instead of training it again."""
-    from bat_core import cli
+    from bat_core import cli, grid
     from bat_core.data.corpus import load_corpus
     from bat_core.runs.store import Run
-    from bat_core.training import pipeline
     from ui.jobs import manager
 
     at = new_app()
@@ -419,14 +418,14 @@ def test_app_job_and_cli_share_one_path_and_cache(app_env, tmp_path, capsys):
     cfg = cli.configs(cli.build_parser().parse_args([*argv, "--out", "unused"]))
     corpus = load_corpus("demo", cfg.corpus)
     assert corpus.hash == at.session_state["corpus"].hash
-    planned = pipeline.plan(corpus, cfg.teacher, cfg.student, cfg.distill, [0.0], pipeline.seed_list(1))
+    planned = grid.plan(corpus, cfg.teacher, cfg.student, cfg.distill, [0.0], grid.seed_list(1))
     assert [m.key for m in planned.members] == job.run_keys and app_run.seed == SEED
 
     def no_training(corpus, members, *a, **k):
         assert not members, "the CLI retrained a run the app had trained"
 
     with pytest.MonkeyPatch.context() as mp:  # the CLI reads the app's run from the cache
-        mp.setattr(pipeline, "_train_missing", no_training)  # the one call site of the student trainer
+        mp.setattr(grid, "_train_missing", no_training)  # the one call site of the student trainer
         assert cli.main([*argv, "--out", str(tmp_path / "o"), "--cache-dir", app_env["BAT_CACHE_DIR"]]) == 0
     assert (run_dir / "run.json").stat().st_mtime_ns == mtime
     got = json.loads((tmp_path / "o" / "summary.json").read_text())["runs"]

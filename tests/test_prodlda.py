@@ -145,7 +145,7 @@ def test_prodlda_rejects_logits_in_the_encoder():
 def test_prodlda_with_logits_in_the_encoder_is_refused_when_planned(demo_corpus):
     """Said by plan(), before the teacher is built (it used to come after the teacher, seconds to minutes later)."""
     from bat_core.config import DistillConfig, TeacherConfig
-    from bat_core.training.pipeline import plan
+    from bat_core.grid import plan
 
     with pytest.raises(BatError, match="encode_logits"):
         plan(demo_corpus, TeacherConfig(), StudentConfig(student="prodlda"), DistillConfig(encode_logits="raw"),

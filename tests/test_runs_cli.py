@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.grid import execute, plan
 from bat_core.runs.store import Run, RunStore
-from bat_core.training.pipeline import execute, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -222,10 +222,11 @@ def test_warm_up_imports_the_teacher_and_never_raises():
     import sys
 
     code = ("import sys\n"
-            "from bat_core.training import pipeline\n"
+            "from bat_core import grid  # noqa: F401 - the front door imports no transformers\n"
+            "from bat_core.teachers import warmup\n"
             "assert 'transformers' not in sys.modules and 'bat_core.teachers.build' not in sys.modules\n"
-            "pipeline.warm_up('/no/such/model/folder')\n"  # a bad model fails later, at the real load
-            "pipeline.warm_up('minilm')\n"
+            "warmup.warm_up('/no/such/model/folder')\n"  # a bad model fails later, at the real load
+            "warmup.warm_up('minilm')\n"
             "assert 'bat_core.teachers.build' in sys.modules\n"
             "assert 'transformers.models.bert.modeling_bert' in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])

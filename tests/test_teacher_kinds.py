@@ -269,15 +269,16 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
     the grid's λ > 0 members get the chosen γ and fade (their keys as planned: the trainer checks)."""
     from teacher_fixtures import make_topic_corpus
 
+    from bat_core import grid
     from bat_core.config import DistillConfig, StudentConfig
-    from bat_core.training import pipeline, selection
+    from bat_core.training import selection
 
     corpus = make_topic_corpus()
     tcfg = TeacherConfig(kind="lexical", device="cpu")
     scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
-    p = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1])
+    p = grid.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1])
     assert [m.distill.fade for m in p.gamma.faded] == [selection.FADE] * len(selection.GAMMA_GRID)
-    monkeypatch.setattr(pipeline, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: False)  # ... but the faded ones do
     seen = {}
 
@@ -285,8 +286,8 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
         seen["fades"] = [selection.run_fade(c) for c in cands]
         return selection.gamma_choice(base, cands[len(selection.GAMMA_GRID):])
 
-    monkeypatch.setattr(pipeline, "gamma_choice", faded_only)
-    res = pipeline.execute(p, tmp_path)
+    monkeypatch.setattr(grid, "gamma_choice", faded_only)
+    res = grid.execute(p, tmp_path)
     assert seen["fades"] == [0.0] * 5 + [1.0] * 5  # both rounds reach the rule
     assert res.gamma["fade"] == selection.FADE
     best = next(r for r in res.gamma["rows"] if r["gamma"] == res.gamma["gamma"])
@@ -294,7 +295,7 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
     assert bat.key == best["key"] and selection.run_fade(bat) == selection.FADE
     assert selection.run_gamma(bat) == res.gamma["gamma"]
     # a fade the user set is theirs: no second round is planned
-    assert pipeline.plan(corpus, tcfg, scfg, DistillConfig(fade=0.5), [0.0, 0.5], [1]).gamma.faded == ()
+    assert grid.plan(corpus, tcfg, scfg, DistillConfig(fade=0.5), [0.0, 0.5], [1]).gamma.faded == ()
 
 
 def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monkeypatch):
@@ -302,17 +303,18 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
     the rule reads the means, and the grid's run at that seed with the chosen γ is the one trained there."""
     from teacher_fixtures import make_topic_corpus
 
+    from bat_core import grid
     from bat_core.config import PAPER_SEEDS, DistillConfig, StudentConfig
-    from bat_core.training import pipeline, selection
+    from bat_core.training import selection
 
     corpus = make_topic_corpus()
     tcfg = TeacherConfig(kind="lexical", device="cpu")
     scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
-    p = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
+    p = grid.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
     assert [base.seed for base, _, _ in p.gamma.more] == [2, PAPER_SEEDS[0]]  # the plan's seeds, then the shared ones
-    monkeypatch.setattr(pipeline, "needs_fading", lambda base, cands: True)
+    monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: len(bases) < 2)  # exactly one more
-    res = pipeline.execute(p, tmp_path)
+    res = grid.execute(p, tmp_path)
     assert res.gamma["seeds"] == [1, 2]
     assert [r["seeds"] for r in res.gamma["rows"]] == [2] * 2 * len(selection.GAMMA_GRID)
     chosen = next(r for r in res.gamma["rows"] if (r["gamma"], r["fade"]) == (res.gamma["gamma"], res.gamma["fade"]))
@@ -326,18 +328,19 @@ def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
     λ > 0 member is keyed and trained with it; the chosen candidate is the grid's own run (read, not retrained)."""
     from teacher_fixtures import make_topic_corpus
 
+    from bat_core import grid
     from bat_core.config import DistillConfig, StudentConfig
-    from bat_core.training import pipeline, selection
+    from bat_core.training import selection
 
     corpus = make_topic_corpus()
     tcfg = TeacherConfig(kind="lexical", device="cpu")
     scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
-    p = pipeline.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
+    p = grid.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
     assert p.gamma is not None and p.gamma.seed == 1 and p.gamma.lam == 0.5
     assert [m.distill.background_correction for m in p.gamma.candidates] == list(selection.GAMMA_GRID)
     assert p.steps[:2] == ["teacher", p.gamma.label]
     steps = []
-    res = pipeline.execute(p, tmp_path, on_step=steps.append)
+    res = grid.execute(p, tmp_path, on_step=steps.append)
     chosen = res.gamma["gamma"]
     assert chosen in selection.GAMMA_GRID and len(res.gamma["rows"]) == len(selection.GAMMA_GRID)
     kept = [r for r in res.gamma["rows"] if r["kept"]] or res.gamma["rows"]
@@ -350,11 +353,11 @@ def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):
     assert chosen_key == res.plan.members[[m.label for m in res.plan.members].index("λ=0.5 seed=1")].key
     assert not any(res.cached) and not any(s.cached for s in steps)
     # the same settings with γ given train nothing new, and the summary says what was chosen and why
-    again = pipeline.execute(pipeline.plan(corpus, tcfg, scfg, DistillConfig(background_correction=chosen),
+    again = grid.execute(grid.plan(corpus, tcfg, scfg, DistillConfig(background_correction=chosen),
                                            [0.0, 0.5], [1, 2]), tmp_path)
     assert all(again.cached) and again.gamma is None
     assert [r.key for r in again.runs] == [r.key for r in res.runs]
-    s = pipeline.summary(res, {}, 0.0)
+    s = grid.summary(res, {}, 0.0)
     assert s["background_correction"]["gamma"] == chosen
     assert "chosen on dev data" in selection.describe_gamma(s["background_correction"])
     # γ changes the target, hence what the student learns

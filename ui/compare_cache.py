@@ -24,7 +24,7 @@ from bat_core.explore.families import pair_rows, rule_reading
 from bat_core.explore.teacher_effect import TeacherEffect, teacher_effect
 from bat_core.runs import exports
 from bat_core.runs.store import Run
-from bat_core.training.pipeline import describe_gamma, gamma_choice
+from bat_core.training.selection import describe_gamma, gamma_choice
 from ui import runs as run_reads
 
 Pairs = list[tuple[int, int, float]]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bat_core.config import DEFAULT_APP_SEEDS, DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
-from bat_core.training.pipeline import GAMMA_GRID
+from bat_core.training.selection import GAMMA_GRID
 
 LAMBDA_CHOICES = tuple(x for x in DEFAULT_LAMBDA_GRID if x > 0)  # λ values offered besides the baseline
 GAMMA_OPTIONS = (None, *GAMMA_GRID, 0.75, 1.0)  # background correction γ: None = chosen on dev data (the default)

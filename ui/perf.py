@@ -38,7 +38,7 @@ def warm_engine() -> None:
     with _lock:
         if _warming is not None:
             return
-        from bat_core.training.pipeline import warm_up
+        from bat_core.teachers.warmup import warm_up
         from ui.defaults import defaults
 
         _warming = threading.Thread(target=warm_up, args=(defaults()["teacher_model"],), name="bat-warm-up",

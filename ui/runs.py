@@ -10,7 +10,7 @@ from bat_core.config import TeacherConfig
 from bat_core.data.corpus import Corpus
 from bat_core.runs.store import Run
 from bat_core.teachers.store import TeacherLogits
-from bat_core.training.pipeline import Cache
+from bat_core.training.cache import Cache
 
 
 def cache() -> Cache:

@@ -11,17 +11,19 @@ from typing import Any
 
 import streamlit as st
 
+from bat_core import grid
 from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import Corpus
 from bat_core.runs.store import Run
-from bat_core.training import pipeline
+from bat_core.teachers.choice import choice_line
+from bat_core.training.selection import describe_gamma
 from ui import perf
 from ui.jobs import Job, manager
 from ui.runs import cache
 
 
-def teacher_note(step: pipeline.Step, tcfg: TeacherConfig) -> str:
+def teacher_note(step: grid.Step, tcfg: TeacherConfig) -> str:
     meta = step.teacher_meta or {}
     note = (f"teacher {'read from cache' if step.cached else 'trained'} in {step.wall_time_s:.1f} s "
             f"(mode {meta.get('mode', tcfg.mode)}")
@@ -31,25 +33,25 @@ def teacher_note(step: pipeline.Step, tcfg: TeacherConfig) -> str:
         if isinstance(uni, int | float):
             note += f" vs {uni:,.0f} for word frequencies alone"
     note += ")"
-    line = pipeline.choice_line(meta)
+    line = choice_line(meta)
     if line:
         note += ". " + line
     return note
 
 
-def member_note(step: pipeline.Step) -> str:
+def member_note(step: grid.Step) -> str:
     assert step.run is not None
     return (f"{step.label}: test NPMI {step.run.metrics.get('test_npmi', float('nan')):.3f}"
             + (" (cached)" if step.cached else ""))
 
 
-def job_work(p: pipeline.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
-    """What the background job runs: ``bat_core.training.pipeline.execute`` with the job's progress and cancel hooks."""
+def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
+    """What the background job runs: ``bat_core.grid.execute`` with the job's progress and cancel hooks."""
 
     def work(job: Job) -> dict[str, Any]:
-        def on_step(step: pipeline.Step) -> None:
+        def on_step(step: grid.Step) -> None:
             if step.gamma is not None:
-                job.next_step(pipeline.describe_gamma(step.gamma) + (" (runs read from cache)" if step.cached else ""))
+                job.next_step(describe_gamma(step.gamma) + (" (runs read from cache)" if step.cached else ""))
             elif step.member is None:
                 job.next_step(teacher_note(step, p.teacher))
             else:
@@ -58,7 +60,7 @@ def job_work(p: pipeline.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any
                 job.next_step(member_note(step))
 
         perf.wait_warm()  # the app's background import of the teacher's code, if it is still running
-        result = pipeline.execute(p, cache_dir, job.progress, job.should_stop, on_step)
+        result = grid.execute(p, cache_dir, job.progress, job.should_stop, on_step)
         return {"teacher_from_cache": result.teacher_cached, "teacher_key": p.teacher_key,
                 "run_keys": [r.key for r in result.runs], "cached": result.cached}
 
@@ -70,7 +72,7 @@ def start_training(corpus: Corpus, tcfg: TeacherConfig, scfg: StudentConfig, dba
     """Train (or read from the caches) the teacher if needed, then every (λ, seed) run, in a background thread.
 
     Raises :class:`BatError` when the settings cannot train on this corpus (the page shows it)."""
-    p = pipeline.plan(corpus, tcfg, scfg, dbase, lambdas, seeds)
+    p = grid.plan(corpus, tcfg, scfg, dbase, lambdas, seeds)
     job = manager().start(Job(label=label, corpus_hash=corpus.hash, steps=p.steps), job_work(p, cache().root))
     st.session_state["job_id"] = job.id
     if p.needs_teacher:

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from bat_core.base.errors import BatError
-from bat_core.config import DistillConfig, StudentConfig
+from bat_core.config import DEFAULT_BAT_LAMBDA, DistillConfig, StudentConfig
 from bat_core.explore.families import (
     CLOSE_MIN_SHARED,
     CLOSE_TOP_N,
@@ -19,7 +19,7 @@ from bat_core.explore.families import (
     settings_line,
     teacher_is_weak,
 )
-from bat_core.training.pipeline import DEFAULT_BAT_LAMBDA, choice_line
+from bat_core.teachers.choice import choice_line
 from ui import compare_cache as cc
 from ui import compare_views, perf, progress, runs, state, tables, training
 from ui.defaults import next_lambda

@@ -3,17 +3,12 @@
 import streamlit as st
 
 from bat_core.base.errors import BatError
-from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.config import DEFAULT_BAT_LAMBDA, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.explore import plots
 from bat_core.explore.families import families, ordered, run_label
-from bat_core.training.pipeline import (
-    DEFAULT_BAT_LAMBDA,
-    GAMMA_GRID,
-    GAMMA_SEEDS,
-    median_length,
-    seed_list,
-    short_documents_hint,
-)
+from bat_core.grid import seed_list
+from bat_core.teachers.choice import median_length, short_documents_hint
+from bat_core.training.selection import GAMMA_GRID, GAMMA_SEEDS
 from ui import progress, runs, state, training
 from ui.defaults import GAMMA_OPTIONS, LAMBDA_CHOICES, defaults
 from ui.exports import export_buttons

@@ -25,24 +25,27 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..base.errors import BatError
-from ..base.io import write_json
-from ..base.progress import Progress, ShouldStop
-from ..config import DEFAULT_BAT_LAMBDA, PAPER_SEEDS, DistillConfig, FitConfig, StudentConfig, TeacherConfig
-from ..data.corpus import Corpus, load_corpus
-from ..evaluation.stats import mean_std, paired_differences, summarize
-from ..runs.store import Run, run_key
-from ..teachers.choice import choice_line, median_length, short_documents_hint
-from ..teachers.store import TeacherLogits
-from ..teachers.warmup import warm_up
-from . import selection
-from .cache import Cache, default_cache_dir, teacher_key
-from .selection import FADE, GAMMA_GRID, GAMMA_SEEDS, describe_gamma, gamma_choice, needs_fading, selection_lambda
+from .base.errors import BatError
+from .base.io import write_json
+from .base.progress import Progress, ShouldStop
+from .config import DEFAULT_BAT_LAMBDA, PAPER_SEEDS, DistillConfig, FitConfig, StudentConfig, TeacherConfig
+from .data.corpus import Corpus, load_corpus
+from .evaluation.stats import mean_std, summarize
+from .runs.store import Run, run_key
+from .teachers.store import TeacherLogits
+from .training import selection
+from .training.cache import Cache, teacher_key
+from .training.selection import (
+    FADE,
+    GAMMA_GRID,
+    GAMMA_SEEDS,
+    gamma_choice,
+    needs_fading,
+    selection_lambda,
+)
 
-__all__ = ["DEFAULT_BAT_LAMBDA", "GAMMA_GRID", "GAMMA_SEEDS", "PAPER_SEEDS", "Cache", "GammaChoice", "Member", "Plan",
-           "Result", "Step", "arm", "check_lambdas", "choice_line", "default_cache_dir", "default_lambdas",
-           "describe_gamma", "execute", "fit", "gamma_choice", "get_teacher", "mean_std", "median_length", "member",
-           "paired_differences", "plan", "seed_list", "short_documents_hint", "summarize", "summary", "warm_up"]
+__all__ = ["GammaChoice", "Member", "Plan", "Result", "Step", "arm", "check_lambdas", "default_lambdas", "execute",
+           "fit", "get_teacher", "member", "plan", "seed_list", "summary"]
 
 
 def seed_list(n: int) -> list[int]:
@@ -168,7 +171,7 @@ def member(corpus: Corpus, tcfg: TeacherConfig, student: StudentConfig, distill:
 def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill: DistillConfig,
          lambdas: Sequence[float], seeds: Sequence[int]) -> Plan:
     """Every (λ, seed) member, baselines first, then by λ; ``distill`` gives T, c, … for the λ > 0 members."""
-    from .trainer import check_trainable
+    from .training.trainer import check_trainable
 
     check_trainable(corpus, student)
     if student.student == "prodlda" and distill.encode_logits != "off":  # before the teacher is built, not after
@@ -236,7 +239,7 @@ OnStep = Callable[[Step], None]
 def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = None, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None) -> TeacherLogits:
     """The teacher for (corpus, settings): trained once, then read from the cache."""
-    from ..teachers.build import build_teacher  # imports transformers: only when a teacher is needed
+    from .teachers.build import build_teacher  # imports transformers: only when a teacher is needed
 
     return build_teacher(corpus, tcfg, Cache(cache_dir).root, progress, should_stop)
 
@@ -250,7 +253,7 @@ def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillCon
     The one call site of the student trainer: members that share student settings train together as one stacked
     model (``train.fit_students``), each with the same result as if it were trained alone.
     """
-    from .trainer import fit_students
+    from .training.trainer import fit_students
 
     if not members:
         return
@@ -372,7 +375,7 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
 
     With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
     run's θ predicts them (:mod:`bat_core.evaluation.downstream`)."""
-    from ..evaluation.downstream import evaluate_runs, source_labels
+    from .evaluation.downstream import evaluate_runs, source_labels
 
     t0 = time.time()
     corpus = load_corpus(source, cfg.corpus, progress)
