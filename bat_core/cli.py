@@ -177,7 +177,8 @@ def _check_writable_dir(folder: Path, flag: str) -> None:
 
 
 def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
-    from .grid import check_lambdas, fit
+    from .config import check_lambdas
+    from .grid import fit
 
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
     if args.seeds < 1:

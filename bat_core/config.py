@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -229,6 +230,26 @@ DEFAULT_LAMBDA_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 DEFAULT_APP_SEEDS = 3
 
 
+def check_lambda(lam: float) -> float:
+    """One λ as a float in [0, 1] (−0.0 is 0), or a :class:`BatError`: the only place a λ is checked."""
+    try:
+        lam = float(lam)
+    except (TypeError, ValueError):
+        raise BatError(f"λ must be a number in [0, 1], not {lam!r}") from None
+    if not 0 <= lam <= 1:
+        raise BatError(f"λ must be in [0, 1], not {lam:g}")
+    return abs(lam)
+
+
+def check_lambdas(lambdas: Sequence[float]) -> list[float]:
+    """Sorted distinct λ in [0, 1] (−0.0 is 0); a λ outside is a :class:`BatError`. The one check of a λ grid:
+    the CLI, the app and :mod:`bat_core.grid` call it, and :class:`DistillConfig` checks one λ the same way."""
+    out = {check_lambda(lam) for lam in lambdas}
+    if not out:
+        raise BatError("give at least one λ (0 is the baseline)")
+    return sorted(out)
+
+
 @dataclass(frozen=True)
 class DistillConfig(_Config):
     """The BAT loss (bat-method.md section 4). lam = 0 is the plain Scholar baseline."""
@@ -253,7 +274,7 @@ class DistillConfig(_Config):
     LATER_FIELDS: ClassVar[dict[str, Any]] = {"background_correction": 0.0, "fade": 0.0}  # keys from before these
 
     def __post_init__(self) -> None:
-        _check(0 <= self.lam <= 1, f"λ must be in [0, 1], not {self.lam}")
+        object.__setattr__(self, "lam", check_lambda(self.lam))
         _check(0 < self.temperature <= 100, "temperature must be in (0, 100]")
         _check(self.clip is None or 0 <= self.clip < math.inf, "clip must be a number ≥ 0 (0 = off)")
         _check(0 <= self.min_count < math.inf, "min count must be a number ≥ 0")

@@ -28,7 +28,15 @@ from typing import Any
 from .base.errors import BatError
 from .base.io import write_json
 from .base.progress import Progress, ShouldStop
-from .config import DEFAULT_BAT_LAMBDA, PAPER_SEEDS, DistillConfig, FitConfig, StudentConfig, TeacherConfig
+from .config import (
+    DEFAULT_BAT_LAMBDA,
+    PAPER_SEEDS,
+    DistillConfig,
+    FitConfig,
+    StudentConfig,
+    TeacherConfig,
+    check_lambdas,
+)
 from .data.corpus import Corpus, load_corpus
 from .evaluation.stats import mean_std, summarize
 from .runs.store import Run, run_key
@@ -44,7 +52,7 @@ from .training.selection import (
     selection_lambda,
 )
 
-__all__ = ["GammaChoice", "Member", "Plan", "Result", "Step", "arm", "check_lambdas", "default_lambdas", "execute",
+__all__ = ["GammaChoice", "Member", "Plan", "Result", "Step", "arm", "default_lambdas", "execute",
            "fit", "get_teacher", "member", "plan", "seed_list", "summary"]
 
 
@@ -60,19 +68,6 @@ def seed_list(n: int) -> list[int]:
 def default_lambdas() -> list[float]:
     """The baseline and the default BAT λ: what is trained when the user names no λ."""
     return [0.0, DEFAULT_BAT_LAMBDA]
-
-
-def check_lambdas(lambdas: Sequence[float]) -> list[float]:
-    """Sorted distinct λ in [0, 1] (−0.0 is 0); a λ outside is a :class:`BatError`."""
-    out: set[float] = set()
-    for lam in lambdas:
-        lam = float(lam)
-        if not 0 <= lam <= 1:
-            raise BatError(f"λ must be in [0, 1], not {lam:g}")
-        out.add(abs(lam))
-    if not out:
-        raise BatError("give at least one λ (0 is the baseline)")
-    return sorted(out)
 
 
 # ================================================================================================== the plan

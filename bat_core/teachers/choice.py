@@ -5,6 +5,7 @@ is described with today's wording (:func:`choice_line`), not the wording of the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,3 +77,36 @@ def choice_line(meta: Mapping[str, Any]) -> str:
                                float(meta["unigram_dev_perplexity"]), meta.get("median_tokens"))
     except (KeyError, TypeError, ValueError):
         return str(meta.get("choice") or "")
+
+
+def _encoder_name(model: Any) -> str:
+    """A readable name for the encoder: "MiniLM" for the bundled one, else the model id's or folder's last part."""
+    name = Path(str(model or "the encoder")).name
+    return "MiniLM" if name.lower() in ("minilm", "all-minilm-l6-v2") else name
+
+
+def teacher_name(meta: Mapping[str, Any] | None) -> str:
+    """What produced the distillation target, in words a user can check against what ran ("" without a teacher).
+
+    Named by what knows the words: "nearest neighbours by shared words (TF-IDF)" for the lexical kind, "nearest
+    neighbours by MiniLM embeddings" for the transformer kind, "a bag-of-words head on frozen MiniLM embeddings" or
+    "fine-tuned BERT with a bag-of-words head" for the paper's modes. An encoder is named only when one ran.
+    """
+    if not meta:
+        return ""
+    kind = str(meta.get("teacher_kind") or "")
+    encoder = _encoder_name(meta.get("model"))
+    if kind == "lexical":
+        return "nearest neighbours by shared words (TF-IDF)"
+    if kind == "random":
+        return "random neighbours (the null control: no knowledge of the words)"
+    if kind.startswith("hybrid"):
+        return f"nearest neighbours by shared words and {encoder} embeddings together"
+    if kind == "transformer" and meta.get("head") == "knn":
+        return f"nearest neighbours by {encoder} embeddings"
+    mode = meta.get("mode")
+    if mode == "full":
+        return f"fine-tuned {encoder} with a bag-of-words head (the paper's teacher)"
+    if mode == "top-n":
+        return f"{encoder} with its top layers fine-tuned and a bag-of-words head"
+    return f"a bag-of-words head on frozen {encoder} embeddings"
