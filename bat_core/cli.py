@@ -1,6 +1,7 @@
 """`bat …` (or `python -m bat_core …`): the headless entry point for big jobs and scripts.
 
-    bat fit INPUT --out DIR [--topics K] [--lambdas 0,0.5] [--seeds N] [--teacher-mode top-n] …
+    bat fit INPUT --out DIR [--topics K] [--lambdas 0,0.5] [--seeds N] [--save-model DIR] [--teacher-mode top-n] …
+    bat transform MODEL INPUT --out theta.csv      # θ for new documents from a saved model
     bat teacher INPUT --out DIR [teacher options]
     torchrun --nproc_per_node 2 -m bat_core teacher INPUT --out DIR …     # data-parallel teacher
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .base.errors import BatError
-from .base.io import check_replaceable
+from .base.io import atomic_write_bytes, check_replaceable
 from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .grid import default_lambdas, seed_list
 from .teachers.choice import choice_line
@@ -134,10 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--label-column", default=None,
                      help="csv/tsv/jsonl/json: a column of categories; summary.json then reports how well each run's "
                           "θ predicts them (installed labelled corpora: automatic)")
+    fit.add_argument("--save-model", type=_folder, default=None, metavar="DIR",
+                     help="also save the first seed's model at each λ as DIR/lambda-<λ>/ (for `bat transform` or "
+                          "BAT.load)")
     _add_flags(fit, STUDENT)
     _add_flags(fit, DISTILL)
     teacher = sub.add_parser("teacher", help="train a teacher and export its logits store (works under torchrun)")
     _add_common(teacher)
+    tr = sub.add_parser("transform", help="θ (topic proportions) of new documents from a saved model")
+    tr.add_argument("model", type=_folder, help="a saved model folder (bat fit --save-model, or BAT.save)")
+    tr.add_argument("input", help="the documents: a .txt/.csv/.tsv/.jsonl/.json file, or a folder or .zip of .txt")
+    tr.add_argument("--out", required=True, type=Path,
+                    help="the CSV file to write: one row per document read, doc, topic_1 … topic_K")
+    tr.add_argument("--text-column", default=None, help="column holding the text (csv/jsonl/json; auto-detected)")
+    tr.add_argument("--quiet", action="store_true", help="no messages on stderr")
     return parser
 
 
@@ -184,7 +195,8 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     if args.seeds < 1:
         raise BatError("--seeds must be at least 1")
     summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
-                  label_column=args.label_column)
+                  label_column=args.label_column,
+                  on_result=None if args.save_model is None else _model_saver(args.save_model, cfg))
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
     t = summary.get("teacher") or {}
@@ -209,6 +221,35 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
         print(f"warning: NPMI is scored on only {small['dev']} dev and {small['test']} test documents: with so few, "
               "its values (and the differences between runs) are mostly noise; give more documents", file=sys.stderr)
     print(f"wrote {Path(args.out) / 'summary.json'}", file=sys.stderr)
+
+
+def _model_saver(folder: Path, cfg: FitConfig) -> Any:
+    """``bat fit --save-model``: the first seed's run at each λ, saved as a model (the estimator's format)."""
+    def save(result: Any) -> None:
+        from .estimator import BAT
+
+        first = result.plan.members[0].seed
+        for run in result.runs:
+            if run.seed == first:
+                path = BAT.from_run(run, result.plan.corpus.vocab, cfg).save(folder / f"lambda-{run.lam:g}")
+                print(f"saved the model λ = {run.lam:g}, seed {run.seed} to {path}", file=sys.stderr)
+    return save
+
+
+def _transform(args: argparse.Namespace) -> None:
+    """``bat transform``: read the model and the documents, write θ as CSV (one row per document read)."""
+    from .data.readers import read_documents
+    from .estimator import BAT
+    from .runs.exports import theta_csv
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise BatError(f"--out {out} is a folder; name the CSV file to write")
+    model = BAT.load(args.model)
+    _, docs = read_documents(args.input, args.text_column)
+    atomic_write_bytes(out, theta_csv(model.transform(docs)))
+    if not args.quiet:
+        print(f"wrote θ of {len(docs)} documents × {model.n_topics} topics to {out}", file=sys.stderr)
 
 
 def _teacher(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
@@ -238,8 +279,14 @@ def _teacher(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
 
 
 def _run(args: argparse.Namespace, progress: Any) -> int:
+    if args.command == "transform":
+        progress.close()
+        _transform(args)
+        return 0
     cfg = configs(args)
     _check_writable_dir(Path(args.out), "--out")
+    if getattr(args, "save_model", None) is not None:
+        _check_writable_dir(Path(args.save_model), "--save-model")
     if args.command == "teacher":  # the store replaces --out: only a folder with nothing else in it may be it
         check_replaceable(Path(args.out).resolve(), {ARRAYS_FILE, META_FILE})
     if args.cache_dir is not None:

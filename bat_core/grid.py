@@ -40,6 +40,7 @@ from .config import (
 from .data.corpus import Corpus, load_corpus
 from .evaluation.stats import mean_std, summarize
 from .runs.store import Run, run_key
+from .teachers.choice import teacher_name
 from .teachers.store import TeacherLogits
 from .training import selection
 from .training.cache import Cache, teacher_key
@@ -353,7 +354,8 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
     return {
         "corpus": {"name": corpus.name, "hash": corpus.hash, **corpus.stats},
         "settings": settings,
-        "teacher": {**meta, "wall_time_s": result.teacher_time_s} if meta is not None else None,
+        "teacher": ({**meta, "description": teacher_name(meta), "wall_time_s": result.teacher_time_s}
+                    if meta is not None else None),
         "background_correction": result.gamma,
         "runs": [{"lam": r.lam, "seed": r.seed, "teacher_key": r.config["teacher_key"], **r.metrics,
                   "topics": r.topics} for r in result.runs],
@@ -365,17 +367,20 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
 
 def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Sequence[int], out_dir: Path,
         cache_dir: Path | None = None, progress: Progress | None = None,
-        label_column: str | None = None) -> dict[str, Any]:
+        label_column: str | None = None, on_result: Callable[[Result], None] | None = None) -> dict[str, Any]:
     """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``.
 
     With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
-    run's θ predicts them (:mod:`bat_core.evaluation.downstream`)."""
+    run's θ predicts them (:mod:`bat_core.evaluation.downstream`). ``on_result`` sees the finished result before the
+    summary is written (``bat fit --save-model`` saves models from it)."""
     from .evaluation.downstream import evaluate_runs, source_labels
 
     t0 = time.time()
     corpus = load_corpus(source, cfg.corpus, progress)
     labels = source_labels(source, corpus, label_column)  # read before training: a bad column fails at once
     result = execute(plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds), cache_dir, progress)
+    if on_result is not None:
+        on_result(result)
     out = summary(result, cfg.to_dict(), time.time() - t0)
     if labels is not None:
         scores = evaluate_runs(corpus, result.runs, labels)

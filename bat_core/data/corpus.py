@@ -260,6 +260,12 @@ def load_corpus(source: str | Path, cfg: CorpusConfig | None = None, progress: P
     return build_corpus(docs, cfg, name=name, progress=progress)
 
 
+def vectorize(docs: list[str], cfg: CorpusConfig, vocabulary: list[str]) -> sp.csr_matrix:
+    """Counts of new texts over a fixed vocabulary, tokenised as the corpus was (stop words, token rule): the input
+    of a trained model's ``transform``, or an external NPMI reference."""
+    return sp.csr_matrix(make_vectorizer(cfg, vocabulary).transform(docs), dtype=np.float32)
+
+
 def vectorize_reference(docs: list[str], corpus: Corpus) -> sp.csr_matrix:
     """Count matrix of other texts (an external NPMI reference) over the corpus's vocabulary."""
-    return sp.csr_matrix(make_vectorizer(corpus.config, corpus.vocab).transform(docs), dtype=np.float32)
+    return vectorize(docs, corpus.config, corpus.vocab)

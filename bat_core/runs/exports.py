@@ -24,14 +24,25 @@ def topics_csv(run: Run) -> bytes:
     return df.to_csv(index=False).encode()
 
 
+def _theta_frame(theta: np.ndarray) -> pd.DataFrame:
+    """One row per document: ``doc`` (its position) and ``topic_1`` … ``topic_K`` (6 decimals)."""
+    df = pd.DataFrame(np.round(np.asarray(theta, dtype=np.float64), 6),
+                      columns=[f"topic_{k + 1}" for k in range(theta.shape[1])])
+    df.insert(0, "doc", np.arange(len(df)))
+    return df
+
+
+def theta_csv(theta: np.ndarray) -> bytes:
+    """Document–topic proportions of new documents (``bat transform``), in the order they were given."""
+    return _theta_frame(theta).to_csv(index=False).encode()
+
+
 def doc_topic_csv(run: Run, corpus: Corpus) -> bytes:
     split = np.empty(corpus.n_docs, dtype=object)
     for name, idx in corpus.splits.items():
         split[idx] = name
-    df = pd.DataFrame(np.round(run.theta.astype(np.float64), 6),
-                      columns=[f"topic_{k + 1}" for k in range(run.n_topics)])
-    df.insert(0, "split", split)
-    df.insert(0, "doc", np.arange(corpus.n_docs))
+    df = _theta_frame(run.theta)
+    df.insert(1, "split", split)
     return df.to_csv(index=False).encode()
 
 

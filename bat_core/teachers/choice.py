@@ -38,8 +38,20 @@ def short_documents_hint(median: float) -> str:
             f"{SHORT_DOC_EVIDENCE} Worth a comparison: train once with Neighbours by = the encoder's embeddings.")
 
 
+KIND_WORDS = {"lexical": "nearest neighbours by shared words (TF-IDF)",
+              "transformer": "nearest neighbours by {encoder} embeddings",
+              "hybrid": "nearest neighbours by shared words and {encoder} embeddings together",
+              "random": "random neighbours (the null control: no knowledge of the words)"}
+
+
+def kind_words(kind: str, encoder: str = "MiniLM") -> str:
+    """A nearest-neighbour teacher kind ("lexical", "transformer", "hybrid …", "random") in words."""
+    words = KIND_WORDS.get(kind.split()[0] if kind else kind)
+    return words.format(encoder=encoder) if words else f"{kind} neighbours"
+
+
 def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
-                    median_tokens: float | None = None) -> str:
+                    median_tokens: float | None = None, encoder: str = "MiniLM") -> str:
     """The teacher choice in plain words: which teacher, why, what the others scored, and whether the transformer
     added anything on this corpus (as far as dev perplexity can tell: on short documents it cannot, and the line
     says so instead of claiming that the transformer adds nothing)."""
@@ -47,7 +59,7 @@ def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
     others = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(ppl.items(), key=lambda kv: kv[1]) if n != chosen)
     why = ("chosen because they predict the held-out dev documents best" if others else
            "as set (the only candidate)")
-    line = (f"Teacher: {chosen} neighbours, {why} "
+    line = (f"Teacher: {kind_words(chosen, encoder)}, {why} "
             f"(dev perplexity {ppl[chosen]:,.0f}; " + (f"{others}; " if others else "")
             + f"word frequencies alone {unigram_perplexity:,.0f}).")
     if ppl[chosen] >= unigram_perplexity:
@@ -74,7 +86,8 @@ def choice_line(meta: Mapping[str, Any]) -> str:
     them, else the line it stored (older teachers), else ""."""
     try:
         return describe_choice(str(meta["teacher_kind"]), list(meta["candidates"]),
-                               float(meta["unigram_dev_perplexity"]), meta.get("median_tokens"))
+                               float(meta["unigram_dev_perplexity"]), meta.get("median_tokens"),
+                               _encoder_name(meta.get("model")))
     except (KeyError, TypeError, ValueError):
         return str(meta.get("choice") or "")
 
@@ -96,14 +109,8 @@ def teacher_name(meta: Mapping[str, Any] | None) -> str:
         return ""
     kind = str(meta.get("teacher_kind") or "")
     encoder = _encoder_name(meta.get("model"))
-    if kind == "lexical":
-        return "nearest neighbours by shared words (TF-IDF)"
-    if kind == "random":
-        return "random neighbours (the null control: no knowledge of the words)"
-    if kind.startswith("hybrid"):
-        return f"nearest neighbours by shared words and {encoder} embeddings together"
-    if kind == "transformer" and meta.get("head") == "knn":
-        return f"nearest neighbours by {encoder} embeddings"
+    if kind and (meta.get("head") == "knn" or kind != "transformer"):
+        return kind_words(kind, encoder)
     mode = meta.get("mode")
     if mode == "full":
         return f"fine-tuned {encoder} with a bag-of-words head (the paper's teacher)"
