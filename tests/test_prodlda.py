@@ -12,9 +12,10 @@ from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig
 from bat_core.runs.store import run_key
 from bat_core.students.inference import transform
+from bat_core.students.layers import SparseRows
 from bat_core.students.loss import bat_loss, bow_nll, cross_entropy, teacher_target
 from bat_core.students.prodlda import ProdLDA, student_class
-from bat_core.students.scholar import Scholar, SparseRows, reconstruction
+from bat_core.students.scholar import Scholar, reconstruction
 from bat_core.training.trainer import fit_student, fit_students
 
 X = np.array([[3, 0, 1, 0, 2, 0], [0, 1, 0, 4, 0, 1], [1, 1, 1, 0, 0, 2]], dtype=np.float32)

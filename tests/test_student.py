@@ -12,8 +12,9 @@ import torch
 
 from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig
+from bat_core.students.layers import SparseRows, _BatchNormTrain
 from bat_core.students.loss import bat_loss, bow_nll, clip_logits, cross_entropy, teacher_target
-from bat_core.students.scholar import Scholar, SparseRows, _BatchNormTrain, background_log_frequencies, reconstruction
+from bat_core.students.scholar import Scholar, background_log_frequencies, reconstruction
 from bat_core.training.trainer import fit_student
 
 

@@ -11,7 +11,7 @@ from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig
 from bat_core.runs.store import Run
 from bat_core.students.inference import encode_theta, student_from_run, transform
-from bat_core.students.scholar import SparseRows
+from bat_core.students.layers import SparseRows
 from bat_core.training.trainer import fit_student
 
 CFG = StudentConfig(n_topics=6, epochs=8, emb_dim=32, seed=0)

@@ -23,9 +23,10 @@ import torch
 
 from ..base.errors import BatError
 from ..runs.store import Run
+from .layers import SparseRows
 from .loss import clip_logits
 from .prodlda import student_class
-from .scholar import Scholar, SparseRows
+from .scholar import Scholar
 
 # rows (corpus or input row ids of one chunk) → raw teacher logits, float32 (len(rows)×V)
 LogitsFn = Callable[[np.ndarray], np.ndarray]

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .scholar import SparseRows, reconstruction
+from .layers import SparseRows
+from .scholar import reconstruction
 
 EPS = 1e-10
 

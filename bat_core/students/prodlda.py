@@ -40,7 +40,8 @@ from torch import nn
 
 from ..base.errors import BatError
 from ..config import STUDENT_KINDS
-from .scholar import Scholar, SparseRows, StackedBatchNorm, _dropout, _uniform
+from .layers import SparseRows, StackedBatchNorm, dropout, uniform
+from .scholar import Scholar
 
 
 class ProdLDA(Scholar):
@@ -68,14 +69,14 @@ class ProdLDA(Scholar):
         done: dict[int, dict[str, torch.Tensor]] = {}
         for gen in generators:
             if id(gen) not in done:  # nn.Linear's default init for the MLP and heads, xavier for β (as Scholar)
-                w = {"embeddings": _uniform(gen, (V, H), 1 / math.sqrt(V)),
-                     "hidden_b1": _uniform(gen, (H,), 1 / math.sqrt(V)),
-                     "hidden_w": _uniform(gen, (H, H), 1 / math.sqrt(H)),
-                     "hidden_b": _uniform(gen, (H,), 1 / math.sqrt(H))}
+                w = {"embeddings": uniform(gen, (V, H), 1 / math.sqrt(V)),
+                     "hidden_b1": uniform(gen, (H,), 1 / math.sqrt(V)),
+                     "hidden_w": uniform(gen, (H, H), 1 / math.sqrt(H)),
+                     "hidden_b": uniform(gen, (H,), 1 / math.sqrt(H))}
                 for head in ("mean", "logvar"):
-                    w[f"{head}_w"] = _uniform(gen, (H, K), 1 / math.sqrt(H))
-                    w[f"{head}_b"] = _uniform(gen, (K,), 1 / math.sqrt(H))
-                w["beta"] = _uniform(gen, (K, V), math.sqrt(6 / (K + V)))
+                    w[f"{head}_w"] = uniform(gen, (H, K), 1 / math.sqrt(H))
+                    w[f"{head}_b"] = uniform(gen, (K,), 1 / math.sqrt(H))
+                w["beta"] = uniform(gen, (K, V), math.sqrt(6 / (K + V)))
                 done[id(gen)] = w
             for name, t in done[id(gen)].items():
                 inits.setdefault(name, []).append(t)
@@ -105,12 +106,12 @@ class ProdLDA(Scholar):
         None, p_bn = 0)`` is ProdLDA's decoder. ``noise`` None is eval (no dropout, θ = softmax(μ)).
         """
         noise = noise or {}
-        pi = _dropout(self.encoder_input(x), noise.get("pi"))
+        pi = dropout(self.encoder_input(x), noise.get("pi"))
         h_mu, h_lv = self.encode_pre_bn(pi)
         mu, logvar = self.mean_bn(h_mu), self.logvar_bn(h_lv)
         z = mu + (0.5 * logvar).exp() * noise["eps"] if "eps" in noise else mu
         theta = F.softmax(z, dim=-1)
-        eta = self.eta_bn(torch.bmm(_dropout(theta, noise.get("theta")), self.beta))
+        eta = self.eta_bn(torch.bmm(dropout(theta, noise.get("theta")), self.beta))
         return theta, eta, None, mu, logvar
 
     def draw(self, generators: Sequence[torch.Generator], batch: int, device: torch.device,

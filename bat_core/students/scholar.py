@@ -23,187 +23,20 @@ of the rows of E of the document's words weighted by their counts, instead of a 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .layers import BagOfWordsEmbedding, SparseRows, StackedBatchNorm, dropout, embed, uniform
 
 
 def background_log_frequencies(train_counts_colsum: np.ndarray) -> np.ndarray:
     """b_v = log(1 + Σ_d x_dv) − log Σ_v (1 + Σ_d x_dv), computed on the train split and frozen."""
     c = np.asarray(train_counts_colsum, dtype=np.float64) + 1.0
     return (np.log(c) - np.log(c.sum())).astype(np.float32)
-
-
-@dataclass
-class SparseRows:
-    """A minibatch of bag-of-words rows for every member, as ``embedding_bag`` and the gathered loss want them.
-
-    Member m's documents are ``rows[m]`` of one CSR matrix; ``flat`` indexes the nonzero counts inside an (M, B, V)
-    tensor (used to read log x̂ only where x > 0), ``bag`` is the (member, document) each nonzero belongs to.
-    """
-
-    n_members: int
-    batch: int
-    vocab_size: int
-    words: torch.Tensor  # (nnz_total,) word ids offset by m·V: rows of the (M·V)×E stacked embedding table
-    offsets: torch.Tensor  # (M·B,) start of each (member, document) bag in ``words``
-    counts: torch.Tensor  # (nnz_total,) the counts x_dv
-    flat: torch.Tensor  # (nnz_total,) index into an (M, B, V) tensor viewed flat
-    bag: torch.Tensor  # (nnz_total,) index into (M·B,)
-    transposed: torch.Tensor | None  # xᵀ, sparse CSR (M·V)×(M·B): the embedding gradient is xᵀ·∂e
-
-    @classmethod
-    def build(cls, blocks: Sequence[sp.csr_matrix], member_block: Sequence[int], vocab_size: int,
-              device: torch.device) -> SparseRows:
-        """``blocks[g]`` is a B×V CSR minibatch; member m reads ``blocks[member_block[m]]``."""
-        B = blocks[0].shape[0]
-        M, V = len(member_block), vocab_size
-        parts = []
-        for blk in blocks:
-            blk = sp.csr_matrix(blk)
-            blk.sort_indices()
-            row = np.repeat(np.arange(B, dtype=np.int64), np.diff(blk.indptr))
-            parts.append((blk.indices.astype(np.int64), blk.data.astype(np.float32), row, blk.indptr[:-1]))
-        words, counts, flat, bag, offsets = [], [], [], [], []
-        start = 0
-        for m, g in enumerate(member_block):
-            w, c, r, ptr = parts[g]
-            words.append(w + m * V)
-            counts.append(c)
-            flat.append((m * B + r) * V + w)
-            bag.append(m * B + r)
-            offsets.append(ptr.astype(np.int64) + start)
-            start += len(w)
-        w_all, c_all, b_all = np.concatenate(words), np.concatenate(counts), np.concatenate(bag)
-        # xᵀ as CSR (M·V)×(M·B), for the embedding gradient; a COO → CSR conversion needs no sort in scipy
-        xt = sp.csr_matrix((c_all, (w_all, b_all)), shape=(M * V, M * B))
-        t = lambda a, dt=torch.int64: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dt)
-        transposed: torch.Tensor | None
-        try:
-            with warnings.catch_warnings():  # "sparse CSR support is in beta": the one op used here is stable
-                warnings.simplefilter("ignore", UserWarning)
-                transposed = torch.sparse_csr_tensor(t(xt.indptr), t(xt.indices), t(xt.data, torch.float32),
-                                                     size=(M * V, M * B))
-        except (RuntimeError, NotImplementedError):  # a device without sparse CSR tensors: gathered fallback
-            transposed = None
-        return cls(M, B, V, t(w_all), t(np.concatenate(offsets)), t(c_all, torch.float32), t(np.concatenate(flat)),
-                   t(b_all), transposed)
-
-    def doc_lengths(self) -> torch.Tensor:
-        """N_d per (member, document), shape (M, B)."""
-        out = torch.zeros(self.n_members * self.batch, device=self.counts.device)
-        return out.index_add_(0, self.bag, self.counts).view(self.n_members, self.batch)
-
-    def dense(self) -> torch.Tensor:
-        """The counts as a dense (M, B, V) tensor (for the teacher target and tests; training avoids it otherwise)."""
-        out = torch.zeros(self.n_members * self.batch * self.vocab_size, device=self.counts.device)
-        return out.index_put_((self.flat,), self.counts, accumulate=True).view(self.n_members, self.batch, -1)
-
-
-def _embed(weight: torch.Tensor, x: SparseRows) -> torch.Tensor:
-    """e = x·Eᵀ per member: (M, B, E)."""
-    M, V, E = weight.shape
-    return F.embedding_bag(x.words, weight.reshape(M * V, E), x.offsets, mode="sum",
-                           per_sample_weights=x.counts).view(M, x.batch, E)
-
-
-class _BagOfWordsEmbedding(torch.autograd.Function):
-    """e = x·Eᵀ for every member's documents (an ``embedding_bag`` sum weighted by counts).
-
-    The backward writes ∂E = xᵀ·∂e straight into a persistent buffer that becomes ``E.grad`` (overwriting it: the
-    training loop never accumulates gradients over several backward passes). E is 93% of the weights (V×300 per
-    member, 80 MB for a 33-member grid); a freshly allocated gradient of that size each step costs more in page faults
-    than the product itself, and torch's own dense embedding backward is slower still.
-    """
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, weight: torch.Tensor, grad_buffer: torch.Tensor,
-                x: SparseRows) -> torch.Tensor:
-        ctx.x, ctx.weight, ctx.grad_buffer = x, weight, grad_buffer  # type: ignore[attr-defined]
-        return _embed(weight, x)
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad_e: torch.Tensor) -> tuple[None, None, None]:
-        x, weight, buf = ctx.x, ctx.weight, ctx.grad_buffer  # type: ignore[attr-defined]
-        M, V, E = weight.shape
-        flat, g = buf.view(M * V, E), grad_e.reshape(M * x.batch, E).contiguous()
-        try:
-            if x.transposed is None:
-                raise NotImplementedError
-            torch.addmm(flat, x.transposed, g, beta=0, out=flat)
-        except (RuntimeError, NotImplementedError):  # no sparse × dense product here (e.g. Apple MPS)
-            flat.zero_().index_add_(0, x.words, x.counts.unsqueeze(1) * g.index_select(0, x.bag))
-        weight.grad = buf
-        return None, None, None
-
-
-class _BatchNormTrain(torch.autograd.Function):
-    """Training-mode batch norm over dimension 1 of (M, B, F) with a shift and no scale: y = (h − mean)/σ + shift.
-
-    Written out (with the textbook backward ∂h = (∂y − mean(∂y) − x̂·mean(∂y·x̂))/σ) because torch's var_mean over
-    a middle dimension and its autograd chain cost ~4× more on the (M, B, V) decoder activations.
-    """
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, h: torch.Tensor, shift: torch.Tensor, eps: float
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean = h.mean(dim=1, keepdim=True)
-        xhat = h - mean
-        var = (xhat * xhat).mean(dim=1, keepdim=True)
-        inv = torch.rsqrt(var + eps)
-        xhat.mul_(inv)
-        ctx.save_for_backward(xhat, inv)
-        mean, var = mean.squeeze(1), var.squeeze(1)
-        ctx.mark_non_differentiable(mean, var)
-        return xhat + shift.unsqueeze(1), mean, var
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, dy: torch.Tensor, *_: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, None]:
-        xhat, inv = ctx.saved_tensors  # type: ignore[attr-defined]
-        m1 = dy.mean(dim=1, keepdim=True)
-        m2 = (dy * xhat).mean(dim=1, keepdim=True)
-        dh = torch.addcmul(dy - m1, xhat, m2, value=-1).mul_(inv)
-        return dh, dy.sum(dim=1), None
-
-
-class StackedBatchNorm(nn.Module):
-    """BatchNorm1d over the batch dimension of an (M, B, F) input, separately per member, with the scale γ fixed at
-    1 and only the shift trained (eps 1e-3, momentum 1e-3, as Scholar). Running variance is the unbiased batch
-    variance, as torch's BatchNorm keeps it."""
-
-    def __init__(self, n_members: int, n_features: int, eps: float = 1e-3, momentum: float = 1e-3) -> None:
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.shift = nn.Parameter(torch.zeros(n_members, n_features))
-        self.register_buffer("running_mean", torch.zeros(n_members, n_features))
-        self.register_buffer("running_var", torch.ones(n_members, n_features))
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            inv = torch.rsqrt(self.running_var + self.eps)
-            return torch.addcmul((self.shift - self.running_mean * inv).unsqueeze(1), h, inv.unsqueeze(1))
-        y, mean, var = _BatchNormTrain.apply(h, self.shift, self.eps)
-        with torch.no_grad():
-            n = h.shape[1]
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * (n / max(n - 1, 1)), self.momentum)
-        return y
-
-
-def _uniform(gen: torch.Generator, shape: tuple[int, ...], bound: float) -> torch.Tensor:
-    return (torch.rand(shape, generator=gen) * 2 - 1) * bound
-
-
-def _dropout(h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Inverted dropout with a mask drawn by :meth:`Scholar.draw` (0, or 1 / (1 − p) for the kept units)."""
-    return h if mask is None else h * mask
 
 
 class Scholar(nn.Module):
@@ -231,14 +64,14 @@ class Scholar(nn.Module):
         for gen in generators:
             if id(gen) not in done:  # a shared generator initialises its members once, identically
                 w: dict[str, torch.Tensor] = {}
-                w["embeddings"] = _uniform(gen, (V, E), math.sqrt(6 / (V + E)))  # xavier, as nn.init does for E×V
+                w["embeddings"] = uniform(gen, (V, E), math.sqrt(6 / (V + E)))  # xavier, as nn.init does for E×V
                 if encode_logits == "doc_layer":  # nn.Linear(V, E) default init
-                    w["doc_w"] = _uniform(gen, (V, E), 1 / math.sqrt(V))
-                    w["doc_b"] = _uniform(gen, (E,), 1 / math.sqrt(V))
+                    w["doc_w"] = uniform(gen, (V, E), 1 / math.sqrt(V))
+                    w["doc_b"] = uniform(gen, (E,), 1 / math.sqrt(V))
                 for head in ("mean", "logvar"):  # nn.Linear(D, K) default init
-                    w[f"{head}_w"] = _uniform(gen, (D, K), 1 / math.sqrt(D))
-                    w[f"{head}_b"] = _uniform(gen, (K,), 1 / math.sqrt(D))
-                w["beta"] = _uniform(gen, (K, V), math.sqrt(6 / (K + V)))  # B as K×V: the rows are the topics
+                    w[f"{head}_w"] = uniform(gen, (D, K), 1 / math.sqrt(D))
+                    w[f"{head}_b"] = uniform(gen, (K,), 1 / math.sqrt(D))
+                w["beta"] = uniform(gen, (K, V), math.sqrt(6 / (K + V)))  # B as K×V: the rows are the topics
                 done[id(gen)] = w
             for name, t in done[id(gen)].items():
                 inits.setdefault(name, []).append(t)
@@ -270,8 +103,8 @@ class Scholar(nn.Module):
         if torch.is_grad_enabled() and self.embeddings.requires_grad:
             if self._emb_grad is None or self._emb_grad.device != self.embeddings.device:
                 self._emb_grad = torch.zeros_like(self.embeddings)
-            return _BagOfWordsEmbedding.apply(self.embeddings, self._emb_grad, x)
-        return _embed(self.embeddings, x)
+            return BagOfWordsEmbedding.apply(self.embeddings, self._emb_grad, x)
+        return embed(self.embeddings, x)
 
     def encoder_input(self, x: SparseRows, teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
         """softplus([x·Eᵀ, extras]) as (M, B, D), before dropout."""
@@ -299,11 +132,11 @@ class Scholar(nn.Module):
         so θ = softmax(μ). ``decode_bn=False`` skips η_bn (returned as None) once p_bn has annealed to 0.
         """
         noise = noise or {}
-        pi = _dropout(self.encoder_input(x, teacher_logits), noise.get("pi"))
+        pi = dropout(self.encoder_input(x, teacher_logits), noise.get("pi"))
         h_mu, h_lv = self.encode_pre_bn(pi)
         mu, logvar = self.mean_bn(h_mu), self.logvar_bn(h_lv)
         z = mu + (0.5 * logvar).exp() * noise["eps"] if "eps" in noise else mu
-        theta = F.softmax(_dropout(z, noise.get("z")), dim=-1)
+        theta = F.softmax(dropout(z, noise.get("z")), dim=-1)
         eta = torch.baddbmm(self.background.expand(theta.shape[0], 1, -1), theta, self.beta)
         return theta, eta, self.eta_bn(eta) if decode_bn else None, mu, logvar
 

@@ -32,9 +32,10 @@ from ..data.corpus import Corpus
 from ..evaluation.metrics import NpmiScorer, npmi_per_topic, perplexity, top_words, topic_uniqueness
 from ..runs.store import Run, run_key
 from ..students.inference import encode_theta, member_logits, refresh_bn_statistics
+from ..students.layers import SparseRows
 from ..students.loss import bat_loss, teacher_target
 from ..students.prodlda import student_class
-from ..students.scholar import Scholar, SparseRows, background_log_frequencies, reconstruction
+from ..students.scholar import Scholar, background_log_frequencies, reconstruction
 
 Member = tuple[StudentConfig, DistillConfig]
 

@@ -1,0 +1,189 @@
+"""The stacked building blocks both students share: M independent members along a leading dimension.
+
+- :class:`SparseRows`: a minibatch of bag-of-words rows for every member, as ``embedding_bag`` wants them (a
+  document has ~60 distinct words of 2,000: the encoder's first product and the loss read only those).
+- The encoder's first product x·Eᵀ with a hand-written gradient that accumulates into one buffer
+  (:class:`BagOfWordsEmbedding`), and BatchNorm over each member's own batch with a fused backward
+  (:class:`_BatchNormTrain`, :class:`StackedBatchNorm`; scale fixed at 1, as Scholar's BN has no scale).
+- Initialisation (:func:`uniform`) and dropout (:func:`dropout`) from explicit per-seed draws, never the global RNG.
+
+Members never mix: every operation here is per member, so member m of a stack computes what a 1-member stack computes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class SparseRows:
+    """A minibatch of bag-of-words rows for every member, as ``embedding_bag`` and the gathered loss want them.
+
+    Member m's documents are ``rows[m]`` of one CSR matrix; ``flat`` indexes the nonzero counts inside an (M, B, V)
+    tensor (used to read log x̂ only where x > 0), ``bag`` is the (member, document) each nonzero belongs to.
+    """
+
+    n_members: int
+    batch: int
+    vocab_size: int
+    words: torch.Tensor  # (nnz_total,) word ids offset by m·V: rows of the (M·V)×E stacked embedding table
+    offsets: torch.Tensor  # (M·B,) start of each (member, document) bag in ``words``
+    counts: torch.Tensor  # (nnz_total,) the counts x_dv
+    flat: torch.Tensor  # (nnz_total,) index into an (M, B, V) tensor viewed flat
+    bag: torch.Tensor  # (nnz_total,) index into (M·B,)
+    transposed: torch.Tensor | None  # xᵀ, sparse CSR (M·V)×(M·B): the embedding gradient is xᵀ·∂e
+
+    @classmethod
+    def build(cls, blocks: Sequence[sp.csr_matrix], member_block: Sequence[int], vocab_size: int,
+              device: torch.device) -> SparseRows:
+        """``blocks[g]`` is a B×V CSR minibatch; member m reads ``blocks[member_block[m]]``."""
+        B = blocks[0].shape[0]
+        M, V = len(member_block), vocab_size
+        parts = []
+        for blk in blocks:
+            blk = sp.csr_matrix(blk)
+            blk.sort_indices()
+            row = np.repeat(np.arange(B, dtype=np.int64), np.diff(blk.indptr))
+            parts.append((blk.indices.astype(np.int64), blk.data.astype(np.float32), row, blk.indptr[:-1]))
+        words, counts, flat, bag, offsets = [], [], [], [], []
+        start = 0
+        for m, g in enumerate(member_block):
+            w, c, r, ptr = parts[g]
+            words.append(w + m * V)
+            counts.append(c)
+            flat.append((m * B + r) * V + w)
+            bag.append(m * B + r)
+            offsets.append(ptr.astype(np.int64) + start)
+            start += len(w)
+        w_all, c_all, b_all = np.concatenate(words), np.concatenate(counts), np.concatenate(bag)
+        # xᵀ as CSR (M·V)×(M·B), for the embedding gradient; a COO → CSR conversion needs no sort in scipy
+        xt = sp.csr_matrix((c_all, (w_all, b_all)), shape=(M * V, M * B))
+        t = lambda a, dt=torch.int64: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dt)
+        transposed: torch.Tensor | None
+        try:
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": the one op used here is stable
+                warnings.simplefilter("ignore", UserWarning)
+                transposed = torch.sparse_csr_tensor(t(xt.indptr), t(xt.indices), t(xt.data, torch.float32),
+                                                     size=(M * V, M * B))
+        except (RuntimeError, NotImplementedError):  # a device without sparse CSR tensors: gathered fallback
+            transposed = None
+        return cls(M, B, V, t(w_all), t(np.concatenate(offsets)), t(c_all, torch.float32), t(np.concatenate(flat)),
+                   t(b_all), transposed)
+
+    def doc_lengths(self) -> torch.Tensor:
+        """N_d per (member, document), shape (M, B)."""
+        out = torch.zeros(self.n_members * self.batch, device=self.counts.device)
+        return out.index_add_(0, self.bag, self.counts).view(self.n_members, self.batch)
+
+    def dense(self) -> torch.Tensor:
+        """The counts as a dense (M, B, V) tensor (for the teacher target and tests; training avoids it otherwise)."""
+        out = torch.zeros(self.n_members * self.batch * self.vocab_size, device=self.counts.device)
+        return out.index_put_((self.flat,), self.counts, accumulate=True).view(self.n_members, self.batch, -1)
+
+
+def embed(weight: torch.Tensor, x: SparseRows) -> torch.Tensor:
+    """e = x·Eᵀ per member: (M, B, E)."""
+    M, V, E = weight.shape
+    return F.embedding_bag(x.words, weight.reshape(M * V, E), x.offsets, mode="sum",
+                           per_sample_weights=x.counts).view(M, x.batch, E)
+
+
+class BagOfWordsEmbedding(torch.autograd.Function):
+    """e = x·Eᵀ for every member's documents (an ``embedding_bag`` sum weighted by counts).
+
+    The backward writes ∂E = xᵀ·∂e straight into a persistent buffer that becomes ``E.grad`` (overwriting it: the
+    training loop never accumulates gradients over several backward passes). E is 93% of the weights (V×300 per
+    member, 80 MB for a 33-member grid); a freshly allocated gradient of that size each step costs more in page faults
+    than the product itself, and torch's own dense embedding backward is slower still.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, weight: torch.Tensor, grad_buffer: torch.Tensor,
+                x: SparseRows) -> torch.Tensor:
+        ctx.x, ctx.weight, ctx.grad_buffer = x, weight, grad_buffer  # type: ignore[attr-defined]
+        return embed(weight, x)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_e: torch.Tensor) -> tuple[None, None, None]:
+        x, weight, buf = ctx.x, ctx.weight, ctx.grad_buffer  # type: ignore[attr-defined]
+        M, V, E = weight.shape
+        flat, g = buf.view(M * V, E), grad_e.reshape(M * x.batch, E).contiguous()
+        try:
+            if x.transposed is None:
+                raise NotImplementedError
+            torch.addmm(flat, x.transposed, g, beta=0, out=flat)
+        except (RuntimeError, NotImplementedError):  # no sparse × dense product here (e.g. Apple MPS)
+            flat.zero_().index_add_(0, x.words, x.counts.unsqueeze(1) * g.index_select(0, x.bag))
+        weight.grad = buf
+        return None, None, None
+
+
+class _BatchNormTrain(torch.autograd.Function):
+    """Training-mode batch norm over dimension 1 of (M, B, F) with a shift and no scale: y = (h − mean)/σ + shift.
+
+    Written out (with the textbook backward ∂h = (∂y − mean(∂y) − x̂·mean(∂y·x̂))/σ) because torch's var_mean over
+    a middle dimension and its autograd chain cost ~4× more on the (M, B, V) decoder activations.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, h: torch.Tensor, shift: torch.Tensor, eps: float
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean = h.mean(dim=1, keepdim=True)
+        xhat = h - mean
+        var = (xhat * xhat).mean(dim=1, keepdim=True)
+        inv = torch.rsqrt(var + eps)
+        xhat.mul_(inv)
+        ctx.save_for_backward(xhat, inv)
+        mean, var = mean.squeeze(1), var.squeeze(1)
+        ctx.mark_non_differentiable(mean, var)
+        return xhat + shift.unsqueeze(1), mean, var
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, dy: torch.Tensor, *_: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, None]:
+        xhat, inv = ctx.saved_tensors  # type: ignore[attr-defined]
+        m1 = dy.mean(dim=1, keepdim=True)
+        m2 = (dy * xhat).mean(dim=1, keepdim=True)
+        dh = torch.addcmul(dy - m1, xhat, m2, value=-1).mul_(inv)
+        return dh, dy.sum(dim=1), None
+
+
+class StackedBatchNorm(nn.Module):
+    """BatchNorm1d over the batch dimension of an (M, B, F) input, separately per member, with the scale γ fixed at
+    1 and only the shift trained (eps 1e-3, momentum 1e-3, as Scholar). Running variance is the unbiased batch
+    variance, as torch's BatchNorm keeps it."""
+
+    def __init__(self, n_members: int, n_features: int, eps: float = 1e-3, momentum: float = 1e-3) -> None:
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.shift = nn.Parameter(torch.zeros(n_members, n_features))
+        self.register_buffer("running_mean", torch.zeros(n_members, n_features))
+        self.register_buffer("running_var", torch.ones(n_members, n_features))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            inv = torch.rsqrt(self.running_var + self.eps)
+            return torch.addcmul((self.shift - self.running_mean * inv).unsqueeze(1), h, inv.unsqueeze(1))
+        y, mean, var = _BatchNormTrain.apply(h, self.shift, self.eps)
+        with torch.no_grad():
+            n = h.shape[1]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * (n / max(n - 1, 1)), self.momentum)
+        return y
+
+
+def uniform(gen: torch.Generator, shape: tuple[int, ...], bound: float) -> torch.Tensor:
+    return (torch.rand(shape, generator=gen) * 2 - 1) * bound
+
+
+def dropout(h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Inverted dropout with a mask drawn by ``Scholar.draw`` (0, or 1 / (1 − p) for the kept units)."""
+    return h if mask is None else h * mask
