@@ -10,6 +10,7 @@ import torch
 
 from bat_core.base.progress import Cancelled
 from bat_core.config import DistillConfig, StudentConfig
+from bat_core.training import scheduling
 from bat_core.training import trainer as train
 from bat_core.training.trainer import fit_student, fit_students
 
@@ -97,7 +98,7 @@ def test_members_with_other_settings_train_in_their_own_stack(demo_corpus):
 
 
 def test_progress_every_epoch_and_cancel(demo_corpus, monkeypatch):
-    monkeypatch.setattr(train, "cpu_workers", lambda: 1)  # one stack of two, as on a one-core machine
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 1)  # one stack of two, as on a one-core machine
     events = []
     members = [(_cfg(1), DistillConfig()), (_cfg(2), DistillConfig())]
     cfg = StudentConfig(**{**TINY.to_dict(), "patience": None})
@@ -123,10 +124,10 @@ def test_stacks_side_by_side_on_cores_match_one_after_the_other(demo_corpus, mon
     """With 2 workers a grid is split into CPU stacks trained on 2 threads; every member equals the one-thread result,
     and on_run hears about each member once, as its stack finishes."""
     members = [(_cfg(s), DistillConfig(lam=lam, background_correction=0.0)) for s in (1, 2) for lam in (0.0,)]
-    monkeypatch.setattr(train, "cpu_workers", lambda: 1)
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 1)
     alone = fit_students(demo_corpus, members)
-    monkeypatch.setattr(train, "cpu_workers", lambda: 2)
-    assert len(train._chunks([0, 1], members, demo_corpus, torch.device("cpu"), 2)) == 2
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 2)
+    assert len(scheduling.chunks([0, 1], members, demo_corpus, torch.device("cpu"), 2)) == 2
     heard: list[int] = []
     side = fit_students(demo_corpus, members, on_run=lambda i, run: heard.append(i))
     assert sorted(heard) == [0, 1]
@@ -139,9 +140,9 @@ def test_cpu_stacks_are_balanced(demo_corpus, monkeypatch):
     not 8, 8, 8, 5, which left one core idle while the other finished), grouped by seed, every member once."""
     lams = [round(0.1 * i, 1) for i in range(11)]
     members = [(_cfg(s), DistillConfig(lam=lam)) for s in (1, 2, 3) for lam in lams][:29]
-    per_member = train._batch_size(members[0][0], len(demo_corpus.splits["train"])) * demo_corpus.vocab_size
-    monkeypatch.setattr(train, "CPU_STACK_ELEMENTS", 10 * per_member)
-    chunks = train._chunks(list(range(29)), members, demo_corpus, torch.device("cpu"), 2)
+    per_member = scheduling.batch_size(members[0][0], len(demo_corpus.splits["train"])) * demo_corpus.vocab_size
+    monkeypatch.setattr(scheduling, "CPU_STACK_ELEMENTS", 10 * per_member)
+    chunks = scheduling.chunks(list(range(29)), members, demo_corpus, torch.device("cpu"), 2)
     assert sorted(len(c) for c in chunks) == [7, 7, 7, 8]
     assert sorted(i for c in chunks for i in c) == list(range(29))
     assert all(isinstance(i, int) for c in chunks for i in c)

@@ -22,7 +22,7 @@ from teacher_fixtures import topic_docs
 from bat_core.config import CorpusConfig, DistillConfig, StudentConfig
 from bat_core.data.corpus import build_corpus
 from bat_core.students.scholar import Scholar
-from bat_core.training import trainer
+from bat_core.training import scheduling, trainer
 
 EPOCHS, BN_ANNEAL, ALPHA = 4, 1.0, 0.5
 LAM, T, CLIP, FADE, GAMMA = 0.5, 2.0, 2.0, 0.5, 0.3
@@ -114,7 +114,7 @@ def test_one_training_step_is_the_documented_loss(monkeypatch):
     monkeypatch.setattr(trainer, "student_class", lambda kind: Recording)
     monkeypatch.setattr(trainer._Teacher, "step", recording_step)
     monkeypatch.setattr(torch.Tensor, "backward", recording_backward)
-    monkeypatch.setattr(trainer, "cpu_workers", lambda: 1)  # one stack: the two members in one model
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 1)  # one stack: the two members in one model
     trainer.fit_students(corpus, [(student, DistillConfig()), (student, bat)], teacher)
 
     assert len(steps) == len(losses) and len(losses) % EPOCHS == 0

@@ -4,9 +4,10 @@ Minibatches are drawn with replacement (floor(N/B) per epoch, as Scholar does); 
 epoch the topics are scored by NPMI on the dev split and the best epoch's weights are kept (bat-method.md section 5).
 
 ``fit_students`` trains several members (λ and/or seed differ; corpus, K, V and the other student settings are the
-same) as one stacked model (student.py), so an 11 λ × 3 seed grid is one job instead of 33. Members with the same seed
-share their minibatch indices, their teacher-logit fetch and their random draws, which each member's seed determines
-alone; so a member trained in a grid gives what it gives when trained by itself (up to float rounding).
+same) as one stacked model (the students are stacked; scheduling.py forms the stacks), so an 11 λ × 3 seed grid is
+one job instead of 33. Members with the same seed share their minibatch indices, their teacher-logit fetch and their
+random draws, which each member's seed determines alone; so a member trained in a grid gives what it gives when
+trained by itself (up to float rounding).
 ``fit_student`` is ``fit_students`` with one member: there is no second training loop.
 """
 
@@ -15,8 +16,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -24,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..base.device import cpu_threads, describe, pick_device
+from ..base.device import describe
 from ..base.errors import BatError
 from ..base.progress import Progress, ShouldStop, check_stop, report
 from ..config import DistillConfig, StudentConfig
@@ -36,8 +35,8 @@ from ..students.layers import SparseRows
 from ..students.loss import bat_loss, teacher_target
 from ..students.prodlda import student_class
 from ..students.scholar import Scholar, background_log_frequencies, reconstruction
-
-Member = tuple[StudentConfig, DistillConfig]
+from . import scheduling
+from .scheduling import Member
 
 
 class LogitsSource(Protocol):
@@ -82,18 +81,8 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
         check_trainable(corpus, cfg)
         if distill.active and teacher is None:
             raise BatError(f"λ = {distill.lam} (or encoding teacher logits) needs a teacher; train one first")
-    stacks: dict[str, list[int]] = {}
-    for i, (cfg, distill) in enumerate(members):
-        shared = {k: v for k, v in cfg.to_dict().items() if k != "seed"}
-        stacks.setdefault(repr((sorted(shared.items()), distill.encode_logits)), []).append(i)
-    workers = cpu_workers()
-    jobs: list[tuple[list[int], torch.device]] = []
-    for same in stacks.values():
-        device = pick_device(members[same[0]][0].device)
-        for idx in _chunks(same, members, corpus, device, workers):
-            # λ = 0 members first, then by seed: the teacher term runs on one contiguous slice of the stack
-            idx.sort(key=lambda i: (members[i][1].lam > 0, members[i][0].seed, i))
-            jobs.append((idx, device))
+    workers = scheduling.cpu_workers()
+    jobs = scheduling.stacks(members, corpus, workers)
     runs: list[Run | None] = [None] * len(members)
     lock = threading.Lock()
 
@@ -106,63 +95,12 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
                 if on_run is not None:
                     on_run(i, run)
 
-    cpu = [j for j in jobs if j[1].type == "cpu"]
-    if len(cpu) > 1 and workers > 1:
-        # one intra-op thread per stack, the stacks on as many threads as there are cores: Scholar's matrices are
-        # too small to split well inside one op, so whole stacks side by side use the cores better (measured on
-        # the demo grid, 2 cores: 52 s instead of 83 s)
-        with cpu_threads(1), ThreadPoolExecutor(min(workers, len(cpu)), thread_name_prefix="bat-stack") as pool:
-            for _ in pool.map(train, cpu):
-                pass
-        jobs = [j for j in jobs if j[1].type != "cpu"]
-    for job in jobs:
-        # one stack alone: on a CPU, one thread per 2,500 vocabulary words, at most what torch has. Not more for a
-        # large batch: two threads cut a NewsArticles epoch from 0.21 to 0.13 s on an idle machine, but took 1.2-1.3 s
-        # when a second such run shared the 2 cores (OpenMP's spinning threads; 0.18-0.24 s on one thread each)
-        threads = max(1, min(workers, corpus.vocab_size // 2500))
-        with cpu_threads(threads) if job[1].type == "cpu" else nullcontext():
-            train(job)
+    scheduling.run(jobs, train, workers, corpus.vocab_size)
     return [r for r in runs if r is not None]
-
-
-def cpu_workers() -> int:
-    """How many CPU stacks may train side by side: torch's thread budget (the cores, or what OMP_NUM_THREADS or
-    torch.set_num_threads set), so that a user who limits threads limits this too."""
-    return max(1, torch.get_num_threads())
 
 
 def _gamma_set(distill: DistillConfig) -> DistillConfig:
     return replace(distill, background_correction=0.0) if distill.background_correction is None else distill
-
-
-# On a CPU a stack pays off while its (members × batch × V) decoder activations stay around cache-friendly sizes;
-# beyond, each elementwise pass streams from memory and a member-step gets slower than in a smaller stack (measured:
-# NewsArticles, K = 50, batch 200: 0.16 s per member-epoch with 11 members, 0.25 s with 33; demo, batch 58: 33
-# members are faster than 11). So CPU stacks are capped at 2²² activation entries; a GPU takes every member at once.
-CPU_STACK_ELEMENTS = 2**22
-
-
-def _chunks(idx: list[int], members: Sequence[Member], corpus: Corpus, device: torch.device,
-            workers: int = 1) -> list[list[int]]:
-    """Split one stack's members into balanced chunks (grouped by seed, which share minibatches): under the cap, and
-    as many as a multiple of the workers (when there are that many members) so that every core gets a stack and no
-    core waits alone for the last one."""
-    if device.type != "cpu":
-        return [list(idx)]
-    cfg = members[idx[0]][0]
-    per_member = _batch_size(cfg, len(corpus.splits["train"])) * corpus.vocab_size
-    cap = max(1, CPU_STACK_ELEMENTS // per_member)
-    order = sorted(idx, key=lambda i: (members[i][0].seed, members[i][1].lam, i))
-    n_chunks = -(-len(order) // cap)
-    n_chunks = min(len(order), -(-n_chunks // workers) * workers)  # a multiple of the workers: no core idles at the end
-    # sizes differ by at most one (29 members in 4: 8, 7, 7, 7, not 8, 8, 8, 5, which left a core idle for 3/8 of the
-    # last pair's time: ≈ 36 s of a NewsArticles grid)
-    return [[int(i) for i in part] for part in np.array_split(np.asarray(order), n_chunks)]
-
-
-def _batch_size(cfg: StudentConfig, n_train: int) -> int:
-    """Small corpora get smaller batches: with 250 documents, batch 200 would mean one step per epoch."""
-    return min(cfg.batch_size, max(32, n_train // 4), n_train)
 
 
 def _adam(params: list[torch.nn.Parameter], cfg: StudentConfig) -> torch.optim.Optimizer:
@@ -250,7 +188,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     scorer = NpmiScorer(dev_counts) if V <= 4096 else None
 
     n = len(train_idx)
-    batch = _batch_size(cfg, n)
+    batch = scheduling.batch_size(cfg, n)
     steps = max(1, n // batch)
     p_bn = 1.0 if model.anneals_bn else 0.0
     best_npmi = np.full(M, -np.inf)
