@@ -11,7 +11,8 @@ import pytest
 
 from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
-from bat_core.data.corpus import build_corpus, load_corpus, remove_boilerplate
+from bat_core.data.cleaning import remove_boilerplate
+from bat_core.data.corpus import build_corpus, load_corpus
 from bat_core.data.readers import parse_bytes, read_documents
 
 DOCS = [

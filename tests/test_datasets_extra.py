@@ -41,7 +41,7 @@ def test_bbcnews_builds_a_corpus_with_aligned_labels():
     from bat_core.data.corpus import load_corpus
 
     corpus = load_corpus("bbcnews")
-    # 2,125 distinct files; 3 more are the same article up to case and punctuation (corpus.drop_duplicates)
+    # 2,125 distinct files; 3 more are the same article up to case and punctuation (data.cleaning.drop_duplicates)
     assert corpus.n_docs == 2122 and corpus.stats["duplicates_dropped"] == 3 and len(corpus.splits["test"]) >= 150
     labels = datasets.labels_for(corpus)
     assert len(labels) == corpus.n_docs and None not in labels

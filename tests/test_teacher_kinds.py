@@ -10,7 +10,8 @@ import torch
 
 from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig, TeacherConfig
-from bat_core.data.corpus import build_corpus, drop_duplicates
+from bat_core.data.cleaning import drop_duplicates
+from bat_core.data.corpus import build_corpus
 from bat_core.teachers.choice import choice_line, describe_choice
 from bat_core.teachers.neighbours import KnnIndex, candidate_views, choose_index, tfidf_features
 
