@@ -189,14 +189,24 @@ def _check_writable_dir(folder: Path, flag: str) -> None:
 
 def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     from .config import check_lambdas
-    from .grid import fit
+    from .grid import fit, in_cache
 
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
     if args.seeds < 1:
         raise BatError("--seeds must be at least 1")
+    def before(p: Any) -> None:
+        found, known = in_cache(p, args.cache_dir)
+        later = "; the λ > 0 runs are keyed once γ is chosen" if p.gamma is not None else ""
+        print(f"cache: {found} of {known} runs found, {known - found} to train{later}", file=sys.stderr)
+
+    def after(result: Any) -> None:
+        read = sum(result.cached)
+        print(f"runs: {len(result.runs) - read} trained now, {read} read from the cache", file=sys.stderr)
+        if args.save_model is not None:
+            _save_models(args.save_model, cfg, result)
+
     summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
-                  label_column=args.label_column,
-                  on_result=None if args.save_model is None else _model_saver(args.save_model, cfg))
+                  label_column=args.label_column, on_plan=before, on_result=after)
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
     t = summary.get("teacher") or {}
@@ -223,17 +233,15 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     print(f"wrote {Path(args.out) / 'summary.json'}", file=sys.stderr)
 
 
-def _model_saver(folder: Path, cfg: FitConfig) -> Any:
+def _save_models(folder: Path, cfg: FitConfig, result: Any) -> None:
     """``bat fit --save-model``: the first seed's run at each λ, saved as a model (the estimator's format)."""
-    def save(result: Any) -> None:
-        from .estimator import BAT
+    from .estimator import BAT
 
-        first = result.plan.members[0].seed
-        for run in result.runs:
-            if run.seed == first:
-                path = BAT.from_run(run, result.plan.corpus.vocab, cfg).save(folder / f"lambda-{run.lam:g}")
-                print(f"saved the model λ = {run.lam:g}, seed {run.seed} to {path}", file=sys.stderr)
-    return save
+    first = result.plan.members[0].seed
+    for run in result.runs:
+        if run.seed == first:
+            path = BAT.from_run(run, result.plan.corpus.vocab, cfg).save(folder / f"lambda-{run.lam:g}")
+            print(f"saved the model λ = {run.lam:g}, seed {run.seed} to {path}", file=sys.stderr)
 
 
 def _transform(args: argparse.Namespace) -> None:
@@ -284,6 +292,9 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
         _transform(args)
         return 0
     cfg = configs(args)
+    from .base.device import pick_device
+
+    pick_device(args.device)  # a device that is not there fails now, before anything is read or said
     _check_writable_dir(Path(args.out), "--out")
     if getattr(args, "save_model", None) is not None:
         _check_writable_dir(Path(args.save_model), "--save-model")

@@ -54,7 +54,7 @@ from .training.selection import (
 )
 
 __all__ = ["GammaChoice", "Member", "Plan", "Result", "Step", "arm", "default_lambdas", "execute",
-           "fit", "get_teacher", "member", "plan", "seed_list", "summary"]
+           "fit", "get_teacher", "in_cache", "member", "plan", "seed_list", "summary"]
 
 
 def seed_list(n: int) -> list[int]:
@@ -196,6 +196,18 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
         gamma = GammaChoice(lam, seeds[0], *at(seeds[0]),
                             more=tuple(at(s) for s in list(dict.fromkeys(extra))[:GAMMA_SEEDS - 1]))
     return Plan(corpus, teacher, members, gamma)
+
+
+def in_cache(p: Plan, cache_dir: Path | None = None) -> tuple[int, int]:
+    """(runs found in the cache, runs whose settings are known now): what a restart will not train again.
+
+    While γ is still to be chosen, the λ > 0 members' keys are not known yet: the γ step's first round stands for
+    them (its later rounds train only if the rule needs them), so the second number grows once γ is chosen."""
+    store = Cache(cache_dir).runs
+    keys = {m.key for m in p.members if not m.distill.gamma_pending}
+    if p.gamma is not None:
+        keys |= {m.key for m in p.gamma.members}
+    return sum(store.has(k) for k in keys), len(keys)
 
 
 # ================================================================================================= execution
@@ -357,7 +369,7 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
         "teacher": ({**meta, "description": teacher_name(meta), "wall_time_s": result.teacher_time_s}
                     if meta is not None else None),
         "background_correction": result.gamma,
-        "runs": [{"lam": r.lam, "seed": r.seed, "teacher_key": r.config["teacher_key"], **r.metrics,
+        "runs": [{"lam": r.lam, "seed": r.seed, "key": r.key, "teacher_key": r.config["teacher_key"], **r.metrics,
                   "topics": r.topics} for r in result.runs],
         "by_lambda": summarize(result.runs),
         "wall_time_s": wall_time_s,
@@ -367,18 +379,23 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
 
 def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Sequence[int], out_dir: Path,
         cache_dir: Path | None = None, progress: Progress | None = None,
-        label_column: str | None = None, on_result: Callable[[Result], None] | None = None) -> dict[str, Any]:
+        label_column: str | None = None, on_plan: Callable[[Plan], None] | None = None,
+        on_result: Callable[[Result], None] | None = None) -> dict[str, Any]:
     """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``.
 
     With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
     run's θ predicts them (:mod:`bat_core.evaluation.downstream`). ``on_result`` sees the finished result before the
-    summary is written (``bat fit --save-model`` saves models from it)."""
+    summary is written (``bat fit --save-model`` saves models from it); ``on_plan`` sees the plan before anything
+    trains (the CLI says what the cache already holds)."""
     from .evaluation.downstream import evaluate_runs, source_labels
 
     t0 = time.time()
     corpus = load_corpus(source, cfg.corpus, progress)
     labels = source_labels(source, corpus, label_column)  # read before training: a bad column fails at once
-    result = execute(plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds), cache_dir, progress)
+    p = plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds)
+    if on_plan is not None:
+        on_plan(p)
+    result = execute(p, cache_dir, progress)
     if on_result is not None:
         on_result(result)
     out = summary(result, cfg.to_dict(), time.time() - t0)

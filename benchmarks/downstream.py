@@ -4,7 +4,7 @@
     python benchmarks/downstream.py --corpus mini20ng --students prodlda --epochs 50
 
 For each student (Scholar, ProdLDA) the λ ∈ {0, 0.5, 1} × 3 seeds grid is trained (or read from the run cache)
-through the engine's one path (``pipeline.plan``/``execute``) with the lexical teacher (TF-IDF nearest neighbours:
+through the engine's one path (``bat_core.grid.plan``/``execute``) with the lexical teacher (TF-IDF nearest neighbours:
 no transformer, so it runs anywhere in minutes). Each run's θ of the train split fits a logistic regression on the
 corpus's categories, scored on the test split (``evaluation.downstream``). Prints and writes a table of accuracy and
 macro-F1 (mean ± std over seeds), with test NPMI next to them, to benchmarks/results/downstream-<corpus>.md.
@@ -13,9 +13,11 @@ macro-F1 (mean ± std over seeds), with test NPMI next to them, to benchmarks/re
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
+from bat_core.base.errors import BatError
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
@@ -99,4 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

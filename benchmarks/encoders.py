@@ -27,16 +27,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from bat_core.base.device import pick_device
+from bat_core.base.distributed import current_dist
+from bat_core.base.errors import BatError
+from bat_core.config import TeacherConfig
+from bat_core.data.corpus import load_corpus
+from bat_core.teachers import build as T
+from bat_core.teachers.neighbours import KnnIndex, tfidf_features
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bat_core.base.device import pick_device  # noqa: E402
-from bat_core.base.distributed import current_dist  # noqa: E402
-from bat_core.config import TeacherConfig  # noqa: E402
-from bat_core.data.corpus import load_corpus  # noqa: E402
-from bat_core.teachers import build as T  # noqa: E402
-from bat_core.teachers.neighbours import KnnIndex, tfidf_features  # noqa: E402
-
 CACHE = Path(os.environ.get("BAT_CACHE_DIR", ROOT / ".bat_cache"))
 OUT = ROOT / "benchmarks" / "results" / "levers"
 DEFAULT_SETTINGS = ("minilm", "minilm pooling=cls", "minilm max_length=128 max_chunks=8",
@@ -112,4 +111,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

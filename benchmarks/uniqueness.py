@@ -35,18 +35,17 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from bat_core.base.errors import BatError
+from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.data.corpus import load_corpus
+from bat_core.evaluation.metrics import top_words
+from bat_core.grid import seed_list
+from bat_core.teachers.build import build_teacher, log_unigram
+from bat_core.teachers.neighbours import KnnIndex, tfidf_features
+from bat_core.teachers.store import TeacherLogits
+from bat_core.training.trainer import fit_student
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bat_core.cli import seed_list  # noqa: E402
-from bat_core.config import DistillConfig, StudentConfig, TeacherConfig  # noqa: E402
-from bat_core.data.corpus import load_corpus  # noqa: E402
-from bat_core.evaluation.metrics import top_words  # noqa: E402
-from bat_core.teachers.build import build_teacher, log_unigram  # noqa: E402
-from bat_core.teachers.neighbours import KnnIndex, tfidf_features  # noqa: E402
-from bat_core.teachers.store import TeacherLogits  # noqa: E402
-from bat_core.training.trainer import fit_student  # noqa: E402
-
 CACHE = Path(os.environ.get("BAT_CACHE_DIR", ROOT / ".bat_cache"))
 OUT = CACHE / "uniqueness"
 
@@ -376,7 +375,7 @@ def final(corpus: str, seeds: list[int], variants: list[str]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cmd", choices=("diag", "run", "report", "gamma", "final"))
     ap.add_argument("--corpus", default="demo")
     ap.add_argument("--variants", default="lex")
@@ -403,4 +402,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
+        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
+        sys.exit(2)

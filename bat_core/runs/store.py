@@ -117,6 +117,10 @@ class RunStore:
         run.save(p)
         return p
 
+    def has(self, key: str) -> bool:
+        """Whether a run is saved under ``key`` (without reading it)."""
+        return (self.path(key) / "run.json").exists()
+
     def load(self, key: str) -> Run | None:
         p = self.path(key)
         if not (p / "run.json").exists():

@@ -1,0 +1,57 @@
+"""Kill and restart: a `bat fit` killed with SIGKILL keeps every run it finished; the same command then trains only
+the rest, and says so before and after."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cmd(tmp: Path) -> list[str]:
+    # γ unset: the γ step's runs (baselines and the first seed's candidates) are saved before the grid's λ > 0 runs
+    # train, so a kill soon after the first saved run lands between the two
+    return [sys.executable, "-m", "bat_core", "fit", "demo", "--out", str(tmp / "out"), "--cache-dir", str(tmp / "c"),
+            "--teacher", "lexical", "--topics", "5", "--epochs", "40", "--lambdas", "0,0.5", "--seeds", "3",
+            "--quiet"]
+
+
+def _saved(cache: Path) -> dict[str, int]:
+    runs = cache / "runs"
+    return {d.name: (d / "run.json").stat().st_mtime_ns for d in runs.iterdir() if (d / "run.json").exists()} \
+        if runs.exists() else {}
+
+
+@pytest.mark.slow
+def test_a_killed_fit_loses_at_most_the_stack_in_flight(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one stack at a time: the kill lands between two stacks
+    proc = subprocess.Popen(_cmd(tmp_path), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while not _saved(tmp_path / "c") and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = _saved(tmp_path / "c")
+    assert kept, "the job ended or timed out before any run was saved"
+    assert not (tmp_path / "out" / "summary.json").exists(), "the job finished before the kill: nothing tested"
+
+    again = subprocess.run(_cmd(tmp_path), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    n_runs = len(summary["runs"])
+    assert n_runs == 6  # 2 λ × 3 seeds
+    found_line = next(line for line in again.stderr.splitlines() if line.startswith("cache:"))
+    assert found_line.startswith(f"cache: {len(kept)} of "), found_line
+    after = _saved(tmp_path / "c")
+    assert all(after[k] == t for k, t in kept.items()), "a run saved before the kill was trained again"
+    trained_line = next(line for line in again.stderr.splitlines() if line.startswith("runs:"))
+    read = sum(r["key"] in kept for r in summary["runs"])
+    assert trained_line == f"runs: {n_runs - read} trained now, {read} read from the cache", trained_line
