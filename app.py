@@ -1,4 +1,4 @@
-"""BAT Explorer: train a topic model with and without a BERT teacher and see what the teacher changes.
+"""BAT Explorer: train a topic model with and without a teacher's predicted bag of words, and see what it changes.
 
 Run with ``streamlit run app.py`` (or ``make app``). This script is the navigation entry point: Streamlit runs it on
 every request, whichever page the URL names, so the demo corpus and the sidebar are there even when the first

@@ -309,6 +309,70 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert f"lam0-seed{SEED}-" in fname
 
 
+def page_text(at: AppTest) -> str:
+    """Everything the page renders as text: every element's and block's fields (labels, values, help, options,
+    expander and tab labels, captions, HTML, chart specs), the sidebar included."""
+    from google.protobuf import text_format
+
+    out = []
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            out.append(text_format.MessageToString(proto, as_utf8=True))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(out)
+
+
+@pytest.mark.slow
+def test_pages_say_what_made_the_target(app_env, monkeypatch, tmp_path):
+    """With neighbours by shared words as the teacher, no page says "BERT" (no BERT made the target) and the teacher
+    is named as what it is, before training and after; the plan is one sentence with the rule behind an expander,
+    and so is the choice of γ on Compare."""
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))  # these runs only
+    at = new_app(timeout=120)
+    at.switch_page("views/train.py").run()
+    assert "BERT" not in page_text(at)
+    assert [h.value for h in at.subheader][:2] == ["Teacher", "Student"]
+    planned = "Target from: **chosen on dev data among neighbours by shared words, by"
+    assert any(c.value.startswith(planned) for c in at.caption), [c.value for c in at.caption]
+    at.selectbox(key="t_kind").set_value("lexical").run()
+    target = "nearest neighbours by shared words (TF-IDF)"
+    assert any(c.value.startswith(f"Target from: **{target}**. Trained once") for c in at.caption)
+    plan = [m.value for m in at.markdown if m.value.startswith("**Plan:**")]
+    assert plan == [f"**Plan:** 2 runs: λ = 0 (the baseline) and 0.5, on seed {SEED}, after a few extra runs that "
+                    "choose the background correction γ on dev data."]
+    assert at.expander[0].label == "The whole plan"
+    rule = at.expander[0].markdown[0].value
+    assert f"The teacher is trained first: {target}." in rule and "Choosing γ: 4 more runs" in rule
+    assert "minute" not in page_text(at)
+
+    at.button(key="train").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    wait_for_job(at)
+    job_text = " ".join(texts(at.success))
+    assert "teacher trained in" in job_text and f"Teacher: {target}, as set" in job_text
+    assert any(c.value.startswith(f"Target from: **{target}** (trained for these settings") for c in at.caption)
+    assert any(f"the teacher for these settings is in the cache ({target})" in m.value for m in at.markdown)
+    assert any(f"teacher: {target}" in o for o in at.selectbox(key="train_family_pick").options)
+
+    for page in ("views/corpus.py", "views/train.py", "views/compare.py", "views/ldavis.py"):
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert "BERT" not in page_text(at), page
+    at.switch_page("views/compare.py").run()
+    settings = next(c.value for c in at.caption if c.value.startswith("K = "))
+    assert f"teacher: {target}" in settings and "max length" not in settings
+    assert at.select_slider(key="cmp_lam").label == "λ: weight of the teacher's target in the loss (trained values)"
+    gamma = [c.value for c in at.caption if c.value.startswith("Background correction:")]
+    assert len(gamma) == 2 and gamma[0].count(". ") == 0 and gamma[0].endswith(".")  # one sentence, then the rule
+    how = next(e for e in at.expander if e.label == "How γ was chosen: the rule and every candidate")
+    assert how.caption[0].value == gamma[1] and "Candidates:" in gamma[1]
+
+
 def test_cancel_training(app_env):
     at = new_app()
     at.switch_page("views/train.py").run()
@@ -332,8 +396,14 @@ def test_bad_train_settings_are_explained(app_env):
     at = new_app()
     at.switch_page("views/train.py").run()
     at.multiselect(key="s_lams").set_value([0.5, "abc"]).run()
-    assert any("not a number" in e.value for e in at.error)
+    assert [e.value for e in at.error] == ["λ must be a number in [0, 1], not 'abc'"]  # bat_core.config.check_lambda
     assert at.button(key="train").disabled
+    at.multiselect(key="s_lams").set_value([0.5, "2"]).run()
+    assert [e.value for e in at.error] == ["λ must be in [0, 1], not 2"]
+    assert at.button(key="train").disabled
+    at.multiselect(key="s_lams").set_value([0.5, "0"]).run()  # 0 is the baseline, trained anyway
+    assert not at.error and not at.button(key="train").disabled
+    assert any(m.value.startswith("**Plan:** 2 runs: λ = 0 (the baseline) and 0.5,") for m in at.markdown)
 
 
 def test_job_manager_outcomes():

@@ -23,7 +23,8 @@ def test_run_families():
         [(0.0, 0), (0.0, 1), (0.25, 0)],  # teacher t2
         [(0.0, 0)],  # K=9: a baseline on its own
     ]
-    assert "T=2" in family_label(fams[1]) and "teacher tiny (frozen)" in family_label(fams[0])
+    assert "T=2" in family_label(fams[1])
+    assert "teacher: a bag-of-words head on frozen tiny embeddings" in family_label(fams[0])
     assert fams[0][0].lam == 0.5  # newest first, as given
 
 
@@ -148,3 +149,74 @@ def test_a_users_own_multi_seed_family_is_not_an_unchosen_candidate():
     fam0 = [r for r in saved if r.lam > 0 and r.config["distill"]["background_correction"] == 0.0]
     assert not unchosen_gamma(fam0, saved)
     assert unchosen_gamma(fam0[:1], saved)  # seed 1 alone: the candidate the rule did not choose
+
+
+def test_pages_name_the_teacher_by_what_produces_the_target():
+    """Before training, by what the settings will do; after it, by the trained teacher's meta: a lexical teacher is
+    neighbours by shared words, and only a teacher that ran an encoder names one (no "BERT" for MiniLM or TF-IDF)."""
+    from bat_core.config import TeacherConfig
+    from bat_core.explore.families import settings_line
+    from bat_core.explore.wording import neighbour_options, planned_teacher
+
+    assert planned_teacher(TeacherConfig()) == \
+        "chosen on dev data among neighbours by shared words, by MiniLM embeddings, or both"
+    assert planned_teacher(TeacherConfig(kind="lexical")) == "nearest neighbours by shared words (TF-IDF)"
+    assert planned_teacher(TeacherConfig(kind="transformer")) == "nearest neighbours by MiniLM embeddings"
+    assert planned_teacher(TeacherConfig(mode="full", head="linear")) == \
+        "fine-tuned MiniLM with a bag-of-words head (the paper's teacher)"
+    assert planned_teacher(TeacherConfig(head="mlp")) == "a bag-of-words head on frozen MiniLM embeddings"
+    assert neighbour_options("minilm")["auto"].startswith("auto: chosen on dev data among neighbours by shared words")
+    assert not any("BERT" in v for v in neighbour_options("minilm").values())
+
+    def run(teacher):
+        cfg = {"student": {"n_topics": 5, "epochs": 3, "seed": 1, "device": "auto"},
+               "distill": {"lam": 0.5, "temperature": 1.0, "clip": None, "encode_logits": "off",
+                           "background_correction": 0.25},
+               "teacher_key": "t", "teacher": teacher}
+        return SimpleNamespace(lam=0.5, seed=1, config=cfg, key="k", metrics={"best_epoch": 3})
+
+    lexical = {"teacher_kind": "lexical", "head": "knn", "mode": "frozen", "model": "minilm", "max_length": 256,
+               "dev_perplexity": 700.0, "unigram_dev_perplexity": 800.0}
+    line = settings_line(run(lexical))
+    assert "teacher: nearest neighbours by shared words (TF-IDF): dev perplexity 700 vs 800" in line
+    assert "max length" not in line and "minilm" not in line.lower()  # the encoder did not make this target
+    assert "teacher: nearest neighbours by shared words (TF-IDF)" in family_label([run(lexical)])
+    knn = {**lexical, "teacher_kind": "transformer"}
+    assert "teacher: nearest neighbours by MiniLM embeddings (max length 256 tokens)" in settings_line(run(knn))
+
+
+def test_plan_in_one_sentence_and_the_rule_behind_it():
+    from bat_core.explore.wording import plan_details, plan_sentence
+    from bat_core.training.selection import GAMMA_GRID
+
+    assert plan_sentence([0.0, 0.5], [121958], True) == (
+        "2 runs: λ = 0 (the baseline) and 0.5, on seed 121958, after a few extra runs that choose the background "
+        "correction γ on dev data.")
+    assert plan_sentence([0.0, 0.5, 1.0], [1, 2], False) == \
+        "6 runs: λ = 0 (the baseline), 0.5 and 1, each on seeds 1 and 2."
+    assert plan_sentence([0.0], [1], True) == "1 run: λ = 0 (the baseline), on seed 1."  # no teacher, no γ
+    details = plan_details([0.0, 0.5], [7], True, "nearest neighbours by shared words (TF-IDF)", True)
+    assert details[0] == ("No teacher to train: the teacher for these settings is in the cache (nearest neighbours "
+                          "by shared words (TF-IDF)).")
+    assert details[1].startswith(f"Choosing γ: {len(GAMMA_GRID) - 1} more runs at the first seed (7) train λ = 0.5")
+    assert "read from the cache" in details[-1]
+    assert plan_details([0.0, 0.5], [7], False, "x")[:2] == ["The teacher is trained first: x.",
+                                                             "γ is set, so no extra runs choose it."]
+    assert plan_details([0.0], [7], True, "x") == [details[-1]]
+    assert not any("minute" in s or "CPU" in s for s in [plan_sentence([0.0, 0.5], [1], True), *details])
+
+
+def test_gamma_in_one_sentence():
+    from bat_core.explore.wording import gamma_sentence
+
+    rows = [{"gamma": 0.0, "fade": 0.0, "kept": False}, {"gamma": 0.25, "fade": 0.0, "kept": True}]
+    choice = {"gamma": 0.25, "fade": 0.0, "lam": 0.5, "seed": 1, "seeds": [1], "rows": rows}
+    assert gamma_sentence(choice) == (
+        "Background correction: γ = 0.25, chosen on dev data at λ = 0.5 (2 candidates on the first seed): the best "
+        "dev NPMI among the candidates whose topics stay about as distinct as the baseline's.")
+    none_kept = {**choice, "gamma": 0.0, "fade": 1.0, "seeds": [1, 2],
+                 "rows": [{"gamma": 0.0, "fade": 1.0, "kept": False}]}
+    assert gamma_sentence(none_kept) == (
+        "Background correction: no correction (γ = 0), with the teacher fading towards 0, chosen on dev data at "
+        "λ = 0.5 (1 candidate on 2 seeds): no candidate kept the topics as distinct as the baseline's, so the one "
+        "that lost the least.")

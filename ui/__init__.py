@@ -1,13 +1,12 @@
 """The app's view helpers (Streamlit), one idea per module; the pages in ``views/`` are thin scripts over them.
 
-State that crosses pages lives in ``st.session_state`` under a few keys:
+State that crosses pages lives in ``st.session_state`` under the names of :mod:`ui.keys` (the corpus, the last job,
+the λ and seed last picked), read and written through the helpers below.
 
-- ``corpus``: the current :class:`~bat_core.data.corpus.Corpus`
-- ``corpus_source``: ``{"kind": "builtin"|"upload", "name": …, "id": …}``; ``corpus_docs``: its raw documents
-- ``job_id``: the last background job this session started (:mod:`ui.jobs`)
-- ``sel_lam`` / ``sel_seed``: the λ and seed picked on the Compare page (the pyLDAvis page starts from them)
-
-Modules: ``defaults`` (settings from the environment), ``state`` (the current corpus), ``runs`` (cached reads of
-runs and teacher logits), ``jobs`` (background threads, no Streamlit), ``training`` (starting a training job),
-``progress`` (job panels), ``exports`` (download buttons), ``sidebar``, ``text``.
+Modules: ``keys`` (the session-state names), ``defaults`` (settings from the environment), ``state`` (the current
+corpus), ``picks`` (the settings-family picker, the λ and seed the pages share), ``runs`` (cached reads of runs and
+teachers), ``jobs`` (background threads, no Streamlit), ``training`` (the λ grid, the teacher in words, starting a
+training job), ``progress`` (job panels), ``exports`` (download buttons), ``tables`` (the Compare page's HTML),
+``compare_cache`` / ``compare_views`` / ``ldavis_cache`` (what Compare and pyLDAvis compute and show), ``perf``,
+``sidebar``, ``text``.
 """

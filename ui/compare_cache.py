@@ -22,6 +22,7 @@ from bat_core.evaluation.downstream import evaluate_runs
 from bat_core.explore import plots
 from bat_core.explore.families import pair_rows, rule_reading
 from bat_core.explore.teacher_effect import TeacherEffect, teacher_effect
+from bat_core.explore.wording import gamma_sentence
 from bat_core.runs import exports
 from bat_core.runs.store import Run
 from bat_core.training.selection import describe_gamma, gamma_choice
@@ -80,20 +81,21 @@ def fig_lambda_sweep(sig: tuple[str, ...], lam: float, _runs: list[Run]):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def gamma_line(sig: tuple[str, ...], saved_sig: tuple[str, ...], bat_gamma: float, bat_fade: float,
-               _fruns: list[Run], _saved: list[Run]) -> str:
-    """Which background correction γ (and fade) the dev rule chose for these runs' settings and why ("" when none
-    was chosen here: fewer than two candidates trained)."""
+               _fruns: list[Run], _saved: list[Run]) -> tuple[str, str]:
+    """Which background correction γ (and fade) the dev rule chose for these runs' settings, in one sentence (or
+    that these runs use another γ), and the rule with every candidate's scores; ("", "") when none was chosen here
+    (fewer than two candidates trained)."""
     found = rule_reading(_fruns, _saved)
     if found is None:
-        return ""
+        return "", ""
     choice = gamma_choice(*found)
     if np.isclose(choice["gamma"], bat_gamma) and np.isclose(choice["fade"], bat_fade):
-        return describe_gamma(choice)
+        return gamma_sentence(choice), describe_gamma(choice)
     mine = f"γ = {bat_gamma:g}" + (f", λ fading over the last {bat_fade:.0%} of the epochs" if bat_fade else "")
     theirs = f"γ = {choice['gamma']:g}" + (", teacher faded" if choice["fade"] else "")
     return (f"These runs use background correction {mine}; for these settings the rule on dev data "
             f"({len(choice['rows'])} candidates trained at λ = {choice['lam']:g}) chose {theirs}: pick that "
-            "family in Settings above for the default runs.")
+            "family in Settings above for the default runs."), describe_gamma(choice)
 
 
 @st.cache_data(max_entries=64, show_spinner="Fitting a classifier on θ of every run of these settings…")

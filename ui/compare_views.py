@@ -1,6 +1,6 @@
-"""Three views of the Compare page (issue #11): the λ = 1 topics next to the λ = 0 baseline, the words whose share
-the teacher's targets raise or lower most, and θ as features for a classifier against λ. All are looked up through
-:mod:`ui.compare_cache`."""
+"""Views of the Compare page: the λ = 1 topics next to the λ = 0 baseline, the words whose share the teacher's
+targets raise or lower most, θ as features for a classifier against λ (issue #11; looked up through
+:mod:`ui.compare_cache`), and one document as the teacher and both students see it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import streamlit as st
 
 from bat_core.data.corpus import Corpus
 from bat_core.data.datasets import LABELLED
-from bat_core.explore.families import pick
+from bat_core.evaluation.align import softmax_rows
+from bat_core.explore.families import pick, run_label
 from bat_core.runs.store import Run
 from ui import compare_cache as cc
-from ui import state, tables
+from ui import runs, state, tables
 from ui.text import md_escape
 
 SHIFT_WORDS = 15
@@ -97,3 +98,31 @@ def downstream(fruns: list[Run], corpus: Corpus, lam: float) -> None:
         st.markdown(f"At λ = {lam:g}: accuracy {h:.3f} against {b:.3f} for the baseline "
                     f"({'higher' if h > b else 'lower' if h < b else 'the same'}; mean over "
                     f"{len(here)} and {len(base)} seed(s)).")
+
+
+def document(corpus: Corpus, base: Run, bat: Run) -> None:
+    """One document picked by number: its text, its words, what the teacher predicts for it, and both students'
+    reconstructions (top words with probabilities; words not in the document in blue)."""
+    test_rows = corpus.splits["test"]
+    doc = int(st.number_input(f"Document (0 – {corpus.n_docs - 1})", 0, corpus.n_docs - 1,
+                              int(test_rows[0]) if len(test_rows) else 0, key="cmp_doc"))
+    split = next((s for s, idx in corpus.splits.items() if doc in set(idx.tolist())), "?")
+    text = corpus.texts[doc]
+    st.caption(f"{split} split · {int(corpus.counts[doc].sum())} vocabulary tokens")
+    st.markdown("> " + md_escape(text[:1200] + ("…" if len(text) > 1200 else "")))
+
+    row = corpus.counts[doc].toarray().ravel()
+    in_doc = row > 0
+    rows = np.array([doc])
+    tkey = bat.config.get("teacher_key")
+    teacher = runs.teacher_logits(tkey) if tkey else None
+    predicted = softmax_rows(teacher.dense(rows))[0] if teacher is not None and doc < teacher.n_docs else None
+    columns = [tables.word_column("Words in the document", row, corpus.vocab, in_doc, counts=True),
+               tables.word_column("Teacher predicts", predicted, corpus.vocab, in_doc,
+                                  missing="teacher logits not in the cache"),
+               tables.word_column("Baseline reconstruction", base.reconstruction(rows)[0], corpus.vocab, in_doc),
+               tables.word_column(f"{run_label(bat)} reconstruction", bat.reconstruction(rows)[0], corpus.vocab,
+                                  in_doc)]
+    for col, body in zip(st.columns(4), columns, strict=True):
+        col.markdown(body, unsafe_allow_html=True)
+    st.caption("Probabilities over the vocabulary; blue words do not occur in the document.")

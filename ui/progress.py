@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bat_core.base.progress import ProgressEvent
+from ui import keys
 from ui.jobs import Job, manager
 
 # How often the panels refresh while a job runs. Every refresh is a script run on the server and a re-render in the
@@ -14,9 +15,14 @@ PANEL_EVERY_S = 2.0
 SIDEBAR_EVERY_S = 5.0
 
 
+def last_job() -> Job | None:
+    """The job this session started last (None when it started none, or the server forgot it)."""
+    return manager().get(st.session_state.get(keys.JOB_ID))
+
+
 def session_job() -> Job | None:
     """The job this session started last, or whichever job is running on the server."""
-    return manager().get(st.session_state.get("job_id")) or manager().active()
+    return last_job() or manager().active()
 
 
 def _event_line(job: Job, ev: ProgressEvent) -> str:
@@ -41,8 +47,8 @@ def _rerun_once_when_done(job: Job, key: str) -> bool:
     """When the job has ended, rerun the whole page once (so new runs show up); True if it has ended."""
     if job.running:
         return False
-    if st.session_state.get(f"{key}_seen") != job.id:
-        st.session_state[f"{key}_seen"] = job.id
+    if st.session_state.get(keys.seen(key)) != job.id:
+        st.session_state[keys.seen(key)] = job.id
         st.rerun(scope="app")
     return True
 

@@ -1,16 +1,19 @@
-"""Cached reads for the views: the saved runs of a corpus and a teacher's logits, through the engine's cache."""
+"""Cached reads for the views: the saved runs of a corpus, a teacher's logits and meta, through the engine's cache."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
+from bat_core.base.errors import BatError
+from bat_core.base.io import read_json
 from bat_core.config import TeacherConfig
 from bat_core.data.corpus import Corpus
 from bat_core.runs.store import Run
-from bat_core.teachers.store import TeacherLogits
-from bat_core.training.cache import Cache
+from bat_core.teachers.store import META_FILE, TeacherLogits
+from bat_core.training.cache import Cache, teacher_key
 
 
 def cache() -> Cache:
@@ -49,6 +52,16 @@ def teacher_logits(key: str) -> TeacherLogits | None:
     return _teacher_logits(str(cache().root), key)
 
 
-def teacher_cached(corpus: Corpus, tcfg: TeacherConfig) -> bool:
-    """Whether the teacher for this corpus and these settings is already on disk (no encoder is loaded)."""
-    return cache().teacher_cached(corpus, tcfg)
+@st.cache_data(max_entries=32, show_spinner=False)
+def _teacher_meta(path: str, mtime: float) -> dict[str, Any]:
+    return read_json(Path(path))
+
+
+def teacher_meta(corpus: Corpus, tcfg: TeacherConfig) -> dict[str, Any] | None:
+    """The stored meta of the teacher for this corpus and these settings (what it is, its scores), or None when it
+    is not trained yet; reads only its meta.json."""
+    path = cache().teacher_path(teacher_key(corpus, tcfg)) / META_FILE
+    try:
+        return _teacher_meta(str(path), path.stat().st_mtime)
+    except (OSError, ValueError, BatError):
+        return None

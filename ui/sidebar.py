@@ -24,7 +24,7 @@ def sidebar() -> None:
         if corpus is None:
             st.caption("No corpus yet: load one on the Corpus page.")
         else:
-            src = st.session_state.get("corpus_source", {})
+            src = state.corpus_source()
             st.markdown(f"**{corpus.name}**" + (" (built-in)" if src.get("kind") == "builtin" else ""))
             st.caption(f"{corpus.n_docs:,} documents · {corpus.vocab_size:,} words · "
                        f"{int(corpus.counts.sum()):,} tokens · id {corpus.hash[:8]}")

@@ -16,6 +16,7 @@ from bat_core.config import CorpusConfig
 from bat_core.data import datasets
 from bat_core.data.corpus import Corpus, build_corpus, hash_texts
 from bat_core.evaluation.downstream import check_categories
+from ui import keys
 
 DEMO_LABEL = "Lee news corpus (300 Australian news articles, ships with gensim)"
 # The installed corpora a user can pick on the Corpus page (bat_core.data.datasets): what each is, and whether documents
@@ -56,9 +57,9 @@ def build(docs: list[str], cfg: CorpusConfig, name: str, source_id: str | None =
 
 
 def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
-    st.session_state["corpus"] = corpus
-    st.session_state["corpus_docs"] = docs
-    st.session_state["corpus_source"] = source
+    st.session_state[keys.CORPUS] = corpus
+    st.session_state[keys.CORPUS_DOCS] = docs
+    st.session_state[keys.CORPUS_SOURCE] = source
 
 
 def use_builtin(name: str, cfg: CorpusConfig | None = None) -> Corpus:
@@ -75,17 +76,45 @@ def use_demo(cfg: CorpusConfig | None = None) -> Corpus:
 
 def ensure_corpus() -> Corpus | None:
     """The current corpus; on a session's first run the demo corpus, so a new user can go straight to training."""
-    if st.session_state.get("corpus") is None:
+    if st.session_state.get(keys.CORPUS) is None:
         try:
             use_demo()
         except BatError as e:  # gensim missing: the user can still upload
-            st.session_state["corpus"] = None
-            st.session_state["demo_error"] = str(e)
-    return st.session_state.get("corpus")
+            st.session_state[keys.CORPUS] = None
+            st.session_state[keys.DEMO_ERROR] = str(e)
+    return st.session_state.get(keys.CORPUS)
 
 
 def current_corpus() -> Corpus | None:
-    return st.session_state.get("corpus")
+    return st.session_state.get(keys.CORPUS)
+
+
+def corpus_source() -> dict:
+    """Where the current corpus came from (``{"kind": "builtin"|"upload", "name": …, "id": …}``; {} before one)."""
+    return st.session_state.get(keys.CORPUS_SOURCE) or {}
+
+
+def corpus_docs() -> list[str] | None:
+    """The current corpus's raw documents (None before one)."""
+    return st.session_state.get(keys.CORPUS_DOCS)
+
+
+def demo_error() -> str | None:
+    """Why the demo corpus could not be loaded on this session's first run (None when it could)."""
+    return st.session_state.get(keys.DEMO_ERROR)
+
+
+def tell_after_rerun(success: str | None = None, warning: str | None = None) -> None:
+    """A line for the Corpus page to show once, after the ``st.rerun`` that follows loading a corpus."""
+    if success is not None:
+        st.session_state[keys.CORPUS_MSG] = success
+    if warning is not None:
+        st.session_state[keys.CORPUS_WARN] = warning
+
+
+def pop_told() -> tuple[str | None, str | None]:
+    """The (success, warning) lines :func:`tell_after_rerun` left, once."""
+    return st.session_state.pop(keys.CORPUS_MSG, None), st.session_state.pop(keys.CORPUS_WARN, None)
 
 
 def require_corpus() -> Corpus:
@@ -107,7 +136,7 @@ def _builtin_labels(name: str, corpus_hash: str, _corpus: Corpus) -> list:
 def corpus_labels(corpus: Corpus) -> tuple[list | None, str]:
     """(a label per document of ``corpus``, where they come from), or (None, why there are none): a labelled built-in
     corpus's categories, or the label column of an uploaded table."""
-    src = st.session_state.get("corpus_source") or {}
+    src = corpus_source()
     if src.get("kind") == "builtin":
         if src.get("name") not in datasets.LABELLED:
             return None, f"corpus {src.get('name')!r} has no labels"
@@ -115,8 +144,8 @@ def corpus_labels(corpus: Corpus) -> tuple[list | None, str]:
             return _builtin_labels(src["name"], corpus.hash, corpus), f"the {src['name']} categories"
         except BatError as e:
             return None, str(e)
-    if src.get("labels") is not None and src.get("id") == docs_id(st.session_state.get("corpus_docs") or []):
-        docs = st.session_state["corpus_docs"]
+    if src.get("labels") is not None and src.get("id") == docs_id(corpus_docs() or []):
+        docs = corpus_docs() or []
         what = f"column {src.get('label_column')!r}"
         labels = datasets.match_labels(corpus.texts, docs, src["labels"])
         try:

@@ -1,4 +1,5 @@
-"""The aligned-topic table of the Compare page as HTML (rows from :func:`bat_core.explore.families.pair_rows`).
+"""The HTML of the Compare page: the aligned-topic table (rows from :func:`bat_core.explore.families.pair_rows`), its
+legend, and the word lists of the document view.
 
 A pair that shares fewer than 2 of its top 10 words is no match: it is shown as "no close counterpart" (greyed, no
 word highlighting, no NPMI winner) instead of as a pair.
@@ -7,6 +8,8 @@ word highlighting, no NPMI winner) instead of as a pair.
 from __future__ import annotations
 
 import html
+
+import numpy as np
 
 STYLE = """<style>
 table.bat-align {border-collapse: collapse; width: 100%; font-size: 0.9rem;}
@@ -57,3 +60,25 @@ def wins(rows: list[dict]) -> tuple[int, int]:
     """(pairs the second model wins on per-topic NPMI, close pairs): only close counterparts are compared."""
     close = [r for r in rows if r["close"]]
     return sum(r["npmi_b"] > r["npmi_a"] for r in close), len(close)
+
+
+# the aligned table's legend (a caption with the table's own word colours)
+LEGEND = ("Baseline and BAT topics matched one-to-one by Jensen–Shannon divergence (optimal matching), most similar "
+          "first. <span class='w only-base' style='background:#fde68a'>yellow</span>: only in the baseline topic; "
+          "<span class='w only-bat' style='background:#bfdbfe'>blue</span>: only in the BAT topic. The higher "
+          "per-topic NPMI (test split) of each pair is in green. Topic numbers are those of the pyLDAvis page.")
+
+
+def word_column(title: str, values: np.ndarray | None, vocab: list[str], in_doc: np.ndarray, n: int = 12,
+                counts: bool = False, missing: str = "") -> str:
+    """A bold ``title`` over the ``n`` words with the largest ``values`` (probabilities, or counts with ``counts``),
+    one a line with its value; words not in the document (``in_doc`` False) in blue. ``values`` None: ``missing``."""
+    head = f"**{html.escape(title)}**<br>"
+    if values is None:
+        return head + f"<small>{html.escape(missing)}</small>"
+    items = []
+    for i in np.argsort(-values)[:n]:
+        val = f"{int(values[i])}×" if counts else f"{values[i]:.3f}"
+        style = "" if in_doc[i] else " style='background:#bfdbfe'"
+        items.append(f"<span class='w'{style}>{html.escape(vocab[i])}</span> <small>{val}</small>")
+    return head + "<br>".join(items)

@@ -13,29 +13,49 @@ import streamlit as st
 
 from bat_core import grid
 from bat_core.base.errors import BatError
-from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.config import DistillConfig, StudentConfig, TeacherConfig, check_lambda, check_lambdas
 from bat_core.data.corpus import Corpus
+from bat_core.explore.wording import gamma_sentence, planned_teacher
 from bat_core.runs.store import Run
-from bat_core.teachers.choice import choice_line
-from bat_core.training.selection import describe_gamma
-from ui import perf
+from bat_core.teachers.choice import choice_line, teacher_name
+from ui import keys, perf, runs
 from ui.jobs import Job, manager
 from ui.runs import cache
 
 
+def lambda_grid(values: list[Any]) -> tuple[list[float], list[str]]:
+    """The λ to train from the Train page's choices: the λ = 0 baseline and every value that
+    :func:`bat_core.config.check_lambda` accepts (sorted, once each), and what it said about the others."""
+    lams, errors = [0.0], []
+    for x in values:
+        try:
+            lams.append(check_lambda(x))
+        except BatError as e:
+            errors.append(str(e))
+    return check_lambdas(lams), errors
+
+
+def teacher_line(corpus: Corpus, tcfg: TeacherConfig) -> tuple[str, bool]:
+    """(What produces the target with these settings, whether that teacher is trained): the trained teacher's name
+    (``teacher_name``) when it is in the cache, else what the settings will do (``planned_teacher``)."""
+    meta = runs.teacher_meta(corpus, tcfg)
+    name = teacher_name(meta) if meta else ""
+    return (name, True) if name else (planned_teacher(tcfg), False)
+
+
 def teacher_note(step: grid.Step, tcfg: TeacherConfig) -> str:
+    """The job's line for the teacher step: trained or read, how long, and what it is (the choice line of a kNN
+    teacher names it with its scores; any other is named by ``teacher_name``, with its dev perplexity)."""
     meta = step.teacher_meta or {}
-    note = (f"teacher {'read from cache' if step.cached else 'trained'} in {step.wall_time_s:.1f} s "
-            f"(mode {meta.get('mode', tcfg.mode)}")
-    ppl, uni = meta.get("dev_perplexity"), meta.get("unigram_dev_perplexity")
-    if isinstance(ppl, int | float):
-        note += f", dev perplexity {ppl:,.0f}"
-        if isinstance(uni, int | float):
-            note += f" vs {uni:,.0f} for word frequencies alone"
-    note += ")"
+    note = f"teacher {'read from cache' if step.cached else 'trained'} in {step.wall_time_s:.1f} s"
     line = choice_line(meta)
     if line:
-        note += ". " + line
+        return f"{note}. {line}"
+    note += f": {teacher_name(meta) or planned_teacher(tcfg)}"
+    ppl, uni = meta.get("dev_perplexity"), meta.get("unigram_dev_perplexity")
+    if isinstance(ppl, int | float):
+        note += f" (dev perplexity {ppl:,.0f}" + (f" vs {uni:,.0f} for word frequencies alone"
+                                                   if isinstance(uni, int | float) else "") + ")"
     return note
 
 
@@ -51,7 +71,7 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
     def work(job: Job) -> dict[str, Any]:
         def on_step(step: grid.Step) -> None:
             if step.gamma is not None:
-                job.next_step(describe_gamma(step.gamma) + (" (runs read from cache)" if step.cached else ""))
+                job.next_step(gamma_sentence(step.gamma) + (" (runs read from cache)" if step.cached else ""))
             elif step.member is None:
                 job.next_step(teacher_note(step, p.teacher))
             else:
@@ -74,9 +94,9 @@ def start_training(corpus: Corpus, tcfg: TeacherConfig, scfg: StudentConfig, dba
     Raises :class:`BatError` when the settings cannot train on this corpus (the page shows it)."""
     p = grid.plan(corpus, tcfg, scfg, dbase, lambdas, seeds)
     job = manager().start(Job(label=label, corpus_hash=corpus.hash, steps=p.steps), job_work(p, cache().root))
-    st.session_state["job_id"] = job.id
+    st.session_state[keys.JOB_ID] = job.id
     if p.needs_teacher:
-        st.session_state["job_teacher_cfg"] = tcfg.to_dict()
+        st.session_state[keys.JOB_TEACHER_CFG] = tcfg.to_dict()
     return job
 
 
@@ -89,5 +109,5 @@ def teacher_config_for(run: Run) -> TeacherConfig | None:
                 return TeacherConfig.from_dict(cand)
             except (BatError, TypeError):
                 continue
-    saved = st.session_state.get("job_teacher_cfg")
+    saved = st.session_state.get(keys.JOB_TEACHER_CFG)
     return TeacherConfig.from_dict(saved) if saved else None

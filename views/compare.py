@@ -1,12 +1,10 @@
 """Compare page: the student at λ next to the λ = 0 baseline, topics aligned by Jensen–Shannon divergence."""
 
-import html
-
 import numpy as np
 import streamlit as st
 
 from bat_core.base.errors import BatError
-from bat_core.config import DEFAULT_BAT_LAMBDA, DistillConfig, StudentConfig
+from bat_core.config import DistillConfig, StudentConfig
 from bat_core.explore.families import (
     CLOSE_MIN_SHARED,
     CLOSE_TOP_N,
@@ -14,20 +12,19 @@ from bat_core.explore.families import (
     fade,
     families,
     gamma,
-    ordered,
     pick,
+    run_label,
     settings_line,
     teacher_is_weak,
 )
 from bat_core.teachers.choice import choice_line
 from ui import compare_cache as cc
-from ui import compare_views, perf, progress, runs, state, tables, training
+from ui import compare_views, keys, perf, picks, progress, runs, state, tables, training
 from ui.defaults import next_lambda
 from ui.exports import export_buttons
-from ui.text import md_escape
 
 st.title("Compare: baseline vs BAT")
-st.caption("Slide λ to see what the BERT teacher changes: the student trained at that λ next to the λ = 0 baseline "
+st.caption("Slide λ to see what the teacher changes: the student trained at that λ next to the λ = 0 baseline "
            "(same seed), topic by topic.")
 corpus = state.require_corpus()
 
@@ -44,28 +41,13 @@ if not fams:
     st.stop()
 
 # ------------------------------------------------------------------------------------------------ pickers
-fam_keys, fam_labels = ordered(fams, saved)  # newest first; the γ candidates the dev rule did not choose last
-if len(fam_keys) > 1:
-    fk = st.selectbox("Settings", fam_keys, format_func=fam_labels.get, key="cmp_family")
-else:
-    fk = fam_keys[0]
-fruns = fams[fk]
+fruns = picks.family_picker(fams, saved, keys.CMP_FAMILY)  # newest first; the γ candidates not chosen last
 lams = sorted({r.lam for r in fruns if r.lam > 0})
 base_seeds = {r.seed for r in fruns if r.lam == 0}
 
-pending = st.session_state.get("cmp_pending_lam")  # a λ being trained from here: show it once it is ready
-if pending is not None and any(np.isclose(pending, x) for x in lams):
-    st.session_state["cmp_lam"] = next(x for x in lams if np.isclose(pending, x))
-    del st.session_state["cmp_pending_lam"]
-elif pending is not None and not (job is not None and job.running):
-    del st.session_state["cmp_pending_lam"]  # the job failed or was cancelled
-if st.session_state.get("cmp_lam") not in lams:
-    prev = st.session_state.get("sel_lam")
-    st.session_state["cmp_lam"] = prev if prev in lams else lams[-1] if len(lams) == 1 else \
-        min(lams, key=lambda x: abs(x - DEFAULT_BAT_LAMBDA))
-
+picks.compare_lambda(lams, job is not None and job.running)
 c1, c2 = st.columns([3, 1])
-lam = c1.select_slider("λ: weight of the BERT teacher in the loss (trained values)", lams, key="cmp_lam",
+lam = c1.select_slider("λ: weight of the teacher's target in the loss (trained values)", lams, key=keys.CMP_LAM,
                        format_func=lambda x: f"{x:g}", persist_state="session")
 if len(lams) == 1:
     c1.caption("Only one λ trained so far: add values with “Train another λ” below and the slider grows.")
@@ -73,23 +55,24 @@ seeds = sorted(base_seeds & {r.seed for r in fruns if np.isclose(r.lam, lam)})
 if not seeds:
     st.warning(f"λ = {lam:g} and the baseline share no seed; train the baseline with the same seeds.")
     st.stop()
-if st.session_state.get("cmp_seed") not in seeds:
-    st.session_state["cmp_seed"] = st.session_state.get("sel_seed") if st.session_state.get("sel_seed") in seeds \
-        else seeds[0]
-seed = c2.selectbox("Seed (same for both)", seeds, key="cmp_seed", persist_state="session")
-st.session_state["sel_lam"], st.session_state["sel_seed"] = lam, seed
+picks.compare_seed(seeds)
+seed = c2.selectbox("Seed (same for both)", seeds, key=keys.CMP_SEED, persist_state="session")
+picks.remember(lam, seed)
 
 base = pick(fruns, 0.0, seed)
 bat = pick(fruns, lam, seed)
-name_b = f"BAT (λ={lam:g})"
+name_b = run_label(bat)
 st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
 _choice = choice_line(_t)
 if _choice and not teacher_is_weak(_t):
     st.info(_choice)
-_gamma_line = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fade(bat), fruns, saved)
+_gamma_line, _gamma_rule = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fade(bat), fruns,
+                                         saved)
 if _gamma_line:
     st.caption(_gamma_line)
+    with st.expander("How γ was chosen: the rule and every candidate"):
+        st.caption(_gamma_rule)
 if teacher_is_weak(_t):
     st.warning("This teacher predicts held-out documents no better than word frequencies alone (dev perplexity "
                f"{_t['dev_perplexity']:,.0f} vs {_t['unigram_dev_perplexity']:,.0f}): it has little to teach, and "
@@ -113,8 +96,8 @@ with st.expander("Train another λ with these settings", expanded=bool(job and j
                 scfg = StudentConfig.from_stored(bat.config["student"])
                 dcfg = DistillConfig.from_stored(bat.config["distill"])  # the γ these runs used, not a new choice
                 training.start_training(corpus, tcfg, scfg, dcfg, [0.0, float(new_lam)], fam_seeds,
-                                   label=f"Training λ = {new_lam:g}")
-                st.session_state["cmp_pending_lam"] = float(new_lam)
+                                        label=f"Training λ = {new_lam:g}")
+                picks.train_lambda_here(new_lam)
                 st.rerun()
             except BatError as e:
                 st.error(str(e))
@@ -138,11 +121,7 @@ m[4].metric("Aligned pairs won by BAT", f"{won} of {n_close}",
                  "BAT topic has the higher per-topic NPMI on the test split")
 
 st.subheader("Aligned topics")
-st.caption("Baseline and BAT topics matched one-to-one by Jensen–Shannon divergence (optimal matching), most similar "
-           "first. <span class='w only-base' style='background:#fde68a'>yellow</span>: only in the baseline topic; "
-           "<span class='w only-bat' style='background:#bfdbfe'>blue</span>: only in the BAT topic. The higher "
-           "per-topic NPMI (test split) of each pair is in green. Topic numbers are those of the pyLDAvis page.",
-           unsafe_allow_html=True)
+st.caption(tables.LEGEND, unsafe_allow_html=True)
 st.markdown(tables.aligned_table(rows, "Baseline (λ=0)", name_b), unsafe_allow_html=True)
 if n_close < len(rows):
     st.caption(f"{len(rows) - n_close} of {len(rows)} pairs share fewer than {CLOSE_MIN_SHARED} of their top "
@@ -154,7 +133,7 @@ if n_close < len(rows):
 TABS = ["Per-topic NPMI", "Mean ± std over seeds", "Against λ", "Training history", "λ = 1 next to λ = 0",
         "Teacher's word shift", "Downstream: θ → labels"]
 st.subheader("Coherence and what the teacher changes")
-tabs = st.tabs(TABS, key="cmp_tab", on_change="rerun")
+tabs = st.tabs(TABS, key=keys.CMP_TAB, on_change="rerun")
 sig = cc.family_sig(fruns)
 if tabs[0].open:
     tabs[0].plotly_chart(cc.fig_topic_npmi(base.key, bat.key, name_b, base, bat), key="cmp_topic_npmi")
@@ -185,44 +164,7 @@ if tabs[6].open:
 
 # -------------------------------------------------------------------------------------------- document view
 st.subheader("One document")
-test_rows = corpus.splits["test"]
-doc = int(st.number_input(f"Document (0 – {corpus.n_docs - 1})", 0, corpus.n_docs - 1,
-                          int(test_rows[0]) if len(test_rows) else 0, key="cmp_doc"))
-split = next((s for s, idx in corpus.splits.items() if doc in set(idx.tolist())), "?")
-text = corpus.texts[doc]
-st.caption(f"{split} split · {int(corpus.counts[doc].sum())} vocabulary tokens")
-st.markdown("> " + md_escape(text[:1200] + ("…" if len(text) > 1200 else "")))
-
-row = corpus.counts[doc].toarray().ravel()
-in_doc = row > 0
-
-
-def word_list(probs, n=12, counts=None):
-    idx = np.argsort(-probs)[:n]
-    items = []
-    for i in idx:
-        w = html.escape(corpus.vocab[i])
-        val = f"{int(counts[i])}×" if counts is not None else f"{probs[i]:.3f}"
-        style = "" if in_doc[i] else " style='background:#bfdbfe'"
-        items.append(f"<span class='w'{style}>{w}</span> <small>{val}</small>")
-    return "<br>".join(items)
-
-
-cols = st.columns(4)
-cols[0].markdown("**Words in the document**<br>" + word_list(row, counts=row), unsafe_allow_html=True)
-tkey = bat.config.get("teacher_key")
-teacher = runs.teacher_logits(tkey) if tkey else None
-if teacher is not None and doc < teacher.n_docs:
-    z = teacher.dense(np.array([doc]))[0].astype(np.float64)
-    p = np.exp(z - z.max())
-    cols[1].markdown("**Teacher predicts**<br>" + word_list(p / p.sum()), unsafe_allow_html=True)
-else:
-    cols[1].markdown("**Teacher predicts**<br><small>teacher logits not in the cache</small>", unsafe_allow_html=True)
-cols[2].markdown("**Baseline reconstruction**<br>" + word_list(base.reconstruction(np.array([doc]))[0]),
-                 unsafe_allow_html=True)
-cols[3].markdown(f"**{html.escape(name_b)} reconstruction**<br>" + word_list(bat.reconstruction(np.array([doc]))[0]),
-                 unsafe_allow_html=True)
-st.caption("Probabilities over the vocabulary; blue words do not occur in the document.")
+compare_views.document(corpus, base, bat)
 
 # --------------------------------------------------------------------------------------------------- export
 st.subheader("Export")

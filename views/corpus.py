@@ -24,7 +24,7 @@ cfg = corpus.config if corpus is not None else CorpusConfig()
 left, right = st.columns([1, 1.4], gap="large")
 with left:
     st.subheader("Built-in corpora")
-    src = st.session_state.get("corpus_source", {})
+    src = state.corpus_source()
     names = list(state.BUILTIN)
     current = src.get("name") if src.get("kind") == "builtin" else None
     pick = st.selectbox("Corpus", names, names.index(current) if current in names else 0, key="builtin_name",
@@ -41,8 +41,8 @@ with left:
             st.rerun()
         except BatError as e:
             st.error(str(e))
-    if st.session_state.get("demo_error"):
-        st.warning(st.session_state["demo_error"])
+    if state.demo_error():
+        st.warning(state.demo_error())
 
 with right:
     st.subheader("Your documents")
@@ -79,16 +79,16 @@ with right:
                 state.set_corpus(new, docs, {"kind": "upload", "name": up.name, "id": state.docs_id(docs),
                                            "text_column": text_column, "label_column": label_column,
                                            "labels": labels})
-                st.session_state["corpus_msg"] = f"Loaded {up.name}: {new.n_docs:,} documents."
                 labels_found, why = state.corpus_labels(new) if label_column is not None else ([], "")
-                if labels_found is None:  # labels that cannot be classified: said now, not on Compare after training
-                    st.session_state["corpus_warn"] = f"The label column gives no downstream check: {why}"
+                # labels that cannot be classified: said now, not on Compare after training
+                state.tell_after_rerun(f"Loaded {up.name}: {new.n_docs:,} documents.",
+                                       None if labels_found is not None else
+                                       f"The label column gives no downstream check: {why}")
                 st.rerun()
 
-msg = st.session_state.pop("corpus_msg", None)
+msg, warn = state.pop_told()
 if msg:
     st.success(msg)
-warn = st.session_state.pop("corpus_warn", None)
 if warn:
     st.warning(warn)
 
@@ -117,14 +117,14 @@ with st.expander("Preprocessing settings", expanded=False):
             new_cfg = CorpusConfig.from_dict({**cfg.to_dict(), "vocab_size": int(vocab_size), "min_df": int(min_df),
                                               "max_df": float(max_df), "extra_stop_words": words,
                                               "remove_boilerplate": bool(boiler)})
-            docs = st.session_state.get("corpus_docs") or state.demo_docs()
-            src = st.session_state.get("corpus_source", {})
+            docs = state.corpus_docs() or state.demo_docs()
+            src = state.corpus_source()
             new = state.build(docs, new_cfg, corpus.name, src.get("id"))
         except BatError as e:
             st.error(f"These settings do not work for this corpus: {e}")
         else:
             state.set_corpus(new, docs, src)
-            st.session_state["corpus_msg"] = f"Rebuilt {new.name} with the new settings."
+            state.tell_after_rerun(f"Rebuilt {new.name} with the new settings.")
             st.rerun()
 
 # ----------------------------------------------------------------------------------------------------- stats

@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from bat_core.explore.families import families, ordered, pick
+from bat_core.explore.families import families, pick
 from ui import compare_cache as cc
-from ui import ldavis_cache, perf, runs, state
+from ui import keys, ldavis_cache, perf, picks, runs, state
 from ui.exports import export_buttons
 
 st.title("pyLDAvis")
@@ -17,17 +17,9 @@ if not saved:
     st.page_link("views/train.py", label="Go to Train →")
     st.stop()
 
-fams = families(saved)
-fam_keys, fam_labels = ordered(fams, saved)
-sel_lam, sel_seed = st.session_state.get("sel_lam"), st.session_state.get("sel_seed")
-default = 0
-for i, fk in enumerate(fam_keys):
-    if any(np.isclose(r.lam, sel_lam or -1) and r.seed == sel_seed for r in fams[fk]):
-        default = i
-        break
-fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
-    "Settings", fam_keys, default, format_func=fam_labels.get, key="lda_family")
-fruns = fams[fk]
+sel_lam, sel_seed = picks.picked()
+fruns = picks.family_picker(families(saved), saved, keys.LDA_FAMILY,
+                            prefer=lambda fam: picks.shows(fam, sel_lam, sel_seed))
 bat_lams = sorted({r.lam for r in fruns if r.lam > 0})
 
 c1, c2, c3 = st.columns([2, 1, 1])
@@ -42,9 +34,7 @@ seed = c2.selectbox("Seed", seeds, seeds.index(sel_seed) if sel_seed in seeds el
 layout = c3.radio("Layout", ["Side by side", "One above the other"], key="lda_layout")
 base = pick(fruns, 0.0, seed)
 bat = pick(fruns, lam, seed) if lam is not None else None
-if bat is not None:
-    st.session_state["sel_lam"] = bat.lam
-st.session_state["sel_seed"] = seed
+picks.remember(bat.lam if bat is not None else None, seed)
 shown = [r for r in (base, bat) if r is not None]
 if base is None:
     st.caption(f"The λ = 0 baseline has no run for seed {seed}; only BAT is shown.")

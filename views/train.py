@@ -5,14 +5,13 @@ import streamlit as st
 from bat_core.base.errors import BatError
 from bat_core.config import DEFAULT_BAT_LAMBDA, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.explore import plots
-from bat_core.explore.families import families, ordered, run_label
+from bat_core.explore.families import families, run_label
+from bat_core.explore.wording import neighbour_options, plan_details, plan_sentence
 from bat_core.grid import seed_list
 from bat_core.teachers.choice import median_length, short_documents_hint
-from bat_core.training.selection import GAMMA_GRID, GAMMA_SEEDS
-from ui import progress, runs, state, training
+from ui import keys, picks, progress, runs, state, training
 from ui.defaults import GAMMA_OPTIONS, LAMBDA_CHOICES, defaults
 from ui.exports import export_buttons
-from ui.jobs import manager
 from ui.sidebar import device_name
 from ui.text import md_escape
 
@@ -23,18 +22,20 @@ corpus = state.require_corpus()
 
 d = defaults()
 st.caption(f"Corpus **{md_escape(corpus.name)}**: {corpus.n_docs:,} documents, {corpus.vocab_size:,} words · "
-           f"device **{device_name()}**. λ = 0 is the plain Scholar baseline; λ > 0 adds the BERT teacher's "
-           "knowledge-distillation loss. Baseline and BAT use the same seeds.")
+           f"device **{device_name()}**. λ = 0 is the baseline, the student alone; λ > 0 adds the teacher's "
+           "predicted bag of words as a second reconstruction target, weighted by λ. Baseline and BAT use the same "
+           "seeds.")
 
 job = progress.session_job()
 busy = job is not None and job.running
 
 tcol, scol = st.columns(2, gap="large")
 with tcol:
-    st.subheader("Teacher (BERT autoencoder)")
+    st.subheader("Teacher")
     model = st.text_input("Encoder", d["teacher_model"], key="t_model", persist_state=PERSIST,
-                          help="'minilm' = the MiniLM-L6 BERT that ships with the app (offline); or a local folder "
-                               "with a Hugging Face encoder")
+                          help="The transformer that embeds documents: 'minilm' = the MiniLM-L6 sentence encoder that "
+                               "ships with the app (offline); or a local folder with a Hugging Face encoder. "
+                               "Neighbours by shared words never run it")
     modes = ["frozen", "top-n", "full"]
     mode = st.selectbox("Training mode", modes, modes.index(d["teacher_mode"]) if d["teacher_mode"] in modes else 0,
                         key="t_mode", persist_state=PERSIST,
@@ -53,11 +54,7 @@ with tcol:
         kind = st.selectbox(
             "Neighbours by", kinds, kinds.index(d["teacher_kind"]) if d["teacher_kind"] in kinds else 0,
             key="t_kind", persist_state=PERSIST,
-            format_func={"auto": "auto: whichever predicts held-out documents best (recommended)",
-                         "lexical": "shared words (TF-IDF; no transformer, the control)",
-                         "transformer": "the encoder's embeddings",
-                         "hybrid": "a mix of shared words and embeddings",
-                         "random": "random vectors (null control: a teacher that knows nothing)"}.get,
+            format_func=neighbour_options(model.strip() or "minilm").get,
             help="What makes two documents neighbours. auto compares the candidates on the dev split by "
                  "perplexity and says which it chose and what the others scored")
         hint = short_documents_hint(median_length(corpus.counts, corpus.splits["train"]))
@@ -71,7 +68,6 @@ with tcol:
     if mode != "frozen":
         t_epochs = st.number_input("Fine-tuning epochs", 1, 50, max(1, d["teacher_epochs"]), key="t_epochs",
                                    persist_state=PERSIST)
-    st.caption("The teacher is trained once per corpus and settings, then read from its cache.")
 
 with scol:
     st.subheader("Student")
@@ -108,18 +104,8 @@ with scol:
                               "to 3 seeds, averaged")
 
 # ---------------------------------------------------------------------------------------------- validate
-errors = []
-lambdas = [0.0]
-for x in lams:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        errors.append(f"λ value {x!r} is not a number")
-        continue
-    if not 0 < v <= 1:
-        errors.append(f"λ = {v:g} is outside (0, 1]")
-    elif v not in lambdas:
-        lambdas.append(v)
+lambdas, errors = training.lambda_grid(lams)
+teacher, cached = "", False
 try:
     tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head, kind=kind, max_length=int(max_len),
                          epochs=int(t_epochs), head_epochs=d["teacher_head_epochs"])
@@ -127,22 +113,18 @@ try:
     dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None, background_correction=gamma)
 except BatError as e:
     errors.append(str(e))
+else:
+    teacher, cached = training.teacher_line(corpus, tcfg)
+    tcol.caption(f"Target from: **{teacher}**" + (" (trained for these settings: read from the cache)." if cached
+                                                   else ". Trained once per corpus and settings, then cached."))
 for e in errors:
     st.error(e)
 
 seeds = seed_list(int(n_seeds))
-n_runs = len(lambdas) * len(seeds)
-plan = f"{n_runs} run(s): λ ∈ {{{', '.join(f'{x:g}' for x in lambdas)}}} × seed(s) {', '.join(map(str, seeds))}"
-if len(lambdas) > 1 and gamma is None:
-    plan += (f", after {len(GAMMA_GRID) - 1} more runs at the first seed that choose γ on dev data ({len(GAMMA_GRID)} "
-             f"more if no γ keeps the topics distinct, then up to {2 * len(GAMMA_GRID) + 1} per further seed, at most "
-             f"{GAMMA_SEEDS - 1} seeds, if still none does)")
-if len(lambdas) > 1 and not errors:
-    if runs.teacher_cached(corpus, tcfg):
-        plan += "; the teacher for these settings is in the cache"
-    else:
-        plan += f"; the teacher is trained first ({mode} mode)"
-st.markdown(f"**Plan:** {plan}. Runs already trained with these settings are read from the cache.")
+st.markdown(f"**Plan:** {plan_sentence(lambdas, seeds, gamma is None)}")
+with st.expander("The whole plan"):
+    details = plan_details(lambdas, seeds, gamma is None, teacher, cached)
+    st.markdown("\n".join(f"- {line}" for line in details))
 
 b1, b2 = st.columns([1, 4])
 clicked = b1.button("Train", key="train", type="primary", disabled=busy or bool(errors))
@@ -151,7 +133,6 @@ if busy and job is not None and job.corpus_hash != corpus.hash:
 if clicked and not errors:
     try:
         job = training.start_training(corpus, tcfg, scfg, dcfg, lambdas, seeds, label=f"Training on {corpus.name}")
-        st.session_state["train_family"] = {"k": int(k), "epochs": int(epochs)}
         busy = True
     except BatError as e:
         st.error(str(e))
@@ -166,23 +147,14 @@ else:
 # ---------------------------------------------------------------------------------------------------- results
 saved = runs.all_runs(corpus)
 if not saved:
-    st.info("No runs for this corpus yet. Press **Train** (the defaults take about a minute on a laptop CPU).")
+    st.info("No runs for this corpus yet: press **Train**.")
     st.stop()
 
 st.divider()
 st.subheader("Trained runs for this corpus")
-fams = families(saved)
-fam_keys, fam_labels = ordered(fams, saved)
-last = manager().get(st.session_state.get("job_id"))
-default = 0
-if last is not None and last.run_keys:
-    for i, fk in enumerate(fam_keys):
-        if any(r.key in last.run_keys for r in fams[fk]):
-            default = i
-            break
-fk = fam_keys[0] if len(fam_keys) == 1 else st.selectbox(
-    "Settings", fam_keys, default, format_func=fam_labels.get, key="train_family_pick")
-fruns = fams[fk]
+last = progress.last_job()
+fruns = picks.family_picker(families(saved), saved, keys.TRAIN_FAMILY,
+                            prefer=lambda fam: last is not None and any(r.key in last.run_keys for r in fam))
 df = plots.metrics_frame(fruns)
 show = df.drop(columns=["key"]).rename(columns={"lam": "λ", "npmi": "test NPMI", "dev_npmi": "dev NPMI",
                                                 "tu": "topic uniqueness", "best_epoch": "best epoch",

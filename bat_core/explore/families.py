@@ -8,13 +8,13 @@ family with their student settings. Pure functions over :class:`~bat_core.runs.s
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import PAPER_SEEDS
 from ..runs.store import Run
+from ..teachers.choice import teacher_name
 from ..training.selection import GAMMA_SEEDS, gamma_choice, needs_more_seeds, rule_candidates
 from ..training.selection import run_fade as fade
 from ..training.selection import run_gamma as gamma
@@ -162,10 +162,7 @@ def family_label(runs: list[Run]) -> str:
         if fade(bat):
             label += f", λ fading over the last {fade(bat):.0%} of the epochs"
         if t:
-            kind = t.get("teacher_kind")
-            label += (f", teacher {kind} neighbours" if kind in ("lexical", "random") else
-                      f", teacher {Path(str(t.get('model', '?'))).name} ({t.get('mode', '?')}"
-                      + (f", {kind} neighbours)" if kind else ")"))
+            label += f", teacher: {teacher_name(t)}"
     return f"{label} · λ ∈ {{{', '.join(f'{x:g}' for x in lams)}}} · {len(seeds)} seed(s)"
 
 
@@ -177,10 +174,17 @@ def pick(runs: list[Run], lam: float, seed: int) -> Run | None:
     return None
 
 
+def uses_encoder(meta: dict[str, Any]) -> bool:
+    """Whether a trained teacher's target came from the transformer (its neighbours or its head), as opposed to
+    neighbours by shared words or random ones."""
+    kind = str(meta.get("teacher_kind") or "transformer")
+    return kind not in ("lexical", "random")
+
+
 def _teacher_line(t: dict[str, Any]) -> str:
-    model = Path(str(t.get("model", "?"))).name or t.get("model")
-    line = (f"teacher {model} ({t.get('mode', '?')} mode, {t.get('head', 'linear')} head, "
-            f"max length {t.get('max_length', '?')})")
+    line = f"teacher: {teacher_name(t)}"
+    if uses_encoder(t) and t.get("max_length"):
+        line += f" (max length {t['max_length']} tokens)"
     ppl, uni = t.get("dev_perplexity"), t.get("unigram_dev_perplexity")
     if isinstance(ppl, int | float) and isinstance(uni, int | float):
         line += f": dev perplexity {ppl:,.0f} vs {uni:,.0f} for word frequencies alone"
@@ -188,7 +192,7 @@ def _teacher_line(t: dict[str, Any]) -> str:
 
 
 def settings_line(run: Run) -> str:
-    """One line saying how a run was trained, including which teacher (model, mode) produced its targets."""
+    """One line saying how a run was trained, including what produced its targets (``teacher_name``)."""
     st_, d = run.config["student"], run.config["distill"]
     parts = [f"K = {st_['n_topics']}", f"{st_['epochs']} epochs (best: {run.metrics.get('best_epoch', '?')})"]
     if run.lam > 0:

@@ -87,12 +87,12 @@ def choice_line(meta: Mapping[str, Any]) -> str:
     try:
         return describe_choice(str(meta["teacher_kind"]), list(meta["candidates"]),
                                float(meta["unigram_dev_perplexity"]), meta.get("median_tokens"),
-                               _encoder_name(meta.get("model")))
+                               encoder_name(meta.get("model")))
     except (KeyError, TypeError, ValueError):
         return str(meta.get("choice") or "")
 
 
-def _encoder_name(model: Any) -> str:
+def encoder_name(model: Any) -> str:
     """A readable name for the encoder: "MiniLM" for the bundled one, else the model id's or folder's last part."""
     name = Path(str(model or "the encoder")).name
     return "MiniLM" if name.lower() in ("minilm", "all-minilm-l6-v2") else name
@@ -108,7 +108,7 @@ def teacher_name(meta: Mapping[str, Any] | None) -> str:
     if not meta:
         return ""
     kind = str(meta.get("teacher_kind") or "")
-    encoder = _encoder_name(meta.get("model"))
+    encoder = encoder_name(meta.get("model"))
     if kind and (meta.get("head") == "knn" or kind != "transformer"):
         return kind_words(kind, encoder)
     mode = meta.get("mode")

@@ -1,0 +1,101 @@
+"""What the pages say in words, true to what runs: the teacher a setting will use, the training plan, the γ choice.
+
+Pure text from settings and stored facts, no Streamlit. A trained teacher is named by
+:func:`~bat_core.teachers.choice.teacher_name` (what produced the distillation target); before training, by what the
+setting will do (:func:`planned_teacher`), so that no page names a transformer that never ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import TeacherConfig
+from ..teachers.choice import encoder_name, teacher_name
+from ..training.selection import GAMMA_GRID, GAMMA_SEEDS, selection_lambda
+
+
+def neighbour_options(model: str) -> dict[str, str]:
+    """The choices of what makes two documents neighbours (the knn teacher's kind), in words, for ``model``."""
+    enc = encoder_name(model)
+    return {"auto": f"auto: chosen on dev data among neighbours by shared words, by {enc} embeddings, or both "
+                    "(recommended)",
+            "lexical": "shared words (TF-IDF; no transformer, the control)",
+            "transformer": f"the encoder's embeddings ({enc})",
+            "hybrid": f"both: shared words and {enc} embeddings together",
+            "random": "random vectors (null control: a teacher that knows nothing)"}
+
+
+def planned_teacher(tcfg: TeacherConfig) -> str:
+    """What will produce the distillation target with these settings, before anything is trained: the kNN teacher's
+    ``auto`` names its candidates, any other setting what :func:`teacher_name` will call the trained teacher."""
+    if tcfg.head_kind == "knn" and tcfg.kind == "auto":
+        enc = encoder_name(tcfg.model)
+        return f"chosen on dev data among neighbours by shared words, by {enc} embeddings, or both"
+    return teacher_name({"teacher_kind": tcfg.kind_resolved, "head": tcfg.head_kind, "mode": tcfg.mode,
+                         "model": tcfg.model})
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def gamma_runs(lambdas: Sequence[float], gamma_auto: bool) -> bool:
+    """Whether a plan trains extra runs that choose the background correction γ on dev data."""
+    return gamma_auto and any(lam > 0 for lam in lambdas)
+
+
+def plan_sentence(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bool) -> str:
+    """The Train page's plan in one sentence: how many runs, which λ, which seeds, and whether a few extra runs
+    choose γ first (the whole rule is :func:`plan_details`)."""
+    lams = sorted(lambdas)
+    n = len(lams) * len(seeds)
+    words = [f"{x:g}" + (" (the baseline)" if x == 0 else "") for x in lams]
+    on = f"on seed {seeds[0]}" if len(seeds) == 1 else f"each on seeds {_and([str(s) for s in seeds])}"
+    line = f"{n} run{'s' if n != 1 else ''}: λ = {_and(words)}, {on}"
+    if gamma_runs(lams, gamma_auto):
+        line += ", after a few extra runs that choose the background correction γ on dev data"
+    return line + "."
+
+
+def plan_details(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bool, teacher: str = "",
+                 teacher_cached: bool = False) -> list[str]:
+    """The rest of the plan, one line each: the teacher (``teacher``: what it is or will be) and whether it is
+    trained first, how γ is chosen (how many more runs, when), and what the caches save."""
+    out = []
+    if teacher and any(lam > 0 for lam in lambdas):
+        out.append(f"No teacher to train: the teacher for these settings is in the cache ({teacher})."
+                   if teacher_cached else f"The teacher is trained first: {teacher}.")
+    if gamma_runs(lambdas, gamma_auto):
+        lam = selection_lambda(lambdas)
+        n = len(GAMMA_GRID)
+        out.append(f"Choosing γ: {n - 1} more runs at the first seed ({seeds[0]}) train λ = {lam:g} at every "
+                   f"γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}} (one of them is a run of the plan) and keep the "
+                   "best dev NPMI among those whose topics stay about as distinct as the baseline's. If none does, "
+                   f"{n} more runs try the same γ with the teacher fading towards 0 over the training; if still none "
+                   f"does, up to {2 * n + 1} runs per further seed, at most {GAMMA_SEEDS - 1} more seeds, judge the "
+                   "mean over seeds.")
+    elif any(lam > 0 for lam in lambdas):
+        out.append("γ is set, so no extra runs choose it.")
+    out.append("Runs already trained with these settings are read from the cache, not trained again.")
+    return out
+
+
+def gamma_sentence(choice: dict[str, Any]) -> str:
+    """The γ the dev rule chose (``selection.gamma_choice``), in one sentence; ``selection.describe_gamma`` has the
+    rule and every candidate's scores."""
+    what = "no correction (γ = 0)" if choice["gamma"] == 0 else f"γ = {choice['gamma']:g}"
+    if choice.get("fade"):
+        what += ", with the teacher fading towards 0"
+    rows = choice.get("rows") or []
+    mine = next((r for r in rows if r["gamma"] == choice["gamma"] and r.get("fade", 0.0) == choice.get("fade", 0.0)),
+                None)
+    seeds = choice.get("seeds") or [choice.get("seed")]
+    on = "the first seed" if len(seeds) == 1 else f"{len(seeds)} seeds"
+    if mine is None or mine["kept"]:
+        why = "the best dev NPMI among the candidates whose topics stay about as distinct as the baseline's"
+    else:
+        why = "no candidate kept the topics as distinct as the baseline's, so the one that lost the least"
+    n = f"{len(rows)} candidate{'s' if len(rows) != 1 else ''}"
+    return f"Background correction: {what}, chosen on dev data at λ = {choice['lam']:g} ({n} on {on}): {why}."
