@@ -1,4 +1,4 @@
-"""Warming the engine up: the teacher's imports ahead of a first training (re-exported by the pipeline)."""
+"""Warming the engine up: the teacher's imports ahead of a first training (the app calls it at start)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The cache folder's layout, in one place: where runs and teacher logits live and how they are named.
 
-    <root>/runs/<run key>/                      one student run (runs.py)
-    <root>/teachers/<corpus hash>-<settings>/   one teacher's logits store (logits.py)
-    <root>/embeddings/…                         frozen-encoder embeddings (teacher.py)
+    <root>/runs/<run key>/                      one student run (runs/store.py)
+    <root>/teachers/<corpus hash>-<settings>/   one teacher's logits store (teachers/store.py)
+    <root>/embeddings/…                         frozen-encoder embeddings (teachers/head.py)
 
 The app, the CLI and the benchmarks all go through :class:`Cache`, so a run trained in one is found by the others.
 Nothing here loads an encoder or imports torch.
