@@ -131,6 +131,11 @@ class Plan:
         return any(m.needs_teacher for m in self.members)
 
     @property
+    def selection_budget(self) -> int:
+        """The most runs the γ rule may train for this plan (0 when γ is set): see ``selection.selection_budget``."""
+        return selection.selection_budget(len(self.gamma.members), len(self.members)) if self.gamma else 0
+
+    @property
     def teacher_key(self) -> str | None:
         return teacher_key(self.corpus, self.teacher) if self.needs_teacher else None
 
@@ -300,21 +305,28 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         also = [m for m in p.members if not m.distill.active and m.key not in {x.key for x in g.members}]
         sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop)
         fresh = {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
-        n = len(g.members)
+        n = spent = len(g.members)  # runs the rule has read, trained now or not: the budget counts them all
+        budget, stopped = p.selection_budget, False
         base, cands, cached = sel[0], sel[1:n], all(sel_cached[:n])
         bases, round2 = [base], bool(g.faded) and needs_fading(base, cands)
+        if round2 and spent + len(g.faded) > budget:
+            round2, stopped = False, True
         if round2:  # no γ kept the topics distinct with a constant λ: the same γ with the teacher faded
             more, more_cached = _runs(p.corpus, list(g.faded), cache, result.teacher, progress, should_stop)
             fresh |= {r.key for r, c in zip(more, more_cached, strict=True) if not c}
-            cands, cached = [*cands, *more], cached and all(more_cached)
+            cands, cached, spent = [*cands, *more], cached and all(more_cached), spent + len(more)
         for extra_base, constant, faded in g.more:  # still none: the rounds that ran, on one more seed at a time
-            if not selection.needs_more_seeds(bases, cands):
+            if stopped or not selection.needs_more_seeds(bases, cands):
                 break
             todo = [extra_base, *constant, *(faded if round2 else ())]
+            if spent + len(todo) > budget:
+                stopped = True
+                break
             more, more_cached = _runs(p.corpus, todo, cache, result.teacher, progress, should_stop)
             fresh |= {r.key for r, c in zip(more, more_cached, strict=True) if not c}
             bases, cands, cached = [*bases, more[0]], [*cands, *more[1:]], cached and all(more_cached)
-        result.gamma = gamma_choice(bases, cands)
+            spent += len(todo)
+        result.gamma = {**gamma_choice(bases, cands), "budget": {"limit": budget, "runs": spent, "stopped": stopped}}
         done(Step(len(result.steps), g.label, cached, time.time() - t0, gamma=result.gamma))
         p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"])
     first = len(result.steps)

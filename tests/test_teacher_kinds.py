@@ -14,6 +14,7 @@ from bat_core.data.cleaning import drop_duplicates
 from bat_core.data.corpus import build_corpus
 from bat_core.teachers.choice import choice_line, describe_choice
 from bat_core.teachers.neighbours import KnnIndex, candidate_views, choose_index, tfidf_features
+from bat_core.training.cache import Cache
 
 
 def test_lexical_teacher_needs_no_transformer_and_beats_unigram_and_random(demo_corpus, tmp_path, monkeypatch):
@@ -281,6 +282,7 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
     assert [m.distill.fade for m in p.gamma.faded] == [selection.FADE] * len(selection.GAMMA_GRID)
     monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: False)  # ... but the faded ones do
+    monkeypatch.setattr(selection, "selection_budget", lambda first, grid_runs: 10**6)  # the rounds, not the budget
     seen = {}
 
     def faded_only(base, cands):  # the rule over the second round alone, so that a faded run must be chosen
@@ -315,6 +317,7 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
     assert [base.seed for base, _, _ in p.gamma.more] == [2, PAPER_SEEDS[0]]  # the plan's seeds, then the shared ones
     monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: len(bases) < 2)  # exactly one more
+    monkeypatch.setattr(selection, "selection_budget", lambda first, grid_runs: 10**6)
     res = grid.execute(p, tmp_path)
     assert res.gamma["seeds"] == [1, 2]
     assert [r["seeds"] for r in res.gamma["rows"]] == [2] * 2 * len(selection.GAMMA_GRID)
@@ -322,6 +325,31 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
     bat2 = next(r for r in res.runs if r.lam > 0 and r.seed == 2)
     assert selection.run_gamma(bat2) == chosen["gamma"] and selection.run_fade(bat2) == chosen["fade"]
     assert not res.cached[[r.key for r in res.runs].index(bat2.key)]  # trained by the γ step of this execution
+
+
+def test_the_rule_stops_at_its_budget_and_says_so(tmp_path, monkeypatch):
+    """The γ rule trains at most the larger of its first round and a third of the grid's runs: on a 2-run grid the
+    faded round does not fit, so it is not trained, the best of the first round is taken and the choice says why."""
+    from teacher_fixtures import make_topic_corpus
+
+    from bat_core import grid
+    from bat_core.config import DistillConfig, StudentConfig
+    from bat_core.training import selection
+
+    first = 1 + len(selection.GAMMA_GRID)
+    assert selection.selection_budget(first, 2) == first  # the CLI's default grid: the first round only
+    assert selection.selection_budget(first, 33) == 11  # the app's 11 λ × 3 seeds: room for the faded round
+    corpus = make_topic_corpus()
+    p = grid.plan(corpus, TeacherConfig(kind="lexical", device="cpu"), StudentConfig(n_topics=3, epochs=3,
+                                                                                    device="cpu"),
+                  DistillConfig(), [0.0, 0.5], [1])
+    assert p.selection_budget == first
+    monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    res = grid.execute(p, tmp_path)
+    assert res.gamma["budget"] == {"limit": first, "runs": first, "stopped": True}
+    assert {r["fade"] for r in res.gamma["rows"]} == {0.0}  # no faded run was trained
+    assert not any(selection.run_fade(r) for r in Cache(tmp_path).runs.runs())
+    assert "stopped at its budget of 6 runs" in selection.describe_gamma(res.gamma)
 
 
 def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import TeacherConfig
 from ..teachers.choice import encoder_name, teacher_name
-from ..training.selection import GAMMA_GRID, GAMMA_SEEDS, selection_lambda
+from ..training.selection import GAMMA_GRID, GAMMA_SEEDS, selection_budget, selection_lambda
 
 
 def neighbour_options(model: str) -> dict[str, str]:
@@ -47,7 +47,7 @@ def gamma_runs(lambdas: Sequence[float], gamma_auto: bool) -> bool:
 
 
 def plan_sentence(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bool) -> str:
-    """The Train page's plan in one sentence: how many runs, which λ, which seeds, and whether a few extra runs
+    """The Train page's plan in one sentence: how many runs, which λ, which seeds, and how many runs at most
     choose γ first (the whole rule is :func:`plan_details`)."""
     lams = sorted(lambdas)
     n = len(lams) * len(seeds)
@@ -55,8 +55,12 @@ def plan_sentence(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bo
     on = f"on seed {seeds[0]}" if len(seeds) == 1 else f"each on seeds {_and([str(s) for s in seeds])}"
     line = f"{n} run{'s' if n != 1 else ''}: λ = {_and(words)}, {on}"
     if gamma_runs(lams, gamma_auto):
-        line += ", after a few extra runs that choose the background correction γ on dev data"
+        line += f", after at most {_budget(n)} runs that choose the background correction γ on dev data"
     return line + "."
+
+
+def _budget(n_grid_runs: int) -> int:
+    return selection_budget(1 + len(GAMMA_GRID), n_grid_runs)
 
 
 def plan_details(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bool, teacher: str = "",
@@ -75,7 +79,9 @@ def plan_details(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: boo
                    "best dev NPMI among those whose topics stay about as distinct as the baseline's. If none does, "
                    f"{n} more runs try the same γ with the teacher fading towards 0 over the training; if still none "
                    f"does, up to {2 * n + 1} runs per further seed, at most {GAMMA_SEEDS - 1} more seeds, judge the "
-                   "mean over seeds.")
+                   f"mean over seeds. All of this within {_budget(len(lambdas) * len(seeds))} runs (the larger of the "
+                   "first round and a third of the plan's runs): where the rule would need more, it stops and takes "
+                   "the best it has, and says so.")
     elif any(lam > 0 for lam in lambdas):
         out.append("γ is set, so no extra runs choose it.")
     out.append("Runs already trained with these settings are read from the cache, not trained again.")
@@ -98,4 +104,6 @@ def gamma_sentence(choice: dict[str, Any]) -> str:
     else:
         why = "no candidate kept the topics as distinct as the baseline's, so the one that lost the least"
     n = f"{len(rows)} candidate{'s' if len(rows) != 1 else ''}"
+    if (choice.get("budget") or {}).get("stopped"):
+        why += f" (the rule stopped at its budget of {choice['budget']['limit']} runs)"
     return f"Background correction: {what}, chosen on dev data at λ = {choice['lam']:g} ({n} on {on}): {why}."

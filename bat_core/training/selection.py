@@ -96,6 +96,15 @@ def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float) -> list[Run
     return [r for r in runs if run_fade(r) == fade]
 
 
+def selection_budget(n_first_round: int, n_grid_runs: int) -> int:
+    """The most runs the rule may train for one plan: the larger of its first round (the baseline and one run per
+    γ) and a third of the grid's runs. Its later readings (the faded round, further seeds) run only while they fit;
+    where the rule would need more, it stops and takes the best it has by its own criterion (:func:`gamma_choice`),
+    and says so. Why: the rule's work must be bounded on every corpus, and visible before training (a short-text
+    corpus ran its faded round and two more seeds: 60 runs for a 33-run grid, issue #24)."""
+    return max(n_first_round, n_grid_runs // 3)
+
+
 def selection_lambda(lambdas: Sequence[float]) -> float:
     """The λ at which γ is chosen for a plan: its λ > 0 nearest the default BAT λ (the smaller one on a tie)."""
     return min((lam for lam in lambdas if lam > 0), key=lambda lam: (abs(lam - DEFAULT_BAT_LAMBDA), lam))
@@ -159,6 +168,10 @@ def describe_gamma(choice: dict[str, Any]) -> str:
              f"seeds {', '.join(map(str, seeds))}: no γ kept the topics distinct on fewer; dev NPMI and TU below are "
              f"means over them")
     what = "no correction" if choice["gamma"] == 0 else f"γ = {choice['gamma']:g}"
+    budget = choice.get("budget") or {}
+    if budget.get("stopped"):
+        where += (f"; the rule would have read more (its faded round or another seed) but stopped at its budget of "
+                  f"{budget['limit']} runs, so this is the best of what it read")
     second_round = {r.get("fade", 0.0) for r in choice["rows"]} == {0.0, FADE}
     if choice.get("fade") and second_round:
         what += (", with the teacher faded (λ falls linearly towards 0 over the training: no γ kept the topics "
