@@ -44,14 +44,7 @@ from .teachers.choice import teacher_name
 from .teachers.store import TeacherLogits
 from .training import selection
 from .training.cache import Cache, teacher_key
-from .training.selection import (
-    FADE,
-    GAMMA_GRID,
-    GAMMA_SEEDS,
-    gamma_choice,
-    needs_fading,
-    selection_lambda,
-)
+from .training.selection import FADE, GAMMA_GRID, GAMMA_SEEDS, selection_lambda
 
 __all__ = ["GammaChoice", "Member", "Plan", "Result", "Step", "arm", "default_lambdas", "execute",
            "fit", "get_teacher", "in_cache", "member", "plan", "seed_list", "summary"]
@@ -133,7 +126,8 @@ class Plan:
     @property
     def selection_budget(self) -> int:
         """The most runs the γ rule may train for this plan (0 when γ is set): see ``selection.selection_budget``."""
-        return selection.selection_budget(len(self.gamma.members), len(self.members)) if self.gamma else 0
+        g = self.gamma
+        return selection.selection_budget(len(g.members) + len(g.faded), len(self.members)) if g else 0
 
     @property
     def teacher_key(self) -> str | None:
@@ -305,28 +299,17 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         also = [m for m in p.members if not m.distill.active and m.key not in {x.key for x in g.members}]
         sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop)
         fresh = {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
-        n = spent = len(g.members)  # runs the rule has read, trained now or not: the budget counts them all
-        budget, stopped = p.selection_budget, False
-        base, cands, cached = sel[0], sel[1:n], all(sel_cached[:n])
-        bases, round2 = [base], bool(g.faded) and needs_fading(base, cands)
-        if round2 and spent + len(g.faded) > budget:
-            round2, stopped = False, True
-        if round2:  # no γ kept the topics distinct with a constant λ: the same γ with the teacher faded
-            more, more_cached = _runs(p.corpus, list(g.faded), cache, result.teacher, progress, should_stop)
-            fresh |= {r.key for r, c in zip(more, more_cached, strict=True) if not c}
-            cands, cached, spent = [*cands, *more], cached and all(more_cached), spent + len(more)
-        for extra_base, constant, faded in g.more:  # still none: the rounds that ran, on one more seed at a time
-            if stopped or not selection.needs_more_seeds(bases, cands):
-                break
-            todo = [extra_base, *constant, *(faded if round2 else ())]
-            if spent + len(todo) > budget:
-                stopped = True
-                break
-            more, more_cached = _runs(p.corpus, todo, cache, result.teacher, progress, should_stop)
-            fresh |= {r.key for r, c in zip(more, more_cached, strict=True) if not c}
-            bases, cands, cached = [*bases, more[0]], [*cands, *more[1:]], cached and all(more_cached)
-            spent += len(todo)
-        result.gamma = {**gamma_choice(bases, cands), "budget": {"limit": budget, "runs": spent, "stopped": stopped}}
+        n = len(g.members)
+        cached = all(sel_cached[:n])
+
+        def train(members: Sequence[Member]) -> list[Run]:  # the rule's later rounds, when it reads them
+            nonlocal cached
+            runs, were_cached = _runs(p.corpus, list(members), cache, result.teacher, progress, should_stop)
+            fresh.update(r.key for r, c in zip(runs, were_cached, strict=True) if not c)
+            cached = cached and all(were_cached)
+            return runs
+
+        result.gamma = selection.read_rule(sel[:n], g.faded, g.more, train, p.selection_budget)
         done(Step(len(result.steps), g.label, cached, time.time() - t0, gamma=result.gamma))
         p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"])
     first = len(result.steps)

@@ -343,7 +343,7 @@ def test_pages_say_what_made_the_target(app_env, monkeypatch, tmp_path):
     target = "nearest neighbours by shared words (TF-IDF)"
     assert any(c.value.startswith(f"Target from: **{target}**. Trained once") for c in at.caption)
     plan = [m.value for m in at.markdown if m.value.startswith("**Plan:**")]
-    assert plan == [f"**Plan:** 2 runs: λ = 0 (the baseline) and 0.5, on seed {SEED}, after at most 6 runs that "
+    assert plan == [f"**Plan:** 2 runs: λ = 0 (the baseline) and 0.5, on seed {SEED}, after at most 11 runs that "
                     "choose the background correction γ on dev data."]
     assert at.expander[0].label == "The whole plan"
     rule = at.expander[0].markdown[0].value

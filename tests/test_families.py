@@ -190,9 +190,9 @@ def test_plan_in_one_sentence_and_the_rule_behind_it():
     from bat_core.training.selection import GAMMA_GRID
 
     assert plan_sentence([0.0, 0.5], [121958], True) == (
-        "2 runs: λ = 0 (the baseline) and 0.5, on seed 121958, after at most 6 runs that choose the background "
+        "2 runs: λ = 0 (the baseline) and 0.5, on seed 121958, after at most 11 runs that choose the background "
         "correction γ on dev data.")
-    assert "after at most 11 runs" in plan_sentence([i / 10 for i in range(11)], [1, 2, 3], True)  # a third of 33
+    assert "after at most 22 runs" in plan_sentence([i / 10 for i in range(11)], [1, 2, 3, 4, 5, 6], True)  # 66/3
     assert plan_sentence([0.0, 0.5, 1.0], [1, 2], False) == \
         "6 runs: λ = 0 (the baseline), 0.5 and 1, each on seeds 1 and 2."
     assert plan_sentence([0.0], [1], True) == "1 run: λ = 0 (the baseline), on seed 1."  # no teacher, no γ

@@ -280,16 +280,17 @@ def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, mon
     scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
     p = grid.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1])
     assert [m.distill.fade for m in p.gamma.faded] == [selection.FADE] * len(selection.GAMMA_GRID)
-    monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    monkeypatch.setattr(selection, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: False)  # ... but the faded ones do
     monkeypatch.setattr(selection, "selection_budget", lambda first, grid_runs: 10**6)  # the rounds, not the budget
     seen = {}
+    choice = selection.gamma_choice
 
     def faded_only(base, cands):  # the rule over the second round alone, so that a faded run must be chosen
         seen["fades"] = [selection.run_fade(c) for c in cands]
-        return selection.gamma_choice(base, cands[len(selection.GAMMA_GRID):])
+        return choice(base, cands[len(selection.GAMMA_GRID):])
 
-    monkeypatch.setattr(grid, "gamma_choice", faded_only)
+    monkeypatch.setattr(selection, "gamma_choice", faded_only)
     res = grid.execute(p, tmp_path)
     assert seen["fades"] == [0.0] * 5 + [1.0] * 5  # both rounds reach the rule
     assert res.gamma["fade"] == selection.FADE
@@ -315,7 +316,7 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
     scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
     p = grid.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
     assert [base.seed for base, _, _ in p.gamma.more] == [2, PAPER_SEEDS[0]]  # the plan's seeds, then the shared ones
-    monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)
+    monkeypatch.setattr(selection, "needs_fading", lambda base, cands: True)
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: len(bases) < 2)  # exactly one more
     monkeypatch.setattr(selection, "selection_budget", lambda first, grid_runs: 10**6)
     res = grid.execute(p, tmp_path)
@@ -328,28 +329,30 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
 
 
 def test_the_rule_stops_at_its_budget_and_says_so(tmp_path, monkeypatch):
-    """The γ rule trains at most the larger of its first round and a third of the grid's runs: on a 2-run grid the
-    faded round does not fit, so it is not trained, the best of the first round is taken and the choice says why."""
+    """The γ rule trains at most the larger of its two rounds on the first seed and a third of the grid's runs: on a
+    2-run grid where no γ keeps the uniqueness, both rounds run but no second seed; the best of what it read is
+    taken and the choice says why."""
     from teacher_fixtures import make_topic_corpus
 
     from bat_core import grid
     from bat_core.config import DistillConfig, StudentConfig
     from bat_core.training import selection
 
-    first = 1 + len(selection.GAMMA_GRID)
-    assert selection.selection_budget(first, 2) == first  # the CLI's default grid: the first round only
-    assert selection.selection_budget(first, 33) == 11  # the app's 11 λ × 3 seeds: room for the faded round
+    both = 1 + 2 * len(selection.GAMMA_GRID)
+    assert selection.selection_budget(both, 2) == both == 11  # the CLI's default grid: both rounds, no more seeds
+    assert selection.selection_budget(both, 60) == 20  # a third of a large grid
     corpus = make_topic_corpus()
     p = grid.plan(corpus, TeacherConfig(kind="lexical", device="cpu"), StudentConfig(n_topics=3, epochs=3,
                                                                                     device="cpu"),
                   DistillConfig(), [0.0, 0.5], [1])
-    assert p.selection_budget == first
-    monkeypatch.setattr(grid, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    assert p.selection_budget == both
+    monkeypatch.setattr(selection, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: True)  # ... on any number of seeds
     res = grid.execute(p, tmp_path)
-    assert res.gamma["budget"] == {"limit": first, "runs": first, "stopped": True}
-    assert {r["fade"] for r in res.gamma["rows"]} == {0.0}  # no faded run was trained
-    assert not any(selection.run_fade(r) for r in Cache(tmp_path).runs.runs())
-    assert "stopped at its budget of 6 runs" in selection.describe_gamma(res.gamma)
+    assert res.gamma["budget"] == {"limit": both, "runs": both, "stopped": True}
+    assert {r["fade"] for r in res.gamma["rows"]} == {0.0, selection.FADE} and res.gamma["seeds"] == [1]
+    assert {r.seed for r in Cache(tmp_path).runs.runs()} == {1}  # no run of a second seed was trained
+    assert "stopped at its budget of 11 runs" in selection.describe_gamma(res.gamma)
 
 
 def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):

@@ -60,7 +60,7 @@ def plan_sentence(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bo
 
 
 def _budget(n_grid_runs: int) -> int:
-    return selection_budget(1 + len(GAMMA_GRID), n_grid_runs)
+    return selection_budget(1 + 2 * len(GAMMA_GRID), n_grid_runs)  # both rounds on the first seed (fade unset)
 
 
 def plan_details(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bool, teacher: str = "",
@@ -80,8 +80,8 @@ def plan_details(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: boo
                    f"{n} more runs try the same γ with the teacher fading towards 0 over the training; if still none "
                    f"does, up to {2 * n + 1} runs per further seed, at most {GAMMA_SEEDS - 1} more seeds, judge the "
                    f"mean over seeds. All of this within {_budget(len(lambdas) * len(seeds))} runs (the larger of the "
-                   "first round and a third of the plan's runs): where the rule would need more, it stops and takes "
-                   "the best it has, and says so.")
+                   "two rounds on the first seed and a third of the plan's runs): where the rule would need more, it "
+                   "stops and takes the best it has, and says so.")
     elif any(lam > 0 for lam in lambdas):
         out.append("γ is set, so no extra runs choose it.")
     out.append("Runs already trained with these settings are read from the cache, not trained again.")
