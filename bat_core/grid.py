@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import platform
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -102,6 +103,12 @@ class GammaChoice:
     @property
     def members(self) -> tuple[Member, ...]:
         return (self.baseline, *self.candidates)
+
+    @property
+    def first_look(self) -> Member:
+        """The candidate trained first, next to the baseline, so that a BAT run can be looked at (as provisional)
+        while the others train: the middle γ of the grid."""
+        return self.candidates[len(self.candidates) // 2]
 
     @property
     def label(self) -> str:
@@ -243,17 +250,29 @@ class Result:
 OnStep = Callable[[Step], None]
 
 
+_BUILDING: dict[str, threading.Lock] = {}  # teacher cache path → the lock of whoever builds it in this process
+_BUILDING_LOCK = threading.Lock()
+
+
 def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = None, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None) -> TeacherLogits:
-    """The teacher for (corpus, settings): trained once, then read from the cache."""
+    """The teacher for (corpus, settings): trained once, then read from the cache.
+
+    One build per teacher at a time in a process: the app may start building the default teacher when a corpus is
+    loaded, and a Train pressed meanwhile waits for that build and reads its result instead of starting another."""
     from .teachers.build import build_teacher  # imports transformers: only when a teacher is needed
 
-    return build_teacher(corpus, tcfg, Cache(cache_dir).root, progress, should_stop)
+    cache = Cache(cache_dir)
+    where = str(cache.teacher_path(teacher_key(corpus, tcfg)))
+    with _BUILDING_LOCK:
+        lock = _BUILDING.setdefault(where, threading.Lock())
+    with lock:
+        return build_teacher(corpus, tcfg, cache.root, progress, should_stop)
 
 
 def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillConfig]],
                    teacher: TeacherLogits | None, progress: Progress | None, should_stop: ShouldStop | None,
-                   on_run: Callable[[int, Run], None]) -> None:
+                   on_run: Callable[[int, Run], None], first: Sequence[int] = ()) -> None:
     """Train every member not in the cache; ``on_run(i, run)`` as each one is ready (it saves the run), so a
     cancelled or failed job keeps every stack that finished.
 
@@ -265,7 +284,7 @@ def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillCon
     if not members:
         return
     needed = teacher if any(d.active for _, d in members) else None
-    fit_students(corpus, members, needed, progress, should_stop, on_run)  # each run saved as its stack finishes
+    fit_students(corpus, members, needed, progress, should_stop, on_run, first)  # each saved as its stack finishes
 
 
 def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = None,
@@ -297,7 +316,8 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         g = p.gamma
         # the plan's other baselines do not depend on γ: they train with the γ runs (fuller stacks on the cores)
         also = [m for m in p.members if not m.distill.active and m.key not in {x.key for x in g.members}]
-        sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop)
+        sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop,
+                                first={g.baseline.key, g.first_look.key})
         fresh = {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
         n = len(g.members)
         cached = all(sel_cached[:n])
@@ -325,8 +345,10 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
 
 def _runs(corpus: Corpus, members: list[Member], cache: Cache, teacher: TeacherLogits | None,
           progress: Progress | None, should_stop: ShouldStop | None,
-          on_member: Callable[[int, Run, bool, float], None] | None = None) -> tuple[list[Run], list[bool]]:
-    """Every member's run, read from the run cache or trained (and saved at once); and which were cached."""
+          on_member: Callable[[int, Run, bool, float], None] | None = None,
+          first: set[str] | frozenset[str] = frozenset()) -> tuple[list[Run], list[bool]]:
+    """Every member's run, read from the run cache or trained (and saved at once); and which were cached. Members
+    whose key is in ``first`` train in a stack of their own that starts first (``scheduling.stacks``)."""
     store = cache.runs
     found = [store.load(m.key) for m in members]
     runs: list[Run | None] = list(found)
@@ -349,7 +371,7 @@ def _runs(corpus: Corpus, members: list[Member], cache: Cache, teacher: TeacherL
         t_last = now
 
     _train_missing(corpus, [(members[i].student, members[i].distill) for i in missing], teacher, progress,
-                   should_stop, on_run)
+                   should_stop, on_run, [j for j, i in enumerate(missing) if members[i].key in first])
     return [r for r in runs if r is not None], [r is not None for r in found]
 
 

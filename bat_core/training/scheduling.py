@@ -28,10 +28,16 @@ def cpu_workers() -> int:
     return max(1, torch.get_num_threads())
 
 
-def stacks(members: Sequence[Member], corpus: Corpus, workers: int) -> list[Job]:
-    """The stacks to train: members whose student settings agree except for the seed, and that feed the encoder the
-    same way (encode_logits), form one stack; on a CPU a large one is split by :func:`chunks`. Within a stack the
-    λ = 0 members come first, then by seed: the teacher term runs on one contiguous slice."""
+def stacks(members: Sequence[Member], corpus: Corpus, workers: int, first: Sequence[int] = ()) -> list[Job]:
+    """The stacks to train, in the order they start: members whose student settings agree except for the seed, and
+    that feed the encoder the same way (encode_logits), form one stack; on a CPU a large one is split by
+    :func:`chunks`. Within a stack the λ = 0 members come first, then by seed: the teacher term runs on one
+    contiguous slice.
+
+    ``first`` (indices into ``members``): on a CPU with more than one worker, these form their own stack, started
+    first, while the other cores take the rest: the first thing a user looks at (a baseline and one BAT run) lands
+    after two members' training instead of a whole chunk's."""
+    lead = set(first) if workers > 1 else set()
     same: dict[str, list[int]] = {}
     for i, (cfg, distill) in enumerate(members):
         shared = {k: v for k, v in cfg.to_dict().items() if k != "seed"}
@@ -39,9 +45,12 @@ def stacks(members: Sequence[Member], corpus: Corpus, workers: int) -> list[Job]
     jobs: list[Job] = []
     for idx_all in same.values():
         device = pick_device(members[idx_all[0]][0].device)
-        for idx in chunks(idx_all, members, corpus, device, workers):
+        ahead = [i for i in idx_all if i in lead] if device.type == "cpu" else []
+        rest = [i for i in idx_all if i not in ahead]
+        for idx in ([ahead] if ahead else []) + (chunks(rest, members, corpus, device, workers) if rest else []):
             idx.sort(key=lambda i: (members[i][1].lam > 0, members[i][0].seed, i))
             jobs.append((idx, device))
+    jobs.sort(key=lambda job: not (set(job[0]) & lead))  # stable: the lead stacks first, the others in order
     return jobs
 
 
@@ -74,19 +83,29 @@ CPU_STACK_ELEMENTS = 2**22
 
 def chunks(idx: list[int], members: Sequence[Member], corpus: Corpus, device: torch.device,
             workers: int = 1) -> list[list[int]]:
-    """Split one stack's members into balanced chunks (grouped by seed, which share minibatches): under the cap, and
-    as many as a multiple of the workers (when there are that many members) so that every core gets a stack and no
-    core waits alone for the last one."""
+    """Split one stack's members into chunks, in the order they should train: the first seed's members first,
+    spread over every core (so that its whole λ curve lands early: the Compare slider is complete on one seed while
+    the other seeds train), then the rest. Each part is split under the cap into as many chunks as a multiple of the
+    workers, grouped by seed (members of one seed share minibatches), so every core gets the same work and no core
+    waits alone for the last one."""
     if device.type != "cpu":
         return [list(idx)]
     cfg = members[idx[0]][0]
     per_member = batch_size(cfg, len(corpus.splits["train"])) * corpus.vocab_size
     cap = max(1, CPU_STACK_ELEMENTS // per_member)
     order = sorted(idx, key=lambda i: (members[i][0].seed, members[i][1].lam, i))
+    head = [i for i in order if members[i][0].seed == members[order[0]][0].seed]
+    if workers > 1 and workers <= len(head) < len(order):
+        return _balanced(head, cap, workers) + _balanced(order[len(head):], cap, workers)
+    return _balanced(order, cap, workers)
+
+
+def _balanced(order: list[int], cap: int, workers: int) -> list[list[int]]:
+    """``order`` in chunks of at most ``cap``, as many as a multiple of the workers, sizes differing by at most one
+    (29 members in 4: 8, 7, 7, 7, not 8, 8, 8, 5, which left a core idle for 3/8 of the last pair's time: ≈ 36 s of
+    a NewsArticles grid)."""
     n_chunks = -(-len(order) // cap)
-    n_chunks = min(len(order), -(-n_chunks // workers) * workers)  # a multiple of the workers: no core idles at the end
-    # sizes differ by at most one (29 members in 4: 8, 7, 7, 7, not 8, 8, 8, 5, which left a core idle for 3/8 of the
-    # last pair's time: ≈ 36 s of a NewsArticles grid)
+    n_chunks = min(len(order), -(-n_chunks // workers) * workers)
     return [[int(i) for i in part] for part in np.array_split(np.asarray(order), n_chunks)]
 
 

@@ -66,7 +66,7 @@ def fit_student(corpus: Corpus, cfg: StudentConfig, distill: DistillConfig | Non
 
 def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource | None = None,
                  progress: Progress | None = None, should_stop: ShouldStop | None = None,
-                 on_run: Callable[[int, Run], None] | None = None) -> list[Run]:
+                 on_run: Callable[[int, Run], None] | None = None, first: Sequence[int] = ()) -> list[Run]:
     """Train every (StudentConfig, DistillConfig) member and return one Run per member, in order.
 
     Members whose student settings agree except for the seed, and that feed the encoder the same way
@@ -74,6 +74,7 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
     is split into smaller ones (see CPU_STACK_ELEMENTS and cpu_workers), and the CPU stacks train side by side, one
     thread each. ``on_run(i, run)`` hears about member ``i`` as soon as its stack is done (one call at a time), so a
     caller can save it before the others finish. ``teacher`` may be None only if no member is ``distill.active``.
+    ``first``: members to finish as early as possible (their own stack, started first; see ``scheduling.stacks``).
     """
     # The trainer chooses no settings: a γ left unset trains as 0 here (the pipeline chooses it on dev data first)
     members = [(cfg, _gamma_set(distill or DistillConfig())) for cfg, distill in members]
@@ -82,7 +83,7 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
         if distill.active and teacher is None:
             raise BatError(f"λ = {distill.lam} (or encoding teacher logits) needs a teacher; train one first")
     workers = scheduling.cpu_workers()
-    jobs = scheduling.stacks(members, corpus, workers)
+    jobs = scheduling.stacks(members, corpus, workers, first)
     runs: list[Run | None] = [None] * len(members)
     lock = threading.Lock()
 
