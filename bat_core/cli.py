@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -190,23 +191,29 @@ def _check_writable_dir(folder: Path, flag: str) -> None:
 def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     from .config import check_lambdas
     from .grid import fit, in_cache
+    from .training.estimate import estimate
 
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
     if args.seeds < 1:
         raise BatError("--seeds must be at least 1")
+    clock = _Clock()
+
     def before(p: Any) -> None:
         found, known = in_cache(p, args.cache_dir)
         later = "; the λ > 0 runs are keyed once γ is chosen" if p.gamma is not None else ""
         print(f"cache: {found} of {known} runs found, {known - found} to train{later}", file=sys.stderr)
+        clock.start(estimate(p, args.cache_dir))
+        print(clock.estimate.sentence(), file=sys.stderr)
 
     def after(result: Any) -> None:
         read = sum(result.cached)
         print(f"runs: {len(result.runs) - read} trained now, {read} read from the cache", file=sys.stderr)
+        print(clock.took(), file=sys.stderr)
         if args.save_model is not None:
             _save_models(args.save_model, cfg, result)
 
     summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
-                  label_column=args.label_column, on_plan=before, on_result=after)
+                  label_column=args.label_column, on_plan=before, on_step=clock.step, on_result=after)
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
     t = summary.get("teacher") or {}
@@ -231,6 +238,42 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
         print(f"warning: NPMI is scored on only {small['dev']} dev and {small['test']} test documents: with so few, "
               "its values (and the differences between runs) are mostly noise; give more documents", file=sys.stderr)
     print(f"wrote {Path(args.out) / 'summary.json'}", file=sys.stderr)
+
+
+class _Clock:
+    """The estimate before a job, an ETA line as stacks finish (at most one every few seconds), what it took."""
+
+    def __init__(self) -> None:
+        self.estimate: Any = None
+        self.t0 = time.time()
+        self.trained = 0
+        self.teacher_done = False
+        self.last = 0.0
+
+    def start(self, estimate: Any) -> None:
+        self.estimate, self.t0 = estimate, time.time()
+
+    def step(self, step: Any) -> None:
+        e = self.estimate
+        if e is None or step.cached:
+            return
+        if step.member is None and step.run is None and step.gamma is None:  # the teacher
+            self.teacher_done = True
+        elif step.run is not None:
+            self.trained += 1
+        now = time.time()
+        if now - self.last < 5 or self.trained == 0:
+            return
+        self.last = now
+        per_run = (e.total_s - e.teacher_s) / max(1, e.runs)
+        done = (e.teacher_s if self.teacher_done else 0.0) + per_run * min(self.trained, e.runs)
+        left = e.remaining(e.total_s, done, now - self.t0)
+        print(f"{self.trained} of about {e.runs} runs trained, {now - self.t0:.0f} s so far, about {left:.0f} s "
+              "left", file=sys.stderr)
+
+    def took(self) -> str:
+        est = f" (estimated {self.estimate.total_s:.0f} s)" if self.estimate is not None else ""
+        return f"took {time.time() - self.t0:.0f} s{est}"
 
 
 def _save_models(folder: Path, cfg: FitConfig, result: Any) -> None:

@@ -397,13 +397,14 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
 def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Sequence[int], out_dir: Path,
         cache_dir: Path | None = None, progress: Progress | None = None,
         label_column: str | None = None, on_plan: Callable[[Plan], None] | None = None,
-        on_result: Callable[[Result], None] | None = None) -> dict[str, Any]:
+        on_step: OnStep | None = None, on_result: Callable[[Result], None] | None = None) -> dict[str, Any]:
     """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``.
 
     With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
     run's θ predicts them (:mod:`bat_core.evaluation.downstream`). ``on_result`` sees the finished result before the
     summary is written (``bat fit --save-model`` saves models from it); ``on_plan`` sees the plan before anything
-    trains (the CLI says what the cache already holds)."""
+    trains (the CLI says what the cache already holds and how long the rest will take), ``on_step`` every finished
+    step (as :func:`execute`)."""
     from .evaluation.downstream import evaluate_runs, source_labels
 
     t0 = time.time()
@@ -412,7 +413,7 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
     p = plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds)
     if on_plan is not None:
         on_plan(p)
-    result = execute(p, cache_dir, progress)
+    result = execute(p, cache_dir, progress, on_step=on_step)
     if on_result is not None:
         on_result(result)
     out = summary(result, cfg.to_dict(), time.time() - t0)

@@ -1,0 +1,316 @@
+"""How long a plan will take on this machine: said before it starts, corrected while it runs.
+
+Two speeds are measured on this machine once and kept (``$XDG_CACHE_HOME/bat-explorer/speeds/…json``, by default
+under ``~/.cache``: they belong to the machine, not to a project), then scaled to any corpus by its size:
+
+* the student's: one training step of a stack of m members costs ``m·B·V·(a + b·K) + c`` seconds (B the batch, V the
+  vocabulary, K the topics); a, b and c come from three short stacked trainings on synthetic counts, timed epoch by
+  epoch (:func:`student_speeds`);
+* the encoder's, when a transformer must encode the corpus: seconds per window as ``d + e·tokens``, from two batches
+  of windows of different lengths (:func:`encoder_speeds`); the corpus's windows are counted with the tokenizer
+  alone.
+
+The plan's runs are then laid out exactly as the trainer lays them out (``scheduling.stacks``) and the stacks given
+to the cores in order, as ``scheduling.run`` does. The γ rule's later rounds train only when its first round keeps
+no γ, so they are an upper bound (``high_s``). While a job runs, :meth:`Estimate.remaining` rescales what is left by
+how fast the finished part went against its own estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..base.device import cpu_threads, describe, pick_device
+from ..base.progress import ProgressEvent
+from ..config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
+from ..data.corpus import SPLITS, Corpus
+from . import scheduling
+
+if TYPE_CHECKING:  # only for hints: the grid sits above training
+    from ..grid import Member, Plan
+
+SPEEDS_VERSION = 1
+END_OF_RUN = 0.05  # θ for every document, BN statistics, scores: about 5% of a run (perf-tries.md, "end-of-epoch")
+
+
+@dataclass(frozen=True)
+class StudentSpeeds:
+    """Seconds per training step of a stack: ``m·B·V·(per_cell + per_cell_topic·K) + per_step``."""
+
+    per_cell: float
+    per_cell_topic: float
+    per_step: float
+
+    def step_s(self, members: int, batch: int, vocab: int, topics: int) -> float:
+        return members * batch * vocab * (self.per_cell + self.per_cell_topic * topics) + self.per_step
+
+
+@dataclass(frozen=True)
+class EncoderSpeeds:
+    """Seconds to encode one window of ``t`` tokens: ``per_window + per_token·t`` (batched as the teacher does)."""
+
+    per_window: float
+    per_token: float
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds for each part of a plan on this machine; ``high_s`` if the γ rule needs all its budget."""
+
+    teacher_s: float
+    selection_s: float  # the γ rule's first round (and the other baselines that train with it)
+    selection_high_s: float  # ... and its later rounds, within its budget
+    grid_s: float  # the rest of the grid
+    runs: int  # runs to train (not in the cache), the γ rule's first round included
+    runs_high: int
+
+    @property
+    def total_s(self) -> float:
+        return self.teacher_s + self.selection_s + self.grid_s
+
+    @property
+    def high_s(self) -> float:
+        return self.teacher_s + self.selection_high_s + self.grid_s
+
+    def sentence(self) -> str:
+        """One line for the Train page and the CLI."""
+        if self.runs == 0 and self.teacher_s == 0:
+            return "Everything is in the cache: nothing to train."
+        high = f" (up to {_duration(self.high_s)} if the γ rule needs its later rounds)" \
+            if self.high_s > self.total_s * 1.1 else ""
+        teacher = f", teacher {_duration(self.teacher_s)}" if self.teacher_s else ""
+        return (f"Estimated time on this machine: about {_duration(self.total_s)} for {self.runs} runs"
+                f"{teacher}{high}.")
+
+    @staticmethod
+    def remaining(estimated_total_s: float, estimated_done_s: float, elapsed_s: float) -> float:
+        """Seconds left: the estimate of what is not done, rescaled by how long the done part really took against
+        its estimate (so a machine slower than at calibration, or busier, is accounted for as soon as a stack
+        finishes)."""
+        left = max(0.0, estimated_total_s - estimated_done_s)
+        if estimated_done_s <= 0:
+            return left
+        return left * elapsed_s / estimated_done_s
+
+
+def _duration(s: float) -> str:
+    if s < 90:
+        return f"{max(1, round(s))} s"
+    return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
+
+# ============================================================================================== measured speeds
+def speeds_dir() -> Path:
+    """Where measured speeds are kept: per machine and user, shared by every project and cache folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "bat-explorer" / "speeds"
+
+
+def _speeds_path(what: str, device: torch.device) -> Path:
+    threads = torch.get_num_threads()
+    tag = f"{what}-{device.type}-{threads}t-torch{torch.__version__}-{platform.machine()}".replace("/", "_")
+    return speeds_dir() / f"{tag}.json"
+
+
+def _cached(path: Path, cls: type) -> object | None:
+    try:
+        d = json.loads(path.read_text())
+        return cls(**d["speeds"]) if d.get("version") == SPEEDS_VERSION else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store(path: Path, speeds: object, device: torch.device) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": SPEEDS_VERSION, "device": describe(device),
+                                    "measured": time.strftime("%Y-%m-%dT%H:%M:%S"), "speeds": asdict(speeds)}))
+    except OSError:
+        pass  # a cache that cannot be written only means measuring again next time
+
+
+def student_speeds(device: str = "auto") -> StudentSpeeds:
+    """The student's step cost on this machine (measured once, ≈ 3 s on a 2-core CPU, then read from the cache)."""
+    dev = pick_device(device)
+    path = _speeds_path("student", dev)
+    found = _cached(path, StudentSpeeds)
+    if isinstance(found, StudentSpeeds):
+        return found
+    V, B, steps = 1500, 200, 4
+    s1 = _step_time(1, 20, V, B, steps, dev)
+    s4 = _step_time(4, 20, V, B, steps, dev)
+    s4k = _step_time(4, 60, V, B, steps, dev)
+    per_member = max((s4 - s1) / 3, 1e-9)  # m·B·V·(a + 20b)
+    per_step = max(s1 - per_member, 0.0)
+    per_topic = max((s4k - s4) / (4 * B * V * 40), 0.0)
+    speeds = StudentSpeeds(per_cell=max(per_member / (B * V) - 20 * per_topic, 0.0), per_cell_topic=per_topic,
+                           per_step=per_step)
+    _store(path, speeds, dev)
+    return speeds
+
+
+def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device) -> float:
+    """Median seconds per step over the later epochs of a short stacked training on synthetic counts (λ > 0, as
+    most of a grid), one thread, as CPU stacks train side by side."""
+    from .trainer import _fit_stack
+
+    rng = np.random.default_rng(0)
+    n_train = batch * steps
+    n = int(n_train / 0.8) + 2
+    dense = rng.poisson(0.05, (n, vocab)).astype(np.float32)
+    dense[:, :20] += 1  # no empty document
+    counts = sp.csr_matrix(dense)
+    idx = rng.permutation(n)
+    n_dev = (n - n_train) // 2
+    splits = dict(zip(SPLITS, (np.sort(idx[:n_train]), np.sort(idx[n_train:n_train + n_dev]),
+                               np.sort(idx[n_train + n_dev:])), strict=True))
+    corpus = Corpus("calibration", [""] * n, counts, [f"w{i}" for i in range(vocab)], splits, CorpusConfig())
+
+    class Logits:
+        key, meta = "calibration", {}
+        z = rng.normal(0, 1, (n, vocab)).astype(np.float32)
+
+        def dense(self, rows: np.ndarray) -> np.ndarray:
+            return self.z[rows]
+
+    cfg = StudentConfig(n_topics=topics, epochs=4, batch_size=batch, device=device.type)
+    stamps: list[float] = []
+
+    def tick(event: ProgressEvent) -> None:
+        stamps.append(time.perf_counter())
+
+    members_ = [(replace(cfg, seed=s), DistillConfig(lam=0.5, background_correction=0.0)) for s in range(members)]
+    start = time.perf_counter()
+    with cpu_threads(1) if device.type == "cpu" else _null():
+        _fit_stack(corpus, members_, Logits(), device, tick, None)  # one stack of exactly ``members``
+    epochs = np.diff([start, *stamps])
+    return float(np.median(epochs[1:]) / steps) if len(epochs) > 1 else float(epochs.sum() / steps)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None
+
+
+def encoder_speeds(tcfg: TeacherConfig, device: str = "auto") -> EncoderSpeeds:
+    """The frozen encoder's cost per window on this machine (measured once per model and length, then cached)."""
+    from ..teachers.encoder import DocEncoder, load_encoder
+
+    dev = pick_device(device)
+    path = _speeds_path(f"encoder-{Path(str(tcfg.model)).name}-{tcfg.max_length}", dev)
+    found = _cached(path, EncoderSpeeds)
+    if isinstance(found, EncoderSpeeds):
+        return found
+    from ..base.device import amp_dtype
+
+    tok, model, _ = load_encoder(tcfg.model, tcfg.seed)
+    model.to(dev).eval()
+    enc = DocEncoder(model, tcfg.pooling, int(tok.pad_token_id), amp_dtype(dev))
+    batch = tcfg.encode_batch_size
+    short, long = 32, min(tcfg.max_length, 256)
+    times = {}
+    with torch.no_grad():
+        enc.embed_chunks([[101] * short] * 2)  # first call: kernels and allocations
+        for length in (short, long):
+            t0 = time.perf_counter()
+            enc.embed_chunks([[101] * length] * batch)
+            times[length] = (time.perf_counter() - t0) / batch
+    per_token = max((times[long] - times[short]) / (long - short), 0.0)
+    speeds = EncoderSpeeds(per_window=max(times[short] - per_token * short, 0.0), per_token=per_token)
+    _store(path, speeds, dev)
+    return speeds
+
+
+def window_tokens(corpus: Corpus, tcfg: TeacherConfig) -> list[int]:
+    """The token count of every window the encoder will see (the tokenizer alone: no model is loaded)."""
+    from transformers import AutoTokenizer
+
+    from ..teachers.encoder import resolve_model, tokenize
+
+    source, _ = resolve_model(tcfg.model)
+    tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
+    chunks = tokenize(tok, corpus.texts, tcfg.max_length, tcfg.long_docs, tcfg.max_chunks)
+    return [len(w) for w in chunks.ids]
+
+
+# ====================================================================================================== the plan
+def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
+                first: Sequence[int] = ()) -> float:
+    """Seconds to train ``members`` as the trainer would: the same stacks, given to the cores in order."""
+    if not members:
+        return 0.0
+    workers = scheduling.cpu_workers()
+    jobs = scheduling.stacks(members, corpus, workers, first)
+    n_train = len(corpus.splits["train"])
+    costs = []
+    for idx, _ in jobs:
+        cfg = members[idx[0]][0]
+        batch = scheduling.batch_size(cfg, n_train)
+        steps = max(1, n_train // batch)
+        step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics)
+        costs.append(cfg.epochs * steps * step * (1 + END_OF_RUN))
+    cpu = [c for c, (_, d) in zip(costs, jobs, strict=True) if d.type == "cpu"]
+    other = sum(c for c, (_, d) in zip(costs, jobs, strict=True) if d.type != "cpu")
+    if len(cpu) <= 1 or workers <= 1:
+        return sum(cpu) + other
+    free = [0.0] * min(workers, len(cpu))
+    for c in cpu:  # each core takes the next stack when it is free (ThreadPoolExecutor.map)
+        k = int(np.argmin(free))
+        free[k] += c
+    return max(free) + other
+
+
+def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
+    """Seconds for plan ``p`` on this machine, from the cached speeds (measured on first use): the teacher when it
+    must be built, the γ rule's first round with the other baselines, its later rounds as an upper bound, and the
+    rest of the grid. Runs already in the cache cost nothing."""
+    from .cache import Cache
+
+    cache = Cache(cache_dir)
+    corpus, tcfg, g = p.corpus, p.teacher, p.gamma
+    speeds = student_speeds(p.members[0].student.device)
+
+    def todo(ms: Sequence[Member]) -> list[Member]:
+        return [m for m in ms if not cache.runs.has(m.key)]
+
+    def time_of(ms: Sequence[Member], first: Sequence[Member] = ()) -> float:
+        keys = {f.key for f in first}
+        return stacks_time([(m.student, m.distill) for m in ms], corpus, speeds,
+                           [i for i, m in enumerate(ms) if m.key in keys])
+
+    teacher_s = 0.0
+    if p.needs_teacher and not cache.teacher_cached(corpus, tcfg):
+        teacher_s = 1.5  # the nearest-neighbour search itself: 1.2-1.5 s from 300 to 3,800 documents (measured)
+        if tcfg.uses_encoder:
+            enc = encoder_speeds(tcfg, tcfg.device)
+            tokens = window_tokens(corpus, tcfg)
+            once = len(tokens) * enc.per_window + sum(tokens) * enc.per_token
+            # fine-tuning: forward and backward (≈ 3 forwards) for every epoch of every fold
+            teacher_s += once if tcfg.mode == "frozen" else 3 * tcfg.epochs * max(1, tcfg.cross_fit_folds) * once
+    fixed = [m for m in p.members if not m.distill.gamma_pending]
+    if g is None:
+        grid = todo(fixed)
+        return Estimate(teacher_s, 0.0, 0.0, time_of(grid), len(grid), len(grid))
+    first_keys = {m.key for m in g.members}
+    first = todo([*g.members, *(m for m in fixed if m.key not in first_keys)])
+    selection_s = time_of(first, [g.baseline, g.first_look])
+    later_runs = [*g.faded, *(m for base, constant, faded in g.more for m in (base, *constant, *faded))]
+    later = todo(later_runs)[:max(0, p.selection_budget - len(g.members))]
+    # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed)
+    rest = [m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)]
+    return Estimate(teacher_s, selection_s, selection_s + time_of(later), time_of(rest), len(first) + len(rest),
+                    len(first) + len(later) + len(rest))

@@ -1,0 +1,72 @@
+"""The time estimate: speeds measured once and kept, plans laid out as the trainer lays them out, an ETA that
+follows the machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from bat_core import grid
+from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
+from bat_core.training import estimate as E
+from bat_core.training import scheduling
+
+SPEEDS = E.StudentSpeeds(per_cell=2e-8, per_cell_topic=1e-10, per_step=1e-3)
+
+
+@pytest.fixture
+def speeds_here(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg"
+
+
+def test_student_speeds_are_measured_once_and_kept(speeds_here, monkeypatch):
+    first = E.student_speeds("cpu")
+    assert first.per_cell > 0 and first.per_cell_topic >= 0 and first.per_step >= 0
+    assert list((speeds_here / "bat-explorer" / "speeds").glob("student-cpu-*.json"))
+
+    def again(*a, **k):
+        raise AssertionError("measured again although the speeds were kept")
+
+    monkeypatch.setattr(E, "_step_time", again)
+    assert E.student_speeds("cpu") == first
+
+
+def test_a_plan_costs_what_its_stacks_cost(demo_corpus, tmp_path, monkeypatch, speeds_here):
+    monkeypatch.setattr(E, "student_speeds", lambda device="auto": SPEEDS)
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 2)
+    scfg = StudentConfig(n_topics=10, epochs=20, device="cpu")
+    small = grid.plan(demo_corpus, TeacherConfig(kind="lexical"), scfg, DistillConfig(background_correction=0.0),
+                      [0.0, 0.5], [1])
+    big = grid.plan(demo_corpus, TeacherConfig(kind="lexical"), scfg, DistillConfig(background_correction=0.0),
+                    [0.0, 0.25, 0.5, 0.75, 1.0], [1, 2, 3])
+    e_small, e_big = E.estimate(small, tmp_path), E.estimate(big, tmp_path)
+    assert e_small.runs == 2 and e_big.runs == 15 and e_big.grid_s > 3 * e_small.grid_s
+    assert e_small.teacher_s > 0 and e_small.selection_s == 0  # γ set: no γ step
+    # by hand: two stacks of one member side by side (2 workers): one member's time
+    n_train = len(demo_corpus.splits["train"])
+    batch = scheduling.batch_size(scfg, n_train)
+    one = scfg.epochs * (n_train // batch) * SPEEDS.step_s(1, batch, demo_corpus.vocab_size, 10) * (1 + E.END_OF_RUN)
+    assert e_small.grid_s == pytest.approx(one)
+    # the γ rule unset: its first round and, as an upper bound, its later rounds within the budget
+    auto = grid.plan(demo_corpus, TeacherConfig(kind="lexical"), scfg, DistillConfig(), [0.0, 0.5], [1])
+    e = E.estimate(auto, tmp_path)
+    assert e.selection_s > 0 and e.selection_high_s > e.selection_s and e.runs_high == e.runs + 5
+    assert "Estimated time on this machine: about" in e.sentence() and "later rounds" in e.sentence()
+
+
+def test_cached_runs_cost_nothing(demo_corpus, tmp_path, monkeypatch, speeds_here):
+    monkeypatch.setattr(E, "student_speeds", lambda device="auto": SPEEDS)
+    scfg = StudentConfig(n_topics=5, epochs=2, device="cpu")
+    p = grid.plan(demo_corpus, TeacherConfig(kind="lexical"), scfg, DistillConfig(background_correction=0.0),
+                  [0.0, 0.5], [1])
+    grid.execute(p, tmp_path)
+    e = E.estimate(p, tmp_path)
+    assert (e.runs, e.teacher_s, e.total_s) == (0, 0.0, 0.0)
+    assert e.sentence() == "Everything is in the cache: nothing to train."
+
+
+def test_the_eta_follows_the_machine():
+    # estimated 100 s; the first 20 s of estimated work took 40 s: the other 80 s will take about 160 s
+    assert E.Estimate.remaining(100.0, 20.0, 40.0) == pytest.approx(160.0)
+    assert E.Estimate.remaining(100.0, 0.0, 5.0) == pytest.approx(100.0)
+    assert E.Estimate.remaining(100.0, 120.0, 90.0) == 0.0
