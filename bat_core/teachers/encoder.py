@@ -84,7 +84,9 @@ def load_encoder(name: str, seed: int = 0) -> tuple[Any, nn.Module, str]:
         with _quiet_transformers():
             torch.manual_seed(seed)  # weights missing from the checkpoint (e.g. a pooler) are initialised alike
             tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-            model = AutoModel.from_pretrained(source, local_files_only=local_only)
+            # float32 weights whatever the checkpoint holds (a bf16 file would otherwise fine-tune in bf16); the
+            # device's autocast gives bf16 compute where it pays
+            model = AutoModel.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
         return tok, model
 
     try:
