@@ -86,6 +86,10 @@ class CorpusConfig(_Config):
 
 STUDENT_KINDS = ("scholar", "prodlda")
 TEACHER_KINDS = ("auto", "transformer", "lexical", "hybrid", "random")
+# The version of the rule by which ``auto`` chooses its kind, part of the teacher's cache key. 2: screened on the
+# first window of every document, every window encoded only when a kind that uses the encoder wins there
+# (teachers/build.py, _fit_auto).
+AUTO_CHOICE_RULE = 2
 ENCODER_SETTINGS = ("model", "pooling", "max_length", "long_docs", "max_chunks", "encode_batch_size", "top_n_layers",
                     "epochs", "lr", "batch_size")
 
@@ -181,6 +185,8 @@ class TeacherConfig(_Config):
             d = {k: v for k, v in d.items() if k not in ENCODER_SETTINGS}
         if d["kind"] == "transformer":
             d.pop("kind")  # the teachers cached before kinds existed were all transformer teachers
+        if d.get("kind") == "auto" and d["head"] == "knn":
+            d["choice_rule"] = AUTO_CHOICE_RULE  # a teacher chosen under another rule is never reused silently
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

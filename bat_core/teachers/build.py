@@ -38,7 +38,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,14 +186,19 @@ def _tokenized(job: _Job, tok: Any, texts: list[str], info: dict) -> Chunks:
     return chunks
 
 
-def _frozen_embeddings(job: _Job, corpus: Corpus, cache_dir: Path | None) -> tuple[torch.Tensor, dict]:
-    """Every document's frozen-encoder embedding: from the cache (without loading the encoder), else encoded."""
-    cfg, device = job.cfg, job.device
+def _embeddings_file(job: _Job, corpus: Corpus, cache_dir: Path | None) -> tuple[Path | None, dict]:
+    """Where the frozen-encoder embeddings for these settings are cached, and the fingerprint that names them."""
+    cfg = job.cfg
     source, local = resolve_model(cfg.model)
     fingerprint = {"model": _model_fingerprint(source, local), "pooling": cfg.pooling, "max_length": cfg.max_length,
-                   "long_docs": cfg.long_docs, "max_chunks": cfg.max_chunks, "amp": str(amp_dtype(device)),
+                   "long_docs": cfg.long_docs, "max_chunks": cfg.max_chunks, "amp": str(amp_dtype(job.device)),
                    "format": EMBEDDING_FORMAT}
-    path = _embedding_cache_path(cache_dir, corpus, fingerprint)
+    return _embedding_cache_path(cache_dir, corpus, fingerprint), fingerprint
+
+
+def _frozen_embeddings(job: _Job, corpus: Corpus, cache_dir: Path | None) -> tuple[torch.Tensor, dict]:
+    """Every document's frozen-encoder embedding: from the cache (without loading the encoder), else encoded."""
+    path, fingerprint = _embeddings_file(job, corpus, cache_dir)
     loaded = _load_embeddings(path, corpus.n_docs)
     if loaded is not None:
         features, info = loaded
@@ -238,10 +243,40 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
                    knn_of, np.arange(corpus.n_docs), 1024, info)
 
 
+def _fit_auto(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarray,
+              splits: dict[str, np.ndarray]) -> _Fitted:
+    """``auto``: the choice among neighbours by shared words, by the encoder's embeddings and both, screened on the
+    first window of every document; the other windows are encoded only when a candidate that uses the encoder wins
+    there (then the whole choice is made again on every window, as before).
+
+    Why: encoding every window is most of the teacher's cost on long texts (NewsArticles: 10,305 windows for 3,778
+    documents), and on every long-text corpus measured so far the choice was neighbours by shared words, which need
+    no embeddings at all. ``benchmarks/teacher_screen.py`` shows the screened choice equal to the full one on the
+    installed corpora. Whatever is chosen, the lexical teacher's logits do not depend on the embeddings."""
+    cfg = job.cfg
+    full_path, _ = _embeddings_file(job, corpus, cache_dir)
+    first_only = cfg.long_docs == "truncate" or cfg.max_chunks == 1
+    if first_only or _load_embeddings(full_path, corpus.n_docs) is not None:  # nothing to save: the full choice
+        features, info = _frozen_embeddings(job, corpus, cache_dir)
+        return _fit_knn(job, corpus, features, log_p, splits, {**info, "screened": False})
+    screen = replace(job, cfg=replace(cfg, max_chunks=1))
+    features, info = _frozen_embeddings(screen, corpus, cache_dir)
+    fitted = _fit_knn(screen, corpus, features, log_p, splits, {**info, "screened": True})
+    report(job.progress, "teacher: neighbours", 1, 1,
+           f"screened on the first window of every document: {fitted.info['teacher_kind']}")
+    if fitted.info["teacher_kind"] == "lexical":
+        return fitted
+    features, info = _frozen_embeddings(job, corpus, cache_dir)
+    return _fit_knn(job, corpus, features, log_p, splits,
+                    {**info, "screened": True, "screen_choice": fitted.info["teacher_kind"]})
+
+
 def _fit_frozen(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarray, held_out: list[np.ndarray],
                 splits: dict[str, np.ndarray]) -> _Fitted:
     """Encode once (or reuse the cached embeddings, without loading the encoder), then train one head per fold."""
     cfg, device = job.cfg, job.device
+    if cfg.head_kind == "knn" and cfg.kind_resolved == "auto":
+        return _fit_auto(job, corpus, cache_dir, log_p, splits)
     features, info = _frozen_embeddings(job, corpus, cache_dir) if cfg.uses_encoder else (None, {})
     if cfg.head_kind == "knn":
         return _fit_knn(job, corpus, features, log_p, splits, info)
