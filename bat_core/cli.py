@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--label-column", default=None,
                      help="csv/tsv/jsonl/json: a column of categories; summary.json then reports how well each run's "
                           "θ predicts them (installed labelled corpora: automatic)")
+    fit.add_argument("--reference", default=None, metavar="FILE",
+                     help="an outside reference for coherence (NPMI): longer in-domain texts in any input format, "
+                          "or an installed corpus; summary.json and the lines below report NPMI against it too")
     fit.add_argument("--save-model", type=_folder, default=None, metavar="DIR",
                      help="also save the first seed's model at each λ as DIR/lambda-<λ>/ (for `bat transform` or "
                           "BAT.load)")
@@ -213,9 +216,12 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
             _save_models(args.save_model, cfg, result)
 
     summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
-                  label_column=args.label_column, on_plan=before, on_step=clock.step, on_result=after)
+                  label_column=args.label_column, on_plan=before, on_step=clock.step, on_result=after,
+                  reference=args.reference)
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
+    for line in coherence_lines(summary["coherence"]):
+        print(line, file=sys.stderr)
     t = summary.get("teacher") or {}
     line = choice_line(t)
     if line:
@@ -274,6 +280,32 @@ class _Clock:
     def took(self) -> str:
         est = f" (estimated {self.estimate.total_s:.0f} s)" if self.estimate is not None else ""
         return f"took {time.time() - self.t0:.0f} s{est}"
+
+
+def coherence_lines(c: dict[str, Any]) -> list[str]:
+    """NPMI per λ against every reference scored, the paired change against λ = 0, and which one to read: a gain on
+    a sparse test split is never shown without the larger reference beside it."""
+    refs = [("test", "test split"), ("corpus", "whole corpus")] + (
+        [("reference", "reference")] if c.get("reference") else [])
+    out = []
+    for lam, e in c["by_lambda"].items():
+        parts = []
+        for key, label in refs:
+            s = f"{label} {e[f'{key}_npmi']['mean']:.4f} ({e[f'{key}_pairs_seen']['mean']:.0%} of pairs seen)"
+            d = e.get(f"paired_{key}_npmi_diff_vs_baseline")
+            if d:
+                s += f", {d['mean']:+.4f} vs λ=0 ({d['won']}/{d['n']} seeds)"
+            parts.append(s)
+        out.append(f"NPMI λ={lam}: " + "; ".join(parts) + f"; top words in {e['top_word_df']['mean']:.0f} documents "
+                   "on average")
+    read = {"test": "the test split", "corpus": "the whole corpus", "reference": "the reference"}[c["read"]]
+    if c["test_sparse"]:
+        out.append(f"warning: the test split saw fewer than {c['min_pairs_seen']:.0%} of the top-word pairs "
+                   f"together: its NPMI is mostly zeros and its differences are noise; read the NPMI against {read}"
+                   + ("" if c.get("reference") else " (or give --reference FILE: longer in-domain texts)"))
+    else:
+        out.append(f"read the NPMI against {read}")
+    return out
 
 
 def _save_models(folder: Path, cfg: FitConfig, result: Any) -> None:

@@ -26,6 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
 from .base.errors import BatError
 from .base.io import write_json
 from .base.progress import Progress, ShouldStop
@@ -38,7 +41,10 @@ from .config import (
     TeacherConfig,
     check_lambdas,
 )
-from .data.corpus import Corpus, load_corpus
+from .data.corpus import Corpus, load_corpus, vectorize
+from .data.readers import read_documents
+from .evaluation.coherence import MIN_PAIRS_SEEN, coherence, which_to_read
+from .evaluation.metrics import top_words
 from .evaluation.stats import mean_std, summarize
 from .runs.store import Run, run_key
 from .teachers.choice import teacher_name
@@ -376,8 +382,40 @@ def _runs(corpus: Corpus, members: list[Member], cache: Cache, teacher: TeacherL
 
 
 # =================================================================================================== summaries
-def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dict[str, Any]:
-    """What ``summary.json`` holds: corpus, settings, teacher (meta and time), every run, per-λ statistics."""
+def coherence_table(result: Result, reference: sp.spmatrix | None = None) -> dict[str, Any]:
+    """NPMI of every run against the test split, the whole corpus and an outside reference (counts over the
+    corpus vocabulary, or None), per run key and per λ (mean ± std over seeds, and paired with λ = 0 by seed), and
+    which one to read (``evaluation.coherence``)."""
+    corpus = result.plan.corpus
+    test = corpus.split_counts("test")
+    per_run = {r.key: coherence(top_words(r.beta, int(r.config["student"].get("npmi_top_n", 10))), test,
+                                corpus.counts, reference) for r in result.runs}
+    sparse = bool(np.mean([c["test_sparse"] for c in per_run.values()]) >= 0.5) if per_run else False
+    by_lam: dict[float, list[Run]] = {}
+    for r in result.runs:
+        by_lam.setdefault(r.lam, []).append(r)
+    base = {r.seed: per_run[r.key] for r in by_lam.get(0.0, [])}
+    metrics = ["test_npmi", "corpus_npmi", "test_pairs_seen", "corpus_pairs_seen", "top_word_df"]
+    if reference is not None:
+        metrics += ["reference_npmi", "reference_pairs_seen"]
+    table: dict[str, Any] = {}
+    for lam, rs in sorted(by_lam.items()):
+        entry: dict[str, Any] = {m: mean_std([per_run[r.key][m] for r in rs]) for m in metrics}
+        if lam > 0 and base:
+            for m in ("test_npmi", "corpus_npmi", "reference_npmi"):
+                if m in metrics:
+                    d = [per_run[r.key][m] - base[r.seed][m] for r in rs if r.seed in base]
+                    if d:
+                        entry[f"paired_{m}_diff_vs_baseline"] = {**mean_std(d), "won": int(sum(x > 0 for x in d))}
+        table[f"{lam:g}"] = entry
+    return {"test_sparse": sparse, "read": which_to_read(sparse, reference is not None),
+            "min_pairs_seen": MIN_PAIRS_SEEN, "runs": per_run, "by_lambda": table}
+
+
+def summary(result: Result, settings: dict[str, Any], wall_time_s: float,
+            reference: sp.spmatrix | None = None) -> dict[str, Any]:
+    """What ``summary.json`` holds: corpus, settings, teacher (meta and time), every run, per-λ statistics, and
+    coherence against the test split, the whole corpus and an outside reference (:func:`coherence_table`)."""
     corpus = result.plan.corpus
     meta = result.teacher_meta
     return {
@@ -389,6 +427,7 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
         "runs": [{"lam": r.lam, "seed": r.seed, "key": r.key, "teacher_key": r.config["teacher_key"], **r.metrics,
                   "topics": r.topics} for r in result.runs],
         "by_lambda": summarize(result.runs),
+        "coherence": coherence_table(result, reference),
         "wall_time_s": wall_time_s,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
@@ -397,26 +436,35 @@ def summary(result: Result, settings: dict[str, Any], wall_time_s: float) -> dic
 def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Sequence[int], out_dir: Path,
         cache_dir: Path | None = None, progress: Progress | None = None,
         label_column: str | None = None, on_plan: Callable[[Plan], None] | None = None,
-        on_step: OnStep | None = None, on_result: Callable[[Result], None] | None = None) -> dict[str, Any]:
+        on_step: OnStep | None = None, on_result: Callable[[Result], None] | None = None,
+        reference: str | Path | None = None) -> dict[str, Any]:
     """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``.
 
     With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
     run's θ predicts them (:mod:`bat_core.evaluation.downstream`). ``on_result`` sees the finished result before the
     summary is written (``bat fit --save-model`` saves models from it); ``on_plan`` sees the plan before anything
     trains (the CLI says what the cache already holds and how long the rest will take), ``on_step`` every finished
-    step (as :func:`execute`)."""
+    step (as :func:`execute`). ``reference``: an outside reference for NPMI (any input ``read_documents`` reads, or
+    an installed corpus), counted over the corpus vocabulary; read before training, so a bad file fails at once."""
     from .evaluation.downstream import evaluate_runs, source_labels
 
     t0 = time.time()
     corpus = load_corpus(source, cfg.corpus, progress)
     labels = source_labels(source, corpus, label_column)  # read before training: a bad column fails at once
+    ref = None
+    if reference is not None:
+        ref = vectorize(read_documents(reference)[1], corpus.config, corpus.vocab)
+        if ref.shape[0] == 0 or ref.nnz == 0:
+            raise BatError(f"the reference {reference} shares no word with the corpus's vocabulary")
     p = plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds)
     if on_plan is not None:
         on_plan(p)
     result = execute(p, cache_dir, progress, on_step=on_step)
     if on_result is not None:
         on_result(result)
-    out = summary(result, cfg.to_dict(), time.time() - t0)
+    out = summary(result, cfg.to_dict(), time.time() - t0, ref)
+    if reference is not None:
+        out["coherence"]["reference"] = {"source": str(reference), "documents": int(ref.shape[0])}
     if labels is not None:
         scores = evaluate_runs(corpus, result.runs, labels)
         out["downstream"] = {

@@ -48,9 +48,18 @@ def test_cli_fit_demo_writes_summary(tmp_path, tiny_bert_dir):
     """The default λ grid (baseline + BAT) end to end, with a tiny random BERT as the teacher to keep it fast."""
     bert = tiny_bert_dir
     p = _cli("fit", "demo", "--out", str(tmp_path / "o"), "--topics", "8", "--epochs", "5", "--seeds", "2",
-             "--teacher-model", str(bert), "--teacher-max-length", "64", "--cache-dir", str(tmp_path / "c"), "--quiet")
+             "--teacher-model", str(bert), "--teacher-max-length", "64", "--cache-dir", str(tmp_path / "c"), "--quiet",
+             "--reference", "wiki")
     assert p.returncode == 0, p.stderr
     s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    # coherence against the test split, the whole corpus and the outside reference, and which one to read
+    c = s["coherence"]
+    assert c["reference"]["source"] == "wiki" and c["reference"]["documents"] > 100
+    assert {"test_npmi", "corpus_npmi", "reference_npmi", "top_word_df"} <= set(c["by_lambda"]["0.5"])
+    assert "paired_reference_npmi_diff_vs_baseline" in c["by_lambda"]["0.5"]
+    assert c["read"] == ("reference" if c["test_sparse"] else "test")
+    assert any(line.startswith("NPMI λ=0.5: test split") and "reference" in line for line in p.stderr.splitlines())
+    assert "Estimated time on this machine" in p.stderr and "took" in p.stderr
     assert s["corpus"]["name"] == "demo" and s["corpus"]["documents"] > 250
     assert len(s["runs"]) == 4 and {r["seed"] for r in s["runs"]} == {121958, 131932}
     assert {r["lam"] for r in s["runs"]} == {0.0, 0.5}

@@ -75,6 +75,25 @@ class NpmiScorer:
         return _npmi(cij, self._df[a], self._df[b], self.n).mean(axis=-1)
 
 
+    def pairs_seen(self, top_idx: np.ndarray) -> float:
+        """The share of top-word pairs (over every topic) found together in at least one reference document. A pair
+        never seen together scores 0, so where most are unseen (a small split of short texts) NPMI says little."""
+        top_idx = np.asarray(top_idx)
+        m = top_idx.shape[-1]
+        if self.n == 0 or m < 2:
+            return 0.0
+        iu, ju = np.triu_indices(m, k=1)
+        pos = self._pos[top_idx]
+        a, b = pos[..., iu], pos[..., ju]
+        cij = self._co[a, b] if self._dense else np.asarray(self._co[a.ravel(), b.ravel()]).reshape(a.shape)
+        return float((np.asarray(cij) > 0).mean())
+
+    def doc_frequency(self, top_idx: np.ndarray) -> float:
+        """The mean number of reference documents that contain a top word: rarer, more specific words score lower
+        (smoothing promotes them, and a small reference rewards them)."""
+        return float(self._df[self._pos[np.asarray(top_idx)]].mean())
+
+
 def _npmi(cij: np.ndarray, ci: np.ndarray, cj: np.ndarray, n: int) -> np.ndarray:
     """Pairwise NPMI from document counts (bat-method.md section 5), with the c_ij = 0 and c_ij = n guards."""
     with np.errstate(divide="ignore", invalid="ignore"):
