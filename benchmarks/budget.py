@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+from entry import run
 
 from bat_core.base.errors import BatError
 from bat_core.runs.store import Run
@@ -94,8 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

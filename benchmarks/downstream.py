@@ -13,11 +13,11 @@ macro-F1 (mean ± std over seeds), with test NPMI next to them, to benchmarks/re
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from bat_core.base.errors import BatError
+from entry import run
+
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
@@ -101,8 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

@@ -19,17 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from entry import run
 
 from bat_core.base.device import pick_device
 from bat_core.base.distributed import current_dist
-from bat_core.base.errors import BatError
 from bat_core.config import TeacherConfig
 from bat_core.data.corpus import load_corpus
 from bat_core.teachers import build as T
@@ -111,8 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

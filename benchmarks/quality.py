@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from entry import run
 
-from bat_core.base.errors import BatError
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data import datasets
@@ -310,8 +309,4 @@ def render_markdown(res: dict) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

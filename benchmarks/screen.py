@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from bat_core.base.errors import BatError
+from entry import run
+
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
 from bat_core.grid import get_teacher, seed_list
@@ -59,8 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:  # a user-fixable problem (e.g. a corpus whose package is missing): one line, no traceback
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)

@@ -18,12 +18,12 @@ and prints both choices, their dev perplexities and the seconds each spent. Noth
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bat_core.base.errors import BatError
+from entry import run
+
 from bat_core.config import TeacherConfig
 from bat_core.data.corpus import load_corpus
 from bat_core.grid import get_teacher
@@ -75,8 +75,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BatError as e:
-        print(f"{Path(__file__).name}: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main, __file__)
