@@ -51,7 +51,7 @@ from .teachers.choice import teacher_name
 from .teachers.store import TeacherLogits
 from .training import selection
 from .training.cache import Cache, teacher_key
-from .training.selection import FADE, GAMMA_GRID, GAMMA_SEEDS, selection_lambda
+from .training.selection import CLIP, FADE, GAMMA_GRID, GAMMA_SEEDS, selection_lambda
 
 __all__ = ["GammaChoice", "Member", "Plan", "Result", "Step", "arm", "default_lambdas", "execute",
            "fit", "get_teacher", "in_cache", "member", "plan", "seed_list", "summary"]
@@ -96,15 +96,18 @@ class Member:
 class GammaChoice:
     """The choice of γ a plan still has to make on dev data: the baseline and one candidate per γ, first seed; the
     second round (``faded``: the same γ with the teacher faded), trained only if no candidate keeps the topics
-    distinct; and (``more``) the same on further seeds, read one at a time while still none does."""
+    distinct; the third (``clipped``: the same γ, the teacher's target clipped), only if neither round did; and
+    (``more``) the rounds that ran on further seeds, read one at a time while still none does."""
 
     lam: float
     seed: int
     baseline: Member
     candidates: tuple[Member, ...]
     faded: tuple[Member, ...] = ()
-    # further seeds, read one at a time while no candidate keeps the uniqueness: (baseline, candidates, faded) each
-    more: tuple[tuple[Member, tuple[Member, ...], tuple[Member, ...]], ...] = ()
+    clipped: tuple[Member, ...] = ()
+    # further seeds, read one at a time while no candidate keeps the uniqueness: (baseline, candidates, faded,
+    # clipped) each
+    more: tuple[tuple[Member, tuple[Member, ...], tuple[Member, ...], tuple[Member, ...]], ...] = ()
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -119,6 +122,8 @@ class GammaChoice:
     @property
     def label(self) -> str:
         more = f"; {len(self.faded)} more, teacher faded, if no γ keeps the topics distinct" if self.faded else ""
+        if self.clipped:
+            more += f"; {len(self.clipped)} more, target clipped, if still none does"
         if self.more:
             more += f"; the same on up to {len(self.more)} more seeds if still none does"
         return (f"background correction γ on dev data ({len(self.members)} runs at λ={self.lam:g} seed={self.seed}"
@@ -140,7 +145,7 @@ class Plan:
     def selection_budget(self) -> int:
         """The most runs the γ rule may train for this plan (0 when γ is set): see ``selection.selection_budget``."""
         g = self.gamma
-        return selection.selection_budget(len(g.members) + len(g.faded), len(self.members)) if g else 0
+        return selection.selection_budget(len(g.members) + len(g.faded) + len(g.clipped), len(self.members)) if g else 0
 
     @property
     def teacher_key(self) -> str | None:
@@ -152,11 +157,12 @@ class Plan:
         return ((["teacher"] if self.needs_teacher else []) + ([self.gamma.label] if self.gamma else [])
                 + [m.label for m in self.members])
 
-    def with_gamma(self, gamma: float, fade: float | None = None) -> Plan:
-        """The plan once γ (and the fade, when the rule chose one) is chosen: every pending member gets it, and with
-        it its final run key."""
+    def with_gamma(self, gamma: float, fade: float | None = None, clip: float | None = None) -> Plan:
+        """The plan once γ (and the fade and clip, when the rule chose them) is chosen: every pending member gets
+        it, and with it its final run key."""
         def chosen(d: DistillConfig) -> DistillConfig:
-            return replace(d, background_correction=gamma, fade=d.fade if fade is None else fade)
+            return replace(d, background_correction=gamma, fade=d.fade if fade is None else fade,
+                           clip=d.clip if not clip else clip)
 
         members = tuple(member(self.corpus, self.teacher, m.student, chosen(m.distill))
                         if m.distill.gamma_pending else m for m in self.members)
@@ -195,13 +201,14 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
     if any(m.distill.gamma_pending for m in members):
         lam = selection_lambda(lams)
 
-        def at(seed: int) -> tuple[Member, tuple[Member, ...], tuple[Member, ...]]:
+        def at(seed: int) -> tuple[Member, tuple[Member, ...], tuple[Member, ...], tuple[Member, ...]]:
             cfg = replace(student, seed=seed)
-            cand = lambda g, fade: member(corpus, teacher, cfg, replace(distill, lam=lam, background_correction=g,
-                                                                         fade=fade))
+            cand = lambda g, fade, clip=distill.clip: member(corpus, teacher, cfg, replace(
+                distill, lam=lam, background_correction=g, fade=fade, clip=clip))
             faded = tuple(cand(g, FADE) for g in GAMMA_GRID) if distill.fade == 0 else ()  # a set fade is the user's
+            clipped = tuple(cand(g, distill.fade, CLIP) for g in GAMMA_GRID) if not distill.clip else ()  # so is a clip
             constant = tuple(cand(g, distill.fade) for g in GAMMA_GRID)
-            return member(corpus, teacher, cfg, DistillConfig()), constant, faded
+            return member(corpus, teacher, cfg, DistillConfig()), constant, faded, clipped
 
         # further seeds for the rule: the plan's own first (their runs serve the grid), then the default seeds
         extra = [s for s in [*seeds[1:], *seed_list(GAMMA_SEEDS)] if s != seeds[0]]
@@ -335,9 +342,9 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
             cached = cached and all(were_cached)
             return runs
 
-        result.gamma = selection.read_rule(sel[:n], g.faded, g.more, train, p.selection_budget)
+        result.gamma = selection.read_rule(sel[:n], g.faded, g.clipped, g.more, train, p.selection_budget)
         done(Step(len(result.steps), g.label, cached, time.time() - t0, gamma=result.gamma))
-        p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"])
+        p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"], result.gamma["clip"])
     first = len(result.steps)
 
     def on_member(i: int, run: Run, cached: bool, wall: float) -> None:

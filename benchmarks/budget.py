@@ -27,7 +27,8 @@ from bat_core.runs.store import Run
 from bat_core.training.selection import GAMMA_GRID, read_rule, selection_budget
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOORS = (("first round (6)", 1 + len(GAMMA_GRID)), ("both rounds (11, built)", 1 + 2 * len(GAMMA_GRID)))
+FLOORS = (("first round (6)", 1 + len(GAMMA_GRID)), ("two rounds (11)", 1 + 2 * len(GAMMA_GRID)),
+          ("three rounds (16, built; no clipped round recorded)", 1 + 3 * len(GAMMA_GRID)))
 GRIDS = (("CLI default: λ 0, 0.5 × 1 seed", 2), ("λ 0, 0.5 × 3 seeds", 6), ("λ 0, 0.5 × 5 seeds", 10),
          ("app default: 11 λ × 3 seeds", 33), ("no budget (the rule before)", None))
 
@@ -50,11 +51,11 @@ def replay(record: dict, limit: int | None, first_seed_runs: int) -> tuple[dict,
     def at(seed: int) -> tuple[Run, list[Run], list[Run]]:
         c = [_run(cands[f"{g:g}/{f:g}"]["tu"][seed], cands[f"{g:g}/{f:g}"]["dev"][seed], seed, g, f) for g, f in grid]
         return (_run(base["tu"][seed], np.nan, seed, None, 0.0), [r for r in c if not r.config["distill"]["fade"]],
-                [r for r in c if r.config["distill"]["fade"]])
+                [r for r in c if r.config["distill"]["fade"]], [])  # no clipped round was recorded
 
-    b0, constant, faded = at(0)
+    b0, constant, faded, clipped = at(0)
     budget = 10**6 if limit is None else selection_budget(first_seed_runs, limit)
-    choice = read_rule([b0, *constant], faded, [at(s) for s in range(1, 3)], lambda runs: list(runs), budget)
+    choice = read_rule([b0, *constant], faded, clipped, [at(s) for s in range(1, 3)], lambda runs: list(runs), budget)
     chosen = cands[f"{choice['gamma']:g}/{choice['fade']:g}"]
     gain = np.array(chosen["test"]) - np.array(base["test"])
     return choice, {"gain": float(gain.mean()), "gain_pct": float(gain.mean() / np.mean(base["test"])),

@@ -315,13 +315,13 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
     tcfg = TeacherConfig(kind="lexical", device="cpu")
     scfg = StudentConfig(n_topics=3, epochs=3, device="cpu")
     p = grid.plan(corpus, tcfg, scfg, DistillConfig(), [0.0, 0.5], [1, 2])
-    assert [base.seed for base, _, _ in p.gamma.more] == [2, PAPER_SEEDS[0]]  # the plan's seeds, then the shared ones
+    assert [more[0].seed for more in p.gamma.more] == [2, PAPER_SEEDS[0]]  # the plan's seeds, then the shared ones
     monkeypatch.setattr(selection, "needs_fading", lambda base, cands: True)
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: len(bases) < 2)  # exactly one more
     monkeypatch.setattr(selection, "selection_budget", lambda first, grid_runs: 10**6)
     res = grid.execute(p, tmp_path)
     assert res.gamma["seeds"] == [1, 2]
-    assert [r["seeds"] for r in res.gamma["rows"]] == [2] * 2 * len(selection.GAMMA_GRID)
+    assert [r["seeds"] for r in res.gamma["rows"]] == [2] * 3 * len(selection.GAMMA_GRID)  # every round, 2 seeds
     chosen = next(r for r in res.gamma["rows"] if (r["gamma"], r["fade"]) == (res.gamma["gamma"], res.gamma["fade"]))
     bat2 = next(r for r in res.runs if r.lam > 0 and r.seed == 2)
     assert selection.run_gamma(bat2) == chosen["gamma"] and selection.run_fade(bat2) == chosen["fade"]
@@ -329,30 +329,48 @@ def test_pipeline_reads_more_seeds_when_no_gamma_keeps_uniqueness(tmp_path, monk
 
 
 def test_the_rule_stops_at_its_budget_and_says_so(tmp_path, monkeypatch):
-    """The γ rule trains at most the larger of its two rounds on the first seed and a third of the grid's runs: on a
-    2-run grid where no γ keeps the uniqueness, both rounds run but no second seed; the best of what it read is
-    taken and the choice says why."""
+    """The γ rule trains at most the larger of its rounds on the first seed and a third of the grid's runs: on a
+    2-run grid where no γ keeps the uniqueness, the three rounds run (constant, faded, clipped) but no second seed;
+    the best of what it read is taken, the grid's λ > 0 runs get its γ, fade and clip, and the choice says why."""
     from teacher_fixtures import make_topic_corpus
 
     from bat_core import grid
     from bat_core.config import DistillConfig, StudentConfig
     from bat_core.training import selection
 
-    both = 1 + 2 * len(selection.GAMMA_GRID)
-    assert selection.selection_budget(both, 2) == both == 11  # the CLI's default grid: both rounds, no more seeds
-    assert selection.selection_budget(both, 60) == 20  # a third of a large grid
+    every = 1 + 3 * len(selection.GAMMA_GRID)
+    assert selection.selection_budget(every, 2) == every == 16  # the CLI's default grid: every round, no more seeds
+    assert selection.selection_budget(every, 66) == 22  # a third of a large grid
     corpus = make_topic_corpus()
     p = grid.plan(corpus, TeacherConfig(kind="lexical", device="cpu"), StudentConfig(n_topics=3, epochs=3,
                                                                                     device="cpu"),
                   DistillConfig(), [0.0, 0.5], [1])
-    assert p.selection_budget == both
+    assert p.selection_budget == every
+    assert [m.distill.clip for m in p.gamma.clipped] == [selection.CLIP] * len(selection.GAMMA_GRID)
     monkeypatch.setattr(selection, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
     monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: True)  # ... on any number of seeds
+    seen = {}
+    choice = selection.gamma_choice
+
+    def clipped_only(bases, cands):  # the rule over the third round alone, so that a clipped run must be chosen
+        seen["rounds"] = [(selection.run_fade(c), selection.run_clip(c)) for c in cands]
+        return choice(bases, [c for c in cands if selection.run_clip(c)])
+
+    monkeypatch.setattr(selection, "gamma_choice", clipped_only)
     res = grid.execute(p, tmp_path)
-    assert res.gamma["budget"] == {"limit": both, "runs": both, "stopped": True}
-    assert {r["fade"] for r in res.gamma["rows"]} == {0.0, selection.FADE} and res.gamma["seeds"] == [1]
+    n = len(selection.GAMMA_GRID)
+    assert seen["rounds"] == [(0.0, 0.0)] * n + [(selection.FADE, 0.0)] * n + [(0.0, selection.CLIP)] * n
+    assert res.gamma["budget"] == {"limit": every, "runs": every, "stopped": True} and res.gamma["seeds"] == [1]
     assert {r.seed for r in Cache(tmp_path).runs.runs()} == {1}  # no run of a second seed was trained
-    assert "stopped at its budget of 11 runs" in selection.describe_gamma(res.gamma)
+    bat = next(r for r in res.runs if r.lam > 0)
+    assert selection.run_clip(bat) == res.gamma["clip"] == selection.CLIP
+    assert selection.run_gamma(bat) == res.gamma["gamma"]
+    assert "stopped at its budget of 16 runs" in selection.describe_gamma(res.gamma)
+    assert "clipped to 2" in selection.describe_gamma(
+        {**res.gamma, "rows": [*res.gamma["rows"], {**res.gamma["rows"][0], "clip": 0.0}]})
+    # a clip the user set is theirs: no clipped round is planned
+    assert grid.plan(corpus, TeacherConfig(kind="lexical"), StudentConfig(n_topics=3, epochs=3),
+                     DistillConfig(clip=3.0), [0.0, 0.5], [1]).gamma.clipped == ()
 
 
 def test_pipeline_chooses_gamma_on_dev_data_before_training_the_grid(tmp_path):

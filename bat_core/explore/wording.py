@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import TeacherConfig
 from ..teachers.choice import encoder_name, teacher_name
-from ..training.selection import GAMMA_GRID, GAMMA_SEEDS, selection_budget, selection_lambda
+from ..training.selection import CLIP, GAMMA_GRID, GAMMA_SEEDS, selection_budget, selection_lambda
 
 
 def neighbour_options(model: str) -> dict[str, str]:
@@ -60,7 +60,7 @@ def plan_sentence(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bo
 
 
 def _budget(n_grid_runs: int) -> int:
-    return selection_budget(1 + 2 * len(GAMMA_GRID), n_grid_runs)  # both rounds on the first seed (fade unset)
+    return selection_budget(1 + 3 * len(GAMMA_GRID), n_grid_runs)  # every round on the first seed (fade, clip unset)
 
 
 def plan_details(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: bool, teacher: str = "",
@@ -77,10 +77,12 @@ def plan_details(lambdas: Sequence[float], seeds: Sequence[int], gamma_auto: boo
         out.append(f"Choosing γ: {n - 1} more runs at the first seed ({seeds[0]}) train λ = {lam:g} at every "
                    f"γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}} (one of them is a run of the plan) and keep the "
                    "best dev NPMI among those whose topics stay about as distinct as the baseline's. If none does, "
-                   f"{n} more runs try the same γ with the teacher fading towards 0 over the training; if still none "
-                   f"does, up to {2 * n + 1} runs per further seed, at most {GAMMA_SEEDS - 1} more seeds, judge the "
+                   f"{n} more runs try the same γ with the teacher fading towards 0 over the training, then, if "
+                   f"still none does, {n} more with the teacher's target clipped to {CLIP:g} × each document's "
+                   "distinct words; if still none "
+                   f"does, up to {3 * n + 1} runs per further seed, at most {GAMMA_SEEDS - 1} more seeds, judge the "
                    f"mean over seeds. All of this within {_budget(len(lambdas) * len(seeds))} runs (the larger of the "
-                   "two rounds on the first seed and a third of the plan's runs): where the rule would need more, it "
+                   "rounds on the first seed and a third of the plan's runs): where the rule would need more, it "
                    "stops and takes the best it has, and says so.")
     elif any(lam > 0 for lam in lambdas):
         out.append("γ is set, so no extra runs choose it.")

@@ -322,7 +322,9 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     first_keys = {m.key for m in g.members}
     first = todo([*g.members, *(m for m in fixed if m.key not in first_keys)])
     selection_s = time_of(first, [g.baseline, g.first_look])
-    later_runs = [*g.faded, *(m for base, constant, faded in g.more for m in (base, *constant, *faded))]
+    later_runs = [*g.faded, *g.clipped]
+    for base, constant, faded, clipped in g.more:
+        later_runs += [base, *constant, *faded, *clipped]
     later = todo(later_runs)[:max(0, p.selection_budget - len(g.members))]
     # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed)
     rest = [m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)]

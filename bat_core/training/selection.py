@@ -57,16 +57,29 @@ def tu_slack(n_seeds: int) -> float:
 
 TU_SLACK = tu_slack(1)
 FADE = 1.0  # the second round's teacher: λ falls linearly towards 0 over the whole training
+# The third round's target: the teacher's logits clipped to about 2 × each document's distinct words. On short texts
+# no γ, faded or not, kept the topics distinct (NYT editorial sentences, 5 words in the vocabulary: TU 0.895 for the
+# baseline, 0.44-0.64 for every candidate), while the clipped target kept it (γ 0.5: 0.855, γ 1.0: 0.885, one seed;
+# docs/results.md, "Short texts"): a short document's neighbourhood spreads its few words over many frequent ones,
+# and the clip keeps only the words the neighbours most agree on. On long texts (100+ distinct words) it barely clips.
+CLIP = 2.0
 RULE = (f"first seed at γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}}; keep the γ whose topic uniqueness is "
         f"at least the baseline's − {TU_SLACK:g} (the limit {TU_LIMIT:g} less one seed's spread); among those, the "
         f"best dev NPMI; if none, the same γ again with the teacher faded towards 0 over the training, and the same "
-        f"test over both rounds; if still none, the same test on the mean over up to {GAMMA_SEEDS} seeds (the limit "
+        f"test over both rounds; if still none, the same γ with the teacher's target clipped to {CLIP:g} × each "
+        f"document's distinct words; if still none, the same test on the mean over up to {GAMMA_SEEDS} seeds (the "
+        f"limit "
         f"less {SEED_SPREAD:g}/√seeds); if still none, the highest uniqueness")
 
 
 def run_gamma(run: Run) -> float:
     """The background correction γ a run was trained with (runs stored before γ existed had none: 0)."""
     return float(run.config["distill"].get("background_correction") or 0.0)
+
+
+def run_clip(run: Run) -> float:
+    """The clip of a run's teacher target (0: none)."""
+    return float(run.config["distill"].get("clip") or 0.0)
 
 
 def run_fade(run: Run) -> float:
@@ -97,14 +110,15 @@ def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float) -> list[Run
 
 
 def selection_budget(n_first_seed: int, n_grid_runs: int) -> int:
-    """The most runs the rule may train for one plan: the larger of its two rounds on the first seed (the baseline,
-    one run per γ, and the same γ faded: 11 runs) and a third of the grid's runs. Further seeds run only while they
-    fit; where the rule would need more, it stops and takes the best it has by its own criterion
+    """The most runs the rule may train for one plan: the larger of its rounds on the first seed (the baseline, one
+    run per γ, the same γ faded and clipped: 16 runs) and a third of the grid's runs. Further seeds run only while
+    they fit; where the rule would need more, it stops and takes the best it has by its own criterion
     (:func:`gamma_choice`), and says so. Why bounded: the rule's work must be bounded on every corpus and visible
     before training (a short-text corpus ran its faded round and two more seeds: 60 runs for a 33-run grid, issue
-    #24). Why the faded round fits on any grid: without it, the 2-run grid of ``bat fit``'s default chose γ = 0.1
-    for ProdLDA on NewsArticles, losing 0.185 topic uniqueness, where the faded round keeps it within 0.047
-    (benchmarks/budget.py)."""
+    #24). Why every round of the first seed fits on any grid: without the faded round, the 2-run grid of ``bat fit``'s
+    default chose γ = 0.1 for ProdLDA on NewsArticles, losing 0.185 topic uniqueness, where the faded round keeps it
+    within 0.047 (benchmarks/budget.py); without the clipped round, short texts lose 0.2-0.3 (see CLIP). A round
+    runs only when the rounds before it kept nothing, so a corpus whose first round keeps a γ trains 6 runs."""
     return max(n_first_seed, n_grid_runs // 3)
 
 
@@ -123,19 +137,19 @@ def _rows(baselines: Run | Sequence[Run], candidates: Sequence[Run]) -> list[dic
     number of seeds. ``key`` is the run of the first seed read."""
     bases = _as_list(baselines)
     base_tu = {int(b.seed): float(b.metrics["tu"]) for b in bases}
-    groups: dict[tuple[float, float], list[Run]] = {}
+    groups: dict[tuple[float, float, float], list[Run]] = {}
     for run in candidates:
         if int(run.seed) in base_tu:
-            groups.setdefault((run_gamma(run), run_fade(run)), []).append(run)
+            groups.setdefault((run_gamma(run), run_fade(run), run_clip(run)), []).append(run)
     if candidates and not groups:
         raise ValueError(f"no γ candidate was trained on a seed of the baselines ({sorted(base_tu)})")
     rows: list[dict[str, Any]] = []
-    for (gamma, fade), runs in groups.items():
+    for (gamma, fade, clip), runs in groups.items():
         tu = float(np.mean([r.metrics["tu"] for r in runs]))
         loss = float(np.mean([base_tu[int(r.seed)] - float(r.metrics["tu"]) for r in runs]))
-        rows.append({"gamma": gamma, "fade": fade, "dev_npmi": float(np.mean([r.metrics["dev_npmi"] for r in runs])),
-                     "tu": tu, "tu_loss": loss, "seeds": len(runs), "kept": loss <= tu_slack(len(runs)) + 1e-12,
-                     "key": runs[0].key})
+        dev = float(np.mean([r.metrics["dev_npmi"] for r in runs]))
+        rows.append({"gamma": gamma, "fade": fade, "clip": clip, "dev_npmi": dev, "tu": tu, "tu_loss": loss,
+                     "seeds": len(runs), "kept": loss <= tu_slack(len(runs)) + 1e-12, "key": runs[0].key})
     return rows
 
 
@@ -157,7 +171,8 @@ def gamma_choice(baselines: Run | Sequence[Run], candidates: Sequence[Run]) -> d
     bases = _as_list(baselines)
     rows = _rows(bases, candidates)
     best = _best(rows)
-    return {"gamma": float(best["gamma"]), "fade": float(best["fade"]), "lam": float(candidates[0].lam),
+    return {"gamma": float(best["gamma"]), "fade": float(best["fade"]), "clip": float(best.get("clip", 0.0)),
+            "lam": float(candidates[0].lam),
             "seed": int(bases[0].seed), "seeds": [int(b.seed) for b in bases],
             "baseline_tu": float(np.mean([b.metrics["tu"] for b in bases])), "rows": rows}
 
@@ -165,13 +180,15 @@ def gamma_choice(baselines: Run | Sequence[Run], candidates: Sequence[Run]) -> d
 Train = Callable[[Sequence[Any]], list[Run]]  # runs for these planned members: read from the cache or trained
 
 
-def read_rule(first: Sequence[Run], faded: Sequence[Any], more: Sequence[tuple[Any, Sequence[Any], Sequence[Any]]],
-              train: Train, budget: int) -> dict[str, Any]:
+def read_rule(first: Sequence[Run], faded: Sequence[Any], clipped: Sequence[Any],
+              more: Sequence[tuple[Any, Sequence[Any], Sequence[Any], Sequence[Any]]], train: Train,
+              budget: int) -> dict[str, Any]:
     """The rule, reading its rounds one after the other within ``budget`` runs, and what it chose.
 
     ``first`` are the first seed's runs (its baseline, then one per γ at constant λ); ``faded`` the second round's
-    planned members (trained only when no γ keeps the uniqueness), ``more`` the further seeds' (baseline, constant,
-    faded) members, read one seed at a time while still none does. ``train`` turns planned members into runs (the
+    planned members (trained only when no γ keeps the uniqueness), ``clipped`` the third round's (only when neither
+    round did), ``more`` the further seeds' (baseline, constant, faded, clipped) members, read one seed at a time
+    while still none does, with the rounds that ran. ``train`` turns planned members into runs (the
     grid trains or reads them; a replay looks them up). Every run read counts against ``budget``, cached or not, so
     the choice does not depend on the cache. Returns :func:`gamma_choice`'s record with ``budget``: the limit, the
     runs read and whether the rule stopped for it."""
@@ -183,10 +200,16 @@ def read_rule(first: Sequence[Run], faded: Sequence[Any], more: Sequence[tuple[A
     if round2:  # no γ kept the topics distinct with a constant λ: the same γ with the teacher faded
         cands += train(faded)
         spent += len(faded)
-    for base, constant, later in more:  # still none: the rounds that ran, on one more seed at a time
+    round3 = not stopped and bool(clipped) and needs_more_seeds(bases, cands)
+    if round3 and spent + len(clipped) > budget:
+        round3, stopped = False, True
+    if round3:  # neither kept them: the same γ with the teacher's target clipped
+        cands += train(clipped)
+        spent += len(clipped)
+    for base, constant, later, clip_later in more:  # still none: the rounds that ran, on one more seed at a time
         if stopped or not needs_more_seeds(bases, cands):
             break
-        todo = [base, *constant, *(later if round2 else ())]
+        todo = [base, *constant, *(later if round2 else ()), *(clip_later if round3 else ())]
         if spent + len(todo) > budget:
             stopped = True
             break
@@ -198,7 +221,8 @@ def read_rule(first: Sequence[Run], faded: Sequence[Any], more: Sequence[tuple[A
 def describe_gamma(choice: dict[str, Any]) -> str:
     """One plain sentence on the γ chosen and why, for the CLI, the job log and the Compare page."""
     seeds = choice.get("seeds") or [choice["seed"]]
-    rows = ", ".join(f"γ={r['gamma']:g}{' faded' if r.get('fade') else ''} dev NPMI {r['dev_npmi']:.4f} "
+    rows = ", ".join(f"γ={r['gamma']:g}{' faded' if r.get('fade') else ''}{' clipped' if r.get('clip') else ''}"
+                     f" dev NPMI {r['dev_npmi']:.4f} "
                      f"TU {r['tu']:.3f}" + ("" if r["kept"] else " (loses topic uniqueness)") for r in choice["rows"])
     where = (f"seed {seeds[0]}" if len(seeds) == 1 else
              f"seeds {', '.join(map(str, seeds))}: no γ kept the topics distinct on fewer; dev NPMI and TU below are "
@@ -206,8 +230,11 @@ def describe_gamma(choice: dict[str, Any]) -> str:
     what = "no correction" if choice["gamma"] == 0 else f"γ = {choice['gamma']:g}"
     budget = choice.get("budget") or {}
     if budget.get("stopped"):
-        where += (f"; the rule would have read more (its faded round or another seed) but stopped at its budget of "
+        where += (f"; the rule would have read more (another round or seed) but stopped at its budget of "
                   f"{budget['limit']} runs, so this is the best of what it read")
+    if choice.get("clip") and any(not r.get("clip") for r in choice["rows"]):
+        what += (f", with the teacher's target clipped to {choice['clip']:g} × each document's distinct words (no γ "
+                 "kept the topics distinct otherwise)")
     second_round = {r.get("fade", 0.0) for r in choice["rows"]} == {0.0, FADE}
     if choice.get("fade") and second_round:
         what += (", with the teacher faded (λ falls linearly towards 0 over the training: no γ kept the topics "
