@@ -1,8 +1,8 @@
-"""The engine's front door: one path from settings to runs, shared by the CLI, the app and the benchmarks.
+"""The λ × seeds grid: one path from settings to runs, shared by the CLI, the app, the estimator and the benchmarks.
 
     p = plan(corpus, tcfg, scfg, dbase, lambdas, seeds)   # what would be trained: members, keys, teacher or not
     result = execute(p, cache_dir, progress, should_stop, on_step)   # teacher once, cached runs read, rest trained
-    summary = summarize(result.runs)                       # mean ± std per λ, BAT vs λ = 0 paired by seed
+    out = summary(result, settings, wall_time_s, reference)   # per λ over seeds, paired with λ = 0; coherence
 
 * A *member* is one (λ, seed) student. λ = 0 is always the plain baseline (no teacher, no teacher logits in the
   encoder, T and c reset), so every λ = 0 run of a corpus and student setting shares one cache entry.
@@ -12,7 +12,10 @@
 * When the background correction γ is unset (the default), the plan carries a :class:`GammaChoice`: a few
   first-seed runs that ``execute`` trains (or reads) right after the teacher, chooses γ from with the dev-data rule
   of :mod:`bat_core.training.selection`, then keys and trains every λ > 0 member with that γ. When no γ keeps the topics
-  distinct, the rule's second round (the same γ with a faded teacher) trains too, and the members get its fade.
+  distinct, the rule's later rounds (the same γ with a faded teacher, then with a clipped target) train too, within
+  the plan's ``selection_budget``, and the members get the chosen fade and clip.
+* First look first: the γ step's first stack is the first seed's baseline and one candidate, and after γ the first
+  seed's runs train before the other seeds (``training.scheduling``), so there is something to compare early.
 * Every missing member is trained by :func:`_train_missing`, the one place that calls the student trainer.
 """
 
