@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -213,7 +214,8 @@ def test_train_compare_ldavis_export(app_env, downloads):
     print(f"train (tiny teacher, 2 runs): {time.time() - t0:.1f} s")
 
     ok = " ".join(texts(at.success))
-    assert "finished" in ok and "teacher trained" in ok
+    # the default teacher: trained by the job, or built in the background since the demo loaded (ready, or not yet)
+    assert "finished" in ok and re.search(r"teacher (trained|read from cache|built in the background)", ok), ok
     assert any("the teacher for these settings is in the cache" in m.value for m in at.markdown)
     table = at.dataframe[0].value
     assert sorted(table["λ"].tolist()) == [0.0, 0.5]
@@ -333,6 +335,7 @@ def test_pages_say_what_made_the_target(app_env, monkeypatch, tmp_path):
     is named as what it is, before training and after; the plan is one sentence with the rule behind an expander,
     and so is the choice of γ on Compare."""
     monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))  # these runs only
+    monkeypatch.setenv("BAT_PREBUILD_TEACHER", "0")  # the teacher as planned, not as built in the background
     at = new_app(timeout=120)
     at.switch_page("views/train.py").run()
     assert "BERT" not in page_text(at)
@@ -343,7 +346,7 @@ def test_pages_say_what_made_the_target(app_env, monkeypatch, tmp_path):
     target = "nearest neighbours by shared words (TF-IDF)"
     assert any(c.value.startswith(f"Target from: **{target}**. Trained once") for c in at.caption)
     plan = [m.value for m in at.markdown if m.value.startswith("**Plan:**")]
-    assert plan == [f"**Plan:** 2 runs: λ = 0 (the baseline) and 0.5, on seed {SEED}, after at most 11 runs that "
+    assert plan == [f"**Plan:** 2 runs: λ = 0 (the baseline) and 0.5, on seed {SEED}, after at most 16 runs that "
                     "choose the background correction γ on dev data."]
     assert at.expander[0].label == "The whole plan"
     rule = at.expander[0].markdown[0].value
@@ -371,6 +374,112 @@ def test_pages_say_what_made_the_target(app_env, monkeypatch, tmp_path):
     assert len(gamma) == 2 and gamma[0].count(". ") == 0 and gamma[0].endswith(".")  # one sentence, then the rule
     how = next(e for e in at.expander if e.label == "How γ was chosen: the rule and every candidate")
     assert how.caption[0].value == gamma[1] and "Candidates:" in gamma[1]
+
+
+@pytest.mark.slow
+def test_default_teacher_is_built_in_the_background_once(app_env, monkeypatch, tmp_path):
+    """Loading a corpus starts building the Train page's default teacher in the background, once per corpus and
+    settings however many sessions load it; the Train page says so, and a Train pressed while it builds waits for
+    that build and reads its result instead of building the teacher again."""
+    import threading
+
+    import bat_core.teachers.build as build_mod
+    from ui import prebuild
+    from ui.defaults import default_teacher
+    from ui.jobs import manager
+
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))
+    gate, fits = threading.Event(), []
+    real_build, real_fit = build_mod.build_teacher, build_mod._fit_frozen
+
+    def held(*a, **k):  # the background build waits here until the test has pressed Train
+        gate.wait(60)
+        return real_build(*a, **k)
+
+    def counted(*a, **k):
+        fits.append(threading.current_thread().name)
+        return real_fit(*a, **k)
+
+    monkeypatch.setattr(build_mod, "build_teacher", held)
+    monkeypatch.setattr(build_mod, "_fit_frozen", counted)
+    at = new_app()
+    corpus = at.session_state["corpus"]
+    build = prebuild.status(corpus, default_teacher())
+    assert build is not None and build.running
+    new_app()  # another session loads the same corpus: the same build, no second one
+    assert prebuild.start(corpus) is build
+    assert [p for p in prebuild._builds if p.startswith(str(tmp_path))] == [str(tmp_path / "cache" / "teachers" /
+                                                                              build.key)]
+    at.switch_page("views/train.py").run()
+    assert not at.exception
+    assert any(c.value.startswith("Being prepared in the background since the corpus was loaded") for c in at.caption)
+    at.button(key="train").click().run()  # while the teacher builds: the job waits for it
+    job = manager().get(at.session_state["job_id"])
+    time.sleep(0.5)
+    assert job.running and job.step == 0
+    gate.set()
+    wait_for_job(at)
+    assert fits == ["bat-teacher-prebuild"]  # built once, by the background build
+    assert any("teacher built in the background since the corpus loaded, ready" in n for n in job.notes), job.notes
+    assert build.state == "done"
+    captions = texts(at.caption)
+    assert any(c.startswith("✓ Ready: prepared in the background in") for c in captions), captions
+    assert any("(trained for these settings: read from the cache)" in c for c in captions)
+
+
+def test_a_training_without_that_teacher_stops_the_background_build(app_env, monkeypatch, tmp_path):
+    """A Train that does not need the teacher being built ahead (here λ = 0 only) gets the cores to itself: the
+    background build stops, quietly, and the Train page says nothing more about it."""
+    import threading
+
+    import bat_core.teachers.build as build_mod
+    from ui import prebuild
+    from ui.defaults import default_teacher
+
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))
+    gate, real = threading.Event(), build_mod.build_teacher
+    monkeypatch.setattr(build_mod, "build_teacher", lambda *a, **k: (gate.wait(60), real(*a, **k))[1])
+    at = new_app()
+    build = prebuild.status(at.session_state["corpus"], default_teacher())
+    at.switch_page("views/train.py").run()
+    at.number_input(key="s_epochs").set_value(500)  # long enough to be running when the build looks
+    at.multiselect(key="s_lams").set_value([]).run()
+    at.button(key="train").click().run()
+    from ui.jobs import manager
+
+    job = manager().get(at.session_state["job_id"])
+    gate.set()
+    deadline = time.time() + 60
+    while build.running and time.time() < deadline:
+        time.sleep(0.05)
+    assert job.running and build.state == "cancelled", (job.state, build.state, build.error)
+    job.cancel()
+    manager().wait(job, 60)
+    at.run()
+    assert not at.exception and not any("in the background" in c for c in texts(at.caption))
+
+
+def test_a_failing_background_teacher_never_reaches_a_page(app_env, monkeypatch, tmp_path):
+    """A background build that fails is logged, not shown, and not retried: the Train job reports the error."""
+    import bat_core.teachers.build as build_mod
+    from ui import prebuild
+    from ui.defaults import default_teacher
+
+    def broken(*a, **k):
+        raise RuntimeError("no encoder today")
+
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(build_mod, "build_teacher", broken)
+    at = new_app()
+    build = prebuild.status(at.session_state["corpus"], default_teacher())
+    deadline = time.time() + 30
+    while build.running and time.time() < deadline:
+        time.sleep(0.05)
+    assert build.state == "error" and "no encoder today" in build.error
+    assert prebuild.start(at.session_state["corpus"]) is build  # not retried
+    at.switch_page("views/train.py").run()
+    assert not at.exception and not at.error
+    assert not any("in the background" in c for c in texts(at.caption))
 
 
 def test_cancel_training(app_env):

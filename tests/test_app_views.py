@@ -299,3 +299,56 @@ def test_a_label_column_with_one_category_is_said_when_the_file_is_loaded(app_en
     at.button(key="load_upload").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("fewer than two distinct labels" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+@pytest.mark.slow
+def test_pages_follow_a_running_job_from_the_first_look_to_the_chosen_gamma(trained):
+    """While a job runs, Compare and Train show what it trains and how many runs are done; while γ is being chosen
+    they show the first look (the γ = 0.25 candidate next to the baseline) labelled provisional, then switch by
+    themselves to the chosen γ's runs. Replayed over the runs the module trained: a job object in the state the
+    real one was in at each point."""
+    from bat_core.explore.families import family_key, gamma
+    from ui.jobs import Job, manager
+    from ui.live import GridWatch
+
+    done = next(j for j in reversed(list(manager().jobs.values()))
+                if isinstance(j.watch, GridWatch) and j.state == "done"
+                and {m.lam for m in j.watch.plan.members} == {0.0, 0.5, 1.0})
+    watch = GridWatch(done.watch.plan)  # the same plan, γ not chosen yet
+    job = Job(label="Training on demo", corpus_hash=done.corpus_hash, steps=done.steps, watch=watch)
+    job.step = 1  # the teacher is ready
+    manager().jobs[job.id], manager().current = job, job
+    try:
+        at = _compare()
+        base, look = watch.first_look
+        saved = _runs(at)
+        look_run = next(r for r in saved if r.key == look.key)
+        assert at.selectbox(key="cmp_family").value == family_key(look_run)  # the first look, whatever is newest
+        assert any(i.value.startswith("Training: the γ step") and i.value.endswith("runs done") for i in at.info)
+        assert any(w.value.startswith("**Provisional**: γ is not chosen yet. This is the γ = 0.25 candidate")
+                   for w in at.warning)
+        table = next(m.value for m in at.markdown if "bat-align" in m.value)
+        assert "BAT (λ=0.5, γ=0.25, provisional)" in table
+        assert not any(c.value.startswith("Background correction:") for c in at.caption)  # no choice claimed yet
+        at.switch_page("views/train.py").run()
+        assert not at.exception, at.exception
+        assert any(c.value.startswith("Provisional: γ is not chosen yet") for c in at.caption)
+        assert sorted(at.dataframe[0].value["λ"].tolist()) == [0.0, 0.5]
+
+        watch.choose(done.watch.choice)  # the γ step ends: the pages move to the chosen γ's runs
+        job.step = 2
+        at.switch_page("views/compare.py").run()
+        assert not at.exception, at.exception
+        one = pick(saved, 1.0, SEED)  # λ = 1 is only in the grid: it carries the chosen γ
+        assert at.selectbox(key="cmp_family").value == family_key(one)
+        assert gamma(one) == done.watch.choice["gamma"]
+        assert not any("Provisional" in w.value for w in at.warning)
+        table = next(m.value for m in at.markdown if "bat-align" in m.value)
+        assert "provisional" not in table and "BAT (λ=0.5)" in table
+        assert at.select_slider(key="cmp_lam").options == ["0.5", "1"]
+        assert any(i.value.startswith(f"Training (γ = {gamma(one):g} chosen): finishing") for i in at.info)
+    finally:
+        job.state = "done"
+    at.run()
+    assert not at.exception, at.exception
+    assert not any(i.value.startswith("Training") for i in at.info)

@@ -190,7 +190,7 @@ def test_plan_in_one_sentence_and_the_rule_behind_it():
     from bat_core.training.selection import GAMMA_GRID
 
     assert plan_sentence([0.0, 0.5], [121958], True) == (
-        "2 runs: λ = 0 (the baseline) and 0.5, on seed 121958, after at most 11 runs that choose the background "
+        "2 runs: λ = 0 (the baseline) and 0.5, on seed 121958, after at most 16 runs that choose the background "
         "correction γ on dev data.")
     assert "after at most 22 runs" in plan_sentence([i / 10 for i in range(11)], [1, 2, 3, 4, 5, 6], True)  # 66/3
     assert plan_sentence([0.0, 0.5, 1.0], [1, 2], False) == \
@@ -221,3 +221,44 @@ def test_gamma_in_one_sentence():
         "Background correction: no correction (γ = 0), with the teacher fading towards 0, chosen on dev data at "
         "λ = 0.5 (1 candidate on 2 seeds): no candidate kept the topics as distinct as the baseline's, so the one "
         "that lost the least.")
+
+
+def test_a_running_grid_in_one_line_and_what_the_pages_show_meanwhile(demo_corpus):
+    """ui.live.GridWatch follows a job's plan through the run keys in the cache: what trains now and how many runs are
+    done; the first look (the first seed's baseline and the γ = 0.25 candidate) is shown, as provisional, while γ is
+    being chosen, then a run of the chosen γ."""
+    from bat_core import grid
+    from bat_core.config import DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
+    from bat_core.training.selection import GAMMA_GRID
+    from ui.live import CHOSEN, FIRST_LOOK, GridWatch
+
+    seeds = grid.seed_list(3)
+    p = grid.plan(demo_corpus, TeacherConfig(head="knn"), StudentConfig(), DistillConfig(), list(DEFAULT_LAMBDA_GRID),
+                  seeds)
+    w = GridWatch(p)
+    n = len(DEFAULT_LAMBDA_GRID) * len(seeds) + len(GAMMA_GRID) - 1  # the grid, and the γ candidates it does not hold
+    assert w.line(set(), teacher_ready=False) == (
+        f"Training: the teacher, then a first look: the baseline and λ = 0.5 at γ = 0.25 on seed {seeds[0]} · "
+        f"0 of {n} runs done")
+    assert w.line(set(), True).startswith("Training: a first look: the baseline and λ = 0.5 at γ = 0.25")
+    assert w.showing(set()) is None
+    base, look = w.first_look
+    assert look.lam == 0.5 and look.seed == seeds[0] and w.first_look_gamma == 0.25 and base.lam == 0
+    both = {base.key, look.key}
+    assert w.showing(both) == (FIRST_LOOK, look.key) and w.provisional(look.key)
+    assert w.line(both, True) == (
+        f"Training: the γ step on seed {seeds[0]}: 4 more candidates (γ = 0, 0.1, 0.4, 0.5), then γ is chosen on dev "
+        f"data · 2 of {n} runs done")
+    first_round = {m.key for m in p.gamma.members}
+    assert "the baseline of seeds" in w.line(first_round, True)
+
+    w.choose({"gamma": 0.1, "fade": 0.0})  # the job's γ step chose γ = 0.1
+    assert not w.gamma_pending and not w.provisional(look.key)
+    chosen = next(m for m in w.resolved.members if m.lam == 0.5 and m.seed == seeds[0])
+    assert chosen.key in first_round and chosen.key != look.key  # the γ = 0.1 candidate is a run of the grid now
+    assert w.showing(first_round) == (CHOSEN, chosen.key)
+    assert w.line(first_round, True) == (
+        f"Training (γ = 0.1 chosen): seed {seeds[0]}, λ = 9 values (0.1 … 1); then seeds {seeds[1]}, {seeds[2]} · "
+        f"{len(GAMMA_GRID) + 1} of {n} runs done")
+    every = first_round | {m.key for m in w.resolved.members}
+    assert w.counts(every) == (n, n) and w.line(every, True).endswith(f"finishing · {n} of {n} runs done")

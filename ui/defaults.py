@@ -12,6 +12,9 @@ from bat_core.training.selection import GAMMA_GRID
 
 LAMBDA_CHOICES = tuple(x for x in DEFAULT_LAMBDA_GRID if x > 0)  # λ values offered besides the baseline
 GAMMA_OPTIONS = (None, *GAMMA_GRID, 0.75, 1.0)  # background correction γ: None = chosen on dev data (the default)
+TEACHER_MODES = ("frozen", "top-n", "full")
+TEACHER_KINDS = ("auto", "lexical", "transformer", "hybrid", "random")  # what makes neighbours (the knn head)
+MAX_LENGTHS = (64, 128, 256, 512)
 
 
 def env_default(name: str, default: Any, cast: Callable[[str], Any] = str) -> Any:
@@ -42,6 +45,45 @@ def defaults() -> dict[str, Any]:
         "lambdas": [float(x) for x in env_default("BAT_LAMBDAS", ",".join(f"{x:g}" for x in LAMBDA_CHOICES)).split(",")
                     if x.strip()],
     }
+
+
+def teacher_heads(mode: str) -> list[str]:
+    """The heads the Train page offers for a training mode (knn needs frozen embeddings)."""
+    return ["knn", "linear", "mlp"] if mode == "frozen" else ["linear", "mlp"]
+
+
+def teacher_start(d: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Train page's first teacher settings (before the user changes any): :func:`defaults` where the page offers
+    them, else the page's own first choice."""
+    d = d or defaults()
+    mode = d["teacher_mode"] if d["teacher_mode"] in TEACHER_MODES else TEACHER_MODES[0]
+    heads = teacher_heads(mode)
+    head = d["teacher_head"] if d["teacher_head"] in heads else heads[0]
+    return {"model": d["teacher_model"], "mode": mode, "head": head,
+            "kind": d["teacher_kind"] if d["teacher_kind"] in TEACHER_KINDS else TEACHER_KINDS[0],
+            "max_length": d["teacher_max_length"] if d["teacher_max_length"] in MAX_LENGTHS else 256,
+            "epochs": d["teacher_epochs"] if mode == "frozen" else max(1, d["teacher_epochs"]),
+            "head_epochs": d["teacher_head_epochs"]}
+
+
+def teacher_config(model: str, mode: str, head: str, kind: str, max_length: int, epochs: int,
+                   head_epochs: int) -> TeacherConfig:
+    """The teacher settings the Train page trains with (raises BatError on impossible ones): the neighbours' kind
+    counts only for the knn head (every other head reads the transformer)."""
+    return TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head,
+                         kind=kind if head == "knn" else "transformer", max_length=int(max_length),
+                         epochs=int(epochs), head_epochs=int(head_epochs))
+
+
+def default_teacher() -> TeacherConfig:
+    """The teacher the Train page trains with when the user changes nothing (what the app builds ahead)."""
+    return teacher_config(**teacher_start())
+
+
+def prebuild_teacher() -> bool:
+    """Whether the app builds the default teacher in the background when a corpus is loaded (``BAT_PREBUILD_TEACHER=0``
+    turns it off, e.g. to time a Train press on a cold cache)."""
+    return env_default("BAT_PREBUILD_TEACHER", "1") != "0"
 
 
 def next_lambda(trained: list[float], current: float) -> float:

@@ -34,6 +34,7 @@ class Job:
     detail: str | None = None  # traceback of an unexpected error
     run_keys: list[str] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
+    watch: Any = None  # what the work tells pages about its plan while it runs (a ui.live.GridWatch for a training)
     started: float = field(default_factory=time.time)
     finished: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)

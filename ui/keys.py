@@ -19,6 +19,11 @@ JOB_ID = "job_id"  # the last background job this session started (ui.jobs)
 JOB_TEACHER_CFG = "job_teacher_cfg"  # the teacher settings of that job, to train more λ alike from Compare
 
 
+def followed(picker: str) -> str:
+    """The key that remembers which step of a running job a family picker last moved to (it moves once a step)."""
+    return f"{picker}_followed"
+
+
 def seen(panel: str) -> str:
     """The key that remembers which finished job a progress panel already reran the page for."""
     return f"{panel}_seen"

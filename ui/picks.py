@@ -9,21 +9,51 @@ import numpy as np
 import streamlit as st
 
 from bat_core.config import DEFAULT_BAT_LAMBDA
-from bat_core.explore.families import ordered
+from bat_core.explore.families import UNCHOSEN_NOTE, family_key, ordered
 from bat_core.runs.store import Run
 from ui import keys
+from ui.live import GridWatch
 
 
 def family_picker(fams: dict[str, list[Run]], saved: list[Run], key: str,
-                  prefer: Callable[[list[Run]], bool] | None = None) -> list[Run]:
+                  prefer: Callable[[list[Run]], bool] | None = None, watch: GridWatch | None = None,
+                  job_id: str = "") -> list[Run]:
     """The runs of the family the user picks in "Settings" (newest first, the γ candidates the dev rule did not
     choose last; no picker when there is one family). It starts at the first family ``prefer`` accepts, else the
-    first."""
+    first.
+
+    ``watch`` (a running job's plan, ``job_id`` its job): the picker moves, once each, to the job's first look while γ
+    is being chosen, then to the chosen γ's family (:meth:`GridWatch.showing`); in between the user's pick stands.
+    While γ is pending, its candidates' families say so instead of being called unchosen."""
     fam_keys, labels = ordered(fams, saved)
+    follow = _follow(watch, saved) if watch is not None else None
+    if watch is not None and watch.gamma_pending:
+        pending = watch.candidate_keys()
+        for fk in fam_keys:
+            if any(r.key in pending and r.lam > 0 for r in fams[fk]):
+                labels[fk] = labels[fk].removesuffix(UNCHOSEN_NOTE) + PENDING_NOTE
     if len(fam_keys) == 1:
         return fams[fam_keys[0]]
     default = next((i for i, fk in enumerate(fam_keys) if prefer is not None and prefer(fams[fk])), 0)
+    if follow is not None and follow[1] in fams:
+        default = fam_keys.index(follow[1])
+        tag = f"{job_id}:{follow[0]}"
+        if st.session_state.get(keys.followed(key)) != tag:
+            st.session_state[keys.followed(key)] = tag
+            if key in st.session_state:  # drawn before: move it (the value set here is the one it shows)
+                st.session_state[key] = follow[1]
+                default = 0
     return fams[st.selectbox("Settings", fam_keys, default, format_func=labels.get, key=key)]
+
+
+PENDING_NOTE = " · a γ candidate (γ not chosen yet)"
+
+
+def _follow(watch: GridWatch, saved: list[Run]) -> tuple[str, str] | None:
+    """(why, family key) of the family a running job's pages should show now (see :meth:`GridWatch.showing`)."""
+    found = watch.showing({r.key for r in saved})
+    run = next((r for r in saved if found is not None and r.key == found[1]), None)
+    return (found[0], family_key(run)) if found is not None and run is not None else None
 
 
 def picked() -> tuple[float | None, int | None]:

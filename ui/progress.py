@@ -5,14 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from bat_core.base.progress import ProgressEvent
-from ui import keys
+from bat_core.data.corpus import Corpus
+from ui import keys, runs
 from ui.jobs import Job, manager
+from ui.live import GridWatch
+from ui.prebuild import Prebuild
 
 # How often the panels refresh while a job runs. Every refresh is a script run on the server and a re-render in the
 # browser, and both share the cores with the training: with the panel every 1 s and the sidebar every 2 s, headless
 # Chromium alone used ~14% of one core through a demo grid (2-core VM). 2 s / 5 s still read as live.
 PANEL_EVERY_S = 2.0
 SIDEBAR_EVERY_S = 5.0
+# While a job's first results are awaited (γ being chosen: the first look, then the switch to the chosen γ), the line
+# that watches the run cache looks every second: a run that lands shows up to 1 s sooner, and that tick is one small
+# element (the page itself reruns only when a run lands).
+FIRST_LOOK_EVERY_S = 1.0
 
 
 def last_job() -> Job | None:
@@ -53,16 +60,50 @@ def _rerun_once_when_done(job: Job, key: str) -> bool:
     return True
 
 
-def job_panel(job: Job, key: str) -> None:
-    """Live progress of a background job (refreshed every ``PANEL_EVERY_S``) with a cancel button."""
+def live_watch(job: Job | None, corpus: Corpus) -> GridWatch | None:
+    """The plan of the training job running on this corpus, to follow while it runs (None when none runs here)."""
+    if job is None or not job.running or job.corpus_hash != corpus.hash or not isinstance(job.watch, GridWatch):
+        return None
+    return job.watch
+
+
+def live_line(job: Job, present: frozenset[str] | None = None) -> str:
+    """"Training: <what is training now> · <n> of <N> runs done" for a training job ("" for any other job)."""
+    if not isinstance(job.watch, GridWatch):
+        return ""
+    return job.watch.line(runs.present_keys() if present is None else present, teacher_ready=job.step > 0)
+
+
+def _landed(job: Job) -> tuple[frozenset[str], bool]:
+    """What a page following ``job`` drew from: the run keys in the cache, and whether γ was still pending."""
+    return runs.present_keys(), isinstance(job.watch, GridWatch) and job.watch.gamma_pending
+
+
+def _rerun_when_runs_land(job: Job, seen: tuple[frozenset[str], bool]) -> frozenset[str]:
+    """Rerun the whole page when the run cache holds other runs than the page last drew (runs are saved as each
+    stack finishes, so its tables and charts fill in while the job runs) or γ was chosen since (the page moves to
+    the chosen γ's runs); the keys there now otherwise."""
+    now = _landed(job)
+    if now != seen:
+        st.rerun(scope="app")
+    return now[0]
+
+
+def job_panel(job: Job, key: str, follow: bool = False) -> None:
+    """Live progress of a background job (refreshed every ``PANEL_EVERY_S``) with a cancel button. ``follow``: the
+    whole page reruns whenever one of the job's runs lands (for pages that show the runs)."""
+    seen = _landed(job) if follow else (frozenset(), False)
 
     @st.fragment(run_every=PANEL_EVERY_S)
     def _panel() -> None:
         if _rerun_once_when_done(job, key):
             return
+        present = _rerun_when_runs_land(job, seen) if follow else None
         with st.status(f"{job.label} · {job.elapsed:,.0f} s", expanded=True, state="running"):
             n = len(job.steps)
             st.progress(job.fraction, text=f"Step {min(job.step + 1, n)} of {n}")
+            if follow and (line := live_line(job, present)):  # pages that follow a job say it here
+                st.markdown(line)
             if job.event is not None:
                 st.markdown(_event_line(job, job.event))
             for note in job.notes[-6:]:
@@ -75,12 +116,50 @@ def job_panel(job: Job, key: str) -> None:
     _panel()
 
 
+def live_status(job: Job, key: str) -> None:
+    """One line on what the running job is training and how many of its runs are done, refreshed every
+    ``PANEL_EVERY_S`` (``FIRST_LOOK_EVERY_S`` while γ is being chosen); the whole page reruns when a run lands, and
+    once when the job ends."""
+    seen = _landed(job)
+
+    @st.fragment(run_every=FIRST_LOOK_EVERY_S if seen[1] else PANEL_EVERY_S)
+    def _line() -> None:
+        if _rerun_once_when_done(job, key):
+            return
+        st.info(live_line(job, _rerun_when_runs_land(job, seen)))
+
+    _line()
+
+
+def prebuild_line(build: Prebuild) -> None:
+    """One short line under the teacher settings: the teacher is being prepared in the background (refreshed until
+    it is ready; then the page reruns, and reads it from the cache), or it is ready. Nothing after a failure (the
+    Train job meets the same error and reports it) or when a training of another teacher stopped it."""
+    if build.state in ("error", "cancelled"):
+        return
+    if not build.running:
+        st.caption(f"✓ Ready: prepared in the background in {build.elapsed:.0f} s, after the corpus was loaded.")
+        return
+
+    @st.fragment(run_every=PANEL_EVERY_S)
+    def _line() -> None:
+        if not build.running:
+            st.rerun(scope="app")
+        ev = build.event
+        where = f"; {ev.stage} {ev.done}/{ev.total}" if ev is not None and ev.total else ""
+        st.caption(f"Being prepared in the background since the corpus was loaded ({build.elapsed:.0f} s{where}): "
+                   "Train will use it.")
+
+    _line()
+
+
 def job_outcome(job: Job | None) -> None:
     """What happened to the last job: nothing while it runs; success, cancel or error (with the engine's words)."""
     if job is None or job.running:
         return
     if job.state == "done":
-        notes = "\n".join(f"- {n}" for n in job.notes[-8:])
+        shown = job.notes if len(job.notes) <= 8 else [*job.notes[:2], f"… {len(job.notes) - 7} more", *job.notes[-5:]]
+        notes = "\n".join(f"- {n}" for n in shown)  # the teacher and the γ choice first, then the last runs
         st.success(f"**{job.label}: finished in {job.elapsed:,.1f} s.**\n\n{notes}")
     elif job.state == "cancelled":
         st.warning(f"{job.label}: cancelled after {job.elapsed:,.1f} s; finished runs were kept.")

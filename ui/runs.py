@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,16 @@ def _runs_signature(root: Path) -> tuple:
         return ()
     return tuple(sorted((d.name, (d / "run.json").stat().st_mtime) for d in root.iterdir()
                         if (d / "run.json").exists()))
+
+
+def present_keys() -> frozenset[str]:
+    """The keys of the runs saved in the app's cache now (folder names only, nothing read): what a page that follows a
+    running job compares to see whether a run landed."""
+    root = cache().runs.root
+    try:
+        return frozenset(d.name for d in os.scandir(root) if os.path.exists(os.path.join(d.path, "run.json")))
+    except OSError:
+        return frozenset()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

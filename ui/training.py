@@ -18,8 +18,9 @@ from bat_core.data.corpus import Corpus
 from bat_core.explore.wording import gamma_sentence, planned_teacher
 from bat_core.runs.store import Run
 from bat_core.teachers.choice import choice_line, teacher_name
-from ui import keys, perf, runs
+from ui import keys, perf, prebuild, runs
 from ui.jobs import Job, manager
+from ui.live import GridWatch
 from ui.runs import cache
 
 
@@ -43,11 +44,17 @@ def teacher_line(corpus: Corpus, tcfg: TeacherConfig) -> tuple[str, bool]:
     return (name, True) if name else (planned_teacher(tcfg), False)
 
 
-def teacher_note(step: grid.Step, tcfg: TeacherConfig) -> str:
+def teacher_note(step: grid.Step, tcfg: TeacherConfig, ahead: bool = False) -> str:
     """The job's line for the teacher step: trained or read, how long, and what it is (the choice line of a kNN
-    teacher names it with its scores; any other is named by ``teacher_name``, with its dev perplexity)."""
+    teacher names it with its scores; any other is named by ``teacher_name``, with its dev perplexity). ``ahead``:
+    the app was building it in the background when the job started (the job waited for that build)."""
     meta = step.teacher_meta or {}
-    note = f"teacher {'read from cache' if step.cached else 'trained'} in {step.wall_time_s:.1f} s"
+    if step.cached:
+        note = f"teacher read from cache in {step.wall_time_s:.1f} s"
+    elif ahead:
+        note = f"teacher built in the background since the corpus loaded, ready {step.wall_time_s:.1f} s after Train"
+    else:
+        note = f"teacher trained in {step.wall_time_s:.1f} s"
     line = choice_line(meta)
     if line:
         return f"{note}. {line}"
@@ -69,11 +76,16 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
     """What the background job runs: ``bat_core.grid.execute`` with the job's progress and cancel hooks."""
 
     def work(job: Job) -> dict[str, Any]:
+        ahead = prebuild.of(cache_dir, p.teacher_key)  # the app's background build of this teacher, if any
+        ahead_running = ahead is not None and ahead.running
+
         def on_step(step: grid.Step) -> None:
             if step.gamma is not None:
+                if isinstance(job.watch, GridWatch):
+                    job.watch.choose(step.gamma)  # the pages switch from the first look to the chosen γ's runs
                 job.next_step(gamma_sentence(step.gamma) + (" (runs read from cache)" if step.cached else ""))
             elif step.member is None:
-                job.next_step(teacher_note(step, p.teacher))
+                job.next_step(teacher_note(step, p.teacher, ahead_running))
             else:
                 assert step.run is not None
                 job.run_keys.append(step.run.key)
@@ -93,7 +105,8 @@ def start_training(corpus: Corpus, tcfg: TeacherConfig, scfg: StudentConfig, dba
 
     Raises :class:`BatError` when the settings cannot train on this corpus (the page shows it)."""
     p = grid.plan(corpus, tcfg, scfg, dbase, lambdas, seeds)
-    job = manager().start(Job(label=label, corpus_hash=corpus.hash, steps=p.steps), job_work(p, cache().root))
+    job = manager().start(Job(label=label, corpus_hash=corpus.hash, steps=p.steps, watch=GridWatch(p)),
+                          job_work(p, cache().root))
     st.session_state[keys.JOB_ID] = job.id
     if p.needs_teacher:
         st.session_state[keys.JOB_TEACHER_CFG] = tcfg.to_dict()

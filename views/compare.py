@@ -29,6 +29,9 @@ st.caption("Slide λ to see what the teacher changes: the student trained at tha
 corpus = state.require_corpus()
 
 job = progress.session_job()
+watch = progress.live_watch(job, corpus)  # a job training on this corpus: the page follows it as its runs land
+if watch is not None:
+    progress.live_status(job, "cmp_live")
 saved = runs.all_runs(corpus)
 fams = comparable(families(saved))
 if not fams:
@@ -36,12 +39,17 @@ if not fams:
         progress.job_panel(job, "cmp_panel")
     else:
         progress.job_outcome(job)
-    st.info("Nothing to compare yet: train the λ = 0 baseline and at least one λ > 0 on this corpus.")
-    st.page_link("views/train.py", label="Go to Train →")
+    if watch is not None:
+        st.info("Nothing to compare yet: the aligned topics show here as soon as the baseline and a first BAT run "
+                "are trained (this page updates itself).")
+    else:
+        st.info("Nothing to compare yet: train the λ = 0 baseline and at least one λ > 0 on this corpus.")
+        st.page_link("views/train.py", label="Go to Train →")
     st.stop()
 
 # ------------------------------------------------------------------------------------------------ pickers
-fruns = picks.family_picker(fams, saved, keys.CMP_FAMILY)  # newest first; the γ candidates not chosen last
+# newest first, the γ candidates not chosen last; while a job runs: its first look, then the chosen γ's runs
+fruns = picks.family_picker(fams, saved, keys.CMP_FAMILY, watch=watch, job_id=job.id if job is not None else "")
 lams = sorted({r.lam for r in fruns if r.lam > 0})
 base_seeds = {r.seed for r in fruns if r.lam == 0}
 
@@ -50,7 +58,8 @@ c1, c2 = st.columns([3, 1])
 lam = c1.select_slider("λ: weight of the teacher's target in the loss (trained values)", lams, key=keys.CMP_LAM,
                        format_func=lambda x: f"{x:g}", persist_state="session")
 if len(lams) == 1:
-    c1.caption("Only one λ trained so far: add values with “Train another λ” below and the slider grows.")
+    c1.caption("Only one λ trained so far: the slider grows as the running job's runs land." if watch is not None
+               else "Only one λ trained so far: add values with “Train another λ” below and the slider grows.")
 seeds = sorted(base_seeds & {r.seed for r in fruns if np.isclose(r.lam, lam)})
 if not seeds:
     st.warning(f"λ = {lam:g} and the baseline share no seed; train the baseline with the same seeds.")
@@ -61,14 +70,18 @@ picks.remember(lam, seed)
 
 base = pick(fruns, 0.0, seed)
 bat = pick(fruns, lam, seed)
-name_b = run_label(bat)
+provisional = watch is not None and watch.provisional(bat.key)  # a γ candidate while the job still chooses γ
+name_b = f"BAT (λ={lam:g}, γ={gamma(bat):g}, provisional)" if provisional else run_label(bat)
+if provisional:
+    st.warning(f"**Provisional**: γ is not chosen yet. This is the γ = {gamma(bat):g} candidate, trained first so that "
+               "there is something to look at; the page switches to the chosen γ's runs when they land.")
 st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
 _choice = choice_line(_t)
 if _choice and not teacher_is_weak(_t):
     st.info(_choice)
-_gamma_line, _gamma_rule = cc.gamma_line(cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fade(bat), fruns,
-                                         saved)
+_gamma_line, _gamma_rule = ("", "") if provisional else cc.gamma_line(
+    cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fade(bat), fruns, saved)
 if _gamma_line:
     st.caption(_gamma_line)
     with st.expander("How γ was chosen: the rule and every candidate"):
@@ -79,9 +92,14 @@ if teacher_is_weak(_t):
                "distilling from it is unlikely to help. Try the knn head, or a longer max length.")
 
 # ------------------------------------------------------------------------------------------ train another λ
-with st.expander("Train another λ with these settings", expanded=bool(job and job.running)):
-    if job is not None and job.running:
+# open while a λ sent from here trains (its progress and cancel button are inside); the line at the top says the rest
+from_here = bool(job and job.running and st.session_state.get(keys.CMP_PENDING_LAM) is not None)
+with st.expander("Train another λ with these settings", expanded=from_here):
+    if from_here:
         progress.job_panel(job, "cmp_panel")
+    elif job is not None and job.running:  # no second live panel under a closed expander: the line at the top says it
+        st.caption("A training is running; when it ends, you can train another λ here. Its progress and Cancel button "
+                   "are on the Train page.")
     else:
         e1, e2 = st.columns([1, 2])
         new_lam = e1.number_input("λ", 0.01, 1.0, next_lambda(lams, lam), 0.05, key="cmp_new_lam", format="%.2f",
@@ -170,7 +188,8 @@ compare_views.document(corpus, base, bat)
 st.subheader("Export")
 st.download_button("Aligned topic pairs (CSV)", cc.pairs_csv(base.key, bat.key, base, bat),
                    f"aligned-{corpus.name}-lam{lam:g}-seed{seed}.csv", "text/csv", key="cmp_dl_pairs")
-which = st.radio("Run", ["Baseline (λ=0)", name_b], index=1, horizontal=True, key="cmp_export_which")
-export_buttons(base if which.startswith("Baseline") else bat, corpus, "cmp")
+which = st.radio("Run", ["base", "bat"], index=1, horizontal=True, key="cmp_export_which",
+                 format_func={"base": "Baseline (λ=0)", "bat": name_b}.get)  # stable values: name_b may change
+export_buttons(base if which == "base" else bat, corpus, "cmp")
 cc.warm(fruns, seed, lambda x: f"BAT (λ={x:g})")  # the other λ of this seed, in the background
 perf.freeze_once()  # the first time through: later reruns' garbage collection skips the imported libraries

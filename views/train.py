@@ -3,14 +3,24 @@
 import streamlit as st
 
 from bat_core.base.errors import BatError
-from bat_core.config import DEFAULT_BAT_LAMBDA, DistillConfig, StudentConfig, TeacherConfig
+from bat_core.config import DEFAULT_BAT_LAMBDA, DistillConfig, StudentConfig
 from bat_core.explore import plots
 from bat_core.explore.families import families, run_label
 from bat_core.explore.wording import neighbour_options, plan_details, plan_sentence
 from bat_core.grid import seed_list
 from bat_core.teachers.choice import median_length, short_documents_hint
-from ui import keys, picks, progress, runs, state, training
-from ui.defaults import GAMMA_OPTIONS, LAMBDA_CHOICES, defaults
+from ui import keys, picks, prebuild, progress, runs, state, training
+from ui.defaults import (
+    GAMMA_OPTIONS,
+    LAMBDA_CHOICES,
+    MAX_LENGTHS,
+    TEACHER_KINDS,
+    TEACHER_MODES,
+    defaults,
+    teacher_config,
+    teacher_heads,
+    teacher_start,
+)
 from ui.exports import export_buttons
 from ui.sidebar import device_name
 from ui.text import md_escape
@@ -30,39 +40,36 @@ job = progress.session_job()
 busy = job is not None and job.running
 
 tcol, scol = st.columns(2, gap="large")
+t0 = teacher_start(d)
 with tcol:
     st.subheader("Teacher")
-    model = st.text_input("Encoder", d["teacher_model"], key="t_model", persist_state=PERSIST,
+    model = st.text_input("Encoder", t0["model"], key="t_model", persist_state=PERSIST,
                           help="The transformer that embeds documents: 'minilm' = the MiniLM-L6 sentence encoder that "
                                "ships with the app (offline); or a local folder with a Hugging Face encoder. "
                                "Neighbours by shared words never run it")
-    modes = ["frozen", "top-n", "full"]
-    mode = st.selectbox("Training mode", modes, modes.index(d["teacher_mode"]) if d["teacher_mode"] in modes else 0,
-                        key="t_mode", persist_state=PERSIST,
+    mode = st.selectbox("Training mode", TEACHER_MODES, TEACHER_MODES.index(t0["mode"]), key="t_mode",
+                        persist_state=PERSIST,
                         format_func={"frozen": "frozen encoder, train the head (fast on CPU)",
                                      "top-n": "fine-tune the top layers", "full": "fine-tune everything (GPU)"}.get)
-    heads = ["knn", "linear", "mlp"] if mode == "frozen" else ["linear", "mlp"]
-    head = st.selectbox("Head", heads, heads.index(d["teacher_head"]) if d["teacher_head"] in heads else 0,
+    heads = teacher_heads(mode)
+    head = st.selectbox("Head", heads, heads.index(t0["head"]) if t0["head"] in heads else 0,
                         key="t_head", persist_state=PERSIST,
                         format_func={"linear": "linear layer over the vocabulary (the paper)",
                                      "mlp": "MLP (one hidden layer)",
                                      "knn": "nearest neighbours' words (k, smoothing chosen on dev)"}.get,
                         help="How the teacher turns a document embedding into a predicted bag of words")
-    kinds = ["auto", "lexical", "transformer", "hybrid", "random"]
     kind = "transformer"
     if head == "knn":
         kind = st.selectbox(
-            "Neighbours by", kinds, kinds.index(d["teacher_kind"]) if d["teacher_kind"] in kinds else 0,
-            key="t_kind", persist_state=PERSIST,
+            "Neighbours by", TEACHER_KINDS, TEACHER_KINDS.index(t0["kind"]), key="t_kind", persist_state=PERSIST,
             format_func=neighbour_options(model.strip() or "minilm").get,
             help="What makes two documents neighbours. auto compares the candidates on the dev split by "
                  "perplexity and says which it chose and what the others scored")
         hint = short_documents_hint(median_length(corpus.counts, corpus.splits["train"]))
         if hint and kind in ("auto", "lexical"):
             st.caption(hint)
-    lengths = [64, 128, 256, 512]
-    max_len = st.select_slider("Max length (tokens)", lengths, d["teacher_max_length"]
-                               if d["teacher_max_length"] in lengths else 256, key="t_maxlen", persist_state=PERSIST,
+    max_len = st.select_slider("Max length (tokens)", MAX_LENGTHS, t0["max_length"], key="t_maxlen",
+                               persist_state=PERSIST,
                                help="Longer documents are split into windows of this length and averaged")
     t_epochs = d["teacher_epochs"]
     if mode != "frozen":
@@ -107,8 +114,7 @@ with scol:
 lambdas, errors = training.lambda_grid(lams)
 teacher, cached = "", False
 try:
-    tcfg = TeacherConfig(model=model.strip() or "minilm", mode=mode, head=head, kind=kind, max_length=int(max_len),
-                         epochs=int(t_epochs), head_epochs=d["teacher_head_epochs"])
+    tcfg = teacher_config(model, mode, head, kind, max_len, t_epochs, d["teacher_head_epochs"])
     scfg = StudentConfig(n_topics=int(k), epochs=int(epochs), student=student)
     dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None, background_correction=gamma)
 except BatError as e:
@@ -117,6 +123,10 @@ else:
     teacher, cached = training.teacher_line(corpus, tcfg)
     tcol.caption(f"Target from: **{teacher}**" + (" (trained for these settings: read from the cache)." if cached
                                                    else ". Trained once per corpus and settings, then cached."))
+    ahead = prebuild.status(corpus, tcfg)  # the default teacher, built in the background since the corpus loaded
+    if ahead is not None and not busy:
+        with tcol:
+            progress.prebuild_line(ahead)
 for e in errors:
     st.error(e)
 
@@ -137,8 +147,9 @@ if clicked and not errors:
     except BatError as e:
         st.error(str(e))
 
+watch = progress.live_watch(job, corpus)
 if job is not None and job.running:
-    progress.job_panel(job, "train_panel")
+    progress.job_panel(job, "train_panel", follow=watch is not None)  # the runs below fill in as they land
 else:
     progress.job_outcome(job)
     if job is not None and job.state == "done" and job.corpus_hash == corpus.hash:
@@ -147,14 +158,19 @@ else:
 # ---------------------------------------------------------------------------------------------------- results
 saved = runs.all_runs(corpus)
 if not saved:
-    st.info("No runs for this corpus yet: press **Train**.")
+    st.info("No runs for this corpus yet: they show here as the job trains them (this page updates itself)."
+            if watch is not None else "No runs for this corpus yet: press **Train**.")
     st.stop()
 
 st.divider()
 st.subheader("Trained runs for this corpus")
 last = progress.last_job()
 fruns = picks.family_picker(families(saved), saved, keys.TRAIN_FAMILY,
-                            prefer=lambda fam: last is not None and any(r.key in last.run_keys for r in fam))
+                            prefer=lambda fam: last is not None and any(r.key in last.run_keys for r in fam),
+                            watch=watch, job_id=job.id if job is not None else "")
+if watch is not None and any(watch.provisional(r.key) for r in fruns if r.lam > 0):
+    st.caption(f"Provisional: γ is not chosen yet; these are the first look's runs (γ = {watch.first_look_gamma:g}). "
+               "The chosen γ's runs replace them as they land.")
 df = plots.metrics_frame(fruns)
 show = df.drop(columns=["key"]).rename(columns={"lam": "λ", "npmi": "test NPMI", "dev_npmi": "dev NPMI",
                                                 "tu": "topic uniqueness", "best_epoch": "best epoch",
