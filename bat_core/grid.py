@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from .base.errors import BatError
 from .base.io import write_json
-from .base.progress import Progress, ShouldStop
+from .base.progress import Progress, ShouldStop, check_stop
 from .config import (
     DEFAULT_BAT_LAMBDA,
     PAPER_SEEDS,
@@ -282,8 +282,12 @@ def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = No
     where = str(cache.teacher_path(teacher_key(corpus, tcfg)))
     with _BUILDING_LOCK:
         lock = _BUILDING.setdefault(where, threading.Lock())
-    with lock:
+    while not lock.acquire(timeout=0.25):  # waiting for another build: still cancellable
+        check_stop(should_stop)
+    try:
         return build_teacher(corpus, tcfg, cache.root, progress, should_stop)
+    finally:
+        lock.release()
 
 
 def _train_missing(corpus: Corpus, members: list[tuple[StudentConfig, DistillConfig]],

@@ -172,3 +172,31 @@ def test_a_diverging_member_stops_training_with_a_plain_error(demo_corpus, monke
     monkeypatch.setattr(train, "bat_loss", lambda *args: real(*args) * float("nan"))
     with pytest.raises(BatError, match=r"diverged.*λ = 0, seed 1.*epoch 1.*learning rate"):
         fit_students(demo_corpus, [(_cfg(1), DistillConfig(lam=0.0))])
+
+
+def test_a_job_waiting_for_another_teacher_build_can_be_cancelled(demo_corpus, tmp_path, monkeypatch):
+    """Two builds of one teacher never run at once in a process, and the one that waits still hears Cancel."""
+    import threading
+
+    from bat_core import grid
+    from bat_core.base.progress import Cancelled
+    from bat_core.config import TeacherConfig
+    from bat_core.teachers import build
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_build(*args, **kwargs):
+        started.set()
+        release.wait(10)
+        return "built"
+
+    monkeypatch.setattr(build, "build_teacher", slow_build)
+    tcfg = TeacherConfig(kind="lexical")
+    first = threading.Thread(target=grid.get_teacher, args=(demo_corpus, tcfg, tmp_path))
+    first.start()
+    assert started.wait(10)
+    with pytest.raises(Cancelled):
+        grid.get_teacher(demo_corpus, tcfg, tmp_path, should_stop=lambda: True)
+    release.set()
+    first.join(10)
+    assert grid.get_teacher(demo_corpus, tcfg, tmp_path) == "built"  # the lock was released
