@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-from entry import run
 
 from bat_core.base.errors import BatError
 from bat_core.runs.store import Run
@@ -95,4 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

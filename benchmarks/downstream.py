@@ -16,8 +16,6 @@ import argparse
 import time
 from pathlib import Path
 
-from entry import run
-
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
@@ -101,4 +99,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

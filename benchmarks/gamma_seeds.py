@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from entry import run
 
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
@@ -131,4 +130,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

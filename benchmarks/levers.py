@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-from entry import run
 
 from bat_core.base.device import amp_dtype, pick_device
 from bat_core.base.distributed import current_dist
@@ -490,4 +489,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

@@ -47,7 +47,6 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-from entry import run
 
 from bat_core.base.errors import BatError
 from bat_core.base.io import atomic_write_bytes, atomic_write_text, dumps_json
@@ -501,4 +500,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from entry import run
 
 from bat_core.base.errors import BatError
 
@@ -1007,4 +1006,6 @@ def _render_notes(res: dict, ctx: dict) -> list[str]:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

@@ -28,7 +28,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from entry import run
 
 from bat_core.base.progress import TqdmProgress
 from bat_core.config import DEFAULT_BAT_LAMBDA, STUDENT_KINDS, CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
@@ -309,4 +308,6 @@ def render_markdown(res: dict) -> str:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

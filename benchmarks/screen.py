@@ -18,8 +18,6 @@ import json
 import time
 from pathlib import Path
 
-from entry import run
-
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
 from bat_core.grid import get_teacher, seed_list
@@ -59,4 +57,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

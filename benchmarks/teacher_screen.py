@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from entry import run
-
 from bat_core.config import TeacherConfig
 from bat_core.data.corpus import load_corpus
 from bat_core.grid import get_teacher
@@ -75,4 +73,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

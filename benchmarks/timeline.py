@@ -17,8 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-from entry import run
-
 from bat_core import grid
 from bat_core.config import DEFAULT_APP_SEEDS, DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
@@ -75,4 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

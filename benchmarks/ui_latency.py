@@ -40,8 +40,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-from entry import run
-
 from bat_core.base.errors import BatError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,4 +283,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)

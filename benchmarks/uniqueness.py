@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-from entry import run
 
 from bat_core.config import DistillConfig, StudentConfig, TeacherConfig
 from bat_core.data.corpus import load_corpus
@@ -401,4 +400,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
+
     run(main, __file__)
