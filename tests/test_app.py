@@ -236,7 +236,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
     assert not at.exception, at.exception
     assert at.select_slider(key="cmp_lam").options == ["0.5"]
     metrics = {m.label: m.value for m in at.metric}
-    assert "Baseline NPMI (test)" in metrics and "BAT (λ=0.5) NPMI" in metrics
+    assert "Baseline NPMI (test)" in metrics and "BAT (λ=0.5) NPMI (test)" in metrics
     table = next(m.value for m in at.markdown if "bat-align" in m.value)
     assert table.count("<tr>") + table.count("<tr class='far'>") == 1 + 5  # header + 5 aligned pairs
     base_run, bat_run = _pair(at, 0.5)
@@ -282,7 +282,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
     slider = at.select_slider(key="cmp_lam")
     assert slider.options == ["0.25", "0.5"]
     assert slider.value == 0.25  # the view moved to the new λ
-    assert "BAT (λ=0.25) NPMI" in {m.label for m in at.metric}
+    assert "BAT (λ=0.25) NPMI (test)" in {m.label for m in at.metric}
 
     # ---- the slider moves back to an already trained λ: read from the run cache, nothing trains
     import bat_core.grid
@@ -295,7 +295,7 @@ def test_train_compare_ldavis_export(app_env, downloads):
         mp.setattr(bat_core.grid, "_train_missing", no_training)
         at.select_slider(key="cmp_lam").set_value(0.5).run()
     assert not at.exception, at.exception
-    assert "BAT (λ=0.5) NPMI" in {m.label for m in at.metric}
+    assert "BAT (λ=0.5) NPMI (test)" in {m.label for m in at.metric}
     assert manager().active() is None and len(list(Path(app_env["BAT_CACHE_DIR"], "runs").iterdir())) == n_runs
 
     # ---- pyLDAvis, starting from the λ chosen on the Compare page
@@ -617,3 +617,111 @@ def test_app_job_and_cli_share_one_path_and_cache(app_env, tmp_path, capsys):
     assert fresh.topics == app_run.topics
     assert fresh.metrics["test_npmi"] == pytest.approx(app_run.metrics["test_npmi"], abs=1e-6)
     capsys.readouterr()
+
+
+# ------------------------------------------------------------------------------------- time estimate, coherence
+def _fast_speeds(monkeypatch, gate=None):
+    """The estimate's speed measurements replaced by fixed speeds (``gate``: they wait for it), so no test measures."""
+    from bat_core.training import estimate as est
+
+    def student(device="auto"):
+        if gate is not None:
+            assert gate.wait(30)
+        return est.StudentSpeeds(per_cell=1e-9, per_cell_topic=1e-11, per_step=1e-3)
+
+    monkeypatch.setattr(est, "student_speeds", student)
+    monkeypatch.setattr(est, "encoder_speeds", lambda tcfg, device="auto": est.EncoderSpeeds(1e-3, 1e-5))
+    monkeypatch.setattr(est, "window_tokens", lambda corpus, tcfg: ([64] * corpus.n_docs, [64] * corpus.n_docs))
+
+
+def _wait_caption(at: AppTest, start: str, timeout: float = 30) -> str:
+    deadline = time.time() + timeout
+    while True:
+        found = [c for c in texts(at.caption) if c.startswith(start)]
+        if found:
+            return found[0]
+        assert time.time() < deadline, texts(at.caption)
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def test_train_page_says_how_long_the_plan_will_take(app_env, monkeypatch, tmp_path):
+    """The estimate is computed off the page's path ("estimating…" meanwhile), then shown under the plan; the job
+    counts runs against it and says, when done, what it took next to it."""
+    import threading
+
+    from ui.jobs import manager
+
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BAT_PREBUILD_TEACHER", "0")
+    gate = threading.Event()
+    _fast_speeds(monkeypatch, gate)
+    at = new_app()
+    at.switch_page("views/train.py").run()
+    assert "Estimating the time on this machine…" in texts(at.caption)  # the page did not wait for the speeds
+    gate.set()
+    sentence = _wait_caption(at, "Estimated time on this machine: about ")
+    assert re.search(r"about \d+ (s|min|h) for \d+ runs", sentence), sentence
+    at.selectbox(key="s_gamma").set_value(0.0).run()  # other settings: another plan, estimated again
+    sentence = _wait_caption(at, "Estimated time on this machine: about ")
+    assert "for 2 runs" in sentence, sentence  # the baseline and λ = 0.5, one seed
+    at.button(key="train").click().run()
+    job = manager().get(at.session_state["job_id"])
+    wait_for_job(at)
+    assert job.clock is not None and job.clock.estimate is not None and job.clock.trained == 2
+    assert "of about 2 runs trained" in job.clock.line(job.elapsed)
+    assert any("estimated about" in s for s in texts(at.success)), texts(at.success)
+
+
+def test_clock_eta_follows_the_runs():
+    """The ETA: the estimate minus the elapsed time before any run lands, then what is left rescaled by how fast the
+    finished part went against its estimate."""
+    from bat_core.grid import Step
+    from bat_core.training.estimate import Estimate
+    from ui.estimates import Clock
+
+    clock = Clock(Estimate(teacher_s=10.0, selection_s=0.0, selection_high_s=0.0, grid_s=40.0, runs=4, runs_high=4))
+    assert "0 of about 4 runs trained" in clock.line(5.0) and "about 45 s left" in clock.line(5.0)
+    clock.step(Step(0, "teacher", cached=False, wall_time_s=10.0))
+    clock.step(Step(1, "λ=0", cached=False, wall_time_s=1.0, member=object(), run=object()))
+    clock.step(Step(2, "λ=0 again", cached=True, wall_time_s=0.0, member=object(), run=object()))  # read: no work
+    assert clock.trained == 1 and clock.done_s() == 20.0
+    assert "about 60 s left" in clock.line(40.0)  # 30 s of work left, at half the estimated speed
+    assert clock.took(70.0) == "took 70 s; estimated about 50 s before it started"
+
+
+SPARSE_WORDS = [a + b for a in ("bal", "cor", "dim", "fen", "gul", "hop", "jak", "kel", "lum", "mor", "nep", "pid",
+                                "quo", "ras", "sut", "tov", "vex", "wim", "yar", "zen")
+                for b in ("ada", "eko", "iru", "oma", "upi", "ent", "ark", "ost", "ulm", "iva")]
+
+
+def test_compare_says_the_test_split_is_too_sparse(app_env, monkeypatch, tmp_path):
+    """Short documents over many words: the test split sees few top-word pairs together. Compare shows the
+    whole-corpus NPMI, the pairs seen and the top words' document frequency, says plainly which NPMI to read, and
+    puts no arrow on the test NPMI."""
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BAT_PREBUILD_TEACHER", "0")
+    _fast_speeds(monkeypatch)
+    rng = np.random.default_rng(5)
+    data = "\n".join(" ".join(rng.choice(SPARSE_WORDS, 6, replace=False)) for _ in range(160)).encode()
+    at = new_app(timeout=120)
+    at.switch_page("views/corpus.py").run()
+    at.file_uploader(key="upload").set_value(("sparse.txt", data, "text/plain")).run()
+    at.button(key="load_upload").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    at.switch_page("views/train.py").run()
+    at.selectbox(key="s_gamma").set_value(0.0).run()
+    at.button(key="train").click().run()
+    wait_for_job(at)
+    at.switch_page("views/compare.py").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert {"Baseline NPMI (whole corpus)", "BAT (λ=0.5) NPMI (whole corpus)", "Top-word pairs seen together",
+            "Top words' mean document frequency"} <= set(metrics), list(metrics)
+    assert not metrics["BAT (λ=0.5) NPMI (test)"].proto.delta  # no arrow on a test split too sparse to judge
+    assert metrics["BAT (λ=0.5) NPMI (whole corpus)"].proto.delta
+    assert metrics["Top-word pairs seen together"].value.startswith("test ")
+    warning = " ".join(texts(at.warning))
+    assert "too sparse to judge coherence on this corpus" in warning, warning
+    assert "Read the NPMI against the whole corpus" in warning

@@ -127,7 +127,7 @@ def test_revisiting_a_lambda_recomputes_nothing(trained, monkeypatch):
     for v in (1.0, 0.5, 1.0):
         at.select_slider(key="cmp_lam").set_value(v).run()
         assert not at.exception, at.exception
-        assert f"BAT (λ={v:g}) NPMI" in {m.label for m in at.metric}
+        assert f"BAT (λ={v:g}) NPMI (test)" in {m.label for m in at.metric}
 
 
 @pytest.mark.slow
@@ -188,7 +188,7 @@ def test_warm_up_fills_the_other_lambdas(trained, monkeypatch):
     monkeypatch.setattr(cc.plots, "topic_npmi_pairs", _raise)
     at.select_slider(key="cmp_lam").set_value(1.0).run()
     assert not at.exception, at.exception
-    assert "BAT (λ=1) NPMI" in {m.label for m in at.metric}
+    assert "BAT (λ=1) NPMI (test)" in {m.label for m in at.metric}
 
 
 @pytest.mark.slow

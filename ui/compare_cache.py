@@ -18,7 +18,9 @@ import streamlit as st
 from bat_core.base.errors import BatError
 from bat_core.data.corpus import Corpus
 from bat_core.evaluation.align import align_topics
+from bat_core.evaluation.coherence import coherence as coherence_of
 from bat_core.evaluation.downstream import evaluate_runs
+from bat_core.evaluation.metrics import top_words
 from bat_core.explore import plots
 from bat_core.explore.families import pair_rows, rule_reading
 from bat_core.explore.teacher_effect import TeacherEffect, teacher_effect
@@ -50,6 +52,14 @@ def aligned(key_a: str, key_b: str, _a: Run, _b: Run) -> Pairs:
 def pair_table(key_a: str, key_b: str, _a: Run, _b: Run) -> list[dict]:
     """``explore.families.pair_rows`` for two runs: the aligned pairs with words, NPMI, JSD and closeness."""
     return pair_rows(aligned(key_a, key_b, _a, _b), _a.topics, _b.topics, npmi_per_topic(_a), npmi_per_topic(_b))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def coherence(key: str, corpus_hash: str, _run: Run, _corpus: Corpus) -> dict:
+    """NPMI of the run's top 10 words against the test split and the whole corpus, the share of top-word pairs each
+    saw together, the top words' mean document frequency and whether the test split is too sparse to read
+    (``bat_core.evaluation.coherence``), once per run key and corpus."""
+    return coherence_of(top_words(_run.beta, 10), _corpus.split_counts("test"), _corpus.counts)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

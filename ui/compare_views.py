@@ -10,7 +10,9 @@ import streamlit as st
 from bat_core.data.corpus import Corpus
 from bat_core.data.datasets import LABELLED
 from bat_core.evaluation.align import softmax_rows
+from bat_core.evaluation.coherence import MIN_PAIRS_SEEN
 from bat_core.explore.families import pick, run_label
+from bat_core.explore.wording import coherence_reading
 from bat_core.runs.store import Run
 from ui import compare_cache as cc
 from ui import runs, state, tables
@@ -19,7 +21,42 @@ from ui.text import md_escape
 SHIFT_WORDS = 15
 
 
-def lambda_one(fruns: list[Run], base: Run, seed: int) -> None:
+def coherence_pair(base: Run, other: Run, corpus: Corpus) -> tuple[dict, dict, bool]:
+    """Both runs' coherence (``compare_cache.coherence``) and whether the test split is too sparse to read for them
+    (either run's top-word pairs seen together there below ``MIN_PAIRS_SEEN``)."""
+    cb, co = cc.coherence(base.key, corpus.hash, base, corpus), cc.coherence(other.key, corpus.hash, other, corpus)
+    return cb, co, bool(cb["test_sparse"] or co["test_sparse"])
+
+
+def test_npmi_delta(base: Run, other: Run, sparse: bool) -> str | None:
+    """The arrow under the test NPMI: none when the test split is too sparse to judge coherence on."""
+    return None if sparse else f"{other.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}"
+
+
+def coherence_row(cb: dict, co: dict, sparse: bool, name: str) -> None:
+    """NPMI against the whole corpus for both runs (with the arrow), the share of top-word pairs the test split and
+    the corpus saw together, the top words' mean document frequency, and which NPMI to read."""
+    c = st.columns(4)
+    c[0].metric("Baseline NPMI (whole corpus)", f"{cb['corpus_npmi']:.3f}",
+                help="NPMI of the top 10 words against every document of the corpus (training split included): "
+                     "many more documents than the test split, so far fewer pairs of top words go unseen")
+    c[1].metric(f"{name} NPMI (whole corpus)", f"{co['corpus_npmi']:.3f}",
+                f"{co['corpus_npmi'] - cb['corpus_npmi']:+.3f}")
+    seen_test = min(cb["test_pairs_seen"] or 0.0, co["test_pairs_seen"] or 0.0)
+    seen_corpus = min(cb["corpus_pairs_seen"] or 0.0, co["corpus_pairs_seen"] or 0.0)
+    c[2].metric("Top-word pairs seen together", f"test {seen_test:.0%} · corpus {seen_corpus:.0%}",
+                help="The share of each topic's top-word pairs that occur together in at least one document (the "
+                     f"lower of the two runs); below {MIN_PAIRS_SEEN:.0%} NPMI is mostly zeros")
+    c[3].metric("Top words' mean document frequency", f"{cb['top_word_df']:.0f} · {co['top_word_df']:.0f}",
+                help="In how many documents of the corpus the top words occur on average: baseline · " + name)
+    text = coherence_reading(sparse, seen_test, MIN_PAIRS_SEEN)
+    if sparse:
+        st.warning(text, icon="⚠️")
+    else:
+        st.caption(text)
+
+
+def lambda_one(fruns: list[Run], base: Run, seed: int, corpus: Corpus) -> None:
     """λ = 1 (the student learns from the teacher's targets only) aligned with the baseline, same seed if trained."""
     ones = [r for r in fruns if np.isclose(r.lam, 1.0)]
     if not ones:
@@ -37,10 +74,10 @@ def lambda_one(fruns: list[Run], base: Run, seed: int) -> None:
         base = other
     rows = cc.pair_table(base.key, one.key, base, one)
     won, n_close = tables.wins(rows)
+    cb, co, sparse = coherence_pair(base, one, corpus)
     c = st.columns(4)
     c[0].metric("Baseline NPMI (test)", f"{base.metrics['test_npmi']:.3f}")
-    c[1].metric("λ = 1 NPMI (test)", f"{one.metrics['test_npmi']:.3f}",
-                f"{one.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}")
+    c[1].metric("λ = 1 NPMI (test)", f"{one.metrics['test_npmi']:.3f}", test_npmi_delta(base, one, sparse))
     c[2].metric("λ = 1 uniqueness", f"{one.metrics['tu']:.3f}", f"{one.metrics['tu'] - base.metrics['tu']:+.3f}")
     c[3].metric("Close counterparts", f"{n_close} of {len(rows)}",
                 help="Aligned pairs sharing at least 2 of their top 10 words; λ = 1 wins "
@@ -48,6 +85,7 @@ def lambda_one(fruns: list[Run], base: Run, seed: int) -> None:
     st.caption(f"Seed {one.seed}. At λ = 1 the student reconstructs only the teacher's predicted bag of words, "
                "never the document's own counts: the topics the teacher alone would give, aligned with the baseline "
                "by JSD as above.")
+    coherence_row(cb, co, sparse, "λ = 1")
     st.markdown(tables.aligned_table(rows, "Baseline (λ=0)", "λ = 1 (teacher only)"), unsafe_allow_html=True)
 
 

@@ -35,6 +35,7 @@ class Job:
     run_keys: list[str] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
     watch: Any = None  # what the work tells pages about its plan while it runs (a ui.live.GridWatch for a training)
+    clock: Any = None  # a training's time estimate and the runs it trained so far (ui.estimates.Clock)
     started: float = field(default_factory=time.time)
     finished: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from bat_core.base.progress import ProgressEvent
 from bat_core.data.corpus import Corpus
-from ui import keys, runs
+from ui import estimates, keys, runs
+from ui.estimates import Clock, duration
 from ui.jobs import Job, manager
 from ui.live import GridWatch
 from ui.prebuild import Prebuild
@@ -102,6 +105,8 @@ def job_panel(job: Job, key: str, follow: bool = False) -> None:
         with st.status(f"{job.label} · {job.elapsed:,.0f} s", expanded=True, state="running"):
             n = len(job.steps)
             st.progress(job.fraction, text=f"Step {min(job.step + 1, n)} of {n}")
+            if isinstance(job.clock, Clock):  # elapsed, runs trained, and an ETA recomputed as runs land
+                st.caption(job.clock.line(job.elapsed))
             if follow and (line := live_line(job, present)):  # pages that follow a job say it here
                 st.markdown(line)
             if job.event is not None:
@@ -160,7 +165,10 @@ def job_outcome(job: Job | None) -> None:
     if job.state == "done":
         shown = job.notes if len(job.notes) <= 8 else [*job.notes[:2], f"… {len(job.notes) - 7} more", *job.notes[-5:]]
         notes = "\n".join(f"- {n}" for n in shown)  # the teacher and the γ choice first, then the last runs
-        st.success(f"**{job.label}: finished in {job.elapsed:,.1f} s.**\n\n{notes}")
+        took = ""
+        if isinstance(job.clock, Clock) and job.clock.estimate is not None:
+            took = f" (estimated about {duration(job.clock.estimate.total_s)} before it started)"
+        st.success(f"**{job.label}: finished in {job.elapsed:,.1f} s{took}.**\n\n{notes}")
     elif job.state == "cancelled":
         st.warning(f"{job.label}: cancelled after {job.elapsed:,.1f} s; finished runs were kept.")
     else:
@@ -181,3 +189,26 @@ def sidebar_job(job: Job) -> None:
         st.progress(job.fraction, text=f"{job.label}: {job.fraction:.0%}")
 
     _progress()
+
+
+def estimate_line(corpus: Corpus, settings: tuple, cache_dir: Any) -> None:
+    """The plan's time estimate on this machine, in one caption under the plan: the plan and its estimate are computed
+    in the background (:mod:`ui.estimates`; the first time on a machine it measures speeds), "estimating…" meanwhile,
+    then the page reruns once to show it."""
+    pending = estimates.lookup(corpus, *settings, cache_dir)
+    if pending.state == "done":
+        st.caption(pending.estimate.sentence())
+        return
+    if pending.state == "error":
+        st.caption("No time estimate for this plan on this machine.")
+        return
+    if pending.state == "refused":  # the settings cannot train: Train says why
+        return
+
+    @st.fragment(run_every=1.0)
+    def _line() -> None:
+        if pending.state != "running":
+            st.rerun(scope="app")
+        st.caption("Estimating the time on this machine…")
+
+    _line()

@@ -18,7 +18,7 @@ from bat_core.data.corpus import Corpus
 from bat_core.explore.wording import gamma_sentence, planned_teacher
 from bat_core.runs.store import Run
 from bat_core.teachers.choice import choice_line, teacher_name
-from ui import keys, perf, prebuild, runs
+from ui import estimates, keys, perf, prebuild, runs
 from ui.jobs import Job, manager
 from ui.live import GridWatch
 from ui.runs import cache
@@ -80,6 +80,8 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
         ahead_running = ahead is not None and ahead.running
 
         def on_step(step: grid.Step) -> None:
+            if isinstance(job.clock, estimates.Clock):
+                job.clock.step(step)
             if step.gamma is not None:
                 if isinstance(job.watch, GridWatch):
                     job.watch.choose(step.gamma)  # the pages switch from the first look to the chosen γ's runs
@@ -105,7 +107,9 @@ def start_training(corpus: Corpus, tcfg: TeacherConfig, scfg: StudentConfig, dba
 
     Raises :class:`BatError` when the settings cannot train on this corpus (the page shows it)."""
     p = grid.plan(corpus, tcfg, scfg, dbase, lambdas, seeds)
-    job = manager().start(Job(label=label, corpus_hash=corpus.hash, steps=p.steps, watch=GridWatch(p)),
+    clock = estimates.Clock()  # the page's estimate of these settings (computed aside, never waited for)
+    clock.pending = estimates.lookup(corpus, tcfg, scfg, dbase, lambdas, seeds, cache().root)
+    job = manager().start(Job(label=label, corpus_hash=corpus.hash, steps=p.steps, watch=GridWatch(p), clock=clock),
                           job_work(p, cache().root))
     st.session_state[keys.JOB_ID] = job.id
     if p.needs_teacher:

@@ -128,15 +128,17 @@ with st.expander("Train another λ with these settings", expanded=from_here):
 rows = cc.pair_table(base.key, bat.key, base, bat)
 won, n_close = tables.wins(rows)
 
+coh_base, coh_bat, test_sparse = compare_views.coherence_pair(base, bat, corpus)
 m = st.columns(5)
 m[0].metric("Baseline NPMI (test)", f"{base.metrics['test_npmi']:.3f}")
-m[1].metric(f"{name_b} NPMI", f"{bat.metrics['test_npmi']:.3f}",
-            f"{bat.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}")
+m[1].metric(f"{name_b} NPMI (test)", f"{bat.metrics['test_npmi']:.3f}",
+            compare_views.test_npmi_delta(base, bat, test_sparse))  # no arrow on a test split too sparse to judge
 m[2].metric("Baseline uniqueness", f"{base.metrics['tu']:.3f}")
 m[3].metric(f"{name_b} uniqueness", f"{bat.metrics['tu']:.3f}", f"{bat.metrics['tu'] - base.metrics['tu']:+.3f}")
 m[4].metric("Aligned pairs won by BAT", f"{won} of {n_close}",
             help="Of the pairs that are close counterparts (at least 2 of the top 10 words shared), those where the "
                  "BAT topic has the higher per-topic NPMI on the test split")
+compare_views.coherence_row(coh_base, coh_bat, test_sparse, name_b)
 
 st.subheader("Aligned topics")
 st.caption(tables.LEGEND, unsafe_allow_html=True)
@@ -172,7 +174,7 @@ if tabs[3].open:
         tabs[3].plotly_chart(cc.fig_history(base.key, bat.key, name_b, base, bat, "tu"), key="cmp_history_tu")
 if tabs[4].open:
     with tabs[4]:
-        compare_views.lambda_one(fruns, base, seed)
+        compare_views.lambda_one(fruns, base, seed, corpus)
 if tabs[5].open:
     with tabs[5]:
         compare_views.word_shift(bat, corpus)

@@ -135,6 +135,8 @@ st.markdown(f"**Plan:** {plan_sentence(lambdas, seeds, gamma is None)}")
 with st.expander("The whole plan"):
     details = plan_details(lambdas, seeds, gamma is None, teacher, cached)
     st.markdown("\n".join(f"- {line}" for line in details))
+if not errors and not busy:  # how long it will take here (computed aside: never blocks the page)
+    progress.estimate_line(corpus, (tcfg, scfg, dcfg, lambdas, seeds), runs.cache().root)
 
 b1, b2 = st.columns([1, 4])
 clicked = b1.button("Train", key="train", type="primary", disabled=busy or bool(errors))

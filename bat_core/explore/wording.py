@@ -109,3 +109,15 @@ def gamma_sentence(choice: dict[str, Any]) -> str:
     if (choice.get("budget") or {}).get("stopped"):
         why += f" (the rule stopped at its budget of {choice['budget']['limit']} runs)"
     return f"Background correction: {what}, chosen on dev data at λ = {choice['lam']:g} ({n} on {on}): {why}."
+
+
+def coherence_reading(test_sparse: bool, test_pairs_seen: float | None, min_pairs_seen: float) -> str:
+    """Which NPMI to read on the Compare page, in plain words: the test split's when it saw enough of the top-word
+    pairs together; else the whole corpus's (``bat_core.evaluation.coherence.which_to_read`` without a reference)."""
+    if not test_sparse:
+        return (f"The test split saw {test_pairs_seen or 0:.0%} of the top-word pairs together (at least "
+                f"{min_pairs_seen:.0%}): its NPMI can be read; the whole-corpus NPMI is shown beside it.")
+    return (f"The test split is too sparse to judge coherence on this corpus: it saw only {test_pairs_seen or 0:.0%} "
+            f"of the top-word pairs together (fewer than {min_pairs_seen:.0%}), so its NPMI is mostly zeros and the "
+            "difference between baseline and BAT is noise. Read the NPMI against the whole corpus instead (the "
+            "per-topic and won/lost comparisons below use the test split too).")

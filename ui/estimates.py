@@ -1,0 +1,154 @@
+"""How long a training will take, said on the Train page before it starts and corrected while it runs.
+
+:func:`bat_core.training.estimate.estimate` may take seconds the first time on a machine (it measures the student's
+and the encoder's speeds, then reads them from its cache) and tokenizes the corpus to count the encoder's windows, so
+the page never calls it on its own path: :func:`lookup` starts it in a daemon thread, once per plan state, and says
+"not yet" until it is done. A job reuses the page's estimate (the same :func:`lookup`, never waited for) and keeps
+a :class:`Clock` that turns it into an ETA as runs land, rescaled by how fast the finished part went
+(``Estimate.remaining``). No Streamlit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bat_core import grid
+from bat_core.base.errors import BatError
+from bat_core.data.corpus import Corpus
+from bat_core.grid import Step
+from bat_core.training import estimate as est_mod
+from bat_core.training.cache import Cache
+from ui import perf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pending:
+    """One estimate being computed (or done) in the background."""
+
+    state: str = "running"  # running | done | refused (settings that cannot train) | error
+    estimate: Any = None  # bat_core.training.estimate.Estimate when done
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+
+
+_lock = threading.Lock()
+_pending: dict[tuple, Pending] = {}
+
+
+def settings_key(corpus: Corpus, settings: tuple, cache_dir: str | Path | None) -> tuple:
+    """What the estimate depends on, without building the plan (that imports the trainer): the corpus, the settings
+    (teacher, student, distillation, λ, seeds), the cache folder, whether the default teacher of these settings is in
+    it and which runs are (a run or a teacher that lands changes the estimate)."""
+    cache = Cache(cache_dir)
+    tcfg = settings[0]
+    try:
+        teacher = cache.teacher_cached(corpus, tcfg)
+    except Exception:  # noqa: BLE001 - settings that cannot be keyed are estimated (and refused) by the thread
+        teacher = False
+    try:
+        present = frozenset(d.name for d in os.scandir(cache.runs.root))
+    except OSError:
+        present = frozenset()
+    return str(cache.root), corpus.hash, repr(settings), teacher, present
+
+
+def _compute(pending: Pending, corpus: Corpus, settings: tuple, cache_dir: str | Path | None) -> None:
+    try:
+        perf.wait_warm()  # the app's import warm-up first: two threads importing one package can trip
+        tcfg, scfg, dcfg, lambdas, seeds = settings
+        p = grid.plan(corpus, tcfg, scfg, dcfg, lambdas, seeds)
+        pending.estimate = est_mod.estimate(p, Path(cache_dir) if cache_dir is not None else None)
+        pending.state = "done"
+    except BatError as e:  # settings that cannot train: the page says why when Train is pressed
+        pending.error = str(e)
+        pending.state = "refused"
+    except Exception as e:  # noqa: BLE001 - an estimate only: the page says it has none, training is unaffected
+        pending.error = f"{type(e).__name__}: {e}"
+        pending.state = "error"
+        log.warning("could not estimate the training time: %s", pending.error)
+
+
+def lookup(corpus: Corpus, tcfg: Any, scfg: Any, dcfg: Any, lambdas: Sequence[float], seeds: Sequence[int],
+           cache_dir: str | Path | None = None) -> Pending:
+    """The estimate of the plan these settings make (``bat_core.grid.plan``) in this cache: plan and estimate are
+    computed in a daemon thread the first time they are asked for; the same settings and cache state find it again."""
+    settings = (tcfg, scfg, dcfg, tuple(float(x) for x in lambdas), tuple(int(s) for s in seeds))
+    key = settings_key(corpus, settings, cache_dir)
+    with _lock:
+        pending = _pending.get(key)
+        if pending is not None:
+            return pending
+        pending = _pending[key] = Pending()
+        if len(_pending) > 64:
+            for k in list(_pending)[:-64]:
+                _pending.pop(k, None)
+    threading.Thread(target=_compute, args=(pending, corpus, settings, cache_dir), name="bat-estimate",
+                     daemon=True).start()
+    return pending
+
+
+def duration(s: float) -> str:
+    """Seconds as the estimate's sentence says them (``12 s``, ``4 min``, ``1.5 h``)."""
+    return est_mod._duration(s)  # noqa: SLF001 - one wording for the page and the engine's sentence
+
+
+class Clock:
+    """The job's estimate, the runs it trained and whether its teacher is done: an ETA as runs land."""
+
+    def __init__(self, estimate: Any = None) -> None:
+        self._estimate = estimate
+        self.pending: Pending | None = None  # the estimate still being computed when the job started
+        self.trained = 0
+        self.teacher_done = False
+
+    @property
+    def estimate(self) -> Any:
+        if self._estimate is None and self.pending is not None and self.pending.state == "done":
+            self._estimate = self.pending.estimate
+        return self._estimate
+
+    def step(self, step: Step) -> None:
+        if step.cached:
+            return
+        if step.member is None and step.run is None and step.gamma is None:
+            self.teacher_done = True
+        elif step.run is not None:
+            self.trained += 1
+
+    def done_s(self) -> float:
+        """Estimated seconds of work done: the teacher (when done) + the average run's time × runs trained."""
+        e = self.estimate
+        per_run = (e.total_s - e.teacher_s) / max(1, e.runs)
+        return (e.teacher_s if self.teacher_done else 0.0) + per_run * min(self.trained, e.runs)
+
+    def line(self, elapsed: float, step_text: str = "") -> str:
+        """"Step 3 of 9 · 12 s so far · 2 of about 8 runs trained · about 40 s left (estimated 52 s in all)"."""
+        parts = [step_text] if step_text else []
+        parts.append(f"{duration(elapsed)} so far")
+        e = self.estimate
+        if e is None:
+            return " · ".join(parts)
+        parts.append(f"{self.trained} of about {e.runs} runs trained")
+        done = self.done_s()
+        if done > 0:
+            left = e.remaining(e.total_s, done, elapsed)
+            parts.append(f"about {duration(left)} left (rescaled by how fast the finished part went)")
+        else:
+            left = max(0.0, e.total_s - elapsed)
+            parts.append(f"about {duration(left)} left (estimated {duration(e.total_s)} in all)")
+        return " · ".join(parts)
+
+    def took(self, elapsed: float) -> str:
+        """What it took next to the estimate: "took 48 s; estimated about 52 s before it started"."""
+        if self.estimate is None:
+            return f"took {duration(elapsed)}"
+        return f"took {duration(elapsed)}; estimated about {duration(self.estimate.total_s)} before it started"
