@@ -93,6 +93,9 @@ class BAT(TransformerMixin, BaseEstimator):
         What produced the distillation target, in words ("" at λ = 0).
     gamma_ : float
         The background correction γ the run trained with (chosen on dev data when ``gamma`` was None).
+    clip_ : float or None
+        The clip of the teacher's target the run trained with (the γ rule clips it when nothing else keeps the
+        topics distinct).
     metrics_ : dict
         The run's scores: ``test_npmi``, ``dev_npmi``, ``tu`` (topic uniqueness), ``test_perplexity``, ….
     run_ : bat_core.runs.store.Run
@@ -122,10 +125,14 @@ class BAT(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------------ fitting
     def settings(self) -> FitConfig:
         """The engine's settings for these parameters, validated (a bad value is a :class:`BatError`)."""
+        try:
+            seed = int(self.seed)
+        except (TypeError, ValueError):
+            raise BatError(f"seed must be an integer, not {self.seed!r}") from None
         return FitConfig(
             corpus=CorpusConfig(vocab_size=self.vocab_size),
             teacher=TeacherConfig(kind=self.teacher, model=self.teacher_model, device=self.device),
-            student=StudentConfig(n_topics=self.n_topics, epochs=self.epochs, seed=int(self.seed),
+            student=StudentConfig(n_topics=self.n_topics, epochs=self.epochs, seed=seed,
                                   device=self.device, student=self.student),
             distill=DistillConfig(lam=self.lam, temperature=self.temperature, clip=self.clip or None,
                                   background_correction=self.gamma))
@@ -177,6 +184,7 @@ class BAT(TransformerMixin, BaseEstimator):
         self.components_ = run.topic_word().astype(np.float32)
         self.teacher_ = teacher_name(run.config.get("teacher"))
         self.gamma_ = float(run.config["distill"].get("background_correction") or 0.0)
+        self.clip_ = run.config["distill"].get("clip")  # the γ rule's clipped round may have set it
         self.metrics_ = dict(run.metrics)
         return self
 

@@ -87,6 +87,8 @@ def test_bad_input_is_a_plain_error(fitted, tmp_path):
         BAT().fit("one long string")
     with pytest.raises(BatError, match="document 1 is a int"):
         fitted.transform(["fine", 3])
+    with pytest.raises(BatError, match="seed must be an integer"):
+        BAT(seed="first").fit(["a text"] * 20)
     with pytest.raises(BatError, match="not fitted"):
         BAT().transform(["text"])
     with pytest.raises(BatError, match="not a saved BAT model"):
