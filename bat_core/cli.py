@@ -205,7 +205,11 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
         found, known = in_cache(p, args.cache_dir)
         later = "; the λ > 0 runs are keyed once γ is chosen" if p.gamma is not None else ""
         print(f"cache: {found} of {known} runs found, {known - found} to train{later}", file=sys.stderr)
-        clock.start(estimate(p, args.cache_dir))
+        try:
+            clock.start(estimate(p, args.cache_dir))
+        except (BatError, OSError, ValueError, RuntimeError) as e:  # the job does not depend on its estimate
+            print(f"no time estimate: {e}", file=sys.stderr)
+            return
         print(clock.estimate.sentence(), file=sys.stderr)
 
     def after(result: Any) -> None:
