@@ -23,6 +23,7 @@ import os
 import platform
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,20 +196,12 @@ def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, de
 
     members_ = [(replace(cfg, seed=s), DistillConfig(lam=0.5, background_correction=0.0)) for s in range(members)]
     start = time.perf_counter()
-    with cpu_threads(1) if device.type == "cpu" else _null():
+    with cpu_threads(1) if device.type == "cpu" else nullcontext():
         _fit_stack(corpus, members_, Logits(), device, tick, None)  # one stack of exactly ``members``
     epochs = np.diff([start, *stamps])
     # the fastest later epoch: another process on the cores only ever slows an epoch down, and the estimate is for
     # this machine, not for this minute (while a job runs, its ETA follows the load)
     return float(epochs[1:].min() / steps) if len(epochs) > 1 else float(epochs.sum() / steps)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: object) -> None:
-        return None
 
 
 def encoder_speeds(tcfg: TeacherConfig, device: str = "auto") -> EncoderSpeeds:
