@@ -165,7 +165,7 @@ def student_speeds(device: str = "auto") -> StudentSpeeds:
 
 
 def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device) -> float:
-    """Median seconds per step over the later epochs of a short stacked training on synthetic counts (λ > 0, as
+    """Seconds per step of the fastest later epoch of a short stacked training on synthetic counts (λ > 0, as
     most of a grid), one thread, as CPU stacks train side by side."""
     from .trainer import _fit_stack
 
