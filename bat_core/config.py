@@ -269,7 +269,7 @@ class DistillConfig(_Config):
     # γ: the target is built from z − γ·log p_unigram (the training split's word frequencies). A nearest-neighbour
     # target ranks the words that every neighbourhood shares first, and the student copies them into many topics
     # (topic uniqueness falls); γ > 0 lowers exactly those words (benchmarks/results/uniqueness.md). 0 = off;
-    # None = chosen on dev data by the rule of training/selection.py (a few γ on the first seed), which the pipeline
+    # None = chosen on dev data by the rule of training/selection.py (a few γ on the first seed), which the grid
     # resolves before it trains, so every trained run records the γ it used.
     background_correction: float | None = None
     # The teacher's weight falls linearly from λ towards 0 over this last fraction of the epochs (λ/(fade·epochs) in

@@ -31,15 +31,15 @@ def _student_key(run: Run) -> str:
 
 
 def _seed_order(seed: int) -> tuple[int, int]:
-    """The shared seed scheme's order (the paper's seeds first), in which the pipeline reads further seeds."""
+    """The shared seed scheme's order (the paper's seeds first), in which the grid reads further seeds."""
     return (PAPER_SEEDS.index(seed) if seed in PAPER_SEEDS else len(PAPER_SEEDS), seed)
 
 
 def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] | None:
     """The runs the dev rule for γ reads for ``run``'s settings: the baselines and every run at the same λ that
     differs only in γ or the fade (constant λ first, γ ascending), on ``run``'s seed and, while no candidate keeps the
-    uniqueness, on further seeds that have the same candidates (in the shared seed order, as the pipeline reads them);
-    None when fewer than two were trained (nothing was chosen here). Which fades count follows the pipeline's two
+    uniqueness, on further seeds that have the same candidates (in the shared seed order, as the grid reads them);
+    None when fewer than two were trained (nothing was chosen here). Which fades count follows the grid's two
     rounds (:func:`selection.rule_candidates`)."""
     if is_baseline(run):
         return None
@@ -70,7 +70,7 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] |
             break
         other_base, other = at(seed)
         if other_base is None or not all(g in other for g in read):
-            break  # the pipeline trains every candidate on each seed it reads: a gap means it read no further
+            break  # the grid trains every candidate on each seed it reads: a gap means it read no further
         bases, cands = [*bases, other_base], [*cands, *(other[g] for g in read)]
     return bases, cands
 
@@ -78,7 +78,7 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] |
 def rule_reading(fam: list[Run], runs: list[Run]) -> tuple[list[Run], list[Run]] | None:
     """What the dev rule for γ read for the settings of ``fam`` (runs of one family, any λ and seed): the
     :func:`gamma_candidates` of its λ > 0 run on the earliest seed that has candidates. The shared seed order
-    (:data:`~bat_core.config.PAPER_SEEDS` first) is the pipeline's whenever the plan's seeds were a ``seed_list``, as
+    (:data:`~bat_core.config.PAPER_SEEDS` first) is the grid's whenever the plan's seeds were a ``seed_list``, as
     in the app and the CLI; a plan with seeds in another order is rebuilt in this one."""
     for r in sorted((r for r in fam if not is_baseline(r)), key=lambda r: _seed_order(r.seed)):
         if (found := gamma_candidates(r, runs)) is not None:

@@ -17,16 +17,20 @@ the distilled runs' have levelled off (TU 0.86 vs 0.80 at epoch 500), and no γ 
 lets the student's topics separate late in training as the baseline's do (benchmarks/results/tuning.md, "fading the
 teacher"). It buys the uniqueness with part of the NPMI gain (there: +4.8% → +2.8%); the limit comes first.
 
-If neither round keeps the uniqueness on the first seed, the rule reads more seeds, one at a time and up to
-``GAMMA_SEEDS``: every candidate of the rounds that ran is trained on the next seed, and the same test is applied to
+If neither round keeps the uniqueness on the first seed, a third round tries the same γ with the teacher's target
+clipped (``CLIP``: short texts, where no γ kept the topics distinct otherwise). If still none does, the rule reads
+more seeds, one at a time and up to ``GAMMA_SEEDS``: every candidate of the rounds that ran is trained on the next
+seed, and the same test is applied to
 each candidate's TU loss averaged over the seeds read (paired with the baseline seed by seed), with the room for
 noise shrinking as SEED_SPREAD/√seeds. Why: on a small corpus one seed's TU is noisy (mini20ng, 20 test
 documents: every candidate failed on the first seed, and the fallback's pick lost 0.059 over five seeds, while
 γ = 0.5 kept TU within 0.030 and still gained +31.8%; benchmarks/results/gamma-seeds-mini20ng.md). Corpora where
-a candidate passes on the first seed (every default-length run we have) train nothing more.
+a candidate passes on the first seed (every default-length run we have) train nothing more. All of it stays within
+``selection_budget`` runs, decided before training; where the rule would need more it stops and takes the best it
+read (:func:`read_rule`).
 
-The pipeline applies the rule whenever ``DistillConfig.background_correction`` is unset (the default); this module
-only holds the rule, the pipeline trains the runs it reads.
+The grid applies the rule whenever ``DistillConfig.background_correction`` is unset (the default); this module
+only holds the rule, the grid trains the runs it reads.
 """
 
 from __future__ import annotations
@@ -99,9 +103,9 @@ def needs_more_seeds(baselines: Run | Sequence[Run], candidates: Sequence[Run]) 
 
 
 def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float) -> list[Run]:
-    """Of ``runs`` (one seed and λ, differing only in γ and fade), those the pipeline's rule read for a run with this
+    """Of ``runs`` (one seed and λ, differing only in γ and fade), those the grid's rule read for a run with this
     ``fade``: the constant-λ grid, with the faded grid added only when the first round kept nothing; a fade the user
-    set competes only with its own γ grid (the pipeline runs no second round then)."""
+    set competes only with its own γ grid (the grid runs no second round then)."""
     first = [r for r in runs if run_fade(r) == 0]
     second = [r for r in runs if run_fade(r) == FADE]
     if fade in (0, FADE) and first and needs_fading(baseline, first):

@@ -76,7 +76,7 @@ def fit_students(corpus: Corpus, members: Sequence[Member], teacher: LogitsSourc
     caller can save it before the others finish. ``teacher`` may be None only if no member is ``distill.active``.
     ``first``: members to finish as early as possible (their own stack, started first; see ``scheduling.stacks``).
     """
-    # The trainer chooses no settings: a γ left unset trains as 0 here (the pipeline chooses it on dev data first)
+    # The trainer chooses no settings: a γ left unset trains as 0 here (the grid chooses it on dev data first)
     members = [(cfg, _gamma_set(distill or DistillConfig())) for cfg, distill in members]
     for cfg, distill in members:
         check_trainable(corpus, cfg)
