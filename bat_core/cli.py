@@ -254,10 +254,11 @@ class _Clock:
     """The estimate before a job, an ETA line as stacks finish (at most one every few seconds), what it took."""
 
     def __init__(self) -> None:
+        from .training.estimate import Tally
+
         self.estimate: Any = None
         self.t0 = time.time()
-        self.trained = 0
-        self.teacher_done = False
+        self.tally = Tally()
         self.last = 0.0
 
     def start(self, estimate: Any) -> None:
@@ -265,20 +266,15 @@ class _Clock:
 
     def step(self, step: Any) -> None:
         e = self.estimate
-        if e is None or step.cached:
+        if e is None:
             return
-        if step.member is None and step.run is None and step.gamma is None:  # the teacher
-            self.teacher_done = True
-        elif step.run is not None:
-            self.trained += 1
+        self.tally.step(step)
         now = time.time()
-        if now - self.last < 5 or self.trained == 0:
+        if now - self.last < 5 or self.tally.trained == 0:
             return
         self.last = now
-        per_run = (e.total_s - e.teacher_s) / max(1, e.runs)
-        done = (e.teacher_s if self.teacher_done else 0.0) + per_run * min(self.trained, e.runs)
-        left = e.remaining(e.total_s, done, now - self.t0)
-        print(f"{self.trained} of about {e.runs} runs trained, {now - self.t0:.0f} s so far, about {left:.0f} s "
+        left = self.tally.left_s(e, now - self.t0)
+        print(f"{self.tally.trained} of about {e.runs} runs trained, {now - self.t0:.0f} s so far, about {left:.0f} s "
               "left", file=sys.stderr)
 
     def took(self) -> str:

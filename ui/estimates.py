@@ -22,7 +22,6 @@ from typing import Any
 from bat_core import grid
 from bat_core.base.errors import BatError
 from bat_core.data.corpus import Corpus
-from bat_core.grid import Step
 from bat_core.training import estimate as est_mod
 from bat_core.training.cache import Cache
 from ui import perf
@@ -96,19 +95,17 @@ def lookup(corpus: Corpus, tcfg: Any, scfg: Any, dcfg: Any, lambdas: Sequence[fl
     return pending
 
 
-def duration(s: float) -> str:
-    """Seconds as the estimate's sentence says them (``12 s``, ``4 min``, ``1.5 h``)."""
-    return est_mod._duration(s)  # noqa: SLF001 - one wording for the page and the engine's sentence
+duration = est_mod.duration  # one wording for the page and the engine's sentence
 
 
-class Clock:
-    """The job's estimate, the runs it trained and whether its teacher is done: an ETA as runs land."""
+class Clock(est_mod.Tally):
+    """The job's estimate (the page's, possibly still being computed when the job started) and its tally of what
+    is done: an ETA as runs land."""
 
     def __init__(self, estimate: Any = None) -> None:
+        super().__init__()
         self._estimate = estimate
         self.pending: Pending | None = None  # the estimate still being computed when the job started
-        self.trained = 0
-        self.teacher_done = False
 
     @property
     def estimate(self) -> Any:
@@ -116,19 +113,9 @@ class Clock:
             self._estimate = self.pending.estimate
         return self._estimate
 
-    def step(self, step: Step) -> None:
-        if step.cached:
-            return
-        if step.member is None and step.run is None and step.gamma is None:
-            self.teacher_done = True
-        elif step.run is not None:
-            self.trained += 1
-
-    def done_s(self) -> float:
-        """Estimated seconds of work done: the teacher (when done) + the average run's time × runs trained."""
-        e = self.estimate
-        per_run = (e.total_s - e.teacher_s) / max(1, e.runs)
-        return (e.teacher_s if self.teacher_done else 0.0) + per_run * min(self.trained, e.runs)
+    def done_s(self, e: Any = None) -> float:  # type: ignore[override]
+        """Estimated seconds of work done, against this job's estimate by default."""
+        return super().done_s(self.estimate if e is None else e)
 
     def line(self, elapsed: float, step_text: str = "") -> str:
         """"Step 3 of 9 · 12 s so far · 2 of about 8 runs trained · about 40 s left (estimated 52 s in all)"."""
@@ -138,12 +125,10 @@ class Clock:
         if e is None:
             return " · ".join(parts)
         parts.append(f"{self.trained} of about {e.runs} runs trained")
-        done = self.done_s()
-        if done > 0:
-            left = e.remaining(e.total_s, done, elapsed)
+        left = self.left_s(e, elapsed)
+        if self.done_s() > 0:
             parts.append(f"about {duration(left)} left (rescaled by how fast the finished part went)")
         else:
-            left = max(0.0, e.total_s - elapsed)
             parts.append(f"about {duration(left)} left (estimated {duration(e.total_s)} in all)")
         return " · ".join(parts)
 

@@ -92,9 +92,9 @@ class Estimate:
         why = " and ".join(w for w, extra in (("the γ rule needs its later rounds", self.selection_high_s >
                                               self.selection_s), ("the transformer wins the teacher's screen",
                                                                   self.teacher_more_s > 0)) if extra)
-        high = f" (up to {_duration(self.high_s)} if {why})" if self.high_s > self.total_s * 1.1 else ""
-        teacher = f", teacher {_duration(self.teacher_s)}" if self.teacher_s else ""
-        return (f"Estimated time on this machine: about {_duration(self.total_s)} for {self.runs} runs"
+        high = f" (up to {duration(self.high_s)} if {why})" if self.high_s > self.total_s * 1.1 else ""
+        teacher = f", teacher {duration(self.teacher_s)}" if self.teacher_s else ""
+        return (f"Estimated time on this machine: about {duration(self.total_s)} for {self.runs} runs"
                 f"{teacher}{high}.")
 
     @staticmethod
@@ -108,7 +108,39 @@ class Estimate:
         return left * elapsed_s / estimated_done_s
 
 
-def _duration(s: float) -> str:
+class Tally:
+    """What a running job has done, in its estimate's units: the runs it trained and whether its teacher is built.
+
+    The CLI and the app feed it the grid's steps (``grid.Step``: a teacher step has no member, run or γ record) and
+    ask it for the seconds left; runs read from the cache cost nothing, so they are not counted."""
+
+    def __init__(self) -> None:
+        self.trained = 0
+        self.teacher_done = False
+
+    def step(self, step: object) -> None:
+        if getattr(step, "cached", False):
+            return
+        if getattr(step, "member", None) is None and getattr(step, "run", None) is None \
+                and getattr(step, "gamma", None) is None:
+            self.teacher_done = True
+        elif getattr(step, "run", None) is not None:
+            self.trained += 1
+
+    def done_s(self, e: Estimate) -> float:
+        """Estimated seconds of work done: the teacher (when built) + the average run's time × runs trained."""
+        per_run = (e.total_s - e.teacher_s) / max(1, e.runs)
+        return (e.teacher_s if self.teacher_done else 0.0) + per_run * min(self.trained, e.runs)
+
+    def left_s(self, e: Estimate, elapsed_s: float) -> float:
+        """Seconds left: rescaled by how fast the done part went (:meth:`Estimate.remaining`) once something is
+        done, the estimate less the time spent before that."""
+        done = self.done_s(e)
+        return e.remaining(e.total_s, done, elapsed_s) if done > 0 else max(0.0, e.total_s - elapsed_s)
+
+
+def duration(s: float) -> str:
+    """Seconds as the estimate says them: ``12 s``, ``4 min``, ``1.5 h`` (the CLI and the app share it)."""
     if s < 90:
         return f"{max(1, round(s))} s"
     return f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.1f} h"
