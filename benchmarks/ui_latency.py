@@ -38,7 +38,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bat_core.base.errors import BatError
 
@@ -100,12 +103,13 @@ def _lams_in_header(page) -> str:
     return page.locator("table.bat-align thead").first.inner_text()
 
 
-def measure(url: str, presses: int) -> list[tuple[str, float, float]]:
-    """(λ shown, seconds to the table, seconds to idle) for each key press."""
-    from playwright.sync_api import expect, sync_playwright
+@contextmanager
+def _offline_page() -> Iterator[Any]:
+    """A Chromium page whose every request off 127.0.0.1 is aborted (and listed at the end): the app must not need
+    the network."""
+    from playwright.sync_api import sync_playwright
 
     blocked: list[str] = []
-    out = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROME_ARGS)
         ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
@@ -113,6 +117,20 @@ def measure(url: str, presses: int) -> list[tuple[str, float, float]]:
                   lambda route: (blocked.append(route.request.url), route.abort()))
         page = ctx.new_page()
         page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+    if blocked:
+        print(f"requests left 127.0.0.1 (aborted): {blocked}")
+
+
+def measure(url: str, presses: int) -> list[tuple[str, float, float]]:
+    """(λ shown, seconds to the table, seconds to idle) for each key press."""
+    from playwright.sync_api import expect
+
+    out = []
+    with _offline_page() as page:
         page.goto(url + "/compare")
         page.wait_for_selector("table.bat-align")
         page.wait_for_timeout(1500)  # the first run's caches and any follow-up rerun settle
@@ -134,9 +152,6 @@ def measure(url: str, presses: int) -> list[tuple[str, float, float]]:
             out.append((lam.group(1) if lam else "?", t_table, t_idle))
             print(f"  λ → {out[-1][0]:>4}: table {t_table * 1000:6.0f} ms · idle {t_idle * 1000:6.0f} ms", flush=True)
             page.wait_for_timeout(300)
-        browser.close()
-    if blocked:
-        print(f"requests left 127.0.0.1 (aborted): {blocked}")
     return out
 
 
@@ -153,17 +168,8 @@ def _uptime() -> str:
 
 def measure_first_look(url: str, think: float, timeout_s: float = 900) -> dict[str, float | str]:
     """Press Train with the page's defaults, open Compare at once, and time what shows up there by itself."""
-    from playwright.sync_api import sync_playwright
-
-    blocked: list[str] = []
     out: dict[str, float | str] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROME_ARGS)
-        ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
-        ctx.route(re.compile(r"^(https?|wss?)://(?!127\.0\.0\.1[:/]|localhost[:/])"),
-                  lambda route: (blocked.append(route.request.url), route.abort()))
-        page = ctx.new_page()
-        page.set_default_timeout(60_000)
+    with _offline_page() as page:
         t_open = time.perf_counter()
         page.goto(url)
         page.wait_for_selector(IDLE)
@@ -206,9 +212,6 @@ def measure_first_look(url: str, think: float, timeout_s: float = 900) -> dict[s
             page.wait_for_timeout(300)
             page.wait_for_selector(IDLE)
             out["job"] = page.locator('[data-testid="stAlert"]').first.inner_text()
-        browser.close()
-    if blocked:
-        print(f"requests left 127.0.0.1 (aborted): {blocked}")
     return out
 
 
