@@ -48,7 +48,7 @@ from .data.corpus import Corpus, load_corpus, vectorize
 from .data.readers import read_documents
 from .evaluation.coherence import MIN_PAIRS_SEEN, coherence, which_to_read
 from .evaluation.metrics import top_words
-from .evaluation.stats import mean_std, summarize
+from .evaluation.stats import by_lambda, mean_std, paired_differences, summarize
 from .runs.store import Run, run_key
 from .teachers.choice import teacher_name
 from .teachers.store import TeacherLogits
@@ -405,22 +405,18 @@ def coherence_table(result: Result, reference: sp.spmatrix | None = None) -> dic
     per_run = {r.key: coherence(top_words(r.beta, int(r.config["student"].get("npmi_top_n", 10))), test,
                                 corpus.counts, reference) for r in result.runs}
     sparse = bool(np.mean([c["test_sparse"] for c in per_run.values()]) >= 0.5) if per_run else False
-    by_lam: dict[float, list[Run]] = {}
-    for r in result.runs:
-        by_lam.setdefault(r.lam, []).append(r)
-    base = {r.seed: per_run[r.key] for r in by_lam.get(0.0, [])}
+    by_lam = by_lambda(result.runs)
+    base = by_lam.get(0.0, [])
     metrics = ["test_npmi", "corpus_npmi", "test_pairs_seen", "corpus_pairs_seen", "top_word_df"]
     if reference is not None:
         metrics += ["reference_npmi", "reference_pairs_seen"]
     table: dict[str, Any] = {}
-    for lam, rs in sorted(by_lam.items()):
+    for lam, rs in by_lam.items():
         entry: dict[str, Any] = {m: mean_std([per_run[r.key][m] for r in rs]) for m in metrics}
-        if lam > 0 and base:
-            for m in ("test_npmi", "corpus_npmi", "reference_npmi"):
-                if m in metrics:
-                    d = [per_run[r.key][m] - base[r.seed][m] for r in rs if r.seed in base]
-                    if d:
-                        entry[f"paired_{m}_diff_vs_baseline"] = {**mean_std(d), "won": int(sum(x > 0 for x in d))}
+        for m in ("test_npmi", "corpus_npmi", "reference_npmi"):
+            d = paired_differences(rs, base, of=lambda r, m=m: per_run[r.key][m]) if lam > 0 and m in metrics else []
+            if d:
+                entry[f"paired_{m}_diff_vs_baseline"] = {**mean_std(d), "won": int(sum(x > 0 for x in d))}
         table[f"{lam:g}"] = entry
     return {"test_sparse": sparse, "read": which_to_read(sparse, reference is not None),
             "min_pairs_seen": MIN_PAIRS_SEEN, "runs": per_run, "by_lambda": table}

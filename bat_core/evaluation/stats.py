@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,10 +17,22 @@ def mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": int(len(a))}
 
 
-def paired_differences(runs: Sequence[Run], reference: Sequence[Run], metric: str = "test_npmi") -> list[float]:
-    """``run − reference`` for every run whose seed the reference has: how every paired claim is computed."""
+def paired_differences(runs: Sequence[Run], reference: Sequence[Run], metric: str = "test_npmi",
+                       of: Callable[[Run], float] | None = None) -> list[float]:
+    """``run − reference`` for every run whose seed the reference has: how every paired claim is computed. The
+    value is ``run.metrics[metric]``, or ``of(run)`` for a score kept outside the run (coherence against another
+    reference)."""
+    value = of or (lambda r: r.metrics[metric])
     ref = {r.seed: r for r in reference}
-    return [r.metrics[metric] - ref[r.seed].metrics[metric] for r in runs if r.seed in ref]
+    return [value(r) - value(ref[r.seed]) for r in runs if r.seed in ref]
+
+
+def by_lambda(runs: Sequence[Run]) -> dict[float, list[Run]]:
+    """Runs grouped by λ, smallest first (λ = 0, the baseline, leads)."""
+    out: dict[float, list[Run]] = {}
+    for r in runs:
+        out.setdefault(r.lam, []).append(r)
+    return dict(sorted(out.items()))
 
 
 def _paired(rs: list[Run], base: dict[int, Run]) -> dict[str, Any]:
@@ -35,12 +47,10 @@ def _paired(rs: list[Run], base: dict[int, Run]) -> dict[str, Any]:
 
 def summarize(runs: list[Run]) -> dict[str, Any]:
     """Per λ: mean ± std over seeds of test NPMI and TU; and BAT against λ = 0 paired by seed."""
-    by_lam: dict[float, list[Run]] = {}
-    for r in runs:
-        by_lam.setdefault(r.lam, []).append(r)
+    by_lam = by_lambda(runs)
     out: dict[str, Any] = {}
     base = {r.seed: r for r in by_lam.get(0.0, [])}
-    for lam, rs in sorted(by_lam.items()):
+    for lam, rs in by_lam.items():
         entry: dict[str, Any] = {
             "test_npmi": mean_std([r.metrics["test_npmi"] for r in rs]),
             "dev_npmi": mean_std([r.metrics["dev_npmi"] for r in rs]),
