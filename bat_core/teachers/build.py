@@ -256,7 +256,8 @@ def _fit_auto(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarr
     cfg = job.cfg
     full_path, _ = _embeddings_file(job, corpus, cache_dir)
     first_only = cfg.long_docs == "truncate" or cfg.max_chunks == 1
-    if first_only or _load_embeddings(full_path, corpus.n_docs) is not None:  # nothing to save: the full choice
+    cached = full_path is not None and full_path.is_file()  # read once, below (a damaged file is encoded again)
+    if first_only or cached:  # nothing to save: the full choice
         features, info = _frozen_embeddings(job, corpus, cache_dir)
         return _fit_knn(job, corpus, features, log_p, splits, {**info, "screened": False})
     screen = replace(job, cfg=replace(cfg, max_chunks=1))
