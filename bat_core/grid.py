@@ -44,7 +44,7 @@ from .config import (
     TeacherConfig,
     check_lambdas,
 )
-from .data.corpus import Corpus, load_corpus, vectorize
+from .data.corpus import Corpus, load_corpus, vectorize_reference
 from .data.readers import read_documents
 from .evaluation.coherence import MIN_PAIRS_SEEN, coherence, which_to_read
 from .evaluation.metrics import top_words
@@ -463,9 +463,7 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
     labels = source_labels(source, corpus, label_column)  # read before training: a bad column fails at once
     ref = None
     if reference is not None:
-        ref = vectorize(read_documents(reference)[1], corpus.config, corpus.vocab)
-        if ref.shape[0] == 0 or ref.nnz == 0:
-            raise BatError(f"the reference {reference} shares no word with the corpus's vocabulary")
+        ref = vectorize_reference(read_documents(reference)[1], corpus, f"the reference {reference}")
     p = plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds)
     if on_plan is not None:
         on_plan(p)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse as sp
 import streamlit as st
 
 from bat_core.base.errors import BatError
@@ -55,11 +56,13 @@ def pair_table(key_a: str, key_b: str, _a: Run, _b: Run) -> list[dict]:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def coherence(key: str, corpus_hash: str, _run: Run, _corpus: Corpus) -> dict:
-    """NPMI of the run's top 10 words against the test split and the whole corpus, the share of top-word pairs each
+def coherence(key: str, corpus_hash: str, reference_id: str, _run: Run, _corpus: Corpus,
+              _reference: sp.spmatrix | None = None) -> dict:
+    """NPMI of the run's top 10 words against the test split, the whole corpus and the uploaded reference (counts
+    over the corpus vocabulary, named by ``reference_id``; "" and None without one), the share of top-word pairs each
     saw together, the top words' mean document frequency and whether the test split is too sparse to read
-    (``bat_core.evaluation.coherence``), once per run key and corpus."""
-    return coherence_of(top_words(_run.beta, 10), _corpus.split_counts("test"), _corpus.counts)
+    (``bat_core.evaluation.coherence``), once per run key, corpus and reference."""
+    return coherence_of(top_words(_run.beta, 10), _corpus.split_counts("test"), _corpus.counts, _reference)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -10,21 +10,26 @@ import streamlit as st
 from bat_core.data.corpus import Corpus
 from bat_core.data.datasets import LABELLED
 from bat_core.evaluation.align import softmax_rows
-from bat_core.evaluation.coherence import MIN_PAIRS_SEEN
+from bat_core.evaluation.coherence import MIN_PAIRS_SEEN, which_to_read
 from bat_core.explore.families import pick, run_label
 from bat_core.explore.wording import coherence_reading
 from bat_core.runs.store import Run
 from ui import compare_cache as cc
-from ui import runs, state, tables
+from ui import reference, runs, state, tables
+from ui.reference import Reference
 from ui.text import md_escape
 
 SHIFT_WORDS = 15
 
 
 def coherence_pair(base: Run, other: Run, corpus: Corpus) -> tuple[dict, dict, bool]:
-    """Both runs' coherence (``compare_cache.coherence``) and whether the test split is too sparse to read for them
-    (either run's top-word pairs seen together there below ``MIN_PAIRS_SEEN``)."""
-    cb, co = cc.coherence(base.key, corpus.hash, base, corpus), cc.coherence(other.key, corpus.hash, other, corpus)
+    """Both runs' coherence (``compare_cache.coherence``, against the session's reference too when there is one) and
+    whether the test split is too sparse to read for them (either run's top-word pairs seen together there below
+    ``MIN_PAIRS_SEEN``)."""
+    ref = reference.current(corpus)
+    rid, counts = (ref.id, ref.counts) if ref is not None else ("", None)
+    cb = cc.coherence(base.key, corpus.hash, rid, base, corpus, counts)
+    co = cc.coherence(other.key, corpus.hash, rid, other, corpus, counts)
     return cb, co, bool(cb["test_sparse"] or co["test_sparse"])
 
 
@@ -33,27 +38,65 @@ def test_npmi_delta(base: Run, other: Run, sparse: bool) -> str | None:
     return None if sparse else f"{other.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}"
 
 
-def coherence_row(cb: dict, co: dict, sparse: bool, name: str) -> None:
-    """NPMI against the whole corpus for both runs (with the arrow), the share of top-word pairs the test split and
-    the corpus saw together, the top words' mean document frequency, and which NPMI to read."""
+def _seen(cb: dict, co: dict, where: str) -> float:
+    """The lower of the two runs' shares of top-word pairs seen together in ``where`` (test, corpus, reference)."""
+    return min(cb.get(f"{where}_pairs_seen") or 0.0, co.get(f"{where}_pairs_seen") or 0.0)
+
+
+def coherence_row(cb: dict, co: dict, sparse: bool, name: str, ref: Reference | None = None) -> None:
+    """NPMI against the whole corpus (and the reference, when there is one) for both runs (with the arrow), the share
+    of top-word pairs each saw together, the top words' mean document frequency, and which NPMI to read."""
     c = st.columns(4)
     c[0].metric("Baseline NPMI (whole corpus)", f"{cb['corpus_npmi']:.3f}",
                 help="NPMI of the top 10 words against every document of the corpus (training split included): "
                      "many more documents than the test split, so far fewer pairs of top words go unseen")
     c[1].metric(f"{name} NPMI (whole corpus)", f"{co['corpus_npmi']:.3f}",
                 f"{co['corpus_npmi'] - cb['corpus_npmi']:+.3f}")
-    seen_test = min(cb["test_pairs_seen"] or 0.0, co["test_pairs_seen"] or 0.0)
-    seen_corpus = min(cb["corpus_pairs_seen"] or 0.0, co["corpus_pairs_seen"] or 0.0)
-    c[2].metric("Top-word pairs seen together", f"test {seen_test:.0%} · corpus {seen_corpus:.0%}",
+    seen_test, seen_corpus = _seen(cb, co, "test"), _seen(cb, co, "corpus")
+    has_ref = ref is not None and cb.get("reference_npmi") is not None and co.get("reference_npmi") is not None
+    seen_ref = _seen(cb, co, "reference") if has_ref else None
+    c[2].metric("Top-word pairs seen together", f"test {seen_test:.0%} · corpus {seen_corpus:.0%}"
+                + (f" · reference {seen_ref:.0%}" if has_ref else ""),
                 help="The share of each topic's top-word pairs that occur together in at least one document (the "
                      f"lower of the two runs); below {MIN_PAIRS_SEEN:.0%} NPMI is mostly zeros")
     c[3].metric("Top words' mean document frequency", f"{cb['top_word_df']:.0f} · {co['top_word_df']:.0f}",
                 help="In how many documents of the corpus the top words occur on average: baseline · " + name)
-    text = coherence_reading(sparse, seen_test, MIN_PAIRS_SEEN)
+    if has_ref:
+        r = st.columns([1, 1, 2])
+        r[0].metric("Baseline NPMI (reference)", f"{cb['reference_npmi']:.3f}",
+                    help="NPMI of the top 10 words against the reference uploaded on the Corpus page, counted over "
+                         "the corpus's vocabulary")
+        r[1].metric(f"{name} NPMI (reference)", f"{co['reference_npmi']:.3f}",
+                    f"{co['reference_npmi'] - cb['reference_npmi']:+.3f}")
+        r[2].caption(f"Reference: {ref.line()}, uploaded on the Corpus page. It is used for scoring only, never for "
+                     "training.")
+    text = _reading(which_to_read(sparse, has_ref), seen_test, seen_ref, ref)
     if sparse:
         st.warning(text, icon="⚠️")
     else:
         st.caption(text)
+
+
+def _reading(read: str, seen_test: float, seen_ref: float | None, ref: Reference | None) -> str:
+    """Which NPMI to read (``which_to_read``'s answer), in plain words. Without a reference: the engine's sentence
+    (``explore.wording.coherence_reading``), pointing to the Corpus page's reference upload when the test split is
+    sparse."""
+    if read == "corpus" or ref is None or seen_ref is None:
+        text = coherence_reading(read != "test", seen_test, MIN_PAIRS_SEEN)
+        return text if read == "test" else text + " Or add a reference of longer in-domain texts on the Corpus page."
+    if read == "test":
+        return (f"The test split saw {seen_test:.0%} of the top-word pairs together (at least {MIN_PAIRS_SEEN:.0%}): "
+                "its NPMI can be read; the NPMI against the whole corpus and against the reference are shown beside "
+                "it.")
+    text = (f"The test split is too sparse to judge coherence on this corpus: it saw only {seen_test:.0%} of the "
+            f"top-word pairs together (fewer than {MIN_PAIRS_SEEN:.0%}), so its NPMI is mostly zeros and the "
+            f"difference between baseline and BAT is noise. Read the NPMI against the reference instead: it saw "
+            f"{seen_ref:.0%} of the pairs together (the per-topic and won/lost comparisons below use the test split "
+            "too).")
+    if seen_ref < MIN_PAIRS_SEEN:
+        text += (f" The reference too saw fewer than {MIN_PAIRS_SEEN:.0%} of the pairs together: read its NPMI with "
+                 "care; more or longer reference texts help.")
+    return text
 
 
 def lambda_one(fruns: list[Run], base: Run, seed: int, corpus: Corpus) -> None:
@@ -85,7 +128,7 @@ def lambda_one(fruns: list[Run], base: Run, seed: int, corpus: Corpus) -> None:
     st.caption(f"Seed {one.seed}. At λ = 1 the student reconstructs only the teacher's predicted bag of words, "
                "never the document's own counts: the topics the teacher alone would give, aligned with the baseline "
                "by JSD as above.")
-    coherence_row(cb, co, sparse, "λ = 1")
+    coherence_row(cb, co, sparse, "λ = 1", reference.current(corpus))
     st.markdown(tables.aligned_table(rows, "Baseline (λ=0)", "λ = 1 (teacher only)"), unsafe_allow_html=True)
 
 

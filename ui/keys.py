@@ -13,6 +13,8 @@ CORPUS_SOURCE = "corpus_source"  # {"kind": "builtin"|"upload", "name": …, "id
 DEMO_ERROR = "demo_error"  # why the demo corpus could not load (gensim missing)
 CORPUS_MSG = "corpus_msg"  # a success line the Corpus page shows once, after the rerun that loaded a corpus
 CORPUS_WARN = "corpus_warn"  # a warning the Corpus page shows once (a label column that cannot be classified)
+REFERENCE = "reference"  # an outside reference for NPMI (ui.reference.Reference), counted for the current corpus
+REFERENCE_CLEARED = "reference_cleared"  # the name of a reference dropped because the corpus changed (said once)
 
 # --------------------------------------------------------------------------------- jobs (ui.training, ui.progress)
 JOB_ID = "job_id"  # the last background job this session started (ui.jobs)

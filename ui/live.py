@@ -42,7 +42,7 @@ class GridWatch:
     # ---------------------------------------------------------------------------------------- told by the job
     def choose(self, choice: dict[str, Any]) -> None:
         """The grid chose γ (its γ step's record): the λ > 0 members get their final run keys."""
-        self.resolved = self.plan.with_gamma(choice["gamma"], choice["fade"])
+        self.resolved = self.plan.with_gamma(choice["gamma"], choice["fade"], choice.get("clip"))
         self.choice = choice
 
     # ------------------------------------------------------------------------------------------ read by pages

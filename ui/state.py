@@ -16,7 +16,7 @@ from bat_core.config import CorpusConfig
 from bat_core.data import datasets
 from bat_core.data.corpus import Corpus, build_corpus, hash_texts
 from bat_core.evaluation.downstream import check_categories
-from ui import keys, prebuild
+from ui import keys, prebuild, reference
 
 DEMO_LABEL = "Lee news corpus (300 Australian news articles, ships with gensim)"
 # The installed corpora a user can pick on the Corpus page (bat_core.data.datasets): what each is, and whether documents
@@ -58,7 +58,9 @@ def build(docs: list[str], cfg: CorpusConfig, name: str, source_id: str | None =
 
 def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
     """Make ``corpus`` the session's corpus, and start building its default teacher in the background (once per
-    corpus and settings in the server: :mod:`ui.prebuild`), so that Train finds it ready or on its way."""
+    corpus and settings in the server: :mod:`ui.prebuild`), so that Train finds it ready or on its way. A reference
+    for coherence counted for another corpus is dropped (:mod:`ui.reference`)."""
+    reference.forget_unless_for(corpus)
     st.session_state[keys.CORPUS] = corpus
     st.session_state[keys.CORPUS_DOCS] = docs
     st.session_state[keys.CORPUS_SOURCE] = source

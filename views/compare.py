@@ -19,7 +19,7 @@ from bat_core.explore.families import (
 )
 from bat_core.teachers.choice import choice_line
 from ui import compare_cache as cc
-from ui import compare_views, keys, perf, picks, progress, runs, state, tables, training
+from ui import compare_views, keys, perf, picks, progress, reference, runs, state, tables, training
 from ui.defaults import next_lambda
 from ui.exports import export_buttons
 
@@ -138,7 +138,7 @@ m[3].metric(f"{name_b} uniqueness", f"{bat.metrics['tu']:.3f}", f"{bat.metrics['
 m[4].metric("Aligned pairs won by BAT", f"{won} of {n_close}",
             help="Of the pairs that are close counterparts (at least 2 of the top 10 words shared), those where the "
                  "BAT topic has the higher per-topic NPMI on the test split")
-compare_views.coherence_row(coh_base, coh_bat, test_sparse, name_b)
+compare_views.coherence_row(coh_base, coh_bat, test_sparse, name_b, reference.current(corpus))
 
 st.subheader("Aligned topics")
 st.caption(tables.LEGEND, unsafe_allow_html=True)

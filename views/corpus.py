@@ -1,4 +1,5 @@
-"""Corpus page: pick the documents (demo or upload), set preprocessing, look at what came out."""
+"""Corpus page: pick the documents (demo or upload), set preprocessing, look at what came out, and optionally add a
+reference of longer in-domain texts that Compare scores coherence against (never trained on)."""
 
 import numpy as np
 import streamlit as st
@@ -7,7 +8,7 @@ from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
 from bat_core.data.readers import parse_bytes, parse_labelled, tabular_columns
 from bat_core.explore import plots
-from ui import state
+from ui import reference, state
 from ui.text import md_escape
 
 AUTO = "(detect automatically)"
@@ -158,3 +159,41 @@ with st.expander("Sample documents"):
     for i in range(min(5, corpus.n_docs)):
         t = corpus.texts[i]
         st.markdown(f"**{i}.** " + md_escape(t[:400] + "…" if len(t) > 400 else t))
+
+# ------------------------------------------------------------------------------------- reference for coherence
+st.subheader("Reference for coherence (optional)")
+st.caption("Longer in-domain texts (the full articles or reviews behind short texts, say) that Compare scores topic "
+           "coherence (NPMI) against, beside the test split and the whole corpus: on a small test split of short "
+           "texts most top-word pairs never occur together and its NPMI is noise. Used for scoring only, never for "
+           "training; its words are counted over this corpus's vocabulary, so changing the corpus drops it.")
+cleared = reference.pop_cleared()
+if cleared:
+    st.info(f"The reference {md_escape(cleared)} was dropped because the corpus changed (its words are counted over "
+            "the corpus's vocabulary): upload it again below to score against it.")
+ref_up = st.file_uploader("Upload a reference", type=["txt", "zip", "csv", "tsv", "jsonl", "json"],
+                          key="reference_upload",
+                          help="Read like the corpus: • .txt: one document per line  • .zip: one document per .txt "
+                               "file  • .csv / .tsv / .jsonl / .json: one document per row, with a text column")
+if ref_up is not None:
+    ref_data = ref_up.getvalue()
+    ref_cols = tabular_columns(ref_up.name, ref_data)
+    ref_column = None
+    if ref_cols:
+        ref_choice = st.selectbox("Reference text column", [AUTO, *ref_cols], key="reference_text_column")
+        ref_column = None if ref_choice == AUTO else ref_choice
+    if st.button("Use as reference", key="use_reference", type="primary"):
+        try:
+            with st.spinner(f"Reading {ref_up.name}…"):
+                reference.use(reference.read(ref_up.name, ref_data, corpus, ref_column))
+        except Exception as e:  # noqa: BLE001 - BatError explains itself; anything else must not crash the page
+            why = str(e) if isinstance(e, BatError) else f"unexpected {type(e).__name__}: {e}"
+            st.error(f"Could not use {ref_up.name} as a reference: {why}")
+ref = reference.current(corpus)
+if ref is None:
+    st.caption("No reference in use: Compare scores NPMI against the test split and the whole corpus.")
+else:
+    st.success(f"Reference in use: {ref.line()}. Compare scores NPMI against it beside the test split and the whole "
+               "corpus; it is used for scoring only, never for training.")
+    if st.button("Stop using the reference", key="reference_clear"):
+        reference.clear()
+        st.rerun()

@@ -185,6 +185,14 @@ def vectorize(docs: list[str], cfg: CorpusConfig, vocabulary: list[str]) -> sp.c
     return sp.csr_matrix(make_vectorizer(cfg, vocabulary).transform(docs), dtype=np.float32)
 
 
-def vectorize_reference(docs: list[str], corpus: Corpus) -> sp.csr_matrix:
-    """Count matrix of other texts (an external NPMI reference) over the corpus's vocabulary."""
-    return vectorize(docs, corpus.config, corpus.vocab)
+def vectorize_reference(docs: list[str], corpus: Corpus, name: str = "the reference") -> sp.csr_matrix:
+    """Count matrix of other texts (an outside NPMI reference) over the corpus's vocabulary: one row per document
+    read, those without a vocabulary word included (the CLI and the app count the same rows, so they give the same
+    NPMI). A BatError when there is no document or no word in common: such a reference cannot score a topic."""
+    counts = vectorize(docs, corpus.config, corpus.vocab)
+    if counts.shape[0] == 0:
+        raise BatError(f"{name} holds no document (no line or row with text)")
+    if counts.nnz == 0:
+        raise BatError(f"{name} shares no word with the vocabulary of {corpus.name}, so it cannot score its topics; "
+                       "give texts from the same domain (in the same language)")
+    return counts
