@@ -208,3 +208,27 @@ def test_random_topics_score_near_zero(demo_corpus):
     rng = np.random.default_rng(0)
     top = np.stack([rng.choice(demo_corpus.vocab_size, 10, replace=False) for _ in range(20)])
     assert npmi(top, demo_corpus.split_counts("test")) < 0.06
+
+
+@pytest.mark.parametrize(("threshold", "split"), [(0.0, "dev"), (1.01, "train")])
+def test_checkpoint_is_the_best_epoch_of_the_split_that_can_score_it(demo_corpus, monkeypatch, threshold, split):
+    """Each run keeps the epoch with the best dev NPMI when the dev split saw at least MIN_PAIRS_SEEN of its top-word
+    pairs together, else the epoch with the best NPMI on the training split (both are in the history)."""
+    from bat_core.training import trainer
+
+    monkeypatch.setattr(trainer, "MIN_PAIRS_SEEN", threshold)
+    run = trainer.fit_student(demo_corpus, StudentConfig(n_topics=10, epochs=12, seed=1))
+    scores = [h[f"{split}_npmi"] for h in run.history]
+    assert run.metrics["checkpoint_on"] == split
+    assert run.metrics["best_epoch"] == int(np.argmax(scores)) + 1
+
+
+def test_short_texts_choose_the_checkpoint_on_the_training_split(demo_corpus):
+    """Eight words per document: the dev split sees almost no top-word pair together, so it cannot choose the epoch."""
+    from bat_core.data.corpus import build_corpus
+    from bat_core.training.trainer import fit_student
+
+    short = build_corpus([" ".join(t.split()[:8]) for t in demo_corpus.texts], demo_corpus.config, name="short")
+    run = fit_student(short, StudentConfig(n_topics=10, epochs=6, seed=1))
+    assert run.metrics["checkpoint_on"] == "train"
+    assert run.metrics["best_epoch"] == int(np.argmax([h["train_npmi"] for h in run.history])) + 1

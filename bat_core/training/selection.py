@@ -1,9 +1,10 @@
-"""Settings chosen on dev data only: the background correction γ of the distillation target.
+"""Settings chosen without test data: the background correction γ of the distillation target.
 
 The rule (benchmarks/results/uniqueness.md): train the first seed at each γ of a small grid, keep the γ whose topic
 uniqueness (computed from the run's own topics, no test data) is within ``TU_SLACK`` of the λ = 0 baseline's (the
-limit of 0.05 less the spread of one seed's figure, see ``SEED_SPREAD``), and among those take the highest dev NPMI;
-when none is, the second round below runs, then further seeds (below), and if still none is, the one with the
+limit of 0.05 less the spread of one seed's figure, see ``SEED_SPREAD``), and among those take the highest dev NPMI
+(NPMI on the training split where the dev split is too sparse to score the topics, :func:`score_on`); when none
+is, the second round below runs, then further seeds (below), and if still none is, the one with the
 highest uniqueness is taken.
 γ = 0 (no correction) is always a candidate, so the rule can say "none".
 
@@ -69,7 +70,8 @@ FADE = 1.0  # the second round's teacher: λ falls linearly towards 0 over the w
 CLIP = 2.0
 RULE = (f"first seed at γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}}; keep the γ whose topic uniqueness is "
         f"at least the baseline's − {TU_SLACK:g} (the limit {TU_LIMIT:g} less one seed's spread); among those, the "
-        f"best dev NPMI; if none, the same γ again with the teacher faded towards 0 over the training, and the same "
+        f"best dev NPMI (NPMI on the training split where the dev split is too sparse to score the topics: short "
+        f"texts); if none, the same γ again with the teacher faded towards 0 over the training, and the same "
         f"test over both rounds; if still none, the same γ with the teacher's target clipped to {CLIP:g} × each "
         f"document's distinct words; if still none, the same test on the mean over up to {GAMMA_SEEDS} seeds (the "
         f"limit "
@@ -135,11 +137,20 @@ def _as_list(baselines: Run | Sequence[Run]) -> list[Run]:
     return list(baselines) if isinstance(baselines, Sequence) else [baselines]
 
 
+def score_on(baselines: Run | Sequence[Run]) -> str:
+    """The split whose NPMI ranks the candidates: the one that chose the baselines' checkpoints. That is the dev split
+    unless it is too sparse to score the topics (short texts: the training split, see ``trainer._Checkpoints``); the
+    same split then ranks every candidate, so they are compared by one measure."""
+    return "train" if any(b.metrics.get("checkpoint_on") == "train" for b in _as_list(baselines)) else "dev"
+
+
 def _rows(baselines: Run | Sequence[Run], candidates: Sequence[Run]) -> list[dict[str, Any]]:
-    """One row per (γ, fade), in the order first met: TU and dev NPMI averaged over the seeds it was trained on,
-    its TU loss paired with the baseline of each of those seeds, and whether that loss is within the room for its
-    number of seeds. ``key`` is the run of the first seed read."""
+    """One row per (γ, fade, clip), in the order first met: TU, dev NPMI and the NPMI that ranks the candidates
+    (``npmi``: on the split :func:`score_on` names) averaged over the seeds it was trained on, its TU loss paired with
+    the baseline of each of those seeds, and whether that loss is within the room for its number of seeds. ``key`` is
+    the run of the first seed read."""
     bases = _as_list(baselines)
+    on = score_on(bases)
     base_tu = {int(b.seed): float(b.metrics["tu"]) for b in bases}
     groups: dict[tuple[float, float, float], list[Run]] = {}
     for run in candidates:
@@ -152,15 +163,18 @@ def _rows(baselines: Run | Sequence[Run], candidates: Sequence[Run]) -> list[dic
         tu = float(np.mean([r.metrics["tu"] for r in runs]))
         loss = float(np.mean([base_tu[int(r.seed)] - float(r.metrics["tu"]) for r in runs]))
         dev = float(np.mean([r.metrics["dev_npmi"] for r in runs]))
-        rows.append({"gamma": gamma, "fade": fade, "clip": clip, "dev_npmi": dev, "tu": tu, "tu_loss": loss,
+        npmi = float(np.mean([r.metrics[f"{on}_npmi"] for r in runs]))
+        rows.append({"gamma": gamma, "fade": fade, "clip": clip, "dev_npmi": dev, "npmi": npmi, "score_on": on,
+                     "tu": tu, "tu_loss": loss,
                      "seeds": len(runs), "kept": loss <= tu_slack(len(runs)) + 1e-12, "key": runs[0].key})
     return rows
 
 
 def _best(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The kept row with the best dev NPMI; when none is kept, the one that loses the least uniqueness (the limit
-    comes first, as in uniqueness.md's rule; ties go to the better dev NPMI). Never test data."""
-    dev = lambda r: r["dev_npmi"] if math.isfinite(r["dev_npmi"]) else -math.inf  # NaN never wins
+    """The kept row with the best NPMI (dev, or the training split's where the dev split cannot score); when none is
+    kept, the one that loses the least uniqueness (the limit comes first, as in uniqueness.md's rule; ties go to the
+    better NPMI). Never test data."""
+    dev = lambda r: r["npmi"] if math.isfinite(r["npmi"]) else -math.inf  # NaN never wins
     kept = [r for r in rows if r["kept"]]
     # among equals the first candidate (constant λ, then the grid's order) wins: max() keeps the first maximum
     return max(kept, key=dev) if kept else max(rows, key=lambda r: (r["tu"], dev(r)))
@@ -225,11 +239,12 @@ def read_rule(first: Sequence[Run], faded: Sequence[Any], clipped: Sequence[Any]
 def describe_gamma(choice: dict[str, Any]) -> str:
     """One plain sentence on the γ chosen and why, for the CLI, the job log and the Compare page."""
     seeds = choice.get("seeds") or [choice["seed"]]
+    on = {"dev": "dev", "train": "training-split"}[choice["rows"][0].get("score_on", "dev")]
     rows = ", ".join(f"γ={r['gamma']:g}{' faded' if r.get('fade') else ''}{' clipped' if r.get('clip') else ''}"
-                     f" dev NPMI {r['dev_npmi']:.4f} "
+                     f" {on} NPMI {r.get('npmi', r['dev_npmi']):.4f} "
                      f"TU {r['tu']:.3f}" + ("" if r["kept"] else " (loses topic uniqueness)") for r in choice["rows"])
     where = (f"seed {seeds[0]}" if len(seeds) == 1 else
-             f"seeds {', '.join(map(str, seeds))}: no γ kept the topics distinct on fewer; dev NPMI and TU below are "
+             f"seeds {', '.join(map(str, seeds))}: no γ kept the topics distinct on fewer; NPMI and TU below are "
              f"means over them")
     what = "no correction" if choice["gamma"] == 0 else f"γ = {choice['gamma']:g}"
     budget = choice.get("budget") or {}
@@ -245,5 +260,6 @@ def describe_gamma(choice: dict[str, Any]) -> str:
                  "distinct with a constant λ)")
     elif choice.get("fade"):
         what += f", with λ fading towards 0 over the last {choice['fade']:.0%} of the epochs (as set)"
-    return (f"Background correction: {what}, chosen on dev data at λ = {choice['lam']:g}, {where} "
+    data = "dev data" if on == "dev" else "the training split (the dev split is too sparse to score these topics)"
+    return (f"Background correction: {what}, chosen on {data} at λ = {choice['lam']:g}, {where} "
             f"(baseline TU {choice['baseline_tu']:.3f}; rule: {RULE}). Candidates: {rows}.")
