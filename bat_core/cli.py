@@ -63,7 +63,12 @@ HELP = {
     "n_topics": "number of topics K",
     "student": "the student model: scholar or prodlda",
     "kind": "knn teacher: auto (lowest dev perplexity among lexical, transformer, hybrid), transformer, lexical "
-            "(TF-IDF neighbours, no transformer: the control), hybrid or random (the null control)",
+            "(TF-IDF neighbours, no transformer: the control), hybrid, random (the null control), or a word-level "
+            "teacher: wordvec (lexical neighbours plus each document's words spread to related words by MiniLM word "
+            "vectors, among co-occurring words), cooc (spread by co-occurrence alone) or wordvec-shuffled (the "
+            "placebo); never chosen by auto",
+    "word_k": "word-level teachers: related words kept per vocabulary word",
+    "word_weight": "word-level teachers: the spread's share of the target, in (0, 1)",
     "clip": "logit clipping c (0 = off)",
     "background_correction": "γ: the target comes from z − γ·log p(word) (0 = off); unset: chosen on dev data "
                              "(a few γ on the first seed, more seeds if needed; bat_core/training/selection.py)",

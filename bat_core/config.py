@@ -85,7 +85,13 @@ class CorpusConfig(_Config):
 
 
 STUDENT_KINDS = ("scholar", "prodlda")
-TEACHER_KINDS = ("auto", "transformer", "lexical", "hybrid", "random")
+# The word-level teachers (teachers/wordlevel.py): the lexical teacher's neighbours mixed with each document's words
+# spread onto related vocabulary words. wordvec: related by MiniLM's input word vectors, among the pairs that co-occur
+# more than chance in the training documents; cooc: by that co-occurrence alone (no vectors: the control);
+# wordvec-shuffled: the same gate with the word vectors permuted over the vocabulary (the placebo). Never the default,
+# and ``auto`` never considers them.
+WORD_KINDS = ("wordvec", "cooc", "wordvec-shuffled")
+TEACHER_KINDS = ("auto", "transformer", "lexical", "hybrid", "random", *WORD_KINDS)
 # The version of the rule by which ``auto`` chooses its kind, part of the teacher's cache key. 2: screened on the
 # first window of every document, every window encoded only when a kind that uses the encoder wins there
 # (teachers/build.py, _fit_auto).
@@ -112,7 +118,9 @@ class TeacherConfig(_Config):
     # knn head: what makes two documents neighbours. transformer = cosine of the encoder's embeddings; lexical =
     # cosine of sublinear TF-IDF vectors of their own words (no transformer: the control); hybrid = a mix of the two
     # cosines; random = random vectors (the null control); auto = whichever of lexical, transformer and hybrid has
-    # the lowest dev perplexity (neighbours.py). Other heads always use the transformer.
+    # the lowest dev perplexity (neighbours.py); wordvec, cooc, wordvec-shuffled = the lexical neighbours mixed with
+    # the document's words spread onto related words (WORD_KINDS, wordlevel.py). Other heads always use the
+    # transformer.
     kind: str = "auto"
     hybrid_weight: float | None = None  # hybrid: share of the lexical cosine; None = chosen by dev perplexity
     knn_k: int | None = None  # knn head: neighbours per document; None = chosen by dev perplexity
@@ -130,6 +138,13 @@ class TeacherConfig(_Config):
     top_k: int = 512  # logits kept per document in the store (the rest share one tail logit), see logits.py
     seed: int = 42
     device: str = "auto"
+    # word-level kinds only (WORD_KINDS): related words kept per vocabulary word, and the spread's share of the
+    # target (the lexical neighbours' distribution has the rest)
+    word_k: int = 10
+    word_weight: float = 0.5
+    # left out of to_dict at these values, so that every other teacher's stored settings read as before; key() puts
+    # them back for the kinds they shape
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"word_k": 10, "word_weight": 0.5}
 
     def __post_init__(self) -> None:
         _check(self.mode in ("frozen", "top-n", "full"),
@@ -154,6 +169,10 @@ class TeacherConfig(_Config):
         _check(self.head_batch_size >= 1 and self.encode_batch_size >= 1, "teacher batch sizes must be positive")
         _check(self.weight_decay >= 0 and self.patience >= 1, "weight decay must be ≥ 0 and patience ≥ 1")
         _check(self.top_k >= 1, "top_k (teacher logits kept per document) must be ≥ 1")
+        _check(isinstance(self.word_k, int) and self.word_k >= 1,
+               f"word_k (related words per vocabulary word) must be a whole number ≥ 1, not {self.word_k!r}")
+        _check(isinstance(self.word_weight, int | float) and 0 < self.word_weight < 1,
+               f"word_weight (the spread's share of the target) must be in (0, 1), not {self.word_weight!r}")
 
     @property
     def head_kind(self) -> str:
@@ -172,6 +191,12 @@ class TeacherConfig(_Config):
         """Whether the transformer runs at all (the lexical and random teachers never load it)."""
         return self.kind_resolved in ("auto", "transformer", "hybrid")
 
+    @property
+    def uses_word_vectors(self) -> bool:
+        """Whether the encoder's input word vectors are read (its weights loaded, never run): wordvec and its
+        placebo, so the ``model`` setting names their teacher."""
+        return self.kind_resolved in ("wordvec", "wordvec-shuffled")
+
     def key(self) -> str:
         """Cache key of the teacher: every setting except the device (the same teacher wherever it was trained)."""
         d = {k: v for k, v in self.to_dict().items() if k != "device"}
@@ -182,7 +207,12 @@ class TeacherConfig(_Config):
         if d["kind"] not in ("auto", "hybrid"):
             d.pop("hybrid_weight")
         if not self.uses_encoder:
-            d = {k: v for k, v in d.items() if k not in ENCODER_SETTINGS}
+            d = {k: v for k, v in d.items()
+                 if k not in ENCODER_SETTINGS or (k == "model" and self.uses_word_vectors)}
+        if d["kind"] in WORD_KINDS:
+            d.update(word_k=self.word_k, word_weight=float(self.word_weight))
+        else:  # settings that cannot matter do not split the cache (nor change the keys from before they existed)
+            d = {k: v for k, v in d.items() if k not in self.LATER_FIELDS}
         if d["kind"] == "transformer":
             d.pop("kind")  # the teachers cached before kinds existed were all transformer teachers
         if d.get("kind") == "auto" and d["head"] == "knn":

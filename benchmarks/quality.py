@@ -12,6 +12,10 @@ Arms (the same seeds, the same student settings; only the teacher changes):
 * ``transformer``: neighbours in frozen MiniLM's embedding space (the previous default).
 * ``lexical``: neighbours by sublinear TF-IDF cosine; no transformer at all. The control for "the transformer helps".
 * ``random``: neighbours by random vectors; the null control for "the teacher knows something".
+* ``wordvec``, ``cooc``, ``placebo`` (not run unless named in --arms): the lexical neighbours mixed with each
+  document's words spread onto related words (bat_core/teachers/wordlevel.py): by MiniLM's word vectors among
+  co-occurring words, by co-occurrence alone (the control), by shuffled word vectors under the same gate (the
+  placebo). Their "Δ vs lexical control" column is what the word-level knowledge adds.
 
 When the default teacher chose the same neighbours as another arm (same kind, k and ε: the same targets bit for
 bit), that arm's runs are reused and the table says so. Every teacher and (arm, seed) run is cached under
@@ -45,7 +49,8 @@ from bat_core.training.selection import describe_gamma
 ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_K = {"newsarticles": 50}  # small corpora: K = 20
-ARMS = {"default": "auto", "transformer": "transformer", "lexical": "lexical", "random": "random"}
+ARMS = {"default": "auto", "transformer": "transformer", "lexical": "lexical", "random": "random",
+        "wordvec": "wordvec", "cooc": "cooc", "placebo": "wordvec-shuffled"}
 
 
 def _fmt(v: list[float], digits: int = 4) -> str:

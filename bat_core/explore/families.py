@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import PAPER_SEEDS
+from ..config import PAPER_SEEDS, WORD_KINDS
 from ..runs.store import Run
 from ..teachers.choice import teacher_name
 from ..training.selection import GAMMA_SEEDS, gamma_choice, needs_more_seeds, rule_candidates
@@ -178,7 +178,7 @@ def uses_encoder(meta: dict[str, Any]) -> bool:
     """Whether a trained teacher's target came from the transformer (its neighbours or its head), as opposed to
     neighbours by shared words or random ones."""
     kind = str(meta.get("teacher_kind") or "transformer")
-    return kind not in ("lexical", "random")
+    return kind not in ("lexical", "random", *WORD_KINDS)  # the word-level kinds read word vectors, never run it
 
 
 def _teacher_line(t: dict[str, Any]) -> str:

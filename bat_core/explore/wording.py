@@ -23,7 +23,10 @@ def neighbour_options(model: str) -> dict[str, str]:
             "lexical": "shared words (TF-IDF; no transformer, the control)",
             "transformer": f"the encoder's embeddings ({enc})",
             "hybrid": f"both: shared words and {enc} embeddings together",
-            "random": "random vectors (null control: a teacher that knows nothing)"}
+            "random": "random vectors (null control: a teacher that knows nothing)",
+            "wordvec": f"shared words, each document's words spread to related words by {enc} word vectors",
+            "cooc": "shared words, each document's words spread to co-occurring words (the control for wordvec)",
+            "wordvec-shuffled": f"shared words, spread by shuffled {enc} word vectors (the placebo for wordvec)"}
 
 
 def planned_teacher(tcfg: TeacherConfig) -> str:

@@ -50,7 +50,7 @@ from ..base.device import amp_dtype, cpu_threads, describe, pick_device
 from ..base.distributed import current_dist
 from ..base.errors import BatError
 from ..base.progress import Progress, ShouldStop, check_stop, report
-from ..config import TeacherConfig
+from ..config import WORD_KINDS, TeacherConfig
 from ..data.corpus import Corpus
 from .encoder import (
     Chunks,
@@ -224,8 +224,10 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
 
     cfg = job.cfg
     kind = cfg.kind_resolved
-    lexical = tfidf_features(job.counts, splits["train"]) if kind in ("lexical", "hybrid", "auto") else None
-    views = candidate_views(kind, embeddings, lexical, cfg.hybrid_weight, corpus.n_docs, cfg.seed)
+    words = kind in WORD_KINDS  # the lexical neighbours, then the spread to related words (wordlevel.py)
+    neighbours = "lexical" if words else kind
+    lexical = tfidf_features(job.counts, splits["train"]) if neighbours in ("lexical", "hybrid", "auto") else None
+    views = candidate_views(neighbours, embeddings, lexical, cfg.hybrid_weight, corpus.n_docs, cfg.seed)
     report(job.progress, "teacher: neighbours", 0, 1,
            f"choosing among {', '.join(views)} (k and smoothing too) on the dev split")
     name, index, (k, eps, dev_ppl), table = choose_index(views, job.counts, splits["train"], splits["dev"], log_p,
@@ -233,14 +235,53 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
     report(job.progress, "teacher: neighbours", 1, 1, f"{name}: k = {k}, smoothing = {eps}")
     uni = unigram_perplexity(corpus.split_counts("dev"), log_p)
     median = median_length(job.counts, splits["train"])
-    info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table, median_tokens=median,
-                choice=describe_choice(name, table, uni, median))
 
     def knn_of(f: int, docs: np.ndarray) -> torch.Tensor:
         return index.logits(docs, k, eps).to(job.device)
 
-    return _Fitted([{"head": "knn", "teacher_kind": name, "k": k, "smoothing": eps, "best_dev_perplexity": dev_ppl}],
-                   knn_of, np.arange(corpus.n_docs), 1024, info)
+    logits_of = knn_of
+    if words:
+        logits_of, name, table = _word_level(job, corpus, splits, index, k, eps, dev_ppl, info)
+    info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table, median_tokens=median,
+                choice=describe_choice(name, table, uni, median))
+    best = next(row["dev_perplexity"] for row in table if row["teacher"] == name)
+    return _Fitted([{"head": "knn", "teacher_kind": name, "k": k, "smoothing": eps, "best_dev_perplexity": best}],
+                   logits_of, np.arange(corpus.n_docs), 1024, info)
+
+
+def _word_level(job: _Job, corpus: Corpus, splits: dict[str, np.ndarray], index: Any, k: int, eps: float,
+                neighbour_ppl: float, info: dict) -> tuple[Callable[[int, np.ndarray], torch.Tensor], str, list[dict]]:
+    """A word-level kind (wordlevel.py): the lexical neighbours' distribution (k and ε as the lexical teacher chose
+    them) mixed with each document's words spread onto related words. Returns the logits function, the kind and its
+    one-row candidate table (its dev perplexity is the mixture's; the neighbours' alone beside it)."""
+    from .wordlevel import mix, spread_for_kind, spreads
+
+    cfg = job.cfg
+    kind = cfg.kind_resolved
+    report(job.progress, "teacher: related words", 0, 1, f"{kind}: {cfg.word_k} related words per word")
+    ws = spread_for_kind(kind, corpus.split_counts("train"), list(corpus.vocab), cfg.word_k, cfg.model, cfg.seed)
+    in_train = np.zeros(corpus.n_docs, dtype=bool)
+    in_train[splits["train"]] = True
+
+    def logits_of(f: int, docs: np.ndarray) -> torch.Tensor:
+        z = index.logits(docs, k, eps).numpy()
+        return torch.from_numpy(mix(z, spreads(ws, job.counts, docs, in_train[docs]), cfg.word_weight)).to(job.device)
+
+    nll = tokens = 0.0
+    for b in range(0, len(splits["dev"]), 1024):
+        docs = splits["dev"][b: b + 1024]
+        x = job.counts[docs].tocoo()
+        log_p = torch.log_softmax(logits_of(0, docs).cpu().double(), dim=1).numpy()
+        nll -= float((x.data * log_p[x.row, x.col]).sum())
+        tokens += float(x.data.sum())
+    ppl = float(np.exp(nll / max(tokens, 1e-12)))
+    reached = np.asarray(spreads(ws, job.counts, splits["train"], in_train[splits["train"]]).sum(axis=1)).ravel() > 0
+    info.update(word_k=cfg.word_k, word_weight=cfg.word_weight, neighbour_dev_perplexity=neighbour_ppl,
+                train_docs_spread=float(reached.mean()) if len(reached) else 0.0, **ws.stats())
+    report(job.progress, "teacher: related words", 1, 1, f"{ws.matrix.nnz} related pairs kept")
+    table = [{"teacher": kind, "knn_k": k, "knn_smoothing": eps, "dev_perplexity": ppl,
+              "neighbour_dev_perplexity": neighbour_ppl}]
+    return logits_of, kind, table
 
 
 def _fit_auto(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarray,

@@ -41,11 +41,18 @@ def short_documents_hint(median: float) -> str:
 KIND_WORDS = {"lexical": "nearest neighbours by shared words (TF-IDF)",
               "transformer": "nearest neighbours by {encoder} embeddings",
               "hybrid": "nearest neighbours by shared words and {encoder} embeddings together",
-              "random": "random neighbours (the null control: no knowledge of the words)"}
+              "random": "random neighbours (the null control: no knowledge of the words)",
+              "wordvec": "nearest neighbours by shared words, spread to related words by {encoder} word vectors "
+                         "(among words that co-occur in the training documents)",
+              "cooc": "nearest neighbours by shared words, spread to words that co-occur in the training documents "
+                      "(no word vectors: the control)",
+              "wordvec-shuffled": "nearest neighbours by shared words, spread by shuffled {encoder} word vectors "
+                                  "(the placebo: the same co-occurring words, the vectors given to other words)"}
 
 
 def kind_words(kind: str, encoder: str = "MiniLM") -> str:
-    """A nearest-neighbour teacher kind ("lexical", "transformer", "hybrid …", "random") in words."""
+    """A teacher kind ("lexical", "transformer", "hybrid …", "random", or a word-level kind: "wordvec", "cooc",
+    "wordvec-shuffled") in words."""
     words = KIND_WORDS.get(kind.split()[0] if kind else kind)
     return words.format(encoder=encoder) if words else f"{kind} neighbours"
 
