@@ -1,8 +1,10 @@
 """Performance, side by side: the per-run student loop of commit ac5ffce vs the stacked path (fit_students), the λ
-grid, CPU stacks side by side, scaling with corpus size, the frozen teacher's export, the logits store, NPMI.
+grid, CPU stacks side by side, scaling with corpus size, the frozen teacher's export, the logits store, NPMI, and the
+time to the first comparison from an empty cache.
 
-    python benchmarks/perf.py            # ≈ 6 min on 2 idle CPU cores; writes benchmarks/results/perf.md
-    python benchmarks/perf.py --quick    # a smoke run (< 1 min): few epochs, small corpora, children in-process
+    python benchmarks/perf.py            # ≈ 20 min on 2 idle CPU cores; writes benchmarks/results/perf.md
+    python benchmarks/perf.py --quick    # a smoke run (< 1 min): few epochs, small corpora, children in-process;
+                                         # writes tmp/perf-quick.md (git-ignored), never the report above
 
 Each measurement runs in a fresh subprocess (so one cannot warm or bloat the next), which reports wall time, CPU
 time (the process's user + system time: the honest figure on a machine shared with other jobs) and the peak RSS
@@ -27,6 +29,11 @@ Added rows (every figure a ratio measured side by side in one run):
   ``docid<n>`` that is not a token, so the duplicate filter keeps it and the vocabulary does not change): ingestion
   (``build_corpus``), one student epoch (one member, K = 50), one NPMI call (K = 50) on the dev / test split;
 * CPU stacks side by side: the demo grid with ``cpu_workers()`` = 1 vs torch's thread count;
+* time to the first comparison: the app's grid (11 λ × 3 seeds, default teacher, γ chosen on dev data) from an empty
+  cache through ``grid.execute``, on demo (K = 20) and NewsArticles (K = 50), measured by ``timeline.measure`` (the
+  measurement of ``benchmarks/timeline.py``): seconds to the first look (the first seed's baseline and a BAT run on
+  disk), to the first seed's λ curve and to the end, next to the estimate made before the start, with the machine's
+  load at the start and end of each row;
 * CUDA: when a GPU is visible, the epoch, grid and teacher rows again on it (teacher in bf16 autocast; the student
   has no reduced-precision path and trains in fp32); otherwise one line says it was not available.
 """
@@ -208,7 +215,7 @@ def _reset_cuda_peak(device: str) -> None:
 def _child(task: dict) -> dict:
     _wall()  # start the stop-aware clock
     kind = task.get("kind", "train")
-    out = {"teacher": _teacher_child, "scale": _scale_child}.get(kind, _train_child)(task)
+    out = {"teacher": _teacher_child, "scale": _scale_child, "first": _first_child}.get(kind, _train_child)(task)
     out["stopped_s"] = _stopped()
     return out
 
@@ -428,6 +435,22 @@ def _scale_child(task: dict) -> dict:
     return out
 
 
+def _first_child(task: dict) -> dict:
+    """Time to the first comparison: ``timeline.measure`` (the app's grid from an empty cache), with this process's
+    CPU time, its peak RSS over the start and the stop-aware clock."""
+    from timeline import measure  # benchmarks/timeline.py, beside this script (its folder is on the path)
+
+    mem = _PeakRss()
+    c0 = _cpu()
+    out = measure(task["corpus"], task["k"], epochs=task.get("epochs"), max_docs=task.get("max_docs"),
+                  device=task.get("device", "cpu"), say=lambda line: print(line, file=sys.stderr, flush=True),
+                  clock=_wall)
+    out["cpu_s"] = _cpu() - c0
+    out["peak_mb"] = mem.stop()
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
 LOADS: list[float] = []  # 1-minute load average at the start of every child
 
 
@@ -518,7 +541,8 @@ def npmi_comparison(corpus_name: str, n_top: int = 10, max_docs: int | None = No
 SCALE = {1000: (1, 6), 4000: (1, 4), 16000: (1, 3), 64000: (1, 2)}  # documents → (E₁, E₂) epochs measured
 SCALE_QUICK = {1000: (1, 2), 2000: (1, 2)}
 QUICK_NOTE = (" --quick (smoke run, numbers not meaningful: few epochs, NewsArticles cut to 300 documents, the teacher "
-              "on 20 demo documents, children in one process)")
+              "on 20 demo documents, the time to the first comparison on 60 demo documents only, children in one "
+              "process)")
 
 
 def _cuda() -> str | None:
@@ -532,8 +556,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", help="internal: one measurement (a JSON task), run in a fresh process")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "perf.md"))
+    ap.add_argument("--out", help="where the report goes (default: benchmarks/results/perf.md; with --quick "
+                    "tmp/perf-quick.md, so that a smoke run never replaces the report)")
     args = ap.parse_args()
+    out = Path(args.out) if args.out else ROOT / ("tmp/perf-quick.md" if args.quick else "benchmarks/results/perf.md")
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
         return
@@ -551,7 +577,10 @@ def main() -> None:
     ctx = {"ep": {"demo": (1, 3 if q else 11), "newsarticles": (1, 2 if q else 4)}, "ge": (1, 2) if q else (1, 3),
            "we": (1, 2) if q else (1, 11), "full": 3 if q else 200,  # full: the app's default epochs
            "quick": q, "gpu": gpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "scale": SCALE_QUICK if q else SCALE, "teacher_docs": 20 if q else None}
+           "scale": SCALE_QUICK if q else SCALE, "teacher_docs": 20 if q else None,
+           # time to the first comparison: --quick, demo only, cut to 60 documents and 3 epochs
+           "first": [{"corpus": "demo", "k": K["demo"], "max_docs": 60, "epochs": 3}] if q else
+           [{"corpus": name, "k": K[name]} for name in ("demo", "newsarticles")]}
     news = {"max_docs": 300} if q else {}  # --quick: NewsArticles cut to its first 300 documents
     res = measure(ctx, news)
     print("NPMI …", file=sys.stderr)
@@ -559,10 +588,10 @@ def main() -> None:
     ctx["total"] = time.perf_counter() - t_start
     ctx["stopped"] = _stopped()  # this process is stopped with its children (one process group)
     text = render(res, npmi, ctx)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
     print(text)
-    print(f"total {ctx['total']:.0f} s", file=sys.stderr)
+    print(f"total {ctx['total']:.0f} s; report written to {out}", file=sys.stderr)
 
 
 def preflight() -> None:
@@ -618,6 +647,9 @@ def measure(ctx: dict, news: dict) -> dict:
     # the same teacher with bf16 autocast off (device.amp_dtype turns it on where the CPU has native bf16)
     res[("teacher", "cpu-fp32")] = run_child({"kind": "teacher", "docs": ctx["teacher_docs"], **cpu,
                                               "env": {"BAT_CPU_BF16": "0"}})
+    print("time to the first comparison (the app's grid from an empty cache) …", file=sys.stderr)
+    for f in ctx["first"]:
+        res[("first", f["corpus"])] = run_child({"kind": "first", **f, **cpu})
     if ctx["gpu"]:
         print("the same rows on CUDA …", file=sys.stderr)
         dev = {"device": "cuda"}
@@ -627,6 +659,8 @@ def measure(ctx: dict, news: dict) -> dict:
         res[("grid", "demo", "cuda")] = run_child({**grid, "epochs": [full], **dev})
         res[("grid", "newsarticles", "cuda")] = run_child({**news_grid, **dev})
         res[("teacher", "cuda")] = run_child({"kind": "teacher", "docs": ctx["teacher_docs"], **dev})
+        for f in ctx["first"]:
+            res[("first", f["corpus"], "cuda")] = run_child({"kind": "first", **f, **dev})
     return res
 
 
@@ -652,6 +686,7 @@ def render(res: dict, npmi: list[dict], ctx: dict) -> str:
     lines += _render_workers(res, ctx)
     lines += _render_scaling(res, ctx)
     lines += _render_teacher(res)
+    lines += _render_first(res, ctx)
     lines += _render_cuda(res, ctx)
     lines += _render_npmi(npmi, 5 if ctx["quick"] else 30)
     lines += _render_notes(res, ctx)
@@ -804,6 +839,34 @@ def _render_scaling(res: dict, ctx: dict) -> list[str]:
               "calls; 'one call' builds the co-document table of the topics' words only (what the final scoring "
               "does), the scorer builds the whole V × V table once and then looks up every epoch.", ""]
     return lines
+
+
+def _render_first(res: dict, ctx: dict) -> list[str]:
+    """Time to the first comparison: one row per corpus (and per device when there is a GPU)."""
+    rows = [r for k, r in res.items() if k[0] == "first"]
+    lines = ["## Time to the first comparison (the app's grid from an empty cache)", "",
+             "`timeline.measure` (the measurement of `benchmarks/timeline.py`) in "
+             f"{'this process (--quick)' if ctx['quick'] else 'a fresh process'}: the app's grid, "
+             f"{len(LAMBDAS)} λ × {len(SEEDS)} seeds, default teacher (its screen included), γ chosen on dev data, "
+             "through `grid.execute` into an empty temporary cache. Seconds from the start of the execution (after "
+             "reading the corpus and the estimate: the 'set-up' column) to the teacher, to the first look (the first "
+             "seed's baseline and a BAT run on disk), to the first seed's whole λ curve and to the end; the estimate "
+             "is `bat_core.training.estimate.estimate`'s, made before the start from this machine's measured speeds. "
+             "Runs: trained in all (the γ rule's included) / the grid's. The load is the 1-minute load average at "
+             f"the start and at the end of the row, on {os.cpu_count()} cores: the times move with it.", "",
+             "| corpus | docs | K | epochs | device | set-up s | teacher s | **first look** s | first seed's λ curve s "
+             "| all runs s | estimated s (up to) | runs | CPU s | peak RSS over start, MB | load start → end |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['corpus']} | {r['docs']:,} | {r['topics']} | {r['epochs']} | {r['device']} | "
+                     f"{r['prepare_s']:.1f} | {r['teacher_s']:.1f} | **{r['first_look_s']:.1f}** | "
+                     f"{r['first_curve_s']:.1f} | {r['total_s']:.1f} | {r['estimate_s']:.0f} "
+                     f"({r['estimate_high_s']:.0f}) | {r['runs_trained']} / {r['grid_runs']} | {r['cpu_s']:.1f} | "
+                     f"{r['peak_mb']:.0f} | {r['load_start']:.1f} → {r['load_end']:.1f} |")
+    if ctx["quick"]:
+        lines += ["", "--quick: demo only, cut to its first 60 documents, 3 epochs (the full run: demo and "
+                  "NewsArticles whole, the app's 200 epochs)."]
+    return [*lines, ""]
 
 
 def _render_teacher(res: dict) -> list[str]:

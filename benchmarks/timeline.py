@@ -5,7 +5,8 @@ the first seed's whole λ curve, and the end, next to the estimate made before i
     python benchmarks/timeline.py --corpus newsarticles --topics 50
 
 Prints one line per finished step (seconds since the start) and a summary line. Say the machine's load (uptime)
-with the numbers: they move with it.
+with the numbers: they move with it. ``measure`` is the measurement itself, returning the numbers; ``perf.py``
+calls it for its "time to the first comparison" rows.
 """
 
 from __future__ import annotations
@@ -15,13 +16,93 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bat_core import grid
-from bat_core.config import DEFAULT_APP_SEEDS, DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
+from bat_core.config import (
+    DEFAULT_APP_SEEDS,
+    DEFAULT_LAMBDA_GRID,
+    CorpusConfig,
+    DistillConfig,
+    StudentConfig,
+    TeacherConfig,
+)
 from bat_core.data.corpus import load_corpus
 from bat_core.training.cache import Cache
 from bat_core.training.estimate import estimate
+
+
+def measure(corpus_name: str = "demo", topics: int = 20, seeds: int = DEFAULT_APP_SEEDS, epochs: int | None = None,
+            max_docs: int | None = None, device: str = "auto", say: Callable[[str], None] | None = print,
+            clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+    """The app's grid (``DEFAULT_LAMBDA_GRID`` × ``seeds``, default teacher, γ chosen on dev data) from an empty
+    cache, through ``grid.execute``: seconds from the start of the execution to the first look (the first seed's
+    baseline and a BAT run on disk), to the first seed's whole λ curve and to the end, next to the estimate made
+    before the start. ``epochs`` None is the student's default; ``max_docs`` cuts the corpus; ``say`` hears one line
+    per step; ``clock`` gives the seconds (perf.py passes one that leaves out time its process was stopped)."""
+    t0, load_start = clock(), os.getloadavg()[0]
+    corpus = load_corpus(corpus_name, CorpusConfig(max_docs=max_docs) if max_docs else None)
+    student = StudentConfig(n_topics=topics, device=device, **({"epochs": epochs} if epochs else {}))
+    plan = grid.plan(corpus, TeacherConfig(device=device), student, DistillConfig(), DEFAULT_LAMBDA_GRID,
+                     grid.seed_list(seeds))
+    first_seed = plan.members[0].seed
+    landed: dict[str, float] = {}  # run key → seconds after the start when its run.json appeared
+    seed_done: list[float] = []  # when each of the first seed's grid runs was reported
+    teacher: list[float] = []  # when the teacher was ready
+    with tempfile.TemporaryDirectory(prefix="bat-timeline-") as cache:
+        est = estimate(plan, Path(cache))
+        prepare = clock() - t0  # reading the corpus, planning, estimating
+        if say:
+            say(f"{prepare:6.1f} s  {est.sentence()}  (load {load_start:.1f})")
+        start, stop = clock(), threading.Event()
+
+        def watch() -> None:  # runs are saved as their stack finishes: the first look is the first pair on disk
+            while not stop.wait(0.2):
+                for f in Path(cache, "runs").glob("*/run.json"):
+                    landed.setdefault(f.parent.name, clock() - start)
+
+        def step(s: grid.Step) -> None:
+            now = clock() - start
+            if say:
+                say(f"{now:6.1f} s  {s.label}{' (cached)' if s.cached else ''}")
+            if s.member is None and s.label == "teacher":
+                teacher.append(now)
+            if s.member is not None and s.member.seed == first_seed:
+                seed_done.append(now)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            result = grid.execute(plan, Path(cache), on_step=step)
+        finally:
+            stop.set()
+            watcher.join()
+        total = clock() - start
+        for f in Path(cache, "runs").glob("*/run.json"):  # any saved in the watcher's last 0.2 s
+            landed.setdefault(f.parent.name, total)
+        store = Cache(Path(cache)).runs
+        kinds = {k: store.load(k) for k in landed}
+    mine = [(t, r) for k, t in landed.items() if (r := kinds[k]) is not None and r.seed == first_seed]
+    base = min((t for t, r in mine if r.lam == 0), default=float("nan"))
+    bat = min((t for t, r in mine if r.lam > 0), default=float("nan"))
+    return {"corpus": corpus_name, "docs": corpus.n_docs, "topics": topics, "epochs": student.epochs,
+            "lambdas": len(DEFAULT_LAMBDA_GRID), "seeds": seeds, "device": device, "prepare_s": prepare,
+            "teacher_s": teacher[0] if teacher else float("nan"), "first_look_s": max(base, bat),
+            "first_curve_s": max(seed_done, default=float("nan")), "total_s": total, "grid_runs": len(result.runs),
+            "runs_trained": len(landed), "first_seed_runs": len(mine), "estimate_s": est.total_s,
+            "estimate_high_s": est.high_s, "estimate_runs": est.runs, "estimate_runs_high": est.runs_high,
+            "first_seed": first_seed, "load_start": load_start, "load_end": os.getloadavg()[0]}
+
+
+def summary(m: dict[str, Any]) -> str:
+    """The numbers of :func:`measure` as one line."""
+    return (f"first look (seed {m['first_seed']}: a baseline and a BAT run on disk): {m['first_look_s']:.0f} s; the "
+            f"first seed's λ curve complete: {m['first_curve_s']:.0f} s; all {m['grid_runs']} grid runs: "
+            f"{m['total_s']:.0f} s (estimated {m['estimate_s']:.0f} s, up to {m['estimate_high_s']:.0f} s); "
+            f"{m['first_seed_runs']} runs of the first seed saved ({m['runs_trained']} in all); load "
+            f"{m['load_start']:.1f} → {m['load_end']:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,48 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", default="demo")
     p.add_argument("--topics", type=int, default=20)
     p.add_argument("--seeds", type=int, default=DEFAULT_APP_SEEDS)
+    p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the app's)")
+    p.add_argument("--max-docs", type=int, default=None, help="cut the corpus to its first N documents")
     args = p.parse_args(argv)
-    t0 = time.time()
-    corpus = load_corpus(args.corpus)
-    plan = grid.plan(corpus, TeacherConfig(), StudentConfig(n_topics=args.topics), DistillConfig(),
-                     DEFAULT_LAMBDA_GRID, grid.seed_list(args.seeds))
-    first_seed = plan.members[0].seed
-    landed: dict[str, float] = {}  # run key → seconds after the start when its run.json appeared
-    seed_done: list[float] = []  # when each of the first seed's grid runs was reported
-    with tempfile.TemporaryDirectory() as cache:
-        est = estimate(plan, Path(cache))
-        print(f"{time.time() - t0:6.1f} s  {est.sentence()}  (load {os.getloadavg()[0]:.1f})", flush=True)
-        start, stop = time.time(), threading.Event()
-
-        def watch() -> None:  # runs are saved as their stack finishes: the first look is the first pair on disk
-            while not stop.wait(0.2):
-                for f in Path(cache, "runs").glob("*/run.json"):
-                    landed.setdefault(f.parent.name, time.time() - start)
-
-        def step(s: grid.Step) -> None:
-            now = time.time() - start
-            print(f"{now:6.1f} s  {s.label}{' (cached)' if s.cached else ''}", flush=True)
-            if s.member is not None and s.member.seed == first_seed:
-                seed_done.append(now)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        result = grid.execute(plan, Path(cache), on_step=step)
-        stop.set()
-        watcher.join()
-        store = Cache(Path(cache)).runs
-        kinds = {k: store.load(k) for k in landed}
-    total = time.time() - start
-    both = [t for k, t in landed.items() if kinds[k] is not None and kinds[k].seed == first_seed]
-    base = min((t for k, t in landed.items() if kinds[k] is not None and kinds[k].seed == first_seed
-                and kinds[k].lam == 0), default=float("nan"))
-    bat = min((t for k, t in landed.items() if kinds[k] is not None and kinds[k].seed == first_seed
-               and kinds[k].lam > 0), default=float("nan"))
-    print(f"first look (seed {first_seed}: a baseline and a BAT run on disk): {max(base, bat):.0f} s; the first "
-          f"seed's λ curve complete: {max(seed_done, default=float('nan')):.0f} s; all {len(result.runs)} grid runs: "
-          f"{total:.0f} s (estimated {est.total_s:.0f} s, up to {est.high_s:.0f} s); {len(both)} runs of the first "
-          f"seed saved; load {os.getloadavg()[0]:.1f}")
+    m = measure(args.corpus, args.topics, args.seeds, args.epochs, args.max_docs,
+                say=lambda line: print(line, flush=True))
+    print(summary(m))
     return 0
+
 
 if __name__ == "__main__":
     from entry import run  # here, not at the top: tests load scripts as modules from elsewhere
