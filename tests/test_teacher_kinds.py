@@ -266,6 +266,33 @@ def test_rule_candidates_follow_the_pipelines_two_rounds():
     assert keys(rule_candidates(base, failed + half, 0.5)) == keys(half)
 
 
+def test_rule_candidates_follow_the_pipelines_clipped_round():
+    """The third round (the same γ with the target clipped) is read only when neither earlier round kept the topics
+    distinct; then every round is a candidate, whichever round's run is asked about. A clip the user set competes
+    only with its own γ grid."""
+    from types import SimpleNamespace
+
+    from bat_core.training.selection import CLIP, FADE, rule_candidates
+
+    def run(gamma, tu, fade=0.0, clip=None):
+        return SimpleNamespace(config={"distill": {"background_correction": gamma, "fade": fade, "clip": clip}},
+                               seed=1, key=f"{gamma}-{fade}-{clip}", metrics={"dev_npmi": 0.1, "tu": tu})
+
+    base = run(0.0, 0.80)
+    failed = [run(0.0, 0.70), run(0.5, 0.72)]
+    faded_failed = [run(0.0, 0.71, FADE), run(0.5, 0.73, FADE)]
+    faded_kept = [run(0.0, 0.71, FADE), run(0.5, 0.79, FADE)]
+    clipped = [run(0.0, 0.76, 0.0, CLIP), run(0.5, 0.79, 0.0, CLIP)]
+    keys = lambda rs: [r.key for r in rs]
+    every = keys(failed + faded_failed + clipped)
+    assert keys(rule_candidates(base, failed + faded_failed + clipped, 0.0, CLIP)) == every
+    assert keys(rule_candidates(base, failed + faded_failed + clipped, FADE)) == every
+    assert keys(rule_candidates(base, failed + faded_failed + clipped, 0.0)) == every
+    # the faded round kept one: the rule stopped there, so clipped runs are the user's own and compete alone
+    assert keys(rule_candidates(base, failed + faded_kept + clipped, 0.0)) == keys(failed + faded_kept)
+    assert keys(rule_candidates(base, failed + faded_kept + clipped, 0.0, CLIP)) == keys(clipped)
+
+
 def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, monkeypatch):
     """The second round: the same γ with the teacher faded trains in the γ step, the rule reads both rounds, and
     the grid's λ > 0 members get the chosen γ and fade (their keys as planned: the trainer checks)."""

@@ -16,6 +16,7 @@ from ..config import PAPER_SEEDS, WORD_KINDS
 from ..runs.store import Run
 from ..teachers.choice import teacher_name
 from ..training.selection import GAMMA_SEEDS, gamma_choice, needs_more_seeds, rule_candidates
+from ..training.selection import run_clip as clip
 from ..training.selection import run_fade as fade
 from ..training.selection import run_gamma as gamma
 
@@ -37,15 +38,15 @@ def _seed_order(seed: int) -> tuple[int, int]:
 
 def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] | None:
     """The runs the dev rule for γ reads for ``run``'s settings: the baselines and every run at the same λ that
-    differs only in γ or the fade (constant λ first, γ ascending), on ``run``'s seed and, while no candidate keeps the
-    uniqueness, on further seeds that have the same candidates (in the shared seed order, as the grid reads them);
-    None when fewer than two were trained (nothing was chosen here). Which fades count follows the grid's two
-    rounds (:func:`selection.rule_candidates`)."""
+    differs only in γ, the fade or the clip (constant λ first, then faded, then clipped; γ ascending), on ``run``'s
+    seed and, while no candidate keeps the uniqueness, on further seeds that have the same candidates (in the shared
+    seed order, as the grid reads them); None when fewer than two were trained (nothing was chosen here). Which
+    fades and clips count follows the grid's rounds (:func:`selection.rule_candidates`)."""
     if is_baseline(run):
         return None
 
     def without_gamma(r: Run) -> str:
-        d = {k: v for k, v in r.config["distill"].items() if k not in ("background_correction", "fade")}
+        d = {k: v for k, v in r.config["distill"].items() if k not in ("background_correction", "fade", "clip")}
         return json.dumps({"d": d, "s": {k: v for k, v in r.config["student"].items() if k != "seed"},
                            "t": r.config.get("teacher_key")}, sort_keys=True)
 
@@ -53,7 +54,7 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] |
     same = [r for r in runs if not is_baseline(r) and without_gamma(r) == me]
 
     def at(seed: int) -> tuple[Run | None, dict[tuple[float, float], Run]]:
-        by_gamma = {(fade(r), gamma(r)): r for r in reversed(same) if r.seed == seed}
+        by_gamma = {(clip(r), fade(r), gamma(r)): r for r in reversed(same) if r.seed == seed}  # the rule's order
         base = next((b for b in runs if is_baseline(b) and b.seed == seed and _student_key(b) == _student_key(run)),
                     None)
         return base, by_gamma
@@ -61,10 +62,10 @@ def gamma_candidates(run: Run, runs: list[Run]) -> tuple[list[Run], list[Run]] |
     base, by_gamma = at(run.seed)
     if base is None:
         return None
-    cands = rule_candidates(base, [by_gamma[g] for g in sorted(by_gamma)], fade(run))
+    cands = rule_candidates(base, [by_gamma[g] for g in sorted(by_gamma)], fade(run), clip(run))
     if len(cands) < 2:
         return None
-    bases, read = [base], [(fade(c), gamma(c)) for c in cands]
+    bases, read = [base], [(clip(c), fade(c), gamma(c)) for c in cands]
     for seed in sorted({r.seed for r in same} - {run.seed}, key=_seed_order):
         if len(bases) >= GAMMA_SEEDS or not needs_more_seeds(bases, cands):
             break

@@ -104,15 +104,23 @@ def needs_more_seeds(baselines: Run | Sequence[Run], candidates: Sequence[Run]) 
     return not any(r["kept"] for r in _rows(baselines, candidates))
 
 
-def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float) -> list[Run]:
-    """Of ``runs`` (one seed and λ, differing only in γ and fade), those the grid's rule read for a run with this
-    ``fade``: the constant-λ grid, with the faded grid added only when the first round kept nothing; a fade the user
-    set competes only with its own γ grid (the grid runs no second round then)."""
-    first = [r for r in runs if run_fade(r) == 0]
-    second = [r for r in runs if run_fade(r) == FADE]
-    if fade in (0, FADE) and first and needs_fading(baseline, first):
-        return first + second
-    return [r for r in runs if run_fade(r) == fade]
+def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float, clip: float = 0.0) -> list[Run]:
+    """Of ``runs`` (one seed and λ, differing only in γ, fade and clip), those the grid's rule read for a run with this
+    ``fade`` and ``clip``: the constant-λ grid; the faded grid added only when the first round kept nothing; the
+    clipped grid added only when neither of those kept anything. A fade or clip the user set competes only with its
+    own γ grid (the grid runs no later round then)."""
+    first = [r for r in runs if run_fade(r) == 0 and not run_clip(r)]
+    second = [r for r in runs if run_fade(r) == FADE and not run_clip(r)]
+    third = [r for r in runs if run_fade(r) == 0 and run_clip(r) == CLIP]
+    rule_round = (fade, clip) in ((0, 0), (FADE, 0), (0, CLIP))
+    if rule_round and first and needs_fading(baseline, first):
+        read = first + second
+        clipped = bool(second and third) and needs_more_seeds(baseline, read)
+        if clipped:
+            read += third
+        if clip == 0 or clipped:
+            return read
+    return [r for r in runs if run_fade(r) == fade and run_clip(r) == clip]
 
 
 def selection_budget(n_first_seed: int, n_grid_runs: int) -> int:
