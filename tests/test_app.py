@@ -79,6 +79,17 @@ def wait_for_job(at: AppTest, timeout: float = 240) -> None:
     assert not at.exception, at.exception
 
 
+def train_and_compare(at: AppTest) -> dict:
+    """Train the page's grid with γ = 0 (no γ step: quick), open Compare and return its metrics by label."""
+    at.switch_page("views/train.py").run()
+    at.selectbox(key="s_gamma").set_value(0.0).run()
+    at.button(key="train").click().run()
+    wait_for_job(at)
+    at.switch_page("views/compare.py").run()
+    assert not at.exception, at.exception
+    return {m.label: m for m in at.metric}
+
+
 WORDS = ("river mountain weather valley forest election minister budget parliament market shares investor "
          "football match goal season player court judge trial police rain storm flood harvest farmer").split()
 
@@ -710,13 +721,7 @@ def test_compare_says_the_test_split_is_too_sparse(app_env, monkeypatch, tmp_pat
     at.file_uploader(key="upload").set_value(("sparse.txt", data, "text/plain")).run()
     at.button(key="load_upload").click().run()
     assert not at.exception and not at.error, texts(at.error)
-    at.switch_page("views/train.py").run()
-    at.selectbox(key="s_gamma").set_value(0.0).run()
-    at.button(key="train").click().run()
-    wait_for_job(at)
-    at.switch_page("views/compare.py").run()
-    assert not at.exception, at.exception
-    metrics = {m.label: m for m in at.metric}
+    metrics = train_and_compare(at)
     assert {"Baseline NPMI (whole corpus)", "BAT (λ=0.5) NPMI (whole corpus)", "Top-word pairs seen together",
             "Top words' mean document frequency"} <= set(metrics), list(metrics)
     assert not metrics["BAT (λ=0.5) NPMI (test)"].proto.delta  # no arrow on a test split too sparse to judge

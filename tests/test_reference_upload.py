@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_app import SPARSE_WORDS, _fast_speeds, new_app, texts, varied_docs, wait_for_job
+from test_app import SPARSE_WORDS, _fast_speeds, new_app, texts, train_and_compare, varied_docs
 
 from bat_core.data.corpus import vectorize
 from bat_core.data.readers import read_documents
@@ -57,13 +57,7 @@ def test_reference_flows_into_compare_and_is_dropped_with_the_corpus(fast_app, t
     assert "Reference in use: **full\\.txt** (80 documents)" in said, said
     assert "used for scoring only, never for training" in said
 
-    at.switch_page("views/train.py").run()
-    at.selectbox(key="s_gamma").set_value(0.0).run()
-    at.button(key="train").click().run()
-    wait_for_job(at)
-    at.switch_page("views/compare.py").run()
-    assert not at.exception, at.exception
-    metrics = {m.label: m for m in at.metric}
+    metrics = train_and_compare(at)
     assert {"Baseline NPMI (test)", "Baseline NPMI (whole corpus)", "Baseline NPMI (reference)",
             "BAT (λ=0.5) NPMI (reference)"} <= set(metrics), list(metrics)
     assert metrics["BAT (λ=0.5) NPMI (reference)"].proto.delta
