@@ -88,14 +88,15 @@ STUDENT_KINDS = ("scholar", "prodlda")
 # The word-level teachers (teachers/wordlevel.py): the lexical teacher's neighbours mixed with each document's words
 # spread onto related vocabulary words. wordvec: related by MiniLM's input word vectors, among the pairs that co-occur
 # more than chance in the training documents; cooc: by that co-occurrence alone (no vectors: the control);
-# wordvec-shuffled: the same gate with the word vectors permuted over the vocabulary (the placebo). Never the default,
-# and ``auto`` never considers them.
+# wordvec-shuffled: the same gate with the word vectors permuted over the vocabulary (the placebo). ``auto`` uses
+# cooc's spread on short documents (teachers/choice.py, SHORT_DOC_SPREAD) and never considers the other two.
 WORD_KINDS = ("wordvec", "cooc", "wordvec-shuffled")
 TEACHER_KINDS = ("auto", "transformer", "lexical", "hybrid", "random", *WORD_KINDS)
 # The version of the rule by which ``auto`` chooses its kind, part of the teacher's cache key. 2: screened on the
 # first window of every document, every window encoded only when a kind that uses the encoder wins there
-# (teachers/build.py, _fit_auto).
-AUTO_CHOICE_RULE = 2
+# (teachers/build.py, _fit_auto). 3: on short documents the shared-word neighbours' target is spread to co-occurring
+# words (teachers/choice.py, SHORT_DOC_SPREAD).
+AUTO_CHOICE_RULE = 3
 ENCODER_SETTINGS = ("model", "pooling", "max_length", "long_docs", "max_chunks", "encode_batch_size", "top_n_layers",
                     "epochs", "lr", "batch_size")
 
@@ -209,7 +210,7 @@ class TeacherConfig(_Config):
         if not self.uses_encoder:
             d = {k: v for k, v in d.items()
                  if k not in ENCODER_SETTINGS or (k == "model" and self.uses_word_vectors)}
-        if d["kind"] in WORD_KINDS:
+        if d["kind"] in (*WORD_KINDS, "auto"):  # auto spreads short documents' words (AUTO_CHOICE_RULE 3)
             d.update(word_k=self.word_k, word_weight=float(self.word_weight))
         else:  # settings that cannot matter do not split the cache (nor change the keys from before they existed)
             d = {k: v for k, v in d.items() if k not in self.LATER_FIELDS}

@@ -151,7 +151,7 @@ def test_settings_are_checked_and_split_the_cache():
     # what cannot change a teacher does not split its cache
     assert TeacherConfig(kind="cooc", model="/elsewhere").key() == TeacherConfig(kind="cooc").key()
     assert TeacherConfig(kind="wordvec", max_length=128).key() == wv.key()
-    for kind in ("lexical", "auto", "transformer"):
+    for kind in ("lexical", "transformer"):  # auto spreads short documents: its key has them (below)
         assert TeacherConfig(kind=kind, word_k=3, word_weight=0.9).key() == TeacherConfig(kind=kind).key()
         assert "word_k" not in TeacherConfig(kind=kind).to_dict()
     assert TeacherConfig.from_stored(TeacherConfig(kind="cooc", word_k=4).to_dict()).word_k == 4
@@ -188,3 +188,22 @@ def test_cli_and_quality_benchmark_name_the_kinds():
     spec.loader.exec_module(quality)
     assert {a: quality.ARMS[a] for a in ("wordvec", "cooc", "placebo")} == \
         {"wordvec": "wordvec", "cooc": "cooc", "placebo": "wordvec-shuffled"}
+
+
+def test_auto_spreads_short_documents_to_co_occurring_words(teachers, short_corpus, demo_corpus, tmp_path):
+    """On short documents `auto` keeps the shared-word neighbours it chose and mixes in the co-occurrence spread (the
+    cooc teacher's target, and a line that says so); on the demo's long documents it does not."""
+    from bat_core.teachers.build import build_teacher
+    from bat_core.teachers.choice import SHORT_DOC_SPREAD, choice_line
+
+    auto = build_teacher(short_corpus, TeacherConfig(device="cpu"), tmp_path)
+    assert auto.meta["teacher_kind"] == SHORT_DOC_SPREAD == "cooc"
+    assert {r["teacher"] for r in auto.meta["candidates"]} >= {"lexical", "transformer", "cooc"}
+    p_auto, p_cooc = (torch.softmax(torch.from_numpy(t.dense()).double(), 1).numpy() for t in (auto, teachers["cooc"]))
+    assert np.abs(p_auto - p_cooc).max() < 2e-3
+    line = choice_line(auto.meta)
+    assert line.startswith("Teacher: nearest neighbours by shared words (TF-IDF), chosen because")
+    assert "spread to the words that co-occur with them" in line and "transformer's neighbours beat" not in line
+    long = build_teacher(demo_corpus, TeacherConfig(device="cpu"), tmp_path)
+    assert long.meta["teacher_kind"] == "lexical" and "co-occur" not in choice_line(long.meta)
+    assert TeacherConfig().key() != TeacherConfig(word_weight=0.25).key()  # auto's spread is in its key

@@ -219,7 +219,7 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
              splits: dict[str, np.ndarray], info: dict) -> _Fitted:
     """No head to train: kernel regression over the training documents (neighbours.py), with the similarity (the
     teacher's kind), k and ε chosen on the dev split by perplexity."""
-    from .choice import describe_choice, median_length
+    from .choice import SHORT_DOC_SPREAD, SHORT_DOC_TOKENS, describe_choice, median_length
     from .neighbours import candidate_views, choose_index, tfidf_features
 
     cfg = job.cfg
@@ -241,7 +241,11 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
 
     logits_of = knn_of
     if words:
-        logits_of, name, table = _word_level(job, corpus, splits, index, k, eps, dev_ppl, info)
+        logits_of, name, table = _word_level(job, corpus, splits, index, k, eps, dev_ppl, info, kind)
+    elif kind == "auto" and name == "lexical" and median < SHORT_DOC_TOKENS:
+        # short documents: the shared-word neighbours' target spread to co-occurring words (SHORT_DOC_SPREAD)
+        logits_of, name, spread_row = _word_level(job, corpus, splits, index, k, eps, dev_ppl, info, SHORT_DOC_SPREAD)
+        table = [*table, *spread_row]
     info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table, median_tokens=median,
                 choice=describe_choice(name, table, uni, median))
     best = next(row["dev_perplexity"] for row in table if row["teacher"] == name)
@@ -250,14 +254,14 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
 
 
 def _word_level(job: _Job, corpus: Corpus, splits: dict[str, np.ndarray], index: Any, k: int, eps: float,
-                neighbour_ppl: float, info: dict) -> tuple[Callable[[int, np.ndarray], torch.Tensor], str, list[dict]]:
-    """A word-level kind (wordlevel.py): the lexical neighbours' distribution (k and ε as the lexical teacher chose
-    them) mixed with each document's words spread onto related words. Returns the logits function, the kind and its
-    one-row candidate table (its dev perplexity is the mixture's; the neighbours' alone beside it)."""
+                neighbour_ppl: float, info: dict, kind: str
+                ) -> tuple[Callable[[int, np.ndarray], torch.Tensor], str, list[dict]]:
+    """A word-level ``kind`` (wordlevel.py): the lexical neighbours' distribution (k and ε as the lexical teacher
+    chose them) mixed with each document's words spread onto related words. Returns the logits function, the kind and
+    its one-row candidate table (its dev perplexity is the mixture's; the neighbours' alone beside it)."""
     from .wordlevel import mix, spread_for_kind, spreads
 
     cfg = job.cfg
-    kind = cfg.kind_resolved
     report(job.progress, "teacher: related words", 0, 1, f"{kind}: {cfg.word_k} related words per word")
     ws = spread_for_kind(kind, corpus.split_counts("train"), list(corpus.vocab), cfg.word_k, cfg.model, cfg.seed)
     in_train = np.zeros(corpus.n_docs, dtype=bool)

@@ -22,6 +22,17 @@ SHORT_DOC_EVIDENCE = ("On news leads (27-30 words, 12 in the vocabulary) the tra
                       "less distinct (topic uniqueness 0.02-0.06 lower).")
 
 
+# On short documents ``auto`` spreads each document's words to the words that co-occur with them in the training
+# documents (teachers/wordlevel.py, kind cooc), mixed half and half with the shared-word neighbours' target. Why: a
+# short document's neighbours are found from a handful of words, and the co-occurrence of its words across the corpus
+# is the knowledge short-text topic models pool (the biterm and word-network models); measured below.
+SHORT_DOC_SPREAD = "cooc"
+SHORT_DOC_SPREAD_EVIDENCE = ("On NYT editorial sentences (5 words in the vocabulary) this spread gave topics 39% more "
+                             "coherent against the whole editorials than the baseline's (5/5 seeds) with topic "
+                             "uniqueness kept (−0.009), where the neighbours alone lost 9% and 0.044 "
+                             "(docs/results.md, section 3d).")
+
+
 def median_length(counts: Any, rows: Any = None) -> float:
     """Median number of vocabulary words per document (``rows`` of a documents × words count matrix, or all): the
     length that decides whether dev perplexity can judge the transformer (:data:`SHORT_DOC_TOKENS`)."""
@@ -34,8 +45,10 @@ def short_documents_hint(median: float) -> str:
     if median >= SHORT_DOC_TOKENS:
         return ""
     return (f"These documents are short (median {median:.0f} words in the vocabulary). `auto` will very likely "
-            f"choose neighbours by shared words here, because dev perplexity favours them on short texts. "
-            f"{SHORT_DOC_EVIDENCE} Worth a comparison: train once with Neighbours by = the encoder's embeddings.")
+            f"choose neighbours by shared words here, because dev perplexity favours them on short texts, and spread "
+            f"each document's words to the words that co-occur with them in the training documents. "
+            f"{SHORT_DOC_SPREAD_EVIDENCE} {SHORT_DOC_EVIDENCE} Worth a comparison: train once with Neighbours by = "
+            "the encoder's embeddings.")
 
 
 KIND_WORDS = {"lexical": "nearest neighbours by shared words (TF-IDF)",
@@ -44,8 +57,7 @@ KIND_WORDS = {"lexical": "nearest neighbours by shared words (TF-IDF)",
               "random": "random neighbours (the null control: no knowledge of the words)",
               "wordvec": "nearest neighbours by shared words, spread to related words by {encoder} word vectors "
                          "(among words that co-occur in the training documents)",
-              "cooc": "nearest neighbours by shared words, spread to words that co-occur in the training documents "
-                      "(no word vectors: the control)",
+              "cooc": "nearest neighbours by shared words, spread to words that co-occur in the training documents",
               "wordvec-shuffled": "nearest neighbours by shared words, spread by shuffled {encoder} word vectors "
                                   "(the placebo: the same co-occurring words, the vectors given to other words)"}
 
@@ -63,19 +75,29 @@ def describe_choice(chosen: str, table: list[dict], unigram_perplexity: float,
     added anything on this corpus (as far as dev perplexity can tell: on short documents it cannot, and the line
     says so instead of claiming that the transformer adds nothing)."""
     ppl = {row["teacher"]: row["dev_perplexity"] for row in table}
-    others = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(ppl.items(), key=lambda kv: kv[1]) if n != chosen)
+    spread = chosen == SHORT_DOC_SPREAD and "lexical" in ppl  # auto on short documents: lexical neighbours, spread
+    neighbours = "lexical" if spread else chosen
+    others = ", ".join(f"{n} {v:,.0f}" for n, v in sorted(ppl.items(), key=lambda kv: kv[1])
+                       if n not in (chosen, neighbours))
     why = ("chosen because they predict the held-out dev documents best" if others else
            "as set (the only candidate)")
-    line = (f"Teacher: {kind_words(chosen, encoder)}, {why} "
-            f"(dev perplexity {ppl[chosen]:,.0f}; " + (f"{others}; " if others else "")
+    line = (f"Teacher: {kind_words(neighbours, encoder)}, {why} "
+            f"(dev perplexity {ppl[neighbours]:,.0f}; " + (f"{others}; " if others else "")
             + f"word frequencies alone {unigram_perplexity:,.0f}).")
-    if ppl[chosen] >= unigram_perplexity:
+    if ppl[neighbours] >= unigram_perplexity:
         return line + (" No teacher predicts held-out documents better than word frequencies alone: distillation "
                        "is unlikely to help on this corpus.")
+    if spread:
+        line += (f" These documents are short (median {median_tokens or 0:.0f} words in the vocabulary), so each "
+                 "document's words are also spread to the words that co-occur with them in the training documents "
+                 f"(half of the target; dev perplexity with the spread {ppl[chosen]:,.0f}). "
+                 f"{SHORT_DOC_SPREAD_EVIDENCE}")
     if "lexical" in ppl and "transformer" in ppl:
+        chosen = neighbours
         if chosen == "lexical" and median_tokens is not None and median_tokens < SHORT_DOC_TOKENS:
-            line += (f" These documents are short (median {median_tokens:.0f} words in the vocabulary), and on short "
-                     "documents perplexity favours shared words by construction, so it cannot tell whether the "
+            line += ((" On short documents" if spread else
+                      f" These documents are short (median {median_tokens:.0f} words in the vocabulary), and on short "
+                      "documents") + " perplexity favours shared words by construction, so it cannot tell whether the "
                      f"transformer helps. {SHORT_DOC_EVIDENCE} Try it and compare: neighbours by the encoder's "
                      "embeddings (CLI: --teacher transformer).")
         elif chosen == "lexical":
