@@ -170,7 +170,7 @@ class _Checkpoints:
     words per document) a dev split of a few hundred documents saw 10-15 % of the top-word pairs (NYT editorial
     sentences), so its NPMI is mostly zeros and its best epoch is noise: the distilled runs' checkpoints fell at epoch
     11-48 of 200, with topic uniqueness 0.48-0.74 against the baseline's 0.84, while NPMI on the training split
-    ranked the runs as the longer in-domain reference did (docs/results.md, section 3b). So at the end each member
+    ranked the runs as the longer in-domain reference did (docs/results.md, section 3c). So at the end each member
     keeps the dev split's best epoch when the dev split saw at least ``MIN_PAIRS_SEEN`` of that epoch's top-word
     pairs together (the test the test split must pass to be read, evaluation/coherence.py), and the training split's
     best epoch otherwise. On long texts the dev split sees most pairs and nothing changes."""
