@@ -99,19 +99,23 @@ def gamma_sentence(choice: dict[str, Any]) -> str:
     what = "no correction (γ = 0)" if choice["gamma"] == 0 else f"γ = {choice['gamma']:g}"
     if choice.get("fade"):
         what += ", with the teacher fading towards 0"
+    if choice.get("clip"):
+        what += ", with the teacher's target clipped"
     rows = choice.get("rows") or []
+    split = rows[0].get("score_on", "dev") if rows else "dev"  # the training split where the dev split cannot score
+    data, npmi = ("dev data", "dev NPMI") if split == "dev" else ("the training split", "training-split NPMI")
     mine = next((r for r in rows if r["gamma"] == choice["gamma"] and r.get("fade", 0.0) == choice.get("fade", 0.0)),
                 None)
     seeds = choice.get("seeds") or [choice.get("seed")]
     on = "the first seed" if len(seeds) == 1 else f"{len(seeds)} seeds"
     if mine is None or mine["kept"]:
-        why = "the best dev NPMI among the candidates whose topics stay about as distinct as the baseline's"
+        why = f"the best {npmi} among the candidates whose topics stay about as distinct as the baseline's"
     else:
         why = "no candidate kept the topics as distinct as the baseline's, so the one that lost the least"
     n = f"{len(rows)} candidate{'s' if len(rows) != 1 else ''}"
     if (choice.get("budget") or {}).get("stopped"):
         why += f" (the rule stopped at its budget of {choice['budget']['limit']} runs)"
-    return f"Background correction: {what}, chosen on dev data at λ = {choice['lam']:g} ({n} on {on}): {why}."
+    return f"Background correction: {what}, chosen on {data} at λ = {choice['lam']:g} ({n} on {on}): {why}."
 
 
 def coherence_reading(test_sparse: bool, test_pairs_seen: float | None, min_pairs_seen: float) -> str:
