@@ -50,7 +50,7 @@ from .evaluation.coherence import MIN_PAIRS_SEEN, coherence, which_to_read
 from .evaluation.metrics import top_words
 from .evaluation.stats import by_lambda, mean_std, paired_differences, summarize
 from .runs.store import Run, run_key
-from .teachers.choice import teacher_name
+from .teachers.choice import median_length, teacher_name
 from .teachers.store import TeacherLogits
 from .training import selection
 from .training.cache import Cache, teacher_key
@@ -203,12 +203,14 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
     gamma = None
     if any(m.distill.gamma_pending for m in members):
         lam = selection_lambda(lams)
+        fades = selection.has_faded_round(median_length(corpus.counts, corpus.splits["train"]))
 
         def at(seed: int) -> tuple[Member, tuple[Member, ...], tuple[Member, ...], tuple[Member, ...]]:
             cfg = replace(student, seed=seed)
             cand = lambda g, fade, clip=distill.clip: member(corpus, teacher, cfg, replace(
                 distill, lam=lam, background_correction=g, fade=fade, clip=clip))
-            faded = tuple(cand(g, FADE) for g in GAMMA_GRID) if distill.fade == 0 else ()  # a set fade is the user's
+            # a set fade is the user's; short documents have no faded round (selection.has_faded_round)
+            faded = tuple(cand(g, FADE) for g in GAMMA_GRID) if distill.fade == 0 and fades else ()
             clipped = tuple(cand(g, distill.fade, CLIP) for g in GAMMA_GRID) if not distill.clip else ()  # so is a clip
             constant = tuple(cand(g, distill.fade) for g in GAMMA_GRID)
             return member(corpus, teacher, cfg, DistillConfig()), constant, faded, clipped

@@ -144,6 +144,25 @@ def test_clipping_keeps_c_times_unique_types():
     assert torch.equal(clip_logits(z, x, None), z)
 
 
+def test_clipping_keeps_the_first_n_of_a_stable_descending_sort():
+    """The kept entries are those ranked < n_keep by a stable descending sort (ties by word index), on a stack
+    (M, B, V) with many ties (values rounded to a few levels, as the logits store's shared tail logit makes them)."""
+    torch.manual_seed(1)
+    V = 300
+    z = (torch.randn(3, 8, V) * 2).round() / 2  # ~15 distinct values: ties at every threshold
+    x = torch.zeros(3, 8, V)
+    for m in range(3):
+        for d in range(8):
+            x[m, d, torch.randperm(V)[: [1, 3, 7, 20, 60, 100, 150, 299][d]]] = 1
+    c = 2.0
+    k = c * (x > 0).sum(dim=-1).float()
+    n_keep = V - ((1 - k / V).clamp(min=0) * (V - 1)).ceil().long().clamp(0, V - 1)
+    order = torch.sort(z, dim=-1, descending=True, stable=True).indices
+    rank = torch.empty_like(order).scatter_(-1, order, torch.arange(V).expand_as(order))
+    want = torch.where((k < V).unsqueeze(-1), z.masked_fill(rank >= n_keep.unsqueeze(-1), float("-inf")), z)
+    assert torch.equal(clip_logits(z, x, c), want)
+
+
 @dataclass
 class FakeTeacher:
     """Logits that favour each document's own words plus a shared 'teacher topic'."""

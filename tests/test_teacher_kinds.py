@@ -291,6 +291,34 @@ def test_rule_candidates_follow_the_pipelines_clipped_round():
     # the faded round kept one: the rule stopped there, so clipped runs are the user's own and compete alone
     assert keys(rule_candidates(base, failed + faded_kept + clipped, 0.0)) == keys(failed + faded_kept)
     assert keys(rule_candidates(base, failed + faded_kept + clipped, 0.0, CLIP)) == keys(clipped)
+    # short documents have no faded round: the clipped round follows the constant one
+    assert keys(rule_candidates(base, failed + clipped, 0.0)) == keys(failed + clipped)
+    assert keys(rule_candidates(base, failed + clipped, 0.0, CLIP)) == keys(failed + clipped)
+
+
+def test_short_documents_plan_no_faded_round(tmp_path, monkeypatch):
+    """On short documents (median under SHORT_DOC_TOKENS vocabulary words) the rule's second round is the clipped
+    one: no faded member is planned or trained, and the budget counts the rounds that exist."""
+    from teacher_fixtures import corpus_config, topic_docs
+
+    from bat_core import grid
+    from bat_core.config import DistillConfig, StudentConfig
+    from bat_core.data.corpus import build_corpus
+    from bat_core.training import selection
+
+    docs = [" ".join(d.split()[:8]) for d in topic_docs()[0]]
+    corpus = build_corpus(docs, corpus_config(), name="short")
+    p = grid.plan(corpus, TeacherConfig(kind="lexical", device="cpu"),
+                  StudentConfig(n_topics=3, epochs=3, device="cpu"), DistillConfig(), [0.0, 0.5], [1])
+    n = len(selection.GAMMA_GRID)
+    assert p.gamma.faded == () and len(p.gamma.clipped) == n and p.selection_budget == 1 + 2 * n
+    monkeypatch.setattr(selection, "needs_fading", lambda base, cands: True)  # as if no γ kept the uniqueness
+    monkeypatch.setattr(selection, "needs_more_seeds", lambda bases, cands: True)  # ... on any number of seeds
+    res = grid.execute(p, tmp_path)
+    assert res.gamma["budget"] == {"limit": 1 + 2 * n, "runs": 1 + 2 * n, "stopped": True}
+    assert [(r["fade"], r["clip"]) for r in res.gamma["rows"]] == [(0.0, 0.0)] * n + [(0.0, selection.CLIP)] * n
+    assert not any(selection.run_fade(r) for r in Cache(tmp_path).runs.runs())
+    assert "no faded round for short documents" in selection.describe_gamma(res.gamma)
 
 
 def test_pipeline_fades_the_teacher_when_no_gamma_keeps_uniqueness(tmp_path, monkeypatch):

@@ -39,9 +39,16 @@ def clip_logits(z: torch.Tensor, x: torch.Tensor, c: float | None) -> torch.Tens
     k = c * (x > 0).sum(dim=-1).to(z.dtype)  # per document
     pos = (1.0 - k / V).clamp(min=0.0) * (V - 1)
     n_keep = V - pos.ceil().long().clamp(0, V - 1)  # sorted positions ≥ the quantile: the same count as the original
-    order = torch.sort(z, dim=-1, descending=True, stable=True).indices
-    rank = torch.empty_like(order).scatter_(-1, order, torch.arange(V, device=z.device).expand_as(order))
-    clipped = z.masked_fill(rank >= n_keep.unsqueeze(-1), float("-inf"))
+    # The entries of rank < n_keep in a stable descending sort, without sorting all V: the n_keep-th largest value t
+    # (torch.topk of the largest n_keep, a few dozen on short texts); every entry above t is kept, and of the entries
+    # equal to t the first ones by word index, as many as are left. A full sort took 14% of a short-text run.
+    n_keep = n_keep.clamp(max=V)
+    top = torch.topk(z, int(n_keep.max()), dim=-1, sorted=True).values
+    t = top.gather(-1, (n_keep - 1).unsqueeze(-1))
+    above, tied = z > t, z == t
+    room = n_keep.unsqueeze(-1) - above.sum(dim=-1, keepdim=True)
+    keep = above | (tied & (tied.cumsum(dim=-1) <= room))
+    clipped = z.masked_fill(~keep, float("-inf"))
     return torch.where((k < V).unsqueeze(-1), clipped, z)
 
 

@@ -19,7 +19,9 @@ lets the student's topics separate late in training as the baseline's do (benchm
 teacher"). It buys the uniqueness with part of the NPMI gain (there: +4.8% → +2.8%); the limit comes first.
 
 If neither round keeps the uniqueness on the first seed, a third round tries the same γ with the teacher's target
-clipped (``CLIP``: short texts, where no γ kept the topics distinct otherwise). If still none does, the rule reads
+clipped (``CLIP``: short texts, where no γ kept the topics distinct otherwise). On short documents (median below
+``SHORT_DOC_TOKENS`` words in the vocabulary, the length at which ``auto`` changes its teacher too) the faded round
+is not planned and the clipped round comes second (:func:`has_faded_round`). If still none does, the rule reads
 more seeds, one at a time and up to ``GAMMA_SEEDS``: every candidate of the rounds that ran is trained on the next
 seed, and the same test is applied to
 each candidate's TU loss averaged over the seeds read (paired with the baseline seed by seed), with the room for
@@ -44,6 +46,7 @@ import numpy as np
 
 from ..config import DEFAULT_BAT_LAMBDA
 from ..runs.store import Run
+from ..teachers.choice import SHORT_DOC_TOKENS
 
 GAMMA_GRID = (0.0, 0.1, 0.25, 0.4, 0.5)
 TU_LIMIT = 0.05  # the most topic uniqueness the default may lose against the baseline, over seeds (issue #9)
@@ -68,14 +71,28 @@ FADE = 1.0  # the second round's teacher: λ falls linearly towards 0 over the w
 # docs/results.md, "Short texts"): a short document's neighbourhood spreads its few words over many frequent ones,
 # and the clip keeps only the words the neighbours most agree on. On long texts (100+ distinct words) it barely clips.
 CLIP = 2.0
+
+
+def has_faded_round(median_tokens: float) -> bool:
+    """Whether the rule plans its faded round for a corpus whose training documents have this median length.
+
+    Not on short documents. Fading acts on how training ends (trained to convergence, long texts' baselines keep
+    separating their topics after the distilled runs level off); on short texts the target's shape is what costs the
+    uniqueness, which the clipped round mends. Measured under today's teacher, no faded candidate kept the uniqueness
+    on a short corpus (NYT editorial sentences 0/5, TREC questions 0/5: TU 0.17-0.25 against the baseline's 0.64),
+    and the round cost a quarter of a short-text job (5 of 20 runs), which must fit in 10 minutes for 4,000
+    documents (issue #25; docs/results.md, section 3f)."""
+    return median_tokens >= SHORT_DOC_TOKENS
+
+
 RULE = (f"first seed at γ ∈ {{{', '.join(f'{g:g}' for g in GAMMA_GRID)}}}; keep the γ whose topic uniqueness is "
         f"at least the baseline's − {TU_SLACK:g} (the limit {TU_LIMIT:g} less one seed's spread); among those, the "
         f"best dev NPMI (NPMI on the training split where the dev split is too sparse to score the topics: short "
         f"texts); if none, the same γ again with the teacher faded towards 0 over the training, and the same "
-        f"test over both rounds; if still none, the same γ with the teacher's target clipped to {CLIP:g} × each "
-        f"document's distinct words; if still none, the same test on the mean over up to {GAMMA_SEEDS} seeds (the "
-        f"limit "
-        f"less {SEED_SPREAD:g}/√seeds); if still none, the highest uniqueness")
+        f"test over both rounds (no faded round for short documents, median under {SHORT_DOC_TOKENS} words); if "
+        f"still none, the same γ with the teacher's target clipped to {CLIP:g} × each document's distinct words; "
+        f"if still none, the same test on the mean over up to {GAMMA_SEEDS} seeds (the limit less "
+        f"{SEED_SPREAD:g}/√seeds); if still none, the highest uniqueness")
 
 
 def run_gamma(run: Run) -> float:
@@ -114,8 +131,8 @@ def rule_candidates(baseline: Run, runs: Sequence[Run], fade: float, clip: float
     third = [r for r in runs if run_fade(r) == 0 and run_clip(r) == CLIP]
     rule_round = (fade, clip) in ((0, 0), (FADE, 0), (0, CLIP))
     if rule_round and first and needs_fading(baseline, first):
-        read = first + second
-        clipped = bool(second and third) and needs_more_seeds(baseline, read)
+        read = first + second  # no second round on short documents (has_faded_round): the clipped one follows
+        clipped = bool(third) and needs_more_seeds(baseline, read)
         if clipped:
             read += third
         if clip == 0 or clipped:
