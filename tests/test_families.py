@@ -262,3 +262,17 @@ def test_a_running_grid_in_one_line_and_what_the_pages_show_meanwhile(demo_corpu
         f"{len(GAMMA_GRID) + 1} of {n} runs done")
     every = first_round | {m.key for m in w.resolved.members}
     assert w.counts(every) == (n, n) and w.line(every, True).endswith(f"finishing · {n} of {n} runs done")
+
+
+def test_coherence_reading_names_the_npmi_to_read():
+    """The Compare page's sentence follows which_to_read: the test split when it saw enough pairs, else the reference
+    (with a caution when the reference too is sparse), else the whole corpus with a pointer to the reference upload."""
+    from bat_core.explore.wording import coherence_reading
+
+    assert "its NPMI can be read; the whole-corpus NPMI is shown" in coherence_reading("test", 0.8, None, 0.5)
+    assert "and against the reference are shown" in coherence_reading("test", 0.8, 0.9, 0.5)
+    corpus = coherence_reading("corpus", 0.1, None, 0.5)
+    assert "only 10%" in corpus and "against the whole corpus instead" in corpus and "Corpus page" in corpus
+    ref = coherence_reading("reference", 0.1, 0.7, 0.5)
+    assert "against the reference instead: it saw 70%" in ref and "with care" not in ref
+    assert "read its NPMI with care" in coherence_reading("reference", 0.1, 0.3, 0.5)

@@ -70,33 +70,11 @@ def coherence_row(cb: dict, co: dict, sparse: bool, name: str, ref: Reference | 
                     f"{co['reference_npmi'] - cb['reference_npmi']:+.3f}")
         r[2].caption(f"Reference: {ref.line()}, uploaded on the Corpus page. It is used for scoring only, never for "
                      "training.")
-    text = _reading(which_to_read(sparse, has_ref), seen_test, seen_ref, ref)
+    text = coherence_reading(which_to_read(sparse, has_ref), seen_test, seen_ref, MIN_PAIRS_SEEN)
     if sparse:
         st.warning(text, icon="⚠️")
     else:
         st.caption(text)
-
-
-def _reading(read: str, seen_test: float, seen_ref: float | None, ref: Reference | None) -> str:
-    """Which NPMI to read (``which_to_read``'s answer), in plain words. Without a reference: the engine's sentence
-    (``explore.wording.coherence_reading``), pointing to the Corpus page's reference upload when the test split is
-    sparse."""
-    if read == "corpus" or ref is None or seen_ref is None:
-        text = coherence_reading(read != "test", seen_test, MIN_PAIRS_SEEN)
-        return text if read == "test" else text + " Or add a reference of longer in-domain texts on the Corpus page."
-    if read == "test":
-        return (f"The test split saw {seen_test:.0%} of the top-word pairs together (at least {MIN_PAIRS_SEEN:.0%}): "
-                "its NPMI can be read; the NPMI against the whole corpus and against the reference are shown beside "
-                "it.")
-    text = (f"The test split is too sparse to judge coherence on this corpus: it saw only {seen_test:.0%} of the "
-            f"top-word pairs together (fewer than {MIN_PAIRS_SEEN:.0%}), so its NPMI is mostly zeros and the "
-            f"difference between baseline and BAT is noise. Read the NPMI against the reference instead: it saw "
-            f"{seen_ref:.0%} of the pairs together (the per-topic and won/lost comparisons below use the test split "
-            "too).")
-    if seen_ref < MIN_PAIRS_SEEN:
-        text += (f" The reference too saw fewer than {MIN_PAIRS_SEEN:.0%} of the pairs together: read its NPMI with "
-                 "care; more or longer reference texts help.")
-    return text
 
 
 def lambda_one(fruns: list[Run], base: Run, seed: int, corpus: Corpus) -> None:

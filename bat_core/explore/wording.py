@@ -118,13 +118,27 @@ def gamma_sentence(choice: dict[str, Any]) -> str:
     return f"Background correction: {what}, chosen on {data} at λ = {choice['lam']:g} ({n} on {on}): {why}."
 
 
-def coherence_reading(test_sparse: bool, test_pairs_seen: float | None, min_pairs_seen: float) -> str:
-    """Which NPMI to read on the Compare page, in plain words: the test split's when it saw enough of the top-word
-    pairs together; else the whole corpus's (``bat_core.evaluation.coherence.which_to_read`` without a reference)."""
-    if not test_sparse:
-        return (f"The test split saw {test_pairs_seen or 0:.0%} of the top-word pairs together (at least "
-                f"{min_pairs_seen:.0%}): its NPMI can be read; the whole-corpus NPMI is shown beside it.")
-    return (f"The test split is too sparse to judge coherence on this corpus: it saw only {test_pairs_seen or 0:.0%} "
-            f"of the top-word pairs together (fewer than {min_pairs_seen:.0%}), so its NPMI is mostly zeros and the "
-            "difference between baseline and BAT is noise. Read the NPMI against the whole corpus instead (the "
-            "per-topic and won/lost comparisons below use the test split too).")
+def coherence_reading(read: str, test_pairs_seen: float | None, reference_pairs_seen: float | None,
+                      min_pairs_seen: float) -> str:
+    """Which NPMI to read on the Compare page, in plain words: ``read`` is
+    ``bat_core.evaluation.coherence.which_to_read``'s answer ("test", "corpus" or "reference");
+    ``reference_pairs_seen`` the share of top-word pairs an outside reference saw together (None: no reference).
+    Where the test split is sparse and there is no reference, the sentence points to the Corpus page's upload."""
+    seen = f"{test_pairs_seen or 0:.0%}"
+    if read == "test":
+        beside = "the whole-corpus NPMI is" if reference_pairs_seen is None else \
+            "the NPMI against the whole corpus and against the reference are"
+        return (f"The test split saw {seen} of the top-word pairs together (at least {min_pairs_seen:.0%}): its NPMI "
+                f"can be read; {beside} shown beside it.")
+    sparse = (f"The test split is too sparse to judge coherence on this corpus: it saw only {seen} of the top-word "
+              f"pairs together (fewer than {min_pairs_seen:.0%}), so its NPMI is mostly zeros and the difference "
+              "between baseline and BAT is noise.")
+    if read != "reference" or reference_pairs_seen is None:
+        return (sparse + " Read the NPMI against the whole corpus instead (the per-topic and won/lost comparisons "
+                "below use the test split too). Or add a reference of longer in-domain texts on the Corpus page.")
+    text = (sparse + f" Read the NPMI against the reference instead: it saw {reference_pairs_seen:.0%} of the pairs "
+            "together (the per-topic and won/lost comparisons below use the test split too).")
+    if reference_pairs_seen < min_pairs_seen:
+        text += (f" The reference too saw fewer than {min_pairs_seen:.0%} of the pairs together: read its NPMI with "
+                 "care; more or longer reference texts help.")
+    return text
