@@ -16,6 +16,9 @@
   the plan's ``selection_budget``, and the members get the chosen fade and clip.
 * First look first: the γ step's first stack is the first seed's baseline and one candidate, and after γ the first
   seed's runs train before the other seeds (``training.scheduling``), so there is something to compare early.
+  With the ``auto`` teacher still to build, that first look does not wait for its encoding: the baselines and the
+  candidate train first on the teacher ``auto`` builds when the encoder loses (``Plan.early``, no encoding), and
+  when ``auto`` then chooses that teacher (the same logits, bit for bit) the candidate's run is its run too.
 * Every missing member is trained by :func:`_train_missing`, the one place that calls the student trainer.
 """
 
@@ -50,7 +53,7 @@ from .evaluation.coherence import MIN_PAIRS_SEEN, coherence, which_to_read
 from .evaluation.metrics import top_words
 from .evaluation.stats import by_lambda, mean_std, paired_differences, summarize
 from .runs.store import Run, run_key
-from .teachers.choice import median_length, teacher_name
+from .teachers.choice import median_length, teacher_name, without_encoder
 from .teachers.store import TeacherLogits
 from .training import selection
 from .training.cache import Cache, teacher_key
@@ -139,6 +142,10 @@ class Plan:
     teacher: TeacherConfig
     members: tuple[Member, ...]  # λ > 0 members have γ unset (and a provisional key) while ``gamma`` is pending
     gamma: GammaChoice | None = None
+    # the first look before the ``auto`` teacher exists: the γ step's first-look candidate with ``early_teacher``,
+    # the teacher ``auto`` builds when no candidate that uses the encoder wins (teachers.choice.without_encoder)
+    early: Member | None = None
+    early_teacher: TeacherConfig | None = None
 
     @property
     def needs_teacher(self) -> bool:
@@ -219,7 +226,11 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
         extra = [s for s in [*seeds[1:], *seed_list(GAMMA_SEEDS)] if s != seeds[0]]
         gamma = GammaChoice(lam, seeds[0], *at(seeds[0]),
                             more=tuple(at(s) for s in list(dict.fromkeys(extra))[:GAMMA_SEEDS - 1]))
-    return Plan(corpus, teacher, members, gamma)
+    early = early_teacher = None
+    if gamma is not None and teacher.kind == "auto" and teacher.head_kind == "knn":
+        early_teacher = replace(teacher, kind=without_encoder(median_length(corpus.counts, corpus.splits["train"])))
+        early = member(corpus, early_teacher, gamma.first_look.student, gamma.first_look.distill)
+    return Plan(corpus, teacher, members, gamma, early, early_teacher)
 
 
 def in_cache(p: Plan, cache_dir: Path | None = None) -> tuple[int, int]:
@@ -326,13 +337,16 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         if on_step is not None:
             on_step(step)
 
+    fresh: set[str] = set()  # keys trained by this execution before the grid's own step (not "from the cache")
     if p.needs_teacher:
-        t0 = time.time()
         result.teacher_cached = cache.teacher_cached(p.corpus, p.teacher)
+        early = _early_look(p, cache, progress, should_stop) if not result.teacher_cached else None
+        t0 = time.time()
         result.teacher = get_teacher(p.corpus, p.teacher, cache.root, progress, should_stop)
+        if early is not None:
+            fresh |= _adopt(p, cache, result.teacher, *early)
         result.teacher_time_s = time.time() - t0
         done(Step(0, "teacher", result.teacher_cached, result.teacher_time_s, teacher_meta=result.teacher_meta))
-    fresh: set[str] = set()  # keys trained by the γ step of this execution (not "from the cache" below)
     if p.gamma is not None:
         t0 = time.time()
         g = p.gamma
@@ -340,9 +354,9 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         also = [m for m in p.members if not m.distill.active and m.key not in {x.key for x in g.members}]
         sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop,
                                 first={g.baseline.key, g.first_look.key})
-        fresh = {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
+        fresh |= {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
         n = len(g.members)
-        cached = all(sel_cached[:n])
+        cached = not any(r.key in fresh for r in sel[:n])
 
         def train(members: Sequence[Member]) -> list[Run]:  # the rule's later rounds, when it reads them
             nonlocal cached
@@ -363,6 +377,46 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
                                        on_member)
     result.cached = [c and r.key not in fresh for r, c in zip(result.runs, result.cached, strict=True)]
     return result
+
+
+def _early_look(p: Plan, cache: Cache, progress: Progress | None, should_stop: ShouldStop | None
+                ) -> tuple[TeacherLogits, list[Run], list[bool]] | None:
+    """The first look while the ``auto`` teacher is still to build: the teacher ``auto`` builds when the encoder
+    loses (``p.early_teacher``: no encoding, seconds), then the first seed's baseline and the first-look candidate
+    on it, in a stack of their own, beside the plan's other baselines (they need no teacher). Returns that teacher,
+    the runs (baseline, candidate, other baselines) and whether each came from the cache; None without an early look.
+
+    Why: the encoding ``auto`` screens with is most of the time to the first comparison (demo 18 s of 33 s,
+    NewsArticles 236 s of 340 s; docs/results.md, section 11), and the teacher it then chose was this one on every
+    corpus measured. The runs are real runs of that teacher, saved under its key; :func:`_adopt` makes the
+    candidate's run the ``auto`` run too when the logits agree."""
+    g = p.gamma
+    if p.early is None or p.early_teacher is None or g is None:
+        return None
+    teacher = get_teacher(p.corpus, p.early_teacher, cache.root, progress, should_stop)
+    also = [m for m in p.members if not m.distill.active and m.key != g.baseline.key]
+    runs, cached = _runs(p.corpus, [g.baseline, p.early, *also], cache, teacher, progress, should_stop,
+                         first={g.baseline.key, p.early.key})
+    return teacher, runs, cached
+
+
+def _adopt(p: Plan, cache: Cache, teacher: TeacherLogits, early_teacher: TeacherLogits, runs: list[Run],
+           cached: list[bool]) -> set[str]:
+    """After the early look, with ``teacher`` built: the keys this execution trained, and the first-look
+    candidate's run saved under its ``auto`` key when ``teacher`` holds ``early_teacher``'s logits bit for bit (the
+    same student, trained once). Otherwise that candidate trains in the γ step as it would have."""
+    g = p.gamma
+    assert g is not None
+    trained = {r.key for r, c in zip(runs, cached, strict=True) if not c}
+    early = runs[1]
+    if cache.runs.has(g.first_look.key) or not teacher.same_logits(early_teacher):
+        return trained
+    config = {**early.config, "teacher_key": teacher.key, "teacher": dict(teacher.meta)}
+    key = run_key(p.corpus.hash, teacher.key, config["student"], config["distill"])
+    if key != g.first_look.key:  # the plan and the trainer must agree, or the cache would never hit
+        raise RuntimeError(f"run key mismatch adopting the first look: planned {g.first_look.key}, got {key}")
+    cache.runs.save(replace(early, key=key, config=config))
+    return trained | ({key} if early.key in trained else set())
 
 
 def _runs(corpus: Corpus, members: list[Member], cache: Cache, teacher: TeacherLogits | None,

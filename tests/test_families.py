@@ -238,12 +238,21 @@ def test_a_running_grid_in_one_line_and_what_the_pages_show_meanwhile(demo_corpu
     w = GridWatch(p)
     n = len(DEFAULT_LAMBDA_GRID) * len(seeds) + len(GAMMA_GRID) - 1  # the grid, and the γ candidates it does not hold
     assert w.line(set(), teacher_ready=False) == (
-        f"Training: the teacher, then a first look: the baseline and λ = 0.5 at γ = 0.25 on seed {seeds[0]} · "
-        f"0 of {n} runs done")
+        f"Training: a first look: the baseline and λ = 0.5 at γ = 0.25 on seed {seeds[0]}, on neighbours by shared "
+        f"words (no encoding); then the teacher is chosen · 0 of {n} runs done")
     assert w.line(set(), True).startswith("Training: a first look: the baseline and λ = 0.5 at γ = 0.25")
     assert w.showing(set()) is None
     base, look = w.first_look
     assert look.lam == 0.5 and look.seed == seeds[0] and w.first_look_gamma == 0.25 and base.lam == 0
+    # the early look (before the auto teacher exists) is shown as provisional until the first look itself lands
+    early = {base.key, w.early.key}
+    assert w.showing(early) == (FIRST_LOOK, w.early.key) and w.provisional(w.early.key)
+    assert w.line(early, teacher_ready=False).startswith("Training: the teacher (a first look, on neighbours by "
+                                                         "shared words, is ready to compare) · 2 of ")
+    assert w.showing(early | {look.key}) == (FIRST_LOOK, look.key)
+    no_early = GridWatch(grid.plan(demo_corpus, TeacherConfig(kind="lexical"), StudentConfig(), DistillConfig(),
+                                   [0.0, 0.5], seeds))
+    assert no_early.early is None and no_early.line(set(), False).startswith("Training: the teacher, then a first look")
     both = {base.key, look.key}
     assert w.showing(both) == (FIRST_LOOK, look.key) and w.provisional(look.key)
     assert w.line(both, True) == (

@@ -200,3 +200,68 @@ def test_a_job_waiting_for_another_teacher_build_can_be_cancelled(demo_corpus, t
     release.set()
     first.join(10)
     assert grid.get_teacher(demo_corpus, tcfg, tmp_path) == "built"  # the lock was released
+
+
+def _first_look_runs(cache_dir, how: str, tiny_bert_dir, monkeypatch):  # noqa: ANN001, ANN202
+    """Execute a 2-run plan with the auto teacher (the tiny BERT) in ``cache_dir``: ``how`` = "lexical" (auto offered
+    only the shared-word neighbours, so it chooses them), "refused" (the same, with the early look's logits taken as
+    different from auto's) or "own" (auto's own choice). Returns the plan, the result, the teacher kinds built in
+    order and the (λ, γ) of every member trained."""
+    from teacher_fixtures import make_topic_corpus
+
+    from bat_core import grid
+    from bat_core.config import TeacherConfig
+    from bat_core.teachers import build, neighbours
+    from bat_core.teachers.store import TeacherLogits
+
+    corpus = make_topic_corpus()
+    tcfg = TeacherConfig(model=str(tiny_bert_dir), max_length=64, device="cpu")
+    p = grid.plan(corpus, tcfg, StudentConfig(n_topics=3, epochs=3, device="cpu"), DistillConfig(), [0.0, 0.5], [1])
+    built, real = [], build.build_teacher
+    monkeypatch.setattr(build, "build_teacher", lambda c, cfg, *a, **k: built.append(cfg.kind) or real(c, cfg, *a, **k))
+    if how in ("lexical", "refused"):
+        views = neighbours.candidate_views
+        monkeypatch.setattr(neighbours, "candidate_views", lambda kind, *a, **k: {
+            n: v for n, v in views(kind, *a, **k).items() if kind != "auto" or n == "lexical"})
+    if how == "refused":
+        monkeypatch.setattr(TeacherLogits, "same_logits", lambda self, other: False)
+    trained = []
+    real_fit = train.fit_students
+    monkeypatch.setattr(train, "fit_students", lambda c, members, *a, **k: trained.extend(
+        (m[1].lam, m[1].background_correction) for m in members) or real_fit(c, members, *a, **k))
+    res = grid.execute(p, cache_dir)
+    monkeypatch.undo()
+    return p, res, built, trained
+
+
+def test_the_first_look_trains_before_the_auto_teacher_and_is_its_run(tmp_path, tiny_bert_dir, monkeypatch):
+    """With the auto teacher still to build, the first seed's baseline and the first-look candidate train first on
+    the teacher auto builds when the encoder loses (no encoding); when auto then chooses that teacher, the candidate's
+    run is saved under its auto key instead of training again, and it is the run the auto teacher trains (the
+    same execution with the adoption refused trains it in the γ step: the same weights, the same key)."""
+    from bat_core.training.cache import Cache
+
+    p, res, built, trained = _first_look_runs(tmp_path / "a", "lexical", tiny_bert_dir, monkeypatch)
+    look = p.gamma.first_look
+    assert p.early_teacher.kind == "lexical" and p.early.teacher_key != look.teacher_key
+    assert built == ["lexical", "auto"] and res.teacher.meta["teacher_kind"] == "lexical"
+    assert trained.count((0.5, 0.25)) == 1  # the first look trained once: on the early teacher, then adopted
+    store = Cache(tmp_path / "a").runs
+    early, adopted = store.load(p.early.key), store.load(look.key)
+    assert adopted.config["teacher_key"] == res.teacher.key and adopted.config["teacher"]["teacher_kind"] == "lexical"
+    assert early.config["teacher_key"] == p.early.teacher_key
+    np.testing.assert_array_equal(early.beta, adopted.beta)
+
+    p2, _, _, trained2 = _first_look_runs(tmp_path / "b", "refused", tiny_bert_dir, monkeypatch)
+    assert trained2.count((0.5, 0.25)) == 2  # refused: the γ step trained it with the auto teacher
+    again = Cache(tmp_path / "b").runs.load(p2.gamma.first_look.key)
+    assert again.key == adopted.key
+    np.testing.assert_array_equal(again.beta, adopted.beta)
+    np.testing.assert_array_equal(again.theta, adopted.theta)
+
+    # auto's own choice on this corpus uses the tiny encoder: other logits, nothing adopted, the early run kept
+    p3, res3, built3, trained3 = _first_look_runs(tmp_path / "c", "own", tiny_bert_dir, monkeypatch)
+    assert built3 == ["lexical", "auto"] and res3.teacher.meta["teacher_kind"] != "lexical"
+    assert trained3.count((0.5, 0.25)) == 2
+    store3 = Cache(tmp_path / "c").runs
+    assert store3.has(p3.early.key) and store3.load(p3.gamma.first_look.key).config["teacher_key"] == res3.teacher.key

@@ -57,6 +57,12 @@ class GridWatch:
         return (g.baseline, g.first_look) if g is not None else None
 
     @property
+    def early(self) -> Member | None:
+        """The first look trained before the ``auto`` teacher exists (on the teacher it builds when the encoder
+        loses; ``grid.Plan.early``), or None."""
+        return self.plan.early if self.plan.gamma is not None else None
+
+    @property
     def first_look_gamma(self) -> float:
         look = self.first_look
         return float(look[1].distill.background_correction or 0.0) if look is not None else 0.0
@@ -66,7 +72,7 @@ class GridWatch:
         g = self.plan.gamma
         if g is None:
             return set()
-        keys = {m.key for m in (*g.members, *g.faded, *g.clipped)}
+        keys = {m.key for m in (*g.members, *g.faded, *g.clipped)} | ({self.early.key} if self.early else set())
         for base, constant, faded, clipped in g.more:
             keys |= {m.key for m in (base, *constant, *faded, *clipped)}
         return keys
@@ -106,7 +112,13 @@ class GridWatch:
             look = (f"a first look: the baseline and λ = {g.lam:g} at γ = {self.first_look_gamma:g} on seed "
                     f"{g.seed}")
         if not teacher_ready and self.plan.needs_teacher:
-            return "the teacher" + (f", then {look}" if look else "")
+            early = self.early
+            if early is None:
+                return "the teacher" + (f", then {look}" if look else "")
+            assert g is not None
+            if {g.baseline.key, early.key} <= present:
+                return "the teacher (a first look, on neighbours by shared words, is ready to compare)"
+            return f"{look}, on neighbours by shared words (no encoding); then the teacher is chosen"
         if self.resolved is None:
             assert g is not None
             base, cand = (m.key for m in self.first_look or ())
@@ -147,6 +159,8 @@ class GridWatch:
             look = self.first_look
             if look is not None and {look[0].key, look[1].key} <= present:
                 return FIRST_LOOK, look[1].key
+            if look is not None and self.early is not None and {look[0].key, self.early.key} <= present:
+                return FIRST_LOOK, self.early.key
             return None
         first = self.resolved.members[0].seed
         lam = self.plan.gamma.lam if self.plan.gamma is not None else None

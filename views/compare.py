@@ -72,7 +72,13 @@ base = pick(fruns, 0.0, seed)
 bat = pick(fruns, lam, seed)
 provisional = watch is not None and watch.provisional(bat.key)  # a γ candidate while the job still chooses γ
 name_b = f"BAT (λ={lam:g}, γ={gamma(bat):g}, provisional)" if provisional else run_label(bat)
-if provisional:
+if provisional and watch.early is not None and bat.key == watch.early.key:
+    _what = (bat.config.get("teacher") or {}).get("description") or "nearest neighbours by shared words"
+    st.warning(f"**Provisional**: the default teacher is still being chosen. This BAT run (γ = {gamma(bat):g}) was "
+               f"trained first with {_what}: the teacher the default builds when the encoder does not help (as on "
+               "every corpus measured so far), and it needs no encoding. When the default chooses it, this run is "
+               "its run too; the page switches to the default teacher's runs when they land.")
+elif provisional:
     st.warning(f"**Provisional**: γ is not chosen yet. This is the γ = {gamma(bat):g} candidate, trained first so that "
                "there is something to look at; the page switches to the chosen γ's runs when they land.")
 st.caption(settings_line(bat))

@@ -33,6 +33,14 @@ SHORT_DOC_SPREAD_EVIDENCE = ("On NYT editorial sentences (5 words in the vocabul
                              "(docs/results.md, section 3d).")
 
 
+def without_encoder(median_tokens: float) -> str:
+    """The kind ``auto`` builds when no candidate that uses the encoder wins its screen: the shared-word neighbours,
+    on short documents spread to co-occurring words (``build._fit_knn``). It needs no encoding, so a first look can
+    train on it while ``auto`` still encodes (grid.Plan.early); its logits are ``auto``'s own whenever ``auto``
+    chooses it, as it did on every corpus measured so far."""
+    return SHORT_DOC_SPREAD if median_tokens < SHORT_DOC_TOKENS else "lexical"
+
+
 def median_length(counts: Any, rows: Any = None) -> float:
     """Median number of vocabulary words per document (``rows`` of a documents × words count matrix, or all): the
     length that decides whether dev perplexity can judge the transformer (:data:`SHORT_DOC_TOKENS`)."""

@@ -70,6 +70,15 @@ class TeacherLogits:
         self.meta = meta
         self.path = path
 
+    def same_logits(self, other: TeacherLogits) -> bool:
+        """Whether ``other`` holds the same logits bit for bit (then a student trained on one is the student of the
+        other: the trainer reads nothing else of a teacher)."""
+        if (self.fold is None) != (other.fold is None):
+            return False
+        pairs = [(self.indices, other.indices), (self.values, other.values), (self.shift, other.shift),
+                 (self.tail, other.tail)] + ([] if self.fold is None else [(self.fold, other.fold)])
+        return all(a.shape == b.shape and np.array_equal(a, b) for a, b in pairs)
+
     # ------------------------------------------------------------------------------------------------ properties
     @property
     def key(self) -> str:
