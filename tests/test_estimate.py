@@ -52,6 +52,24 @@ def test_a_plan_costs_what_its_stacks_cost(demo_corpus, tmp_path, monkeypatch, s
     e = E.estimate(auto, tmp_path)
     assert e.selection_s > 0 and e.selection_high_s > e.selection_s and e.runs_high == e.runs + 10
     assert "Estimated time on this machine: about" in e.sentence() and "later rounds" in e.sentence()
+    # the first comparison: the γ step's first stack (a baseline and one candidate) after the teacher
+    look = e.teacher_s + E.stacks_time([(auto.gamma.baseline.student, auto.gamma.baseline.distill),
+                                        (auto.gamma.first_look.student, auto.gamma.first_look.distill)],
+                                       demo_corpus, SPEEDS, first=[0, 1])  # one stack of the two, started first
+    assert e.first_look_s == pytest.approx(look) and "The first comparison in about" in e.sentence()
+
+
+def test_the_first_comparison_does_not_wait_for_the_encoder(demo_corpus, tmp_path, monkeypatch, speeds_here):
+    """With the auto teacher to build, the estimate's first comparison is the early look's (no encoding): the
+    nearest-neighbour search and one stack of two runs, however long the encoder takes."""
+    monkeypatch.setattr(E, "student_speeds", lambda device="auto": SPEEDS)
+    monkeypatch.setattr(E, "encoder_speeds", lambda tcfg, device="auto": E.EncoderSpeeds(10.0, 0.0))  # a slow one
+    scfg = StudentConfig(n_topics=10, epochs=20, device="cpu")
+    p = grid.plan(demo_corpus, TeacherConfig(), scfg, DistillConfig(), [0.0, 0.5], [1])
+    e = E.estimate(p, tmp_path)
+    pair = E.stacks_time([(p.gamma.baseline.student, p.gamma.baseline.distill), (p.early.student, p.early.distill)],
+                         demo_corpus, SPEEDS, first=[0, 1])
+    assert e.teacher_s > 1000 and e.first_look_s == pytest.approx(1.5 + pair)
 
 
 def test_cached_runs_cost_nothing(demo_corpus, tmp_path, monkeypatch, speeds_here):

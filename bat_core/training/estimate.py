@@ -76,6 +76,7 @@ class Estimate:
     runs: int  # runs to train (not in the cache), the γ rule's first round included
     runs_high: int
     teacher_more_s: float = 0.0  # auto: every window encoded, if the screen on first windows picks the encoder
+    first_look_s: float = 0.0  # to the first comparison (a baseline and a BAT run on disk); 0 when nothing trains
 
     @property
     def total_s(self) -> float:
@@ -94,8 +95,9 @@ class Estimate:
                                                                   self.teacher_more_s > 0)) if extra)
         high = f" (up to {duration(self.high_s)} if {why})" if self.high_s > self.total_s * 1.1 else ""
         teacher = f", teacher {duration(self.teacher_s)}" if self.teacher_s else ""
+        look = f" The first comparison in about {duration(self.first_look_s)}." if self.first_look_s else ""
         return (f"Estimated time on this machine: about {duration(self.total_s)} for {self.runs} runs"
-                f"{teacher}{high}.")
+                f"{teacher}{high}.{look}")
 
     @staticmethod
     def remaining(estimated_total_s: float, estimated_done_s: float, elapsed_s: float) -> float:
@@ -347,11 +349,17 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     first_keys = {m.key for m in g.members}
     first = todo([*g.members, *(m for m in fixed if m.key not in first_keys)])
     selection_s = time_of(first, [g.baseline, g.first_look])
+    # the first comparison: the early look's pair before the teacher when there is one (grid._early_look; its
+    # teacher is the nearest-neighbour search alone), else the γ step's first stack after the teacher
+    early = p.early is not None and teacher_s > 0
+    look = todo([g.baseline, p.early if early else g.first_look])  # type: ignore[list-item]
+    first_look_s = (1.5 if early else teacher_s) + time_of(look, look) if look else 0.0  # one stack, started first
     later_runs = [*g.faded, *g.clipped]
     for base, constant, faded, clipped in g.more:
         later_runs += [base, *constant, *faded, *clipped]
     later = todo(later_runs)[:max(0, p.selection_budget - len(g.members))]
     # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed)
     rest = [m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)]
+    # the early look trains its candidate once more when auto chooses another teacher; adopted otherwise (no cost)
     return Estimate(teacher_s, selection_s, selection_s + time_of(later), time_of(rest), len(first) + len(rest),
-                    len(first) + len(later) + len(rest), teacher_more_s)
+                    len(first) + len(later) + len(rest), teacher_more_s, first_look_s)
