@@ -208,9 +208,10 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
     members = tuple(member(corpus, teacher, replace(student, seed=s), replace(distill, lam=lam))
                     for lam in lams for s in seeds)
     gamma = None
+    median = median_length(corpus.counts, corpus.splits["train"])  # words per training document: short or not
     if any(m.distill.gamma_pending for m in members):
         lam = selection_lambda(lams)
-        fades = selection.has_faded_round(median_length(corpus.counts, corpus.splits["train"]))
+        fades = selection.has_faded_round(median)
 
         def at(seed: int) -> tuple[Member, tuple[Member, ...], tuple[Member, ...], tuple[Member, ...]]:
             cfg = replace(student, seed=seed)
@@ -228,7 +229,7 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
                             more=tuple(at(s) for s in list(dict.fromkeys(extra))[:GAMMA_SEEDS - 1]))
     early = early_teacher = None
     if gamma is not None and teacher.kind == "auto" and teacher.head_kind == "knn":
-        early_teacher = replace(teacher, kind=without_encoder(median_length(corpus.counts, corpus.splits["train"])))
+        early_teacher = replace(teacher, kind=without_encoder(median))
         early = member(corpus, early_teacher, gamma.first_look.student, gamma.first_look.distill)
     return Plan(corpus, teacher, members, gamma, early, early_teacher)
 
