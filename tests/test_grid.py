@@ -155,11 +155,13 @@ def test_cpu_stacks_are_balanced(demo_corpus, monkeypatch):
 
 
 def test_the_first_look_trains_in_its_own_stack_first(demo_corpus):
-    """The members a user looks at first (a baseline and one BAT run) form a stack of their own that starts first on
-    a CPU with several workers; every member still trains once. With one worker nothing changes."""
+    """The members a user looks at first (a baseline and one BAT run) start first on a CPU with several workers, one
+    stack each when there is a core for each (together otherwise); every member still trains once. With one worker
+    nothing changes."""
     members = [(_cfg(s), DistillConfig(lam=lam)) for s in (1, 2) for lam in (0.0, 0.3, 0.5, 0.7)]
     jobs = scheduling.stacks(members, demo_corpus, 2, first=[0, 2])
-    assert jobs[0][0] == [0, 2] and sorted(i for idx, _ in jobs for i in idx) == list(range(8))
+    assert [idx for idx, _ in jobs[:2]] == [[0], [2]] and sorted(i for idx, _ in jobs for i in idx) == list(range(8))
+    assert scheduling.stacks(members, demo_corpus, 2, first=[0, 1, 2])[0][0] == [0, 1, 2]  # more than the cores
     assert scheduling.stacks(members, demo_corpus, 1, first=[0, 2]) == scheduling.stacks(members, demo_corpus, 1)
 
 

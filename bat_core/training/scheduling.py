@@ -34,9 +34,12 @@ def stacks(members: Sequence[Member], corpus: Corpus, workers: int, first: Seque
     :func:`chunks`. Within a stack the λ = 0 members come first, then by seed: the teacher term runs on one
     contiguous slice.
 
-    ``first`` (indices into ``members``): on a CPU with more than one worker, these form their own stack, started
-    first, while the other cores take the rest: the first thing a user looks at (a baseline and one BAT run) lands
-    after two members' training instead of a whole chunk's."""
+    ``first`` (indices into ``members``): on a CPU with more than one worker, these train first, each in a stack
+    of its own when there is a core for each (else together), while the other cores take the rest: the first thing a
+    user looks at (a baseline and one BAT run) lands after one member's training instead of a whole chunk's. One
+    each, not one stack of two: a distilled member costs up to twice a baseline (the teacher's target; NYT
+    sentences, one `bat fit`: 105-119 s against 55-74 s per run, each a share of its stack), so side by side the
+    pair lands when the slower one does, not after both on one core."""
     lead = set(first) if workers > 1 else set()
     same: dict[str, list[int]] = {}
     for i, (cfg, distill) in enumerate(members):
@@ -47,7 +50,8 @@ def stacks(members: Sequence[Member], corpus: Corpus, workers: int, first: Seque
         device = pick_device(members[idx_all[0]][0].device)
         ahead = [i for i in idx_all if i in lead] if device.type == "cpu" else []
         rest = [i for i in idx_all if i not in ahead]
-        for idx in ([ahead] if ahead else []) + (chunks(rest, members, corpus, device, workers) if rest else []):
+        lead_stacks = [[i] for i in ahead] if len(ahead) <= workers else [ahead] if ahead else []
+        for idx in lead_stacks + (chunks(rest, members, corpus, device, workers) if rest else []):
             idx.sort(key=lambda i: (members[i][1].lam > 0, members[i][0].seed, i))
             jobs.append((idx, device))
     jobs.sort(key=lambda job: not (set(job[0]) & lead))  # stable: the lead stacks first, the others in order
