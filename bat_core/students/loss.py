@@ -45,10 +45,12 @@ def clip_logits(z: torch.Tensor, x: torch.Tensor, c: float | None) -> torch.Tens
     n_keep = n_keep.clamp(max=V)
     top = torch.topk(z, int(n_keep.max()), dim=-1, sorted=True).values
     t = top.gather(-1, (n_keep - 1).unsqueeze(-1))
-    above, tied = z > t, z == t
-    room = n_keep.unsqueeze(-1) - above.sum(dim=-1, keepdim=True)
-    keep = above | (tied & (tied.cumsum(dim=-1) <= room))
-    clipped = z.masked_fill(~keep, float("-inf"))
+    drop = z < t
+    room = n_keep.unsqueeze(-1) - (z > t).sum(dim=-1, keepdim=True)
+    tied = z == t
+    if bool((tied.sum(dim=-1, keepdim=True) > room).any()):  # more ties at t than room: the first ones by index
+        drop |= tied & (tied.cumsum(dim=-1) > room)
+    clipped = z.masked_fill(drop, float("-inf"))
     return torch.where((k < V).unsqueeze(-1), clipped, z)
 
 
