@@ -494,3 +494,31 @@ def test_gamma_rule_ranks_on_the_split_that_chose_the_baselines_checkpoint():
         said = describe_gamma(choice)
         assert ("chosen on dev data" in said) == (on == "dev")
         assert ("training-split NPMI 0.1300" in said) == (on == "train")
+
+
+def test_the_clip_table_keeps_what_clipping_each_step_keeps(demo_corpus):
+    """The trainer reads each training document's clipped entries from a table made once per c; the encoder
+    inputs and targets of a minibatch are the same as clipping the minibatch itself (several c, a stack of two
+    seeds)."""
+    from bat_core.config import DistillConfig
+    from bat_core.teachers.store import TeacherLogits
+    from bat_core.training.trainer import _Teacher
+
+    rng = np.random.default_rng(0)
+    V = demo_corpus.vocab_size
+    train = demo_corpus.splits["train"]
+    source = TeacherLogits.from_dense(rng.normal(size=(demo_corpus.n_docs, V)).astype(np.float32), {"key": "t"},
+                                      k=64)  # a short store: many tail ties
+    counts = sp.csr_matrix(demo_corpus.counts[train], dtype=np.float32)
+    raw = {"encode_logits": "raw"}  # the encoder reads the clipped logits too
+    distills = [DistillConfig(lam=0.5, clip=2.0, **raw),
+                DistillConfig(lam=0.5, clip=10.0, background_correction=0.5, **raw),
+                DistillConfig(lam=0.5, **raw), DistillConfig(lam=0.5, clip=2.0, **raw)]
+    args = (source, distills, [0, 0, 0, 1], torch.device("cpu"), np.zeros(V, dtype=np.float32))
+    plain, table = _Teacher(*args), _Teacher(*args, train_rows=train, train_counts=counts)
+    for _ in range(3):
+        local = [rng.integers(len(train), size=16) for _ in range(2)]
+        rows, blocks = [train[r] for r in local], [counts[r] for r in local]
+        (e1, t1), (e2, t2) = plain.step(rows, blocks), table.step(rows, blocks)
+        assert torch.equal(e1, e2) and torch.equal(t1, t2)
+    assert set(table.tables) == {2.0, 10.0} and not torch.isfinite(e2[0]).all()

@@ -35,7 +35,7 @@ from ..evaluation.metrics import NpmiScorer, npmi_per_topic, perplexity, top_wor
 from ..runs.store import Run, run_key
 from ..students.inference import encode_theta, member_logits, refresh_bn_statistics
 from ..students.layers import SparseRows
-from ..students.loss import bat_loss, teacher_target
+from ..students.loss import bat_loss, clip_logits, teacher_target
 from ..students.prodlda import student_class
 from ..students.scholar import Scholar, background_log_frequencies, reconstruction
 from . import scheduling
@@ -117,10 +117,17 @@ def _adam(params: list[torch.nn.Parameter], cfg: StudentConfig) -> torch.optim.O
 
 class _Teacher:
     """Per step: each seed's minibatch logits fetched once, clipped once per c, turned into targets once per
-    (T, c, min count), then handed to the members that use them."""
+    (T, c, min count), then handed to the members that use them.
+
+    With ``train_rows`` (the training documents' corpus rows) and their ``train_counts``, the clip reads which entries
+    each document keeps from a table made once per c (:meth:`_kept`): the clip depends on the document alone (its
+    logits and its distinct words), and finding it anew every step (a top-k over the vocabulary per row) cost 65 %
+    more per distilled run on NYT sentences (20 epochs, one run alone: 14.2 s clipped, 8.6 s not). The same entries
+    are kept either way (tested)."""
 
     def __init__(self, source: LogitsSource | None, distills: Sequence[DistillConfig], stream: Sequence[int],
-                 device: torch.device, background: np.ndarray | None = None) -> None:
+                 device: torch.device, background: np.ndarray | None = None, train_rows: np.ndarray | None = None,
+                 train_counts: sp.csr_matrix | None = None) -> None:
         self.source, self.distills, self.stream, self.device = source, distills, list(stream), device
         # log unigram frequencies of the training split, for the target's background correction
         self.background = None if background is None else torch.as_tensor(background, dtype=torch.float32,
@@ -128,6 +135,33 @@ class _Teacher:
         self.kd = [m for m, d in enumerate(distills) if d.lam > 0]
         self.encodes = any(d.encode_logits != "off" for d in distills)
         self.needed = any(d.active for d in distills)
+        self.train_rows, self.train_counts = train_rows, train_counts
+        self.tables: dict[float, sp.csr_matrix] = {}  # c → the entries each training document keeps (by position)
+        self.position: dict[int, int] = {} if train_rows is None else {int(r): i for i, r in enumerate(train_rows)}
+
+    def _kept(self, c: float) -> sp.csr_matrix:
+        """Which entries each training document keeps under clip c (a boolean row per document, in
+        ``train_rows`` order), found once with :func:`clip_logits` itself."""
+        if c not in self.tables:
+            assert self.source is not None and self.train_rows is not None and self.train_counts is not None
+            parts = []
+            for b in range(0, len(self.train_rows), 1024):
+                z = torch.from_numpy(np.asarray(self.source.dense(self.train_rows[b: b + 1024]), dtype=np.float32))
+                x = torch.from_numpy(self.train_counts[b: b + 1024].toarray().astype(np.float32, copy=False))
+                parts.append(sp.csr_matrix(torch.isfinite(clip_logits(z, x, c)).numpy()))
+            self.tables[c] = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, 0), dtype=bool)
+        return self.tables[c]
+
+    def _logits(self, rows: np.ndarray, block: sp.csr_matrix, clips: list[float | None]) -> list[torch.Tensor]:
+        """The minibatch's logits clipped with each c of ``clips`` (``member_logits``, the kept entries read from
+        the tables when the rows are training documents)."""
+        z = self.source.dense(rows)  # type: ignore[union-attr]
+        where = [self.position.get(int(r), -1) for r in rows]
+        if self.train_rows is None or not any(clips) or min(where) < 0:
+            return list(member_logits(z, block, clips, self.device))
+        zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device)
+        return [zt.masked_fill(~torch.from_numpy(self._kept(c)[where].toarray()).to(self.device), float("-inf"))
+                if c else zt for c in clips]
 
     def step(self, rows: Sequence[np.ndarray], blocks: Sequence[sp.csr_matrix]
              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -137,9 +171,8 @@ class _Teacher:
         assert self.source is not None
         clipped: dict[tuple[int, float | None], torch.Tensor] = {}
         for g, (r, blk) in enumerate(zip(rows, blocks)):
-            clips = [d.clip for m, d in enumerate(self.distills) if self.stream[m] == g]
-            z = member_logits(self.source.dense(r), blk, list(dict.fromkeys(clips)), self.device)
-            for c, zc in zip(dict.fromkeys(clips), z):
+            clips = list(dict.fromkeys(d.clip for m, d in enumerate(self.distills) if self.stream[m] == g))
+            for c, zc in zip(clips, self._logits(r, blk, clips), strict=True):
                 clipped[(g, c)] = zc
         enc = None
         if self.encodes:
@@ -249,7 +282,7 @@ def _fit_stack(corpus: Corpus, members: Sequence[Member], teacher: LogitsSource 
     model = student_class(cfg.student)(V, K, bg, cfg.emb_dim, cfg.alpha, cfg.dropout, distills[0].encode_logits, M,
                     [gens[g] for g in stream]).to(device)
     opt = _adam([p for p in model.parameters() if p.requires_grad], cfg)
-    fetch = _Teacher(teacher, distills, stream, device, bg)
+    fetch = _Teacher(teacher, distills, stream, device, bg, train_idx, X_train)
     lam = torch.tensor([d.lam for d in distills], device=device)
     k0 = M - len(fetch.kd)  # fit_students orders a stack's members so that the λ > 0 ones come last
     assert fetch.kd == list(range(k0, M))
