@@ -230,7 +230,7 @@ def test_a_running_grid_in_one_line_and_what_the_pages_show_meanwhile(demo_corpu
     from bat_core import grid
     from bat_core.config import DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
     from bat_core.training.selection import GAMMA_GRID
-    from ui.live import CHOSEN, FIRST_LOOK, GridWatch
+    from ui.live import CHOSEN, EARLY_LOOK, FIRST_LOOK, GridWatch
 
     seeds = grid.seed_list(3)
     p = grid.plan(demo_corpus, TeacherConfig(head="knn"), StudentConfig(), DistillConfig(), list(DEFAULT_LAMBDA_GRID),
@@ -246,7 +246,7 @@ def test_a_running_grid_in_one_line_and_what_the_pages_show_meanwhile(demo_corpu
     assert look.lam == 0.5 and look.seed == seeds[0] and w.first_look_gamma == 0.25 and base.lam == 0
     # the early look (before the auto teacher exists) is shown as provisional until the first look itself lands
     early = {base.key, w.early.key}
-    assert w.showing(early) == (FIRST_LOOK, w.early.key) and w.provisional(w.early.key)
+    assert w.showing(early) == (EARLY_LOOK, w.early.key) and w.provisional(w.early.key)
     assert w.line(early, teacher_ready=False).startswith("Training: the teacher (a first look, on neighbours by "
                                                          "shared words, is ready to compare) · 2 of ")
     assert w.showing(early | {look.key}) == (FIRST_LOOK, look.key)

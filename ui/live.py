@@ -15,6 +15,7 @@ import numpy as np
 
 from bat_core.grid import Member, Plan
 
+EARLY_LOOK = "early-look"  # the pages show the first look trained before the auto teacher existed (grid.Plan.early)
 FIRST_LOOK = "first-look"  # the pages show the first-look candidate (γ not chosen yet)
 CHOSEN = "chosen"  # the pages show the job's own runs (γ chosen, or set)
 
@@ -152,7 +153,8 @@ class GridWatch:
     def showing(self, present: Collection[str]) -> tuple[str, str] | None:
         """(why, run key): the run whose family the pages should switch to now, or None while there is none.
 
-        While γ is pending: the first-look candidate, once it and its baseline are in the cache (``FIRST_LOOK``).
+        While γ is pending: the first-look candidate, once it and its baseline are in the cache (``FIRST_LOOK``);
+        before that, the early look's candidate on the teacher auto builds when the encoder loses (``EARLY_LOOK``).
         After: a λ > 0 member of the plan with its final settings, the first seed's first (``CHOSEN``)."""
         present = set(present)
         if self.resolved is None:
@@ -160,7 +162,7 @@ class GridWatch:
             if look is not None and {look[0].key, look[1].key} <= present:
                 return FIRST_LOOK, look[1].key
             if look is not None and self.early is not None and {look[0].key, self.early.key} <= present:
-                return FIRST_LOOK, self.early.key
+                return EARLY_LOOK, self.early.key
             return None
         first = self.resolved.members[0].seed
         lam = self.plan.gamma.lam if self.plan.gamma is not None else None
