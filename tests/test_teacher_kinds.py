@@ -522,3 +522,14 @@ def test_the_clip_table_keeps_what_clipping_each_step_keeps(demo_corpus):
         (e1, t1), (e2, t2) = plain.step(rows, blocks), table.step(rows, blocks)
         assert torch.equal(e1, e2) and torch.equal(t1, t2)
     assert set(table.tables) == {2.0, 10.0} and not torch.isfinite(e2[0]).all()
+    # a table too large to keep: each step clips its minibatch, with the same result
+    import bat_core.training.trainer as trainer
+
+    small = trainer.CLIP_TABLE_ENTRIES
+    try:
+        trainer.CLIP_TABLE_ENTRIES = 0
+        none = _Teacher(*args, train_rows=train, train_counts=counts)
+        e3, t3 = none.step(rows, blocks)
+    finally:
+        trainer.CLIP_TABLE_ENTRIES = small
+    assert none.tables == {2.0: None, 10.0: None} and torch.equal(e1, e3) and torch.equal(t1, t3)

@@ -115,6 +115,11 @@ def _adam(params: list[torch.nn.Parameter], cfg: StudentConfig) -> torch.optim.O
         return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, 0.999), foreach=True)
 
 
+# The most entries a clip table may hold (boolean, about 5 bytes each in scipy's CSR): 160 MB. Short texts need a few
+# per document (NYT sentences: 2 × 5 words); long ones with a large c up to the vocabulary per document.
+CLIP_TABLE_ENTRIES = 2**25
+
+
 class _Teacher:
     """Per step: each seed's minibatch logits fetched once, clipped once per c, turned into targets once per
     (T, c, min count), then handed to the members that use them.
@@ -136,14 +141,19 @@ class _Teacher:
         self.encodes = any(d.encode_logits != "off" for d in distills)
         self.needed = any(d.active for d in distills)
         self.train_rows, self.train_counts = train_rows, train_counts
-        self.tables: dict[float, sp.csr_matrix] = {}  # c → the entries each training document keeps (by position)
+        self.tables: dict[float, sp.csr_matrix | None] = {}  # c → the entries each training document keeps
         self.position: dict[int, int] = {} if train_rows is None else {int(r): i for i, r in enumerate(train_rows)}
 
-    def _kept(self, c: float) -> sp.csr_matrix:
+    def _kept(self, c: float) -> sp.csr_matrix | None:
         """Which entries each training document keeps under clip c (a boolean row per document, in
-        ``train_rows`` order), found once with :func:`clip_logits` itself."""
+        ``train_rows`` order), found once with :func:`clip_logits` itself; None when the table would hold more
+        than ``CLIP_TABLE_ENTRIES`` entries (then each step clips its minibatch)."""
         if c not in self.tables:
             assert self.source is not None and self.train_rows is not None and self.train_counts is not None
+            distinct = np.diff(self.train_counts.indptr)  # distinct words per training document
+            if np.minimum(c * distinct, self.train_counts.shape[1]).sum() > CLIP_TABLE_ENTRIES:
+                self.tables[c] = None
+                return None
             parts = []
             for b in range(0, len(self.train_rows), 1024):
                 z = torch.from_numpy(np.asarray(self.source.dense(self.train_rows[b: b + 1024]), dtype=np.float32))
@@ -157,11 +167,13 @@ class _Teacher:
         the tables when the rows are training documents)."""
         z = self.source.dense(rows)  # type: ignore[union-attr]
         where = [self.position.get(int(r), -1) for r in rows]
-        if self.train_rows is None or not any(clips) or min(where) < 0:
+        tables = [self._kept(c) if c and self.train_rows is not None and min(where) >= 0 else None for c in clips]
+        if not any(t is not None for t in tables):
             return list(member_logits(z, block, clips, self.device))
         zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device)
-        return [zt.masked_fill(~torch.from_numpy(self._kept(c)[where].toarray()).to(self.device), float("-inf"))
-                if c else zt for c in clips]
+        return [zt.masked_fill(~torch.from_numpy(t[where].toarray()).to(self.device), float("-inf"))
+                if t is not None else member_logits(z, block, [c], self.device)[0] if c else zt
+                for c, t in zip(clips, tables, strict=True)]
 
     def step(self, rows: Sequence[np.ndarray], blocks: Sequence[sp.csr_matrix]
              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
