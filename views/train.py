@@ -170,7 +170,11 @@ last = progress.last_job()
 fruns = picks.family_picker(families(saved), saved, keys.TRAIN_FAMILY,
                             prefer=lambda fam: last is not None and any(r.key in last.run_keys for r in fam),
                             watch=watch, job_id=job.id if job is not None else "")
-if watch is not None and any(watch.provisional(r.key) for r in fruns if r.lam > 0):
+if watch is not None and watch.early is not None and any(r.key == watch.early.key for r in fruns):
+    st.caption(f"Provisional: the default teacher is still being chosen; this first look (γ = "
+               f"{watch.first_look_gamma:g}) was trained on the teacher it builds when the encoder does not help, "
+               "which needs no encoding. The default teacher's runs replace it as they land.")
+elif watch is not None and any(watch.provisional(r.key) for r in fruns if r.lam > 0):
     st.caption(f"Provisional: γ is not chosen yet; these are the first look's runs (γ = {watch.first_look_gamma:g}). "
                "The chosen γ's runs replace them as they land.")
 df = plots.metrics_frame(fruns)
