@@ -407,9 +407,9 @@ def test_default_teacher_is_built_in_the_background_once(app_env, monkeypatch, t
         gate.wait(60)
         return real_build(*a, **k)
 
-    def counted(*a, **k):
-        fits.append(threading.current_thread().name)
-        return real_fit(*a, **k)
+    def counted(job, *a, **k):
+        fits.append((threading.current_thread().name, job.cfg.kind))
+        return real_fit(job, *a, **k)
 
     monkeypatch.setattr(build_mod, "build_teacher", held)
     monkeypatch.setattr(build_mod, "_fit_frozen", counted)
@@ -430,7 +430,9 @@ def test_default_teacher_is_built_in_the_background_once(app_env, monkeypatch, t
     assert job.running and job.step == 0
     gate.set()
     wait_for_job(at)
-    assert fits == ["bat-teacher-prebuild"]  # built once, by the background build
+    # the default teacher built once, by the background build; the job built only the early look's (no encoding)
+    assert [n for n, kind in fits if kind == "auto"] == ["bat-teacher-prebuild"]
+    assert [kind for n, kind in fits if n != "bat-teacher-prebuild"] == ["lexical"]
     assert any("teacher built in the background since the corpus loaded, ready" in n for n in job.notes), job.notes
     assert build.state == "done"
     captions = texts(at.caption)
