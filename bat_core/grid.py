@@ -389,8 +389,8 @@ def _early_look(p: Plan, cache: Cache, progress: Progress | None, should_stop: S
 
     Why: the encoding ``auto`` screens with is most of the time to the first comparison (demo 18 s of 33 s,
     NewsArticles 236 s of 340 s; docs/results.md, section 11), and the teacher it then chose was this one on every
-    corpus measured. The runs are real runs of that teacher, saved under its key; :func:`_adopt` makes the
-    candidate's run the ``auto`` run too when the logits agree."""
+    corpus measured. The runs are real runs of that teacher, saved under its key; :func:`_adopt` moves the
+    candidate's run to its ``auto`` key when the logits agree (and keeps it under its own key otherwise)."""
     g = p.gamma
     if p.early is None or p.early_teacher is None or g is None:
         return None
@@ -404,8 +404,9 @@ def _early_look(p: Plan, cache: Cache, progress: Progress | None, should_stop: S
 def _adopt(p: Plan, cache: Cache, teacher: TeacherLogits, early_teacher: TeacherLogits, runs: list[Run],
            cached: list[bool]) -> set[str]:
     """After the early look, with ``teacher`` built: the keys this execution trained, and the first-look
-    candidate's run saved under its ``auto`` key when ``teacher`` holds ``early_teacher``'s logits bit for bit (the
-    same student, trained once). Otherwise that candidate trains in the γ step as it would have."""
+    candidate's run moved to its ``auto`` key when ``teacher`` holds ``early_teacher``'s logits bit for bit (the
+    same student, trained once). Otherwise that candidate trains in the γ step as it would have, and the early run
+    stays, a run of its own teacher."""
     g = p.gamma
     assert g is not None
     trained = {r.key for r, c in zip(runs, cached, strict=True) if not c}
@@ -417,6 +418,9 @@ def _adopt(p: Plan, cache: Cache, teacher: TeacherLogits, early_teacher: Teacher
     if key != g.first_look.key:  # the plan and the trainer must agree, or the cache would never hit
         raise RuntimeError(f"run key mismatch adopting the first look: planned {g.first_look.key}, got {key}")
     cache.runs.save(replace(early, key=key, config=config))
+    # the early run was this one under another teacher's name: one family on the pages, not two alike (a family
+    # holding only the early look would otherwise stay in the pickers, and a picker left on it showed one λ)
+    cache.runs.remove(early.key)
     return trained | ({key} if early.key in trained else set())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,13 @@ class RunStore:
         p = self.path(run.key)
         run.save(p)
         return p
+
+    def remove(self, key: str) -> None:
+        """Delete the run saved under ``key`` (nothing when there is none): its run.json first, so that a reader
+        never finds a half-deleted run."""
+        p = self.path(key)
+        (p / "run.json").unlink(missing_ok=True)
+        shutil.rmtree(p, ignore_errors=True)
 
     def has(self, key: str) -> bool:
         """Whether a run is saved under ``key`` (without reading it)."""
