@@ -44,6 +44,8 @@ class _Landing:
                  say: Callable[[str], None] | None) -> None:
         self.cache, self.first_seed, self.clock, self.start, self.say = cache, first_seed, clock, start, say
         self.landed: dict[str, float] = {}  # run key → seconds after the start when its run.json appeared
+        # run key → (λ, seed), read when it appeared: the early look's run is moved to another key later
+        self.what: dict[str, tuple[float, int]] = {}
         self.lams: set[bool] = set()  # of the first seed's runs on disk: a baseline (False) and a BAT run (True)
         self.looked, self.stop = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
@@ -55,8 +57,10 @@ class _Landing:
                 if f.parent.name not in self.landed:
                     self.landed[f.parent.name] = self.clock() - self.start
                     run = store.load(f.parent.name)
-                    if run is not None and run.seed == self.first_seed:
-                        self.lams.add(run.lam > 0)
+                    if run is not None:
+                        self.what[f.parent.name] = (run.lam, run.seed)
+                        if run.seed == self.first_seed:
+                            self.lams.add(run.lam > 0)
             if self.lams == {False, True} and not self.looked.is_set():
                 self.looked.set()
                 if self.say:
@@ -108,14 +112,14 @@ def measure(corpus_name: str = "demo", topics: int = 20, seeds: int = DEFAULT_AP
             watch.stop.set()
             watch.thread.join()
         total = clock() - start
-        landed = watch.landed
-        for f in Path(cache, "runs").glob("*/run.json"):  # any saved in the watcher's last 0.2 s
-            landed.setdefault(f.parent.name, total)
+        landed, what = watch.landed, watch.what
         store = Cache(Path(cache)).runs
-        kinds = {k: store.load(k) for k in landed}
-    mine = [(t, r) for k, t in landed.items() if (r := kinds[k]) is not None and r.seed == first_seed]
-    base = min((t for t, r in mine if r.lam == 0), default=float("nan"))
-    bat = min((t for t, r in mine if r.lam > 0), default=float("nan"))
+        for f in Path(cache, "runs").glob("*/run.json"):  # any saved in the watcher's last 0.2 s
+            if f.parent.name not in landed and (run := store.load(f.parent.name)) is not None:
+                landed[f.parent.name], what[f.parent.name] = total, (run.lam, run.seed)
+    mine = [(t, what[k][0]) for k, t in landed.items() if k in what and what[k][1] == first_seed]
+    base = min((t for t, lam in mine if lam == 0), default=float("nan"))
+    bat = min((t for t, lam in mine if lam > 0), default=float("nan"))
     return {"corpus": corpus_name, "docs": corpus.n_docs, "topics": topics, "epochs": student.epochs,
             "lambdas": len(DEFAULT_LAMBDA_GRID), "seeds": seeds, "device": device, "prepare_s": prepare,
             "teacher_s": teacher[0] if teacher else float("nan"), "first_look_s": max(base, bat),
