@@ -284,14 +284,6 @@ _BUILDING: dict[str, threading.Lock] = {}  # teacher cache path → the lock of 
 _BUILDING_LOCK = threading.Lock()
 
 
-def building(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = None) -> bool:
-    """Whether a thread of this process is building this teacher now (:func:`get_teacher` holds its lock)."""
-    where = str(Cache(cache_dir).teacher_path(teacher_key(corpus, tcfg)))
-    with _BUILDING_LOCK:
-        lock = _BUILDING.get(where)
-    return lock is not None and lock.locked()
-
-
 def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = None, progress: Progress | None = None,
                 should_stop: ShouldStop | None = None) -> TeacherLogits:
     """The teacher for (corpus, settings): trained once, then read from the cache.
@@ -349,11 +341,7 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
     fresh: set[str] = set()  # keys trained by this execution before the grid's own step (not "from the cache")
     if p.needs_teacher:
         result.teacher_cached = cache.teacher_cached(p.corpus, p.teacher)
-        # no early look while another thread of this process builds that teacher (the app starts it when a corpus
-        # loads): it is part done, and the early look would take cores from it (browser, demo: the first table
-        # 24.6 s after Train with both at once)
-        early = (_early_look(p, cache, progress, should_stop)
-                 if not result.teacher_cached and not building(p.corpus, p.teacher, cache.root) else None)
+        early = _early_look(p, cache, progress, should_stop) if not result.teacher_cached else None
         t0 = time.time()
         result.teacher = get_teacher(p.corpus, p.teacher, cache.root, progress, should_stop)
         if early is not None:
