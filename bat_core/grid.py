@@ -384,7 +384,7 @@ def _early_look(p: Plan, cache: Cache, progress: Progress | None, should_stop: S
                 ) -> tuple[TeacherLogits, list[Run], list[bool]] | None:
     """The first look while the ``auto`` teacher is still to build: the teacher ``auto`` builds when the encoder
     loses (``p.early_teacher``: no encoding, seconds), then the first seed's baseline and the first-look candidate
-    on it, in a stack of their own, beside the plan's other baselines (they need no teacher). Returns that teacher,
+    on it, started first and side by side, then the plan's other baselines (they need no teacher). Returns that teacher,
     the runs (baseline, candidate, other baselines) and whether each came from the cache; None without an early look.
 
     Why: the encoding ``auto`` screens with is most of the time to the first comparison (demo 18 s of 33 s,

@@ -46,7 +46,6 @@ class _Landing:
         self.landed: dict[str, float] = {}  # run key → seconds after the start when its run.json appeared
         # run key → (λ, seed), read when it appeared: the early look's run is moved to another key later
         self.what: dict[str, tuple[float, int]] = {}
-        self.lams: set[bool] = set()  # of the first seed's runs on disk: a baseline (False) and a BAT run (True)
         self.looked, self.stop = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -59,9 +58,9 @@ class _Landing:
                     run = store.load(f.parent.name)
                     if run is not None:
                         self.what[f.parent.name] = (run.lam, run.seed)
-                        if run.seed == self.first_seed:
-                            self.lams.add(run.lam > 0)
-            if self.lams == {False, True} and not self.looked.is_set():
+            # a baseline (λ = 0) and a BAT run (λ > 0) of the first seed
+            mine = {lam > 0 for lam, seed in self.what.values() if seed == self.first_seed}
+            if mine == {False, True} and not self.looked.is_set():
                 self.looked.set()
                 if self.say:
                     self.say(f"{self.clock() - self.start:6.1f} s  first look on disk (a baseline and a BAT run of "

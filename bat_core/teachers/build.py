@@ -219,7 +219,7 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
              splits: dict[str, np.ndarray], info: dict) -> _Fitted:
     """No head to train: kernel regression over the training documents (neighbours.py), with the similarity (the
     teacher's kind), k and ε chosen on the dev split by perplexity."""
-    from .choice import SHORT_DOC_SPREAD, SHORT_DOC_TOKENS, describe_choice, median_length
+    from .choice import describe_choice, median_length, without_encoder
     from .neighbours import candidate_views, choose_index, tfidf_features
 
     cfg = job.cfg
@@ -242,9 +242,10 @@ def _fit_knn(job: _Job, corpus: Corpus, embeddings: torch.Tensor | None, log_p: 
     logits_of = knn_of
     if words:
         logits_of, name, table = _word_level(job, corpus, splits, index, k, eps, dev_ppl, info, kind)
-    elif kind == "auto" and name == "lexical" and median < SHORT_DOC_TOKENS:
-        # short documents: the shared-word neighbours' target spread to co-occurring words (SHORT_DOC_SPREAD)
-        logits_of, name, spread_row = _word_level(job, corpus, splits, index, k, eps, dev_ppl, info, SHORT_DOC_SPREAD)
+    elif kind == "auto" and name == "lexical" and (spread := without_encoder(median)) != "lexical":
+        # short documents: the shared-word neighbours' target spread to co-occurring words (choice.SHORT_DOC_SPREAD);
+        # the grid's early look trains on the same kind before this teacher exists, so both read one rule
+        logits_of, name, spread_row = _word_level(job, corpus, splits, index, k, eps, dev_ppl, info, spread)
         table = [*table, *spread_row]
     info.update(knn_k=k, knn_smoothing=eps, teacher_kind=name, candidates=table, median_tokens=median,
                 choice=describe_choice(name, table, uni, median))

@@ -166,8 +166,10 @@ class _Teacher:
         """The minibatch's logits clipped with each c of ``clips`` (``member_logits``, the kept entries read from
         the tables when the rows are training documents)."""
         z = self.source.dense(rows)  # type: ignore[union-attr]
+        if self.train_rows is None or not any(clips):
+            return list(member_logits(z, block, clips, self.device))
         where = [self.position.get(int(r), -1) for r in rows]
-        tables = [self._kept(c) if c and self.train_rows is not None and min(where) >= 0 else None for c in clips]
+        tables = [self._kept(c) if c and min(where) >= 0 else None for c in clips]
         if not any(t is not None for t in tables):
             return list(member_logits(z, block, clips, self.device))
         zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device)
