@@ -135,3 +135,28 @@ def test_one_training_step_is_the_documented_loss(monkeypatch):
                    _hand_loss(*args, LAM * fade, kl_weight=LAM), _hand_loss(*args, LAM * fade, tempered_bn=False),
                    _hand_loss(*args, LAM * fade, one_minus_lam=False)):
         assert abs(broken - got) > 1e-3 * abs(got), broken
+
+
+def test_sparse_target_trains_the_same_weights_as_the_dense_one(monkeypatch):
+    """A clipped target reaches the loss as sparse rows (``SPARSE_TARGET_SHARE``): the skipped terms are 0 · log q,
+    so the weights must be the dense path's bit for bit (the loss differs only in the order of its sum)."""
+    docs, _ = topic_docs(30, seed=3)
+    corpus = build_corpus(docs, CorpusConfig(min_df=1))
+    teacher = FixedTeacher(corpus.n_docs, corpus.vocab_size)
+    student = StudentConfig(n_topics=3, epochs=EPOCHS, emb_dim=8, seed=5, device="cpu")
+    members = [(student, DistillConfig()), (student, DistillConfig(lam=LAM, clip=CLIP, background_correction=GAMMA)),
+               (student, DistillConfig(lam=1.0, temperature=T, clip=CLIP, background_correction=GAMMA))]
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 1)
+    from_dense = trainer.SparseRows.from_dense
+    sparse_steps = []
+    monkeypatch.setattr(trainer.SparseRows, "from_dense",
+                        lambda *a: sparse_steps.append(1) or from_dense(*a))
+    runs = {}
+    for share in (1.0, -1.0):  # every target sparse, then none
+        monkeypatch.setattr(trainer, "SPARSE_TARGET_SHARE", share)
+        runs[share] = trainer.fit_students(corpus, members, teacher)
+        assert bool(sparse_steps) == (share > 0)
+        sparse_steps.clear()
+    for sparse, dense in zip(runs[1.0], runs[-1.0], strict=True):
+        assert all(np.array_equal(sparse.state[k], dense.state[k]) for k in dense.state)
+        assert [h["loss"] for h in sparse.history] == pytest.approx([h["loss"] for h in dense.history], rel=1e-5)

@@ -78,6 +78,23 @@ class SparseRows:
         return cls(M, B, V, t(w_all), t(np.concatenate(offsets)), t(c_all, torch.float32), t(np.concatenate(flat)),
                    t(b_all), transposed)
 
+    @classmethod
+    def from_dense(cls, rows: Sequence[torch.Tensor], member_block: Sequence[int]) -> SparseRows:
+        """The nonzero entries of dense (B, V) rows (teacher targets): member m reads ``rows[member_block[m]]``.
+        Only what :func:`~bat_core.students.loss.bow_nll` reads is filled (no embedding input, no transpose)."""
+        B, V = rows[0].shape
+        M = len(member_block)
+        parts = [(r.nonzero(as_tuple=True), r) for r in rows]
+        flat, bag, counts = [], [], []
+        for m, g in enumerate(member_block):
+            (d, v), r = parts[g]
+            flat.append((m * B + d) * V + v)
+            bag.append(m * B + d)
+            counts.append(r[d, v])
+        bag_all = torch.cat(bag)
+        return cls(M, B, V, bag_all.new_empty(0), bag_all.new_empty(0), torch.cat(counts), torch.cat(flat), bag_all,
+                   None)
+
     def doc_lengths(self) -> torch.Tensor:
         """N_d per (member, document), shape (M, B)."""
         out = torch.zeros(self.n_members * self.batch, device=self.counts.device)

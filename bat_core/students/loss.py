@@ -83,8 +83,8 @@ def bow_nll(x: SparseRows, recon: torch.Tensor) -> torch.Tensor:
 
 
 def bat_loss(x: SparseRows, eta: torch.Tensor, eta_bn: torch.Tensor | None, p_bn: float, kl: torch.Tensor,
-             lam: torch.Tensor, temperature: float | torch.Tensor = 1.0, target: torch.Tensor | None = None
-             ) -> torch.Tensor:
+             lam: torch.Tensor, temperature: float | torch.Tensor = 1.0,
+             target: torch.Tensor | SparseRows | None = None) -> torch.Tensor:
     """The training loss of every member of a stack: the batch mean of NL_d + KL_d, shape (M,).
 
     Args:
@@ -96,6 +96,10 @@ def bat_loss(x: SparseRows, eta: torch.Tensor, eta_bn: torch.Tensor | None, p_bn
         temperature: T for the λ > 0 members: one float, or a tensor (M_kd, 1, 1).
         target: x̃ of the λ > 0 members (M_kd, B, V), or None when no member distils. The λ > 0 members are the
             last M_kd of the stack (the trainer orders them so); the first M − M_kd train on the counts alone.
+            A clipped target is mostly zeros (short texts keep ≈ c × a few words of V): given as
+            :class:`SparseRows`, CE(x̃, q^T) reads q^T only where x̃ > 0 (as CE(x, x̂) does), which gives the same
+            gradients as the dense product (the skipped terms are 0 · log q) and the same loss up to the order of
+            the sum.
 
     Members never mix: each one's loss depends on its own slices only, so the sum over members can be backpropagated
     as one number.
@@ -103,12 +107,13 @@ def bat_loss(x: SparseRows, eta: torch.Tensor, eta_bn: torch.Tensor | None, p_bn
     recon = reconstruction(eta, eta_bn, p_bn)  # x̂ (M, B, V)
     nl = bow_nll(x, recon)  # CE(x, x̂): (M, B)
     if target is not None:
-        k0 = nl.shape[0] - target.shape[0]
+        k0 = nl.shape[0] - (target.n_members if isinstance(target, SparseRows) else target.shape[0])
         untempered = isinstance(temperature, float | int) and temperature == 1
         q_t = recon[k0:] if untempered else reconstruction(
             eta[k0:], None if eta_bn is None else eta_bn[k0:], p_bn, temperature)
         t_sq = torch.as_tensor(temperature, device=nl.device, dtype=nl.dtype).reshape(-1, 1) ** 2
         lam_kd = lam[k0:, None]
-        kd_nl = (1 - lam_kd) * nl[k0:] + lam_kd * t_sq * cross_entropy(target, q_t)
+        ce = bow_nll(target, q_t) if isinstance(target, SparseRows) else cross_entropy(target, q_t)
+        kd_nl = (1 - lam_kd) * nl[k0:] + lam_kd * t_sq * ce
         nl = torch.cat([nl[:k0], kd_nl]) if k0 else kd_nl
     return (nl + kl).mean(dim=1)

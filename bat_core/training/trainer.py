@@ -118,6 +118,10 @@ def _adam(params: list[torch.nn.Parameter], cfg: StudentConfig) -> torch.optim.O
 # The most entries a clip table may hold (boolean, about 5 bytes each in scipy's CSR): 160 MB. Short texts need a few
 # per document (NYT sentences: 2 × 5 words); long ones with a large c up to the vocabulary per document.
 CLIP_TABLE_ENTRIES = 2**25
+# A target with at most this share of nonzero entries goes to the loss as sparse rows. The dense product costs about
+# seven passes over (M_kd, B, V) (log, product, sum and their backward); the sparse one a gather and a scatter per
+# nonzero, some times dearer per entry: below an eighth the sparse one is clearly cheaper, above it the gain is small.
+SPARSE_TARGET_SHARE = 0.125
 
 
 class _Teacher:
@@ -178,8 +182,10 @@ class _Teacher:
                 for c, t in zip(clips, tables, strict=True)]
 
     def step(self, rows: Sequence[np.ndarray], blocks: Sequence[sp.csr_matrix]
-             ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(encoder logits (M, B, V) or None, targets of the λ > 0 members (M_kd, B, V) or None)."""
+             ) -> tuple[torch.Tensor | None, torch.Tensor | SparseRows | None]:
+        """(encoder logits (M, B, V) or None, targets of the λ > 0 members (M_kd, B, V) or None). The targets come
+        as :class:`SparseRows` when each holds at most ``SPARSE_TARGET_SHARE`` nonzero entries (a clip on short
+        texts): the loss then reads the student only there, with the same gradients (``bat_loss``)."""
         if not self.needed:
             return None, None
         assert self.source is not None
@@ -196,7 +202,7 @@ class _Teacher:
         lengths = [torch.from_numpy(np.asarray(b.sum(axis=1), dtype=np.float32).ravel()).to(self.device)
                    for b in blocks]
         targets: dict[tuple, torch.Tensor] = {}
-        out = []
+        out = []  # per λ > 0 member, the key of its target
         for m in self.kd:
             d, g = self.distills[m], self.stream[m]
             key = (g, d.clip, d.temperature, d.min_count, d.background_correction)
@@ -206,8 +212,12 @@ class _Teacher:
                     z = z - d.background_correction * self.background  # what every neighbourhood shares, removed
                 targets[key] = teacher_target(z, None, d.temperature, None, d.min_count,
                                               doc_lengths=lengths[g])  # type: ignore[arg-type]
-            out.append(targets[key])
-        return enc, torch.stack(out)
+            out.append(key)
+        unique = list(targets.values())
+        if all(torch.count_nonzero(t) <= SPARSE_TARGET_SHARE * t.numel() for t in unique):
+            where = list(targets)
+            return enc, SparseRows.from_dense(unique, [where.index(k) for k in out])
+        return enc, torch.stack([targets[k] for k in out])
 
 
 class _Checkpoints:
