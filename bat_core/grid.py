@@ -59,8 +59,8 @@ from .training import selection
 from .training.cache import Cache, teacher_key
 from .training.selection import CLIP, FADE, GAMMA_GRID, GAMMA_SEEDS, selection_lambda
 
-__all__ = ["GammaChoice", "Member", "Plan", "Result", "Step", "arm", "default_lambdas", "execute",
-           "fit", "get_teacher", "in_cache", "member", "plan", "seed_list", "summary"]
+__all__ = ["GammaChoice", "Member", "Plan", "Prepared", "Result", "Step", "arm", "default_lambdas", "execute",
+           "fit", "get_teacher", "in_cache", "member", "plan", "prepare", "seed_list", "summary"]
 
 
 def seed_list(n: int) -> list[int]:
@@ -340,13 +340,9 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
 
     fresh: set[str] = set()  # keys trained by this execution before the grid's own step (not "from the cache")
     if p.needs_teacher:
-        result.teacher_cached = cache.teacher_cached(p.corpus, p.teacher)
-        early = _early_look(p, cache, progress, should_stop) if not result.teacher_cached else None
-        t0 = time.time()
-        result.teacher = get_teacher(p.corpus, p.teacher, cache.root, progress, should_stop)
-        if early is not None:
-            fresh |= _adopt(p, cache, result.teacher, *early)
-        result.teacher_time_s = time.time() - t0
+        ready = prepare(p, cache.root, progress, should_stop)
+        result.teacher, result.teacher_cached, result.teacher_time_s = ready.teacher, ready.cached, ready.wall_s
+        fresh |= ready.trained
         done(Step(0, "teacher", result.teacher_cached, result.teacher_time_s, teacher_meta=result.teacher_meta))
     if p.gamma is not None:
         t0 = time.time()
@@ -378,6 +374,33 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
                                        on_member)
     result.cached = [c and r.key not in fresh for r, c in zip(result.runs, result.cached, strict=True)]
     return result
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :func:`prepare` did: the plan's teacher, whether it was read from the cache, the seconds it took (the
+    early look's training not counted) and the run keys trained on the way (the early look's)."""
+
+    teacher: TeacherLogits
+    cached: bool
+    wall_s: float
+    trained: frozenset[str] = frozenset()
+
+
+def prepare(p: Plan, cache_dir: Path | None = None, progress: Progress | None = None,
+            should_stop: ShouldStop | None = None) -> Prepared:
+    """The plan's teacher, read from the cache or built; when ``auto`` must build it for a plan that chooses γ, the
+    early first look trains before it (:func:`_early_look`) and is adopted once it exists (:func:`_adopt`).
+
+    The first part of :func:`execute`; the app also runs it ahead, for the Train page's defaults, as soon as a corpus
+    is loaded (``ui.prebuild``), so that a Train pressed later finds the first look on disk."""
+    cache = Cache(cache_dir)
+    cached = cache.teacher_cached(p.corpus, p.teacher)
+    early = _early_look(p, cache, progress, should_stop) if not cached else None
+    t0 = time.time()
+    teacher = get_teacher(p.corpus, p.teacher, cache.root, progress, should_stop)
+    trained = _adopt(p, cache, teacher, *early) if early is not None else set()
+    return Prepared(teacher, cached, time.time() - t0, frozenset(trained))
 
 
 def _early_look(p: Plan, cache: Cache, progress: Progress | None, should_stop: ShouldStop | None

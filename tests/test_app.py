@@ -389,15 +389,27 @@ def test_pages_say_what_made_the_target(app_env, monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_default_teacher_is_built_in_the_background_once(app_env, monkeypatch, tmp_path):
-    """Loading a corpus starts building the Train page's default teacher in the background, once per corpus and
-    settings however many sessions load it; the Train page says so, and a Train pressed while it builds waits for
-    that build and reads its result instead of building the teacher again."""
+    """Loading a corpus starts preparing the Train page's defaults in the background (the early first look, then the
+    default teacher), once per corpus and settings however many sessions load it; the Train page says so, and a
+    Train pressed with the defaults while it runs waits for it and reads its runs and teacher instead of training
+    them again."""
     import threading
 
+    import bat_core.grid as grid_mod
     import bat_core.teachers.build as build_mod
     from ui import prebuild
-    from ui.defaults import default_teacher
+    from ui.defaults import default_plan, default_teacher
     from ui.jobs import manager
+
+    trained: list[tuple[str, list[float]]] = []  # (thread, λ of the members) per call of the one training entry
+    real_train = grid_mod._train_missing
+
+    def spied(corpus, members, *a, **k):
+        if members:
+            trained.append((threading.current_thread().name, [d.lam for _, d in members]))
+        return real_train(corpus, members, *a, **k)
+
+    monkeypatch.setattr(grid_mod, "_train_missing", spied)
 
     monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))
     gate, fits = threading.Event(), []
@@ -417,6 +429,8 @@ def test_default_teacher_is_built_in_the_background_once(app_env, monkeypatch, t
     corpus = at.session_state["corpus"]
     build = prebuild.status(corpus, default_teacher())
     assert build is not None and build.running
+    plan = default_plan(corpus)
+    assert plan.early is not None and build.first_look == {plan.gamma.baseline.key, plan.early.key}
     new_app()  # another session loads the same corpus: the same build, no second one
     assert prebuild.start(corpus) is build
     assert [p for p in prebuild._builds if p.startswith(str(tmp_path))] == [str(tmp_path / "cache" / "teachers" /
@@ -424,16 +438,21 @@ def test_default_teacher_is_built_in_the_background_once(app_env, monkeypatch, t
     at.switch_page("views/train.py").run()
     assert not at.exception
     assert any(c.value.startswith("Being prepared in the background since the corpus was loaded") for c in at.caption)
-    at.button(key="train").click().run()  # while the teacher builds: the job waits for it
+    at.button(key="train").click().run()  # while the build runs: the job waits for it
     job = manager().get(at.session_state["job_id"])
     time.sleep(0.5)
     assert job.running and job.step == 0
     gate.set()
     wait_for_job(at)
-    # the default teacher built once, by the background build; the job built only the early look's (no encoding)
-    assert [n for n, kind in fits if kind == "auto"] == ["bat-teacher-prebuild"]
-    assert [kind for n, kind in fits if n != "bat-teacher-prebuild"] == ["lexical"]
-    assert any("teacher built in the background since the corpus loaded, ready" in n for n in job.notes), job.notes
+    # both teachers built once, by the background build: the early look's (no encoding), then the default one
+    assert sorted(kind for _, kind in fits) == ["auto", "lexical"] and {n for n, _ in fits} == {"bat-teacher-prebuild"}
+    # the first look trained once, in the background; the job trained the rest and none of it again
+    ahead = [lams for n, lams in trained if n == "bat-teacher-prebuild"]
+    assert ahead and 0.0 in ahead[0] and plan.early.lam in ahead[0], trained
+    first_seed_base = [i for i, m in enumerate(plan.members) if m.key == plan.gamma.baseline.key]
+    assert first_seed_base and job.result["cached"][first_seed_base[0]], job.result
+    assert any("teacher and the first look prepared in the background since the corpus loaded, ready" in n
+               for n in job.notes), job.notes
     assert build.state == "done"
     captions = texts(at.caption)
     assert any(c.startswith("✓ Ready: prepared in the background in") for c in captions), captions
@@ -470,6 +489,34 @@ def test_a_training_without_that_teacher_stops_the_background_build(app_env, mon
     manager().wait(job, 60)
     at.run()
     assert not at.exception and not any("in the background" in c for c in texts(at.caption))
+
+
+@pytest.mark.slow
+def test_compare_shows_the_first_look_prepared_before_train(app_env, monkeypatch, tmp_path):
+    """Once the background build has trained the default settings' first look, Compare shows it before any Train,
+    saying what it is (the γ step's first candidate, not a choice); a Train with the defaults then takes those runs
+    over and the page stops calling them prepared ahead."""
+    from ui import prebuild
+    from ui.defaults import default_plan, default_teacher
+
+    monkeypatch.setenv("BAT_CACHE_DIR", str(tmp_path / "cache"))
+    at = new_app()
+    corpus = at.session_state["corpus"]
+    build = prebuild.status(corpus, default_teacher())
+    assert build is not None and build.wait() >= 0 and build.state == "done", (build.state, build.error)
+    plan = default_plan(corpus)
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    shown = [i.value for i in at.info if i.value.startswith("**Prepared when the corpus loaded**")]
+    assert shown and f"γ = {plan.gamma.first_look.distill.background_correction:g}" in shown[0], texts(at.info)
+    assert not any("Nothing to compare yet" in i.value for i in at.info)
+    at.switch_page("views/train.py").run()
+    at.button(key="train").click().run()
+    wait_for_job(at)
+    assert build.claimed
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    assert not any(i.value.startswith("**Prepared when the corpus loaded**") for i in at.info)
 
 
 def test_a_failing_background_teacher_never_reaches_a_page(app_env, monkeypatch, tmp_path):

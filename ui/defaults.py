@@ -7,7 +7,16 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from bat_core.config import DEFAULT_APP_SEEDS, DEFAULT_LAMBDA_GRID, DistillConfig, StudentConfig, TeacherConfig
+from bat_core import grid
+from bat_core.config import (
+    DEFAULT_APP_SEEDS,
+    DEFAULT_BAT_LAMBDA,
+    DEFAULT_LAMBDA_GRID,
+    DistillConfig,
+    StudentConfig,
+    TeacherConfig,
+)
+from bat_core.data.corpus import Corpus
 from bat_core.training.selection import GAMMA_GRID
 
 LAMBDA_CHOICES = tuple(x for x in DEFAULT_LAMBDA_GRID if x > 0)  # λ values offered besides the baseline
@@ -45,6 +54,20 @@ def defaults() -> dict[str, Any]:
         "lambdas": [float(x) for x in env_default("BAT_LAMBDAS", ",".join(f"{x:g}" for x in LAMBDA_CHOICES)).split(",")
                     if x.strip()],
     }
+
+
+def start_lambdas(d: dict[str, Any] | None = None) -> list[float]:
+    """The λ values the Train page starts with, besides the baseline."""
+    return [x for x in (d or defaults())["lambdas"] if 0 < x <= 1] or [DEFAULT_BAT_LAMBDA]
+
+
+def default_plan(corpus: Corpus) -> grid.Plan:
+    """The plan of a Train pressed with no setting changed (what the app prepares ahead, ``ui.prebuild``); raises
+    BatError when the defaults cannot train this corpus (the Train page then says why)."""
+    d = defaults()
+    return grid.plan(corpus, default_teacher(), StudentConfig(n_topics=d["n_topics"], epochs=d["epochs"]),
+                     DistillConfig(temperature=d["temperature"], clip=d["clip"] or None), [0.0, *start_lambdas(d)],
+                     grid.seed_list(d["n_seeds"]))
 
 
 def teacher_heads(mode: str) -> list[str]:

@@ -1,11 +1,14 @@
-"""The default teacher, built in the background as soon as a corpus is loaded (the demo at start, an upload when it
-is read), so that a Train pressed later finds it ready, or in progress, instead of starting it.
+"""The Train page's defaults, prepared in the background as soon as a corpus is loaded (the demo at start, an upload
+when it is read): the default teacher and, when that plan has one, its early first look (``bat_core.grid.prepare``:
+the first seed's baseline and one BAT run on the teacher that needs no encoding, trained before the teacher). A Train
+pressed later with the defaults finds the first look on disk and the teacher ready, or on their way.
 
-One build per (cache, corpus, settings) in a process, in a daemon thread; it never raises into a page (a failure is
-logged and left to the real Train job, which meets the same error and reports it). A Train pressed meanwhile waits
-inside :func:`bat_core.grid.get_teacher` (one build per teacher at a time in a process) and reads the result; while
-it waits, this build's progress is the job's progress. A training that needs another teacher (or none) stops the
-build, so that it has the cores to itself. No Streamlit.
+One build per (cache, corpus, teacher settings) in a process, in a daemon thread; it never raises into a page (a
+failure is logged and left to the real Train job, which meets the same error and reports it). A Train pressed
+meanwhile with the defaults waits for this build (:meth:`Prebuild.wait`) instead of training the same runs again;
+one with other student settings but the same teacher waits for the teacher inside :func:`bat_core.grid.get_teacher`
+(one build per teacher at a time in a process); while it waits, this build's progress is the job's progress. A
+training that needs another teacher (or none) stops the build, so that it has the cores to itself. No Streamlit.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bat_core.base.progress import Cancelled, ProgressEvent
+from bat_core.base.errors import BatError
+from bat_core.base.progress import Cancelled, ProgressEvent, ShouldStop, check_stop
 from bat_core.data.corpus import Corpus
+from bat_core.grid import Plan
 from bat_core.training.cache import Cache, teacher_key
 from ui import perf
-from ui.defaults import default_teacher, prebuild_teacher
+from ui.defaults import default_plan, default_teacher, prebuild_teacher
 from ui.jobs import manager
 
 log = logging.getLogger(__name__)
@@ -29,14 +34,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Prebuild:
-    """One background build of a teacher: its key, how far it is, and how it ended."""
+    """One background build of a teacher (and of the first look before it): its key, how far it is, how it ended."""
 
     key: str  # the teacher's key (bat_core.training.cache.teacher_key)
+    first_look: frozenset[str] = frozenset()  # the default plan's early look (baseline, candidate), if it has one
+    adopted: str | None = None  # the key the candidate's run moves to when the teacher chooses the early one
+    claimed: bool = False  # a Train with the defaults took these runs over (they are its runs from then on)
     state: str = "running"  # running | done | error | cancelled (a training of another teacher started)
     error: str | None = None
     event: ProgressEvent | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    ended: threading.Event = field(default_factory=threading.Event)
 
     @property
     def running(self) -> bool:
@@ -45,6 +54,35 @@ class Prebuild:
     @property
     def elapsed(self) -> float:
         return (self.finished or time.time()) - self.started
+
+    def covers(self, plan: Plan | None) -> bool:
+        """Whether this build trains ``plan``'s early look (a Train pressed with the defaults): its job waits."""
+        return bool(self.first_look) and self.first_look == early_look(plan)
+
+    def wait(self, should_stop: ShouldStop | None = None) -> float:
+        """Wait until this build ends (cancellable: raises ``Cancelled`` when ``should_stop`` says so); the seconds
+        waited."""
+        t0 = time.time()
+        while not self.ended.wait(0.1):
+            check_stop(should_stop)
+        return time.time() - t0
+
+
+def ahead_of(run_key: str) -> Prebuild | None:
+    """The build that trained this run ahead, for a Train that has not been pressed yet (no job has claimed it), or
+    None: the Compare page then says that this run is a candidate prepared ahead, not the chosen γ's."""
+    for build in list(_builds.values()):
+        if not build.claimed and run_key in build.first_look | {build.adopted}:
+            return build
+    return None
+
+
+def early_look(plan: Plan | None) -> frozenset[str]:
+    """The run keys of a plan's early first look (its first seed's baseline and the candidate on the teacher that
+    needs no encoding), or nothing when the plan has none."""
+    if plan is None or plan.early is None or plan.gamma is None:
+        return frozenset()
+    return frozenset({plan.gamma.baseline.key, plan.early.key})
 
 
 _lock = threading.Lock()
@@ -57,13 +95,17 @@ def _where(cache: Cache, corpus: Corpus, tcfg: Any) -> tuple[str, str]:
 
 
 def start(corpus: Corpus, cache_dir: str | None = None) -> Prebuild | None:
-    """Start building the Train page's default teacher for ``corpus`` in the app's cache, unless it is there, being
-    built, or was tried already in this process; returns its build (None when there is nothing to do). Never raises:
-    this is only a head start."""
+    """Start preparing the Train page's defaults for ``corpus`` in the app's cache (the teacher, and the early first
+    look before it), unless the teacher is there, being built, or was tried already in this process; returns its
+    build (None when there is nothing to do). Never raises: this is only a head start."""
     try:
         if not prebuild_teacher():
             return None
         tcfg = default_teacher()
+        try:
+            plan: Plan | None = default_plan(corpus)
+        except BatError:  # the defaults cannot train this corpus (the Train page says why): the teacher alone
+            plan = None
         cache = Cache(cache_dir)
         key, where = _where(cache, corpus, tcfg)
         with _lock:
@@ -71,8 +113,9 @@ def start(corpus: Corpus, cache_dir: str | None = None) -> Prebuild | None:
                 return _builds[where]
             if cache.teacher_cached(corpus, tcfg):
                 return None
-            build = _builds[where] = Prebuild(key)
-        threading.Thread(target=_build, args=(build, corpus, tcfg, cache.root), name="bat-teacher-prebuild",
+            adopted = plan.gamma.first_look.key if plan is not None and plan.gamma is not None else None
+            build = _builds[where] = Prebuild(key, early_look(plan), adopted)
+        threading.Thread(target=_build, args=(build, corpus, tcfg, plan, cache.root), name="bat-teacher-prebuild",
                          daemon=True).start()
         return build
     except Exception:  # noqa: BLE001 - a head start only: the Train job builds (and reports) it otherwise
@@ -80,22 +123,33 @@ def start(corpus: Corpus, cache_dir: str | None = None) -> Prebuild | None:
         return None
 
 
-def _build(build: Prebuild, corpus: Corpus, tcfg: Any, root: Any) -> None:
+def _build(build: Prebuild, corpus: Corpus, tcfg: Any, plan: Plan | None, root: Any) -> None:
     from bat_core import grid
 
     def progress(ev: ProgressEvent) -> None:
         build.event = ev
-        job = manager().active()  # a Train job waiting for this teacher shows this build's progress as its own
-        if job is not None and job.step == 0 and getattr(job.watch, "teacher_key", None) == build.key:
-            job.progress(ev)
+        job = manager().active()  # a Train job waiting for this build shows its progress as its own
+        if job is None or job.step != 0 or getattr(job.watch, "teacher_key", None) != build.key:
+            return
+        if build.covers(getattr(job.watch, "plan", None)) or ev.stage.startswith("teacher"):
+            job.progress(ev)  # (a job with other students trains its own early look: not these runs' progress)
 
-    def should_stop() -> bool:  # a training that does not wait for this teacher gets the cores to itself
+    def should_stop() -> bool:  # a training that does not wait for this build gets the cores to itself
         job = manager().active()
-        return job is not None and getattr(job.watch, "teacher_key", None) != build.key
+        if job is None:
+            return False
+        if getattr(job.watch, "teacher_key", None) != build.key:  # another teacher, or none
+            return True
+        # the same teacher with other students: the job trains its own early look, then waits for this teacher
+        on_teacher = build.event is not None and build.event.stage.startswith("teacher")
+        return not on_teacher and not build.covers(getattr(job.watch, "plan", None))
 
     try:
         perf.wait_warm()  # the app's import warm-up first: two threads importing one package can trip
-        grid.get_teacher(corpus, tcfg, root, progress, should_stop)
+        if plan is not None and plan.teacher == tcfg:
+            grid.prepare(plan, root, progress, should_stop)
+        else:
+            grid.get_teacher(corpus, tcfg, root, progress, should_stop)
         build.state = "done"
     except Cancelled:
         build.state = "cancelled"
@@ -106,6 +160,7 @@ def _build(build: Prebuild, corpus: Corpus, tcfg: Any, root: Any) -> None:
         log.warning("building the default teacher in the background failed (Train will report it): %s", build.error)
     finally:
         build.finished = time.time()
+        build.ended.set()
 
 
 def status(corpus: Corpus, tcfg: Any, cache_dir: str | None = None) -> Prebuild | None:

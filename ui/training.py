@@ -44,15 +44,18 @@ def teacher_line(corpus: Corpus, tcfg: TeacherConfig) -> tuple[str, bool]:
     return (name, True) if name else (planned_teacher(tcfg), False)
 
 
-def teacher_note(step: grid.Step, tcfg: TeacherConfig, ahead: bool = False) -> str:
+def teacher_note(step: grid.Step, tcfg: TeacherConfig, ahead: float | None = None, first_look: bool = False) -> str:
     """The job's line for the teacher step: trained or read, how long, and what it is (the choice line of a kNN
     teacher names it with its scores; any other is named by ``teacher_name``, with its dev perplexity). ``ahead``:
-    the app was building it in the background when the job started (the job waited for that build)."""
+    the app was building it in the background when the job started, and the job waited that many seconds for it
+    (``first_look``: that build trained the first look too)."""
     meta = step.teacher_meta or {}
-    if step.cached:
+    if ahead is not None:
+        what = "teacher and the first look prepared" if first_look else "teacher built"
+        note = (f"{what} in the background since the corpus loaded, ready {ahead + step.wall_time_s:.1f} s after "
+                "Train")
+    elif step.cached:
         note = f"teacher read from cache in {step.wall_time_s:.1f} s"
-    elif ahead:
-        note = f"teacher built in the background since the corpus loaded, ready {step.wall_time_s:.1f} s after Train"
     else:
         note = f"teacher trained in {step.wall_time_s:.1f} s"
     line = choice_line(meta)
@@ -78,6 +81,10 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
     def work(job: Job) -> dict[str, Any]:
         ahead = prebuild.of(cache_dir, p.teacher_key)  # the app's background build of this teacher, if any
         ahead_running = ahead is not None and ahead.running
+        covered = ahead_running and ahead is not None and ahead.covers(p)
+        if ahead is not None and ahead.covers(p):
+            ahead.claimed = True  # its runs are this job's from now on (the pages follow the job's γ choice)
+        waited = 0.0
 
         def on_step(step: grid.Step) -> None:
             if isinstance(job.clock, estimates.Clock):
@@ -87,13 +94,16 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
                     job.watch.choose(step.gamma)  # the pages switch from the first look to the chosen γ's runs
                 job.next_step(gamma_sentence(step.gamma) + (" (runs read from cache)" if step.cached else ""))
             elif step.member is None:
-                job.next_step(teacher_note(step, p.teacher, ahead_running))
+                job.next_step(teacher_note(step, p.teacher, waited if ahead_running else None, covered))
             else:
                 assert step.run is not None
                 job.run_keys.append(step.run.key)
                 job.next_step(member_note(step))
 
         perf.wait_warm()  # the app's background import of the teacher's code, if it is still running
+        if covered:  # the app is preparing these very runs since the corpus loaded: wait, do not train them twice
+            assert ahead is not None
+            waited = ahead.wait(job.should_stop)
         result = grid.execute(p, cache_dir, job.progress, job.should_stop, on_step)
         return {"teacher_from_cache": result.teacher_cached, "teacher_key": p.teacher_key,
                 "run_keys": [r.key for r in result.runs], "cached": result.cached}

@@ -19,7 +19,7 @@ from bat_core.explore.families import (
 )
 from bat_core.teachers.choice import choice_line
 from ui import compare_cache as cc
-from ui import compare_views, keys, perf, picks, progress, reference, runs, state, tables, training
+from ui import compare_views, keys, perf, picks, prebuild, progress, reference, runs, state, tables, training
 from ui.defaults import next_lambda
 from ui.exports import export_buttons
 
@@ -71,13 +71,20 @@ picks.remember(lam, seed)
 base = pick(fruns, 0.0, seed)
 bat = pick(fruns, lam, seed)
 provisional = watch is not None and watch.provisional(bat.key)  # a γ candidate while the job still chooses γ
+ahead = prebuild.ahead_of(bat.key) if watch is None else None  # trained when the corpus loaded, before any Train
+provisional = provisional or ahead is not None
 name_b = f"BAT (λ={lam:g}, γ={gamma(bat):g}, provisional)" if provisional else run_label(bat)
-if provisional and watch.early is not None and bat.key == watch.early.key:
+if watch is not None and provisional and watch.early is not None and bat.key == watch.early.key:
     _what = (bat.config.get("teacher") or {}).get("description") or "nearest neighbours by shared words"
     st.warning(f"**Provisional**: the default teacher is still being chosen. This BAT run (γ = {gamma(bat):g}) was "
                f"trained first with {_what}: the teacher the default builds when the encoder does not help (as on "
                "every corpus measured so far), and it needs no encoding. When the default chooses it, this run is "
                "its run too; the page switches to the default teacher's runs when they land.")
+elif ahead is not None:
+    st.info(f"**Prepared when the corpus loaded**, before any Train: the first seed's baseline and this BAT run "
+            f"(λ = {lam:g}, γ = {gamma(bat):g}), with the Train page's default settings, so that there is something "
+            f"to look at at once. γ = {gamma(bat):g} is the first candidate of the γ step, not a choice yet: Train "
+            "with the defaults chooses γ on dev data and trains the other λ and seeds (these runs are reused).")
 elif provisional:
     st.warning(f"**Provisional**: γ is not chosen yet. This is the γ = {gamma(bat):g} candidate, trained first so that "
                "there is something to look at; the page switches to the chosen γ's runs when they land.")

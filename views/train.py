@@ -3,7 +3,7 @@
 import streamlit as st
 
 from bat_core.base.errors import BatError
-from bat_core.config import DEFAULT_BAT_LAMBDA, DistillConfig, StudentConfig
+from bat_core.config import DistillConfig, StudentConfig
 from bat_core.explore import plots
 from bat_core.explore.families import families, run_label
 from bat_core.explore.wording import neighbour_options, plan_details, plan_sentence
@@ -17,6 +17,7 @@ from ui.defaults import (
     TEACHER_KINDS,
     TEACHER_MODES,
     defaults,
+    start_lambdas,
     teacher_config,
     teacher_heads,
     teacher_start,
@@ -95,7 +96,7 @@ with scol:
     n_seeds = c5.number_input("Seeds", 1, 10, d["n_seeds"], key="s_seeds", persist_state=PERSIST,
                               help="Each λ is trained with the same n seeds as `bat fit --seeds n`; 3–5 give a "
                                    "meaningful mean ± std")
-    start = [x for x in d["lambdas"] if 0 < x <= 1] or [DEFAULT_BAT_LAMBDA]
+    start = start_lambdas(d)
     lams = c6.multiselect("λ values (besides the λ=0 baseline)", sorted(set(LAMBDA_CHOICES) | set(start)), start,
                           key="s_lams",
                           persist_state=PERSIST, accept_new_options=True,
