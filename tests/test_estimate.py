@@ -3,6 +3,7 @@ follows the machine."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bat_core import grid
@@ -22,6 +23,7 @@ def speeds_here(tmp_path, monkeypatch):
 def test_student_speeds_are_measured_once_and_kept(speeds_here, monkeypatch):
     first = E.student_speeds("cpu")
     assert first.per_cell > 0 and first.per_cell_topic >= 0 and first.per_step >= 0
+    assert first.per_word >= 0 and first.per_cell_target >= 0
     assert list((speeds_here / "bat-explorer" / "speeds").glob("student-cpu-*.json"))
 
     def again(*a, **k):
@@ -88,3 +90,33 @@ def test_the_eta_follows_the_machine():
     assert E.Estimate.remaining(100.0, 20.0, 40.0) == pytest.approx(160.0)
     assert E.Estimate.remaining(100.0, 0.0, 5.0) == pytest.approx(100.0)
     assert E.Estimate.remaining(100.0, 120.0, 90.0) == 0.0
+
+
+def test_a_clipped_target_on_short_documents_costs_no_dense_target():
+    """The trainer hands a target to the loss as sparse rows when a clip keeps at most SPARSE_TARGET_SHARE of the
+    vocabulary; the estimate charges the dense target's cost only to the members that read one."""
+    from bat_core.config import CorpusConfig
+    from bat_core.data.corpus import build_corpus
+    from bat_core.training.trainer import SPARSE_TARGET_SHARE
+
+    rng = np.random.default_rng(0)
+    words = sorted({"".join(rng.choice(list("bcdfghklmnprstvz"), 6)) for _ in range(300)})  # letters: tokens
+    corpus = build_corpus([" ".join(rng.choice(words, 5, replace=False)) for _ in range(600)],
+                          CorpusConfig(min_df=1, remove_boilerplate=False))
+    V, u = corpus.vocab_size, float(np.diff(corpus.counts[corpus.splits["train"]].indptr).mean())
+    assert 2.0 * u <= SPARSE_TARGET_SHARE * V  # short documents: a clip of 2 keeps a few entries of V
+    assert E.sparse_target(DistillConfig(lam=0.5, clip=2.0), V, u)
+    assert not E.sparse_target(DistillConfig(lam=0.5), V, u)  # no clip: every entry
+    assert not E.sparse_target(DistillConfig(lam=0.5, clip=2.0), V, SPARSE_TARGET_SHARE * V)  # long documents
+    speeds = E.StudentSpeeds(per_cell=2e-8, per_cell_topic=1e-10, per_step=1e-3, per_word=1e-7, per_cell_target=1e-8)
+    scfg = StudentConfig(n_topics=10, epochs=20, device="cpu")
+    arms = {"clipped": DistillConfig(lam=0.5, clip=2.0, background_correction=0.0),
+            "dense": DistillConfig(lam=0.5, background_correction=0.0), "base": DistillConfig()}
+    t = {k: E.stacks_time([(scfg, d)], corpus, speeds) for k, d in arms.items()}
+    n_train = len(corpus.splits["train"])
+    batch = scheduling.batch_size(scfg, n_train)
+    one = scfg.epochs * (n_train // batch) * (1 + E.END_OF_RUN)
+    assert t["base"] == pytest.approx(one * speeds.step_s(1, batch, V, 10, u))
+    assert t["dense"] == pytest.approx(one * speeds.step_s(1, batch, V, 10, u, dense_targets=1))
+    assert t["dense"] > t["base"]
+    assert t["clipped"] == pytest.approx(t["base"])

@@ -3,9 +3,10 @@
 Two speeds are measured on this machine once and kept (``$XDG_CACHE_HOME/bat-explorer/speeds/…json``, by default
 under ``~/.cache``: they belong to the machine, not to a project), then scaled to any corpus by its size:
 
-* the student's: one training step of a stack of m members costs ``m·B·V·(a + b·K) + c`` seconds (B the batch, V the
-  vocabulary, K the topics); a, b and c come from three short stacked trainings on synthetic counts, timed epoch by
-  epoch (:func:`student_speeds`);
+* the student's: one training step of a stack of m members costs ``m·B·(V·(a + b·K) + u·e) + d·B·V·t + c`` seconds
+  (B the batch, V the vocabulary, K the topics, u the mean distinct words of a training document, d the members that
+  read a dense teacher target); a, b, c, e and t come from five short stacked trainings on synthetic counts, long and
+  short documents, with and without a teacher, timed epoch by epoch (:func:`student_speeds`);
 * the encoder's, when a transformer must encode the corpus: seconds per window as ``d + e·tokens``, from two batches
   of windows of different lengths (:func:`encoder_speeds`); the corpus's windows are counted with the tokenizer
   alone.
@@ -41,20 +42,32 @@ from . import scheduling
 if TYPE_CHECKING:  # only for hints: the grid sits above training
     from ..grid import Member, Plan
 
-SPEEDS_VERSION = 2
+SPEEDS_VERSION = 3  # 3: the documents' distinct words and the dense teacher target have their own terms
 END_OF_RUN = 0.05  # θ for every document, BN statistics, scores: about 5% of a run (perf-tries.md, "end-of-epoch")
 
 
 @dataclass(frozen=True)
 class StudentSpeeds:
-    """Seconds per training step of a stack: ``m·B·V·(per_cell + per_cell_topic·K) + per_step``."""
+    """Seconds per training step of a stack:
+    ``B·(m·(V·(per_cell + per_cell_topic·K) + u·per_word) + d·V·per_cell_target) + per_step``.
+
+    Why the two extra terms: the encoder's input and the loss on the counts read each document's u distinct words
+    (about 100 on news articles, 5 on sentences), and a member reading a dense teacher target pays for it over the
+    whole vocabulary, a clipped one on short texts hardly at all (``trainer.SPARSE_TARGET_SHARE``). With one cost per
+    cell, measured on long documents with a dense target, 4,000 sentences were estimated at 1.5× what they took."""
 
     per_cell: float
     per_cell_topic: float
     per_step: float
+    per_word: float = 0.0
+    per_cell_target: float = 0.0
 
-    def step_s(self, members: int, batch: int, vocab: int, topics: int) -> float:
-        return members * batch * vocab * (self.per_cell + self.per_cell_topic * topics) + self.per_step
+    def step_s(self, members: int, batch: int, vocab: int, topics: int, words: float = 0.0,
+               dense_targets: int = 0) -> float:
+        """A step of ``members`` (``dense_targets`` of them with a dense teacher target) on documents of ``words``
+        distinct words on average."""
+        per_member = vocab * (self.per_cell + self.per_cell_topic * topics) + words * self.per_word
+        return batch * (members * per_member + dense_targets * vocab * self.per_cell_target) + self.per_step
 
 
 @dataclass(frozen=True)
@@ -184,7 +197,7 @@ def _store(path: Path, speeds: object, device: torch.device) -> None:
 
 
 def student_speeds(device: str = "auto") -> StudentSpeeds:
-    """The student's step cost on this machine (measured once, ≈ 3 s on a 2-core CPU, then read from the cache)."""
+    """The student's step cost on this machine (measured once, ≈ 10 s on a 2-core CPU, then read from the cache)."""
     dev = pick_device(device)
     path = _speeds_path("student", dev)
     found = _cached(path, StudentSpeeds)
@@ -194,25 +207,39 @@ def student_speeds(device: str = "auto") -> StudentSpeeds:
     s1 = _step_time(1, 20, V, B, steps, dev)
     s4 = _step_time(4, 20, V, B, steps, dev)
     s4k = _step_time(4, 60, V, B, steps, dev)
-    per_member = max((s4 - s1) / 3, s4 / 8)  # m·B·V·(a + 20b); at least half of a 4-stack's step is its members
+    short = _step_time(4, 20, V, B, steps, dev, words=SHORT_WORDS)
+    short_base = _step_time(4, 20, V, B, steps, dev, words=SHORT_WORDS, lam=0.0)
+    per_member = max((s4 - s1) / 3, s4 / 8)  # at least half of a 4-stack's step is its members
     per_step = max(s1 - per_member, 0.0)
     per_topic = min(max((s4k - s4) / (4 * B * V * 40), 0.0), per_member / (B * V) / 40)  # K ≤ 60 at most doubles it
-    speeds = StudentSpeeds(per_cell=per_member / (B * V) - 20 * per_topic, per_cell_topic=per_topic,
-                           per_step=per_step)
+    member_short = min(max((short - per_step) / 4, 0.0), per_member)  # a member on short documents, dense target
+    member_base = min(max((short_base - per_step) / 4, 0.0), member_short)  # ... and without a teacher
+    per_word = (per_member - member_short) / (B * (LONG_WORDS - SHORT_WORDS))
+    per_target = (member_short - member_base) / (B * V)
+    speeds = StudentSpeeds(per_cell=max(member_base / (B * V) - SHORT_WORDS * per_word / V - 20 * per_topic, 0.0),
+                           per_cell_topic=per_topic, per_step=per_step, per_word=per_word,
+                           per_cell_target=per_target)
     _store(path, speeds, dev)
     return speeds
 
 
-def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device) -> float:
-    """Seconds per step of the fastest later epoch of a short stacked training on synthetic counts (λ > 0, as
-    most of a grid), one thread, as CPU stacks train side by side."""
+# the calibration's documents: distinct words of a long one (news articles: about 100) and of a sentence
+LONG_WORDS, SHORT_WORDS = 95, 5
+
+
+def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device,
+               words: int = LONG_WORDS, lam: float = 0.5) -> float:
+    """Seconds per step of the fastest later epoch of a short stacked training on synthetic counts (documents of
+    about ``words`` distinct words; λ > 0 as most of a grid, with a dense target), one thread, as CPU stacks train
+    side by side."""
     from .trainer import _fit_stack
 
     rng = np.random.default_rng(0)
     n_train = batch * steps
     n = int(n_train / 0.8) + 2
-    dense = rng.poisson(0.05, (n, vocab)).astype(np.float32)
-    dense[:, :20] += 1  # no empty document
+    common = 20 if words > 40 else 1  # words every document has (none is empty)
+    dense = rng.poisson((words - common) / vocab, (n, vocab)).astype(np.float32)
+    dense[:, :common] += 1
     counts = sp.csr_matrix(dense)
     idx = rng.permutation(n)
     n_dev = (n - n_train) // 2
@@ -233,7 +260,8 @@ def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, de
     def tick(event: ProgressEvent) -> None:
         stamps.append(time.perf_counter())
 
-    members_ = [(replace(cfg, seed=s), DistillConfig(lam=0.5, background_correction=0.0)) for s in range(members)]
+    members_ = [(replace(cfg, seed=s), DistillConfig(lam=lam, background_correction=0.0) if lam else DistillConfig())
+                for s in range(members)]
     start = time.perf_counter()
     with cpu_threads(1) if device.type == "cpu" else nullcontext():
         _fit_stack(corpus, members_, Logits(), device, tick, None)  # one stack of exactly ``members``
@@ -290,6 +318,15 @@ def window_tokens(corpus: Corpus, tcfg: TeacherConfig) -> tuple[list[int], list[
 
 
 # ====================================================================================================== the plan
+def sparse_target(distill: DistillConfig, vocab: int, words: float) -> bool:
+    """Whether the trainer will hand this member's teacher target to the loss as sparse rows: a clip c keeps about
+    c × u of V entries per document (u its distinct words), sparse below ``trainer.SPARSE_TARGET_SHARE``. A member
+    whose clip the γ rule has yet to choose counts as dense (the estimate stays on the slow side)."""
+    from .trainer import SPARSE_TARGET_SHARE
+
+    return bool(distill.clip) and float(distill.clip or 0) * words <= SPARSE_TARGET_SHARE * vocab
+
+
 def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
                 first: Sequence[int] = ()) -> float:
     """Seconds to train ``members`` as the trainer would: the same stacks, given to the cores in order."""
@@ -298,12 +335,15 @@ def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: St
     workers = scheduling.cpu_workers()
     jobs = scheduling.stacks(members, corpus, workers, first)
     n_train = len(corpus.splits["train"])
+    words = float(np.diff(corpus.counts[corpus.splits["train"]].indptr).mean()) if n_train else 0.0
     costs = []
     for idx, _ in jobs:
         cfg = members[idx[0]][0]
         batch = scheduling.batch_size(cfg, n_train)
         steps = max(1, n_train // batch)
-        step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics)
+        dense = sum(1 for i in idx if members[i][1].lam > 0 and not sparse_target(members[i][1], corpus.vocab_size,
+                                                                                  words))
+        step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics, words, dense)
         costs.append(cfg.epochs * steps * step * (1 + END_OF_RUN))
     cpu = [c for c, (_, d) in zip(costs, jobs, strict=True) if d.type == "cpu"]
     other = sum(c for c, (_, d) in zip(costs, jobs, strict=True) if d.type != "cpu")
