@@ -20,7 +20,7 @@ PAGES = [
 
 st.set_page_config(page_title="BAT Explorer", layout="wide")
 nav = st.navigation(PAGES)
-perf.warm_engine()  # the teacher's imports, while the user reads the first page (before the teacher's build below)
+perf.warm_engine()  # the teacher's imports while the user reads the first page, unless the build below does them
 state.ensure_corpus()  # a session's first run: the demo corpus, and its default teacher built in the background
 sidebar.sidebar()
 nav.run()

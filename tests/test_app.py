@@ -431,6 +431,10 @@ def test_default_teacher_is_built_in_the_background_once(app_env, monkeypatch, t
     assert build is not None and build.running
     plan = default_plan(corpus)
     assert plan.early is not None and build.first_look == {plan.gamma.baseline.key, plan.early.key}
+    at.switch_page("views/compare.py").run()  # nothing on disk yet: Compare says what is on its way
+    assert not at.exception
+    assert any(i.value.startswith("Nothing to compare yet: a first look with the Train page's default settings")
+               for i in at.info), texts(at.info)
     new_app()  # another session loads the same corpus: the same build, no second one
     assert prebuild.start(corpus) is build
     assert [p for p in prebuild._builds if p.startswith(str(tmp_path))] == [str(tmp_path / "cache" / "teachers" /

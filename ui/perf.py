@@ -33,13 +33,20 @@ def freeze_once() -> bool:
 def warm_engine() -> None:
     """Import the default teacher's code (transformers and the encoder's module) in a background thread, once per
     process: the first training then starts without those seconds of imports, which run while the user reads the
-    first page. Every later call (each rerun of app.py) returns at once."""
+    first page. Every later call (each rerun of app.py) returns at once.
+
+    Not when the app prepares the defaults in the background (``ui.prebuild``): that build starts with the first look,
+    which needs none of these imports, and imports them itself for the teacher right after; waiting for a warm-up
+    first cost the first look 4.6 s on the demo (two threads must not import transformers at once)."""
     global _warming
     with _lock:
         if _warming is not None:
             return
         from bat_core.teachers.warmup import warm_up
-        from ui.defaults import defaults
+        from ui.defaults import defaults, prebuild_teacher
+
+        if prebuild_teacher():
+            return
 
         _warming = threading.Thread(target=warm_up, args=(defaults()["teacher_model"],), name="bat-warm-up",
                                     daemon=True)

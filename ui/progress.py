@@ -160,6 +160,21 @@ def prebuild_line(build: Prebuild) -> None:
     _line()
 
 
+def prepared_look(build: Prebuild) -> None:
+    """For a page with nothing to show while the background build trains the default settings' first look: a line
+    that says so, refreshed, and one rerun of the page when that look is on disk or the build has ended."""
+
+    @st.fragment(run_every=PANEL_EVERY_S)
+    def _line() -> None:
+        if not build.running or build.first_look <= runs.present_keys():
+            st.rerun(scope="app")
+        st.info(f"Nothing to compare yet: a first look with the Train page's default settings (the first seed's "
+                f"baseline and one BAT run) is being trained in the background since the corpus was loaded "
+                f"({build.elapsed:.0f} s). It shows here as soon as both runs are on disk; Train trains the rest.")
+
+    _line()
+
+
 def job_outcome(job: Job | None) -> None:
     """What happened to the last job: nothing while it runs; success, cancel or error (with the engine's words)."""
     if job is None or job.running:

@@ -20,7 +20,7 @@ from bat_core.explore.families import (
 from bat_core.teachers.choice import choice_line
 from ui import compare_cache as cc
 from ui import compare_views, keys, perf, picks, prebuild, progress, reference, runs, state, tables, training
-from ui.defaults import next_lambda
+from ui.defaults import default_teacher, next_lambda
 from ui.exports import export_buttons
 
 st.title("Compare: baseline vs BAT")
@@ -39,9 +39,12 @@ if not fams:
         progress.job_panel(job, "cmp_panel")
     else:
         progress.job_outcome(job)
+    ahead_build = prebuild.status(corpus, default_teacher())
     if watch is not None:
         st.info("Nothing to compare yet: the aligned topics show here as soon as the baseline and a first BAT run "
                 "are trained (this page updates itself).")
+    elif ahead_build is not None and ahead_build.running and ahead_build.first_look:
+        progress.prepared_look(ahead_build)
     else:
         st.info("Nothing to compare yet: train the λ = 0 baseline and at least one λ > 0 on this corpus.")
         st.page_link("views/train.py", label="Go to Train →")
