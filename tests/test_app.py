@@ -523,6 +523,29 @@ def test_compare_shows_the_first_look_prepared_before_train(app_env, monkeypatch
     assert not any(i.value.startswith("**Prepared when the corpus loaded**") for i in at.info)
 
 
+def test_loading_another_corpus_stops_the_older_background_build(app_env, monkeypatch, tmp_path, demo_corpus):
+    """Only the corpus loaded last is prepared in the background: an older build still running stops for it."""
+    import threading
+
+    from teacher_fixtures import topic_docs
+
+    import bat_core.teachers.build as build_mod
+    from bat_core.config import CorpusConfig
+    from bat_core.data.corpus import build_corpus
+    from ui import prebuild
+
+    gate, real = threading.Event(), build_mod.build_teacher
+    monkeypatch.setattr(build_mod, "build_teacher", lambda *a, **k: (gate.wait(60), real(*a, **k))[1])
+    cache = str(tmp_path / "cache")
+    first = prebuild.start(demo_corpus, cache)
+    other = build_corpus(topic_docs(30, seed=4)[0], CorpusConfig(min_df=1), name="other")
+    second = prebuild.start(other, cache)
+    assert first is not None and second is not None and first is not second
+    gate.set()
+    first.wait(), second.wait()
+    assert (first.state, second.state) == ("cancelled", "done"), (first.error, second.error)
+
+
 def test_a_failing_background_teacher_never_reaches_a_page(app_env, monkeypatch, tmp_path):
     """A background build that fails is logged, not shown, and not retried: the Train job reports the error."""
     import bat_core.teachers.build as build_mod

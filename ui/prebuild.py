@@ -8,7 +8,8 @@ failure is logged and left to the real Train job, which meets the same error and
 meanwhile with the defaults waits for this build (:meth:`Prebuild.wait`) instead of training the same runs again;
 one with other student settings but the same teacher waits for the teacher inside :func:`bat_core.grid.get_teacher`
 (one build per teacher at a time in a process); while it waits, this build's progress is the job's progress. A
-training that needs another teacher (or none) stops the build, so that it has the cores to itself. No Streamlit.
+training that needs another teacher (or none) stops the build, so that it has the cores to itself, and so does loading
+another corpus (its own build starts). No Streamlit.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Prebuild:
     first_look: frozenset[str] = frozenset()  # the default plan's early look (baseline, candidate), if it has one
     adopted: str | None = None  # the key the candidate's run moves to when the teacher chooses the early one
     claimed: bool = False  # a Train with the defaults took these runs over (they are its runs from then on)
-    state: str = "running"  # running | done | error | cancelled (a training of another teacher started)
+    state: str = "running"  # running | done | error | cancelled (a training of another teacher, or another corpus)
     error: str | None = None
     event: ProgressEvent | None = None
     started: float = field(default_factory=time.time)
@@ -87,6 +88,7 @@ def early_look(plan: Plan | None) -> frozenset[str]:
 
 _lock = threading.Lock()
 _builds: dict[str, Prebuild] = {}  # the teacher's cache folder → its build (kept: a failed one is not retried)
+_latest: list[Prebuild] = []  # the build of the corpus loaded last: an older one still running stops for it
 
 
 def _where(cache: Cache, corpus: Corpus, tcfg: Any) -> tuple[str, str]:
@@ -110,11 +112,13 @@ def start(corpus: Corpus, cache_dir: str | None = None) -> Prebuild | None:
         key, where = _where(cache, corpus, tcfg)
         with _lock:
             if where in _builds:
+                _latest[:] = [_builds[where]]
                 return _builds[where]
             if cache.teacher_cached(corpus, tcfg):
                 return None
             adopted = plan.gamma.first_look.key if plan is not None and plan.gamma is not None else None
             build = _builds[where] = Prebuild(key, early_look(plan), adopted)
+            _latest[:] = [build]
         threading.Thread(target=_build, args=(build, corpus, tcfg, plan, cache.root), name="bat-teacher-prebuild",
                          daemon=True).start()
         return build
@@ -135,6 +139,8 @@ def _build(build: Prebuild, corpus: Corpus, tcfg: Any, plan: Plan | None, root: 
             job.progress(ev)  # (a job with other students trains its own early look: not these runs' progress)
 
     def should_stop() -> bool:  # a training that does not wait for this build gets the cores to itself
+        if _latest and _latest[0] is not build:  # another corpus was loaded since: its build gets the cores
+            return True
         job = manager().active()
         if job is None:
             return False
