@@ -546,6 +546,20 @@ def test_loading_another_corpus_stops_the_older_background_build(app_env, monkey
     assert (first.state, second.state) == ("cancelled", "done"), (first.error, second.error)
 
 
+def test_without_an_early_look_nothing_is_labelled_prepared_ahead(app_env, monkeypatch, tmp_path, demo_corpus):
+    """A default teacher that is not auto has no early look: the background build prepares the teacher alone, and
+    no run (the chosen γ's included) is ever labelled as prepared before Train."""
+    from ui import prebuild
+    from ui.defaults import default_plan
+
+    monkeypatch.setenv("BAT_TEACHER_KIND", "lexical")
+    build = prebuild.start(demo_corpus, str(tmp_path / "cache"))
+    assert build is not None and build.wait() >= 0 and build.state == "done"
+    plan = default_plan(demo_corpus)
+    assert plan.early is None and build.first_look == frozenset() and build.adopted is None
+    assert prebuild.ahead_of(plan.gamma.first_look.key) is None
+
+
 def test_a_failing_background_teacher_never_reaches_a_page(app_env, monkeypatch, tmp_path):
     """A background build that fails is logged, not shown, and not retried: the Train job reports the error."""
     import bat_core.teachers.build as build_mod

@@ -144,19 +144,22 @@ def test_sparse_target_trains_the_same_weights_as_the_dense_one(monkeypatch):
     corpus = build_corpus(docs, CorpusConfig(min_df=1))
     teacher = FixedTeacher(corpus.n_docs, corpus.vocab_size)
     student = StudentConfig(n_topics=3, epochs=EPOCHS, emb_dim=8, seed=5, device="cpu")
-    members = [(student, DistillConfig()), (student, DistillConfig(lam=LAM, clip=CLIP, background_correction=GAMMA)),
-               (student, DistillConfig(lam=1.0, temperature=T, clip=CLIP, background_correction=GAMMA))]
+    base, untempered = (student, DistillConfig()), (student, DistillConfig(lam=LAM, clip=CLIP,
+                                                                           background_correction=GAMMA))
+    tempered = (student, DistillConfig(lam=1.0, temperature=T, clip=CLIP, background_correction=GAMMA))
     monkeypatch.setattr(scheduling, "cpu_workers", lambda: 1)
     from_dense = trainer.SparseRows.from_dense
     sparse_steps = []
     monkeypatch.setattr(trainer.SparseRows, "from_dense",
                         lambda *a: sparse_steps.append(1) or from_dense(*a))
-    runs = {}
-    for share in (1.0, -1.0):  # every target sparse, then none
-        monkeypatch.setattr(trainer, "SPARSE_TARGET_SHARE", share)
-        runs[share] = trainer.fit_students(corpus, members, teacher)
-        assert bool(sparse_steps) == (share > 0)
-        sparse_steps.clear()
-    for sparse, dense in zip(runs[1.0], runs[-1.0], strict=True):
-        assert all(np.array_equal(sparse.state[k], dense.state[k]) for k in dense.state)
-        assert [h["loss"] for h in sparse.history] == pytest.approx([h["loss"] for h in dense.history], rel=1e-5)
+    # T = 1 alone (q^T is x̂ itself), then a stack with T = 2 too (q^T computed apart)
+    for members in ([base, untempered], [base, untempered, tempered]):
+        runs = {}
+        for share in (1.0, -1.0):  # every target sparse, then none
+            monkeypatch.setattr(trainer, "SPARSE_TARGET_SHARE", share)
+            runs[share] = trainer.fit_students(corpus, members, teacher)
+            assert bool(sparse_steps) == (share > 0)
+            sparse_steps.clear()
+        for sparse, dense in zip(runs[1.0], runs[-1.0], strict=True):
+            assert all(np.array_equal(sparse.state[k], dense.state[k]) for k in dense.state)
+            assert [h["loss"] for h in sparse.history] == pytest.approx([h["loss"] for h in dense.history], rel=1e-5)

@@ -35,9 +35,11 @@ def warm_engine() -> None:
     process: the first training then starts without those seconds of imports, which run while the user reads the
     first page. Every later call (each rerun of app.py) returns at once.
 
-    Not when the app prepares the defaults in the background (``ui.prebuild``): that build starts with the first look,
-    which needs none of these imports, and imports them itself for the teacher right after; waiting for a warm-up
-    first cost the first look 4.6 s on the demo (two threads must not import transformers at once)."""
+    Not when the app prepares the defaults in the background (``ui.prebuild``, on unless ``BAT_PREBUILD_TEACHER=0``):
+    that build starts with the first look, which needs none of these imports, and imports them itself for the teacher
+    right after; waiting for a warm-up first cost the first look 4.6 s on the demo (two threads must not import
+    transformers at once). When the default teacher is already cached, a Train that needs the encoder imports it
+    then (≈ 3 s)."""
     global _warming
     with _lock:
         if _warming is not None:

@@ -87,7 +87,7 @@ def early_look(plan: Plan | None) -> frozenset[str]:
 
 
 _lock = threading.Lock()
-_builds: dict[str, Prebuild] = {}  # the teacher's cache folder → its build (kept: a failed one is not retried)
+_builds: dict[str, Prebuild] = {}  # the teacher's cache folder → its build (a failed one is kept: not retried)
 _latest: list[Prebuild] = []  # the build of the corpus loaded last: an older one still running stops for it
 
 
@@ -112,15 +112,20 @@ def start(corpus: Corpus, cache_dir: str | None = None) -> Prebuild | None:
         key, where = _where(cache, corpus, tcfg)
         with _lock:
             if where in _builds:
-                _latest[:] = [_builds[where]]
                 return _builds[where]
             if cache.teacher_cached(corpus, tcfg):
                 return None
-            adopted = plan.gamma.first_look.key if plan is not None and plan.gamma is not None else None
-            build = _builds[where] = Prebuild(key, early_look(plan), adopted)
+            look = early_look(plan)
+            adopted = plan.gamma.first_look.key if look and plan is not None and plan.gamma is not None else None
+            build = _builds[where] = Prebuild(key, look, adopted)
             _latest[:] = [build]
-        threading.Thread(target=_build, args=(build, corpus, tcfg, plan, cache.root), name="bat-teacher-prebuild",
-                         daemon=True).start()
+        try:
+            threading.Thread(target=_build, args=(build, corpus, tcfg, plan, cache.root), name="bat-teacher-prebuild",
+                             daemon=True).start()
+        except Exception as e:  # no thread: a Train must not wait for it
+            build.state, build.error, build.finished = "error", f"{type(e).__name__}: {e}", time.time()
+            build.ended.set()
+            raise
         return build
     except Exception:  # noqa: BLE001 - a head start only: the Train job builds (and reports) it otherwise
         log.warning("could not start building the default teacher in the background", exc_info=True)
@@ -139,9 +144,11 @@ def _build(build: Prebuild, corpus: Corpus, tcfg: Any, plan: Plan | None, root: 
             job.progress(ev)  # (a job with other students trains its own early look: not these runs' progress)
 
     def should_stop() -> bool:  # a training that does not wait for this build gets the cores to itself
+        job = manager().active()
+        if job is not None and build.covers(getattr(job.watch, "plan", None)):
+            return False  # a Train with the defaults waits for this very build
         if _latest and _latest[0] is not build:  # another corpus was loaded since: its build gets the cores
             return True
-        job = manager().active()
         if job is None:
             return False
         if getattr(job.watch, "teacher_key", None) != build.key:  # another teacher, or none
@@ -159,7 +166,9 @@ def _build(build: Prebuild, corpus: Corpus, tcfg: Any, plan: Plan | None, root: 
         build.state = "done"
     except Cancelled:
         build.state = "cancelled"
-        log.info("building the default teacher in the background stopped: a training needs the cores")
+        with _lock:  # a later load of this corpus may start it again (a failed one is not retried)
+            _builds.pop(next((w for w, b in _builds.items() if b is build), ""), None)
+        log.info("preparing the defaults in the background stopped: a training or another corpus needs the cores")
     except Exception as e:  # noqa: BLE001 - never into a page; the Train job meets the same error and reports it
         build.error = f"{type(e).__name__}: {e}"
         build.state = "error"

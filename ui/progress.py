@@ -169,8 +169,9 @@ def prepared_look(build: Prebuild) -> None:
         if not build.running or build.first_look <= runs.present_keys():
             st.rerun(scope="app")
         st.info(f"Nothing to compare yet: a first look with the Train page's default settings (the first seed's "
-                f"baseline and one BAT run) is being trained in the background since the corpus was loaded "
-                f"({build.elapsed:.0f} s). It shows here as soon as both runs are on disk; Train trains the rest.")
+                f"baseline and one BAT run, then the other seeds' baselines) is being trained in the background since "
+                f"the corpus was loaded ({build.elapsed:.0f} s). It shows here as soon as the first two runs are on "
+                "disk; Train trains the rest.")
 
     _line()
 

@@ -82,19 +82,23 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
         ahead = prebuild.of(cache_dir, p.teacher_key)  # the app's background build of this teacher, if any
         ahead_running = ahead is not None and ahead.running
         covered = ahead_running and ahead is not None and ahead.covers(p)
-        if ahead is not None and ahead.covers(p):
-            ahead.claimed = True  # its runs are this job's from now on (the pages follow the job's γ choice)
         waited = 0.0
+
+        def built_ahead() -> bool:  # the background build finished the teacher this job then read
+            return ahead_running and ahead is not None and ahead.state == "done"
 
         def on_step(step: grid.Step) -> None:
             if isinstance(job.clock, estimates.Clock):
                 job.clock.step(step)
             if step.gamma is not None:
+                if ahead is not None and ahead.covers(p):
+                    ahead.claimed = True  # its runs are this job's now: the pages follow the job's γ choice
                 if isinstance(job.watch, GridWatch):
                     job.watch.choose(step.gamma)  # the pages switch from the first look to the chosen γ's runs
                 job.next_step(gamma_sentence(step.gamma) + (" (runs read from cache)" if step.cached else ""))
             elif step.member is None:
-                job.next_step(teacher_note(step, p.teacher, waited if ahead_running else None, covered))
+                job.next_step(teacher_note(step, p.teacher, waited if built_ahead() else None,
+                                           covered and built_ahead()))
             else:
                 assert step.run is not None
                 job.run_keys.append(step.run.key)

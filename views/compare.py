@@ -84,10 +84,14 @@ if watch is not None and provisional and watch.early is not None and bat.key == 
                "every corpus measured so far), and it needs no encoding. When the default chooses it, this run is "
                "its run too; the page switches to the default teacher's runs when they land.")
 elif ahead is not None:
+    _on = "" if bat.key == ahead.adopted else (
+        f" on {(bat.config.get('teacher') or {}).get('description') or 'nearest neighbours by shared words'} (the "
+        "teacher the default builds when the encoder does not help; it needs no encoding)")
     st.info(f"**Prepared when the corpus loaded**, before any Train: the first seed's baseline and this BAT run "
-            f"(λ = {lam:g}, γ = {gamma(bat):g}), with the Train page's default settings, so that there is something "
-            f"to look at at once. γ = {gamma(bat):g} is the first candidate of the γ step, not a choice yet: Train "
-            "with the defaults chooses γ on dev data and trains the other λ and seeds (these runs are reused).")
+            f"(λ = {lam:g}, γ = {gamma(bat):g}){_on}, with the Train page's default settings, so that there is "
+            f"something to look at at once. γ = {gamma(bat):g} is the first candidate of the γ step, not a choice "
+            "yet: Train with the defaults chooses γ on dev data and trains the other λ and seeds (these runs are "
+            "reused).")
 elif provisional:
     st.warning(f"**Provisional**: γ is not chosen yet. This is the γ = {gamma(bat):g} candidate, trained first so that "
                "there is something to look at; the page switches to the chosen γ's runs when they land.")

@@ -341,8 +341,9 @@ def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: St
         cfg = members[idx[0]][0]
         batch = scheduling.batch_size(cfg, n_train)
         steps = max(1, n_train // batch)
-        dense = sum(1 for i in idx if members[i][1].lam > 0 and not sparse_target(members[i][1], corpus.vocab_size,
-                                                                                  words))
+        kd = [members[i][1] for i in idx if members[i][1].lam > 0]
+        # the trainer goes sparse only when every target of the stack is sparse (trainer._Teacher.step)
+        dense = 0 if all(sparse_target(d, corpus.vocab_size, words) for d in kd) else len(kd)
         step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics, words, dense)
         costs.append(cfg.epochs * steps * step * (1 + END_OF_RUN))
     cpu = [c for c, (_, d) in zip(costs, jobs, strict=True) if d.type == "cpu"]
