@@ -139,13 +139,15 @@ def live_status(job: Job, key: str) -> None:
 def prebuild_line(build: Prebuild) -> None:
     """One short line under the teacher settings: the teacher (and the first look of the default settings) is being
     prepared in the background (refreshed until it is ready; then the page reruns, and reads it from the cache), or
-    it is ready. Nothing after a failure (the
-    Train job meets the same error and reports it) or when a training of another teacher stopped it."""
+    it is ready. Nothing after a failure (the Train job meets the same error and reports it) or when a training of
+    another teacher, or another corpus, stopped it."""
     if build.state in ("error", "cancelled"):
         return
-    look = " (and a first look with the default settings: a baseline and one BAT run)" if build.first_look else ""
+    what = ("the teacher, and a first look with the default settings (the first seed's baseline and one BAT run)"
+            if build.first_look else "the teacher")
     if not build.running:
-        st.caption(f"✓ Ready: prepared in the background in {build.elapsed:.0f} s, after the corpus was loaded{look}.")
+        st.caption(f"✓ Ready: prepared in the background in {build.elapsed:.0f} s, after the corpus was loaded: "
+                   f"{what}.")
         return
 
     @st.fragment(run_every=PANEL_EVERY_S)
@@ -154,8 +156,8 @@ def prebuild_line(build: Prebuild) -> None:
             st.rerun(scope="app")
         ev = build.event
         where = f"; {ev.stage} {ev.done}/{ev.total}" if ev is not None and ev.total else ""
-        st.caption(f"Being prepared in the background since the corpus was loaded{look} ({build.elapsed:.0f} s"
-                   f"{where}): Train will use it.")
+        st.caption(f"Being prepared in the background since the corpus was loaded ({build.elapsed:.0f} s{where}): "
+                   f"{what}. Train will use it.")
 
     _line()
 
