@@ -557,7 +557,7 @@ def test_without_an_early_look_nothing_is_labelled_prepared_ahead(app_env, monke
     assert build is not None and build.wait() >= 0 and build.state == "done"
     plan = default_plan(demo_corpus)
     assert plan.early is None and build.first_look == frozenset() and build.adopted is None
-    assert prebuild.ahead_of(plan.gamma.first_look.key) is None
+    assert prebuild.ahead_of(plan.gamma.first_look.key, str(tmp_path / "cache")) is None
 
 
 def test_a_failing_background_teacher_never_reaches_a_page(app_env, monkeypatch, tmp_path):

@@ -209,16 +209,20 @@ def test_new_user_path(server):
         button = page.get_by_role("button", name=re.compile(r"^Train λ = "))
         offered = button.inner_text().split("=")[1].strip()  # an untrained λ: grid value, else between grid points
         button.click()
-        expect(page.locator("table.bat-align thead")).to_contain_text(f"BAT (λ={offered})", timeout=600_000)
+        # (while the page reruns, Streamlit may still show the previous λ's table, faded, next to the new one)
+        expect(page.locator("table.bat-align thead").filter(has_text=f"BAT (λ={offered})").first).to_be_visible(
+            timeout=600_000)
         wait_idle(page)
         no_exception(page)
+        expect(page.locator("table.bat-align")).to_have_count(1)  # once idle, the new λ's table alone
+        expect(page.locator("table.bat-align thead")).to_contain_text(f"BAT (λ={offered})")
         slider = page.get_by_role("slider").first
         slider.focus()
         t1 = time.time()
         slider.press("ArrowRight")
         trained = [round(0.1 * i, 1) for i in range(1, 11)] if REAL else [0.5, 1.0]  # the page's λ defaults
-        expect(page.locator("table.bat-align thead")).to_contain_text(
-            f"BAT (λ={min(x for x in trained if x > float(offered)):g})")
+        expect(page.locator("table.bat-align thead").filter(
+            has_text=f"BAT (λ={min(x for x in trained if x > float(offered)):g})").first).to_be_visible()
         wait_idle(page, settle_ms=0)
         print(f"slider to an already-trained λ: {time.time() - t1:.2f} s in the browser")
         no_exception(page)

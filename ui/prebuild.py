@@ -69,11 +69,12 @@ class Prebuild:
         return time.time() - t0
 
 
-def ahead_of(run_key: str) -> Prebuild | None:
-    """The build that trained this run ahead, for a Train that has not been pressed yet (no job has claimed it), or
-    None: the Compare page then says that this run is a candidate prepared ahead, not the chosen γ's."""
-    for build in list(_builds.values()):
-        if not build.claimed and run_key in build.first_look | {build.adopted}:
+def ahead_of(run_key: str, cache_dir: str | None = None) -> Prebuild | None:
+    """The build that trained this run ahead in this cache, for a Train that has not been pressed yet (no job has
+    claimed it), or None: the Compare page then says that this run is a candidate prepared ahead, not the chosen γ's."""
+    teachers = Cache(cache_dir).root / "teachers"
+    for where, build in list(_builds.items()):
+        if Path(where).parent == teachers and not build.claimed and run_key in build.first_look | {build.adopted}:
             return build
     return None
 
