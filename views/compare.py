@@ -77,6 +77,9 @@ provisional = watch is not None and watch.provisional(bat.key)  # a γ candidate
 ahead = prebuild.ahead_of(bat.key) if watch is None else None  # trained when the corpus loaded, before any Train
 provisional = provisional or ahead is not None
 name_b = f"BAT (λ={lam:g}, γ={gamma(bat):g}, provisional)" if provisional else run_label(bat)
+# a run on the teacher auto builds when the encoder loses, trained before auto chose: the message below names it
+early_run = (watch is not None and provisional and watch.early is not None and bat.key == watch.early.key) or (
+    ahead is not None and bat.key in ahead.first_look)
 if watch is not None and provisional and watch.early is not None and bat.key == watch.early.key:
     _what = (bat.config.get("teacher") or {}).get("description") or "nearest neighbours by shared words"
     st.warning(f"**Provisional**: the default teacher is still being chosen. This BAT run (γ = {gamma(bat):g}) was "
@@ -84,7 +87,7 @@ if watch is not None and provisional and watch.early is not None and bat.key == 
                "every corpus measured so far), and it needs no encoding. When the default chooses it, this run is "
                "its run too; the page switches to the default teacher's runs when they land.")
 elif ahead is not None:
-    _on = "" if bat.key == ahead.adopted else (
+    _on = "" if not early_run else (
         f" on {(bat.config.get('teacher') or {}).get('description') or 'nearest neighbours by shared words'} (the "
         "teacher the default builds when the encoder does not help; it needs no encoding)")
     st.info(f"**Prepared when the corpus loaded**, before any Train: the first seed's baseline and this BAT run "
@@ -97,8 +100,8 @@ elif provisional:
                "there is something to look at; the page switches to the chosen γ's runs when they land.")
 st.caption(settings_line(bat))
 _t = bat.config.get("teacher") or {}
-_choice = choice_line(_t)
-if _choice and not teacher_is_weak(_t):
+_choice = choice_line(_t)  # (not for an early run: its teacher was set by the early look, not chosen by auto)
+if _choice and not teacher_is_weak(_t) and not early_run:
     st.info(_choice)
 _gamma_line, _gamma_rule = ("", "") if provisional else cc.gamma_line(
     cc.family_sig(fruns), cc.family_sig(saved), gamma(bat), fade(bat), fruns, saved)
