@@ -152,6 +152,13 @@ class Plan:
         return any(m.needs_teacher for m in self.members)
 
     @property
+    def early_look_keys(self) -> frozenset[str]:
+        """The run keys of the early look (the first seed's baseline and ``early``), or none without one."""
+        if self.early is None or self.gamma is None:
+            return frozenset()
+        return frozenset({self.gamma.baseline.key, self.early.key})
+
+    @property
     def selection_budget(self) -> int:
         """The most runs the γ rule may train for this plan (0 when γ is set): see ``selection.selection_budget``."""
         g = self.gamma

@@ -113,11 +113,9 @@ class GridWatch:
             look = (f"a first look: the baseline and λ = {g.lam:g} at γ = {self.first_look_gamma:g} on seed "
                     f"{g.seed}")
         if not teacher_ready and self.plan.needs_teacher:
-            early = self.early
-            if early is None:
+            if self.early is None:
                 return "the teacher" + (f", then {look}" if look else "")
-            assert g is not None
-            if {g.baseline.key, early.key} <= present:
+            if self.plan.early_look_keys <= present:
                 return "the teacher (a first look, on neighbours by shared words, is ready to compare)"
             return f"{look}, on neighbours by shared words (no encoding); then the teacher is chosen"
         if self.resolved is None:
@@ -161,7 +159,7 @@ class GridWatch:
             look = self.first_look
             if look is not None and {look[0].key, look[1].key} <= present:
                 return FIRST_LOOK, look[1].key
-            if look is not None and self.early is not None and {look[0].key, self.early.key} <= present:
+            if self.early is not None and self.plan.early_look_keys <= present:
                 return EARLY_LOOK, self.early.key
             return None
         first = self.resolved.members[0].seed

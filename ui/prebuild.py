@@ -58,7 +58,7 @@ class Prebuild:
 
     def covers(self, plan: Plan | None) -> bool:
         """Whether this build trains ``plan``'s early look (a Train pressed with the defaults): its job waits."""
-        return bool(self.first_look) and self.first_look == early_look(plan)
+        return plan is not None and bool(self.first_look) and self.first_look == plan.early_look_keys
 
     def wait(self, should_stop: ShouldStop | None = None) -> float:
         """Wait until this build ends (cancellable: raises ``Cancelled`` when ``should_stop`` says so); the seconds
@@ -77,14 +77,6 @@ def ahead_of(run_key: str, cache_dir: str | None = None) -> Prebuild | None:
         if Path(where).parent == teachers and not build.claimed and run_key in build.first_look | {build.adopted}:
             return build
     return None
-
-
-def early_look(plan: Plan | None) -> frozenset[str]:
-    """The run keys of a plan's early first look (its first seed's baseline and the candidate on the teacher that
-    needs no encoding), or nothing when the plan has none."""
-    if plan is None or plan.early is None or plan.gamma is None:
-        return frozenset()
-    return frozenset({plan.gamma.baseline.key, plan.early.key})
 
 
 _lock = threading.Lock()
@@ -116,13 +108,13 @@ def start(corpus: Corpus, cache_dir: str | None = None) -> Prebuild | None:
                 return _builds[where]
             if cache.teacher_cached(corpus, tcfg):
                 return None
-            look = early_look(plan)
+            look = plan.early_look_keys if plan is not None else frozenset()
             adopted = plan.gamma.first_look.key if look and plan is not None and plan.gamma is not None else None
             build = _builds[where] = Prebuild(key, look, adopted)
             _latest[:] = [build]
         try:
-            threading.Thread(target=_build, args=(build, corpus, tcfg, plan, cache.root), name="bat-teacher-prebuild",
-                             daemon=True).start()
+            threading.Thread(target=_build, args=(build, where, corpus, tcfg, plan, cache.root),
+                             name="bat-teacher-prebuild", daemon=True).start()
         except Exception as e:  # no thread: a Train must not wait for it
             build.state, build.error, build.finished = "error", f"{type(e).__name__}: {e}", time.time()
             build.ended.set()
@@ -133,7 +125,7 @@ def start(corpus: Corpus, cache_dir: str | None = None) -> Prebuild | None:
         return None
 
 
-def _build(build: Prebuild, corpus: Corpus, tcfg: Any, plan: Plan | None, root: Any) -> None:
+def _build(build: Prebuild, where: str, corpus: Corpus, tcfg: Any, plan: Plan | None, root: Any) -> None:
     from bat_core import grid
 
     def progress(ev: ProgressEvent) -> None:
@@ -155,8 +147,7 @@ def _build(build: Prebuild, corpus: Corpus, tcfg: Any, plan: Plan | None, root: 
         if getattr(job.watch, "teacher_key", None) != build.key:  # another teacher, or none
             return True
         # the same teacher with other students: the job trains its own early look, then waits for this teacher
-        on_teacher = build.event is not None and build.event.stage.startswith("teacher")
-        return not on_teacher and not build.covers(getattr(job.watch, "plan", None))
+        return build.event is None or not build.event.stage.startswith("teacher")
 
     try:
         perf.wait_warm()  # the app's import warm-up first: two threads importing one package can trip
@@ -168,7 +159,7 @@ def _build(build: Prebuild, corpus: Corpus, tcfg: Any, plan: Plan | None, root: 
     except Cancelled:
         build.state = "cancelled"
         with _lock:  # a later load of this corpus may start it again (a failed one is not retried)
-            _builds.pop(next((w for w, b in _builds.items() if b is build), ""), None)
+            _builds.pop(where, None)
         log.info("preparing the defaults in the background stopped: a training or another corpus needs the cores")
     except Exception as e:  # noqa: BLE001 - never into a page; the Train job meets the same error and reports it
         build.error = f"{type(e).__name__}: {e}"

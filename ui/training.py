@@ -81,7 +81,8 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
     def work(job: Job) -> dict[str, Any]:
         ahead = prebuild.of(cache_dir, p.teacher_key)  # the app's background build of this teacher, if any
         ahead_running = ahead is not None and ahead.running
-        covered = ahead_running and ahead is not None and ahead.covers(p)
+        mine = ahead is not None and ahead.covers(p)  # the background build trains this plan's early look
+        covered = ahead_running and mine
         waited = 0.0
 
         def built_ahead() -> bool:  # the background build finished the teacher this job then read
@@ -91,7 +92,7 @@ def job_work(p: grid.Plan, cache_dir: Path) -> Callable[[Job], dict[str, Any]]:
             if isinstance(job.clock, estimates.Clock):
                 job.clock.step(step)
             if step.gamma is not None:
-                if ahead is not None and ahead.covers(p):
+                if ahead is not None and mine:
                     ahead.claimed = True  # its runs are this job's now: the pages follow the job's γ choice
                 if isinstance(job.watch, GridWatch):
                     job.watch.choose(step.gamma)  # the pages switch from the first look to the chosen γ's runs

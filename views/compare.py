@@ -78,9 +78,9 @@ ahead = prebuild.ahead_of(bat.key) if watch is None else None  # trained when th
 provisional = provisional or ahead is not None
 name_b = f"BAT (λ={lam:g}, γ={gamma(bat):g}, provisional)" if provisional else run_label(bat)
 # a run on the teacher auto builds when the encoder loses, trained before auto chose: the message below names it
-early_run = (watch is not None and provisional and watch.early is not None and bat.key == watch.early.key) or (
-    ahead is not None and bat.key in ahead.first_look)
-if watch is not None and provisional and watch.early is not None and bat.key == watch.early.key:
+early_in_job = watch is not None and provisional and watch.early is not None and bat.key == watch.early.key
+early_run = early_in_job or (ahead is not None and bat.key in ahead.first_look)
+if early_in_job:
     _what = (bat.config.get("teacher") or {}).get("description") or "nearest neighbours by shared words"
     st.warning(f"**Provisional**: the default teacher is still being chosen. This BAT run (γ = {gamma(bat):g}) was "
                f"trained first with {_what}: the teacher the default builds when the encoder does not help (as on "

@@ -324,7 +324,8 @@ def sparse_target(distill: DistillConfig, vocab: int, words: float) -> bool:
     whose clip the γ rule has yet to choose counts as dense (the estimate stays on the slow side)."""
     from .trainer import SPARSE_TARGET_SHARE
 
-    return bool(distill.clip) and float(distill.clip or 0) * words <= SPARSE_TARGET_SHARE * vocab
+    c = distill.clip or 0.0
+    return c > 0 and c * words <= SPARSE_TARGET_SHARE * vocab
 
 
 def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
