@@ -139,7 +139,10 @@ def test_one_training_step_is_the_documented_loss(monkeypatch):
 
 def test_sparse_target_trains_the_same_weights_as_the_dense_one(monkeypatch):
     """A clipped target reaches the loss as sparse rows (``SPARSE_TARGET_SHARE``): the skipped terms are 0 · log q,
-    so the weights must be the dense path's bit for bit (the loss differs only in the order of its sum)."""
+    so the topics and θ must be the dense path's. At T = 1 the sparse path is the written-out gradient
+    (``loss._MixtureNll``), equal up to float rounding; at T = 2 it is autograd's, bit for bit. Compared: β and θ,
+    not every weight: the encoder's biases before its BatchNorm get a zero gradient in exact arithmetic, so Adam
+    turns rounding noise into steps there, without effect on any output."""
     docs, _ = topic_docs(30, seed=3)
     corpus = build_corpus(docs, CorpusConfig(min_df=1))
     teacher = FixedTeacher(corpus.n_docs, corpus.vocab_size)
@@ -161,5 +164,7 @@ def test_sparse_target_trains_the_same_weights_as_the_dense_one(monkeypatch):
             assert bool(sparse_steps) == (share > 0)
             sparse_steps.clear()
         for sparse, dense in zip(runs[1.0], runs[-1.0], strict=True):
-            assert all(np.array_equal(sparse.state[k], dense.state[k]) for k in dense.state)
+            # to float rounding (≈ 2e-8 in β here; scaling the sparse teacher term by 1.0001 moves it by 1.3e-6)
+            np.testing.assert_allclose(sparse.beta, dense.beta, rtol=0, atol=2e-7)
+            np.testing.assert_allclose(sparse.theta, dense.theta, rtol=0, atol=5e-7)
             assert [h["loss"] for h in sparse.history] == pytest.approx([h["loss"] for h in dense.history], rel=1e-5)

@@ -111,7 +111,7 @@ class ProdLDA(Scholar):
         mu, logvar = self.mean_bn(h_mu), self.logvar_bn(h_lv)
         z = mu + (0.5 * logvar).exp() * noise["eps"] if "eps" in noise else mu
         theta = F.softmax(z, dim=-1)
-        eta = self.eta_bn(torch.bmm(dropout(theta, noise.get("theta")), self.beta))
+        eta = self.eta_bn.of_product(dropout(theta, noise.get("theta")), self.beta)
         return theta, eta, None, mu, logvar
 
     def draw(self, generators: Sequence[torch.Generator], batch: int, device: torch.device,

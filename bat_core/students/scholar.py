@@ -138,7 +138,8 @@ class Scholar(nn.Module):
         z = mu + (0.5 * logvar).exp() * noise["eps"] if "eps" in noise else mu
         theta = F.softmax(dropout(z, noise.get("z")), dim=-1)
         eta = torch.baddbmm(self.background.expand(theta.shape[0], 1, -1), theta, self.beta)
-        return theta, eta, self.eta_bn(eta) if decode_bn else None, mu, logvar
+        eta_bn = self.eta_bn.of_product(theta, self.beta, self.background) if decode_bn else None
+        return theta, eta, eta_bn, mu, logvar
 
     def draw(self, generators: Sequence[torch.Generator], batch: int, device: torch.device,
              stream: torch.Tensor) -> dict[str, torch.Tensor]:
