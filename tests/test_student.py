@@ -117,10 +117,10 @@ def test_batchnorm_of_a_product_is_batchnorm_of_the_product():
 
 
 @pytest.mark.parametrize("p_bn", [0.0, 0.4])
-@pytest.mark.parametrize("with_target", [False, True])
+@pytest.mark.parametrize("with_target", ["none", "sparse", "dense"])
 def test_sparse_loss_path_is_the_dense_formula(p_bn, with_target):
-    """At T = 1 with a sparse target (or none) ``bat_loss`` takes its written-out gradient (``_MixtureNll``): its
-    value and its gradients are those of the dense formula, (1 − λ)·CE(x, x̂) + λ·CE(x̃, x̂) + KL, through autograd."""
+    """At T = 1 ``bat_loss`` takes its written-out gradient (``_MixtureNll``), with a sparse, a dense or no target:
+    its value and its gradients are those of the plain formula, (1 − λ)·CE(x, x̂) + λ·CE(x̃, x̂) + KL, by autograd."""
     g = torch.Generator().manual_seed(1)
     M, B, V = 3, 16, 50
     blk = sp.random(B, V, density=0.1, format="csr", random_state=1)
@@ -131,11 +131,11 @@ def test_sparse_loss_path_is_the_dense_formula(p_bn, with_target):
     eta, eta_bn = (torch.randn(M, B, V, generator=g, dtype=torch.float64).requires_grad_() for _ in range(2))
     target = torch.rand(2, B, V, generator=g, dtype=torch.float64) * (torch.rand(2, B, V, generator=g) < 0.05)
     lam, kl = torch.tensor([0.0, 0.3, 0.8], dtype=torch.float64), torch.rand(M, B, generator=g, dtype=torch.float64)
-    sparse = SparseRows.from_dense([target[0], target[1]], [0, 1]) if with_target else None
+    sparse = {"none": None, "sparse": SparseRows.from_dense([target[0], target[1]], [0, 1]), "dense": target}[with_target]
     got = bat_loss(x, eta, eta_bn, p_bn, kl, lam, 1.0, sparse)
     recon = reconstruction(eta, eta_bn, p_bn)
     nl = cross_entropy(dense_x.view(M, B, V), recon)
-    if with_target:
+    if with_target != "none":
         nl = torch.cat([nl[:1], (1 - lam[1:, None]) * nl[1:] + lam[1:, None] * cross_entropy(target, recon[1:])])
     want = (nl + kl).mean(dim=1)
     assert torch.allclose(got, want, atol=1e-12)

@@ -42,7 +42,7 @@ from . import scheduling
 if TYPE_CHECKING:  # only for hints: the grid sits above training
     from ..grid import Member, Plan
 
-SPEEDS_VERSION = 3  # 3: the documents' distinct words and the dense teacher target have their own terms
+SPEEDS_VERSION = 4  # 3: terms for the distinct words and a dense target; 4: the decoder without dense passes
 END_OF_RUN = 0.05  # θ for every document, BN statistics, scores: about 5% of a run (perf-tries.md, "end-of-epoch")
 
 
