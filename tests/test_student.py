@@ -131,8 +131,8 @@ def test_sparse_loss_path_is_the_dense_formula(p_bn, with_target):
     eta, eta_bn = (torch.randn(M, B, V, generator=g, dtype=torch.float64).requires_grad_() for _ in range(2))
     target = torch.rand(2, B, V, generator=g, dtype=torch.float64) * (torch.rand(2, B, V, generator=g) < 0.05)
     lam, kl = torch.tensor([0.0, 0.3, 0.8], dtype=torch.float64), torch.rand(M, B, generator=g, dtype=torch.float64)
-    sparse = {"none": None, "sparse": SparseRows.from_dense([target[0], target[1]], [0, 1]), "dense": target}[with_target]
-    got = bat_loss(x, eta, eta_bn, p_bn, kl, lam, 1.0, sparse)
+    given = {"none": None, "sparse": SparseRows.from_dense([target[0], target[1]], [0, 1]), "dense": target}
+    got = bat_loss(x, eta, eta_bn, p_bn, kl, lam, 1.0, given[with_target])
     recon = reconstruction(eta, eta_bn, p_bn)
     nl = cross_entropy(dense_x.view(M, B, V), recon)
     if with_target != "none":

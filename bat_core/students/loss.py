@@ -104,17 +104,17 @@ class _MixtureNll(torch.autograd.Function):
         out = torch.zeros(eta.shape[:-1], device=eta.device, dtype=eta.dtype)
         out.view(-1).index_add_(0, bag, weights * (recon + EPS).log())
         ctx.save_for_backward(flat, weights, bag, recon, *(s for s, _ in parts), *at)
-        ctx.weights = [w for _, w in parts]  # type: ignore[attr-defined]
+        ctx.coefs = [c for _, c in parts]  # type: ignore[attr-defined]  (each softmax's share of x̂)
         return -out
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
                  ) -> tuple[torch.Tensor | None, ...]:
         flat, weights, bag, recon, *rest = ctx.saved_tensors  # type: ignore[attr-defined]
-        n = len(ctx.weights)  # type: ignore[attr-defined]
+        n = len(ctx.coefs)  # type: ignore[attr-defined]
         r = grad.reshape(-1)[bag] * weights / (recon + EPS)  # −ρ at the entries
         grads = []
-        for s, s_at, c in zip(rest[:n], rest[n:], ctx.weights, strict=True):  # type: ignore[attr-defined]
+        for s, s_at, c in zip(rest[:n], rest[n:], ctx.coefs, strict=True):  # type: ignore[attr-defined]
             rs = r * s_at
             a = torch.zeros(grad.numel(), device=s.device, dtype=s.dtype).index_add_(0, bag, rs)  # −Σ_u ρ_u s_u
             g = s.mul_((c * a).view(*s.shape[:-1], 1))  # in place: the softmax is not needed again
@@ -157,6 +157,10 @@ def bat_loss(x: SparseRows, eta: torch.Tensor, eta_bn: torch.Tensor | None, p_bn
             :class:`SparseRows`, CE(x̃, q^T) reads q^T only where x̃ > 0 (as CE(x, x̂) does), which gives the same
             gradients as the dense product (the skipped terms are 0 · log q) and the same loss up to the order of
             the sum.
+
+    At T = 1 with a sparse target or none (the default on short texts, and every baseline stack), the whole NL_d is
+    one weighted sum over sparse entries whose gradient is written out (:class:`_MixtureNll`); otherwise autograd
+    runs through the lines below. Both give the formula above (tests/test_student.py checks them against each other).
 
     Members never mix: each one's loss depends on its own slices only, so the sum over members can be backpropagated
     as one number.
