@@ -3,6 +3,8 @@ follows the machine."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,29 @@ def test_student_speeds_are_measured_once_and_kept(speeds_here, monkeypatch):
 
     monkeypatch.setattr(E, "_step_time", again)
     assert E.student_speeds("cpu") == first
+
+
+def test_a_calibration_measured_beside_other_work_is_not_kept(speeds_here, monkeypatch):
+    """When the calibrating thread got little of a core (the app trains its first look meanwhile), the speeds serve
+    this process but are not written: a later process measures again."""
+    def busy_step(*args, **kwargs) -> float:  # a step measured by working: thread time runs with the wall clock
+        end = time.perf_counter() + 0.02
+        while time.perf_counter() < end:
+            pass
+        return 1e-3
+
+    monkeypatch.setattr(E, "_CONTENDED", {})
+    monkeypatch.setattr(E, "_step_time", busy_step)
+    monkeypatch.setattr(E.time, "thread_time", lambda: 0.0)  # as if the thread had not run at all
+    first = E.student_speeds("cpu")
+    assert not list(speeds_here.glob("**/student-cpu-*.json"))
+    assert E.student_speeds("cpu") is first  # kept in memory for this process only
+    monkeypatch.setattr(E, "_CONTENDED", {})
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(speeds_here))
+    monkeypatch.setattr(E, "_step_time", busy_step)
+    E.student_speeds("cpu")  # a quiet calibration: kept
+    assert list(speeds_here.glob("**/student-cpu-*.json"))
 
 
 def test_a_plan_costs_what_its_stacks_cost(demo_corpus, tmp_path, monkeypatch, speeds_here):
