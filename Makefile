@@ -21,8 +21,12 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -qq -r requirements.txt "setuptools>=70.1"
 	$(BIN)/python -m pip install -qq --no-build-isolation --no-deps -e .
 	$(BIN)/python -c "import torch; print('torch', torch.__version__)"
-	# this machine's training speeds, for the time estimates, measured now while nothing else runs (about 15 s)
-	$(BIN)/python -c "from bat_core.training.estimate import calibrate; print(calibrate())"
+	touch $@
+
+# This machine's training speeds for the time estimates, measured while nothing else runs (about 15 s; again when
+# the estimate's code changes). Optional: if it fails, the app measures them on first use.
+$(BIN)/.calibrated: $(BIN)/.installed bat_core/training/estimate.py
+	-$(BIN)/python -c "from bat_core.training.estimate import calibrate; print(calibrate())"
 	touch $@
 
 $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt requirements-data-nodeps.txt
@@ -30,8 +34,8 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt requirements-data-
 	$(BIN)/python -m pip install -qq --no-deps -r requirements-data-nodeps.txt
 	touch $@
 
-install: $(BIN)/.installed
-install-dev: $(BIN)/.installed-dev
+install: $(BIN)/.installed $(BIN)/.calibrated
+install-dev: $(BIN)/.installed-dev $(BIN)/.calibrated
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -23,6 +23,7 @@ def speeds_here(tmp_path, monkeypatch):
 
 
 def test_student_speeds_are_measured_once_and_kept(speeds_here, monkeypatch):
+    monkeypatch.setattr(E, "QUIET_SHARE", 0.0)  # kept however busy the machine running the tests is
     first = E.student_speeds("cpu")
     assert min(first.per_cell, first.per_cell_topic, first.per_step, first.per_word, first.per_cell_target) >= 0
     assert first.step_s(1, 200, 1500, 20, 50.0, 1) > 0
@@ -54,6 +55,7 @@ def test_a_calibration_measured_beside_other_work_is_not_kept(speeds_here, monke
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(speeds_here))
     monkeypatch.setattr(E, "_step_time", busy_step)
+    monkeypatch.setattr(E.time, "thread_time", time.perf_counter)  # the thread had the core all along
     E.student_speeds("cpu")  # a quiet calibration: kept
     assert list(speeds_here.glob("**/student-cpu-*.json"))
 

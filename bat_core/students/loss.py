@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .layers import SparseRows
 from .scholar import reconstruction
@@ -108,6 +109,7 @@ class _MixtureNll(torch.autograd.Function):
         return -out
 
     @staticmethod
+    @once_differentiable  # one backward per graph: it overwrites the saved softmaxes with the gradients
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
                  ) -> tuple[torch.Tensor | None, ...]:
         flat, weights, bag, recon, *rest = ctx.saved_tensors  # type: ignore[attr-defined]

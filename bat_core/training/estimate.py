@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -200,9 +201,16 @@ def student_speeds(device: str = "auto") -> StudentSpeeds:
     """The student's step cost on this machine (measured once, ≈ 10 s on a 2-core CPU, then read from the cache)."""
     dev = pick_device(device)
     path = _speeds_path("student", dev)
-    found = _cached(path, StudentSpeeds) or _CONTENDED.get(str(path))
-    if isinstance(found, StudentSpeeds):
-        return found
+    with _CALIBRATING:  # one calibration at a time: two side by side would each find the other's load
+        found = _cached(path, StudentSpeeds) or _CONTENDED.get(str(path))
+        if isinstance(found, StudentSpeeds):
+            return found
+        return _measure_student(dev, path)
+
+
+def _measure_student(dev: torch.device, path: Path) -> StudentSpeeds:
+    """Five short stacked trainings (see :func:`_step_time`) fitted to :class:`StudentSpeeds`'s terms; kept at
+    ``path`` unless this thread got under ``QUIET_SHARE`` of a core meanwhile."""
     wall, cpu = time.perf_counter(), time.thread_time()
     V, B, steps = 1500, 200, 4
     s1 = _step_time(1, 20, V, B, steps, dev)
@@ -233,6 +241,7 @@ def student_speeds(device: str = "auto") -> StudentSpeeds:
 # measurement came out 1.8× dear (two busy threads beside it on the 2-core VM), where wall time gave 2.7×.
 QUIET_SHARE = 0.8
 _CONTENDED: dict[str, StudentSpeeds] = {}
+_CALIBRATING = threading.Lock()
 
 
 # the calibration's documents: distinct words of a long one (news articles: about 100) and of a sentence
@@ -380,6 +389,9 @@ def calibrate(device: str = "auto") -> str:
     is not kept: see ``QUIET_SHARE``). Returns one line saying where they are kept."""
     student_speeds(device)
     encoder_speeds(TeacherConfig(), device)
+    if not _speeds_path("student", pick_device(device)).exists():
+        return ("training speeds measured but not kept: the machine was busy or the folder "
+                f"{speeds_dir()} cannot be written; the app measures them again on first use")
     return f"training speeds of this machine measured and kept in {speeds_dir()}"
 
 
