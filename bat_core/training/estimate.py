@@ -279,7 +279,8 @@ def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, de
     stamps: list[float] = []
     # On a CPU the stack trains on this thread alone (one intra-op thread), so its CPU time is its cost on a free
     # core: the app calibrates while it trains the first look in the background, and wall time then measured the
-    # steps up to 1.5× dearer than they are (an estimate of 20 min for a 17-minute job).
+    # steps up to 2.7× dearer than on a free core (4,000 questions: 27 min estimated beside two busy threads, 9-11
+    # min when quiet, 11 min taken).
     clock = time.thread_time if device.type == "cpu" else time.perf_counter
 
     def tick(event: ProgressEvent) -> None:
