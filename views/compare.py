@@ -80,16 +80,16 @@ name_b = f"BAT (λ={lam:g}, γ={gamma(bat):g}, provisional)" if provisional else
 # a run on the teacher auto builds when the encoder loses, trained before auto chose: the message below names it
 early_in_job = watch is not None and provisional and watch.early is not None and bat.key == watch.early.key
 early_run = early_in_job or (ahead is not None and bat.key in ahead.first_look)
+_t = bat.config.get("teacher") or {}
+_what = _t.get("description") or "nearest neighbours by shared words"  # the teacher this run read
 if early_in_job:
-    _what = (bat.config.get("teacher") or {}).get("description") or "nearest neighbours by shared words"
     st.warning(f"**Provisional**: the default teacher is still being chosen. This BAT run (γ = {gamma(bat):g}) was "
                f"trained first with {_what}: the teacher the default builds when the encoder does not help (as on "
                "every corpus measured so far), and it needs no encoding. When the default chooses it, this run is "
                "its run too; the page switches to the default teacher's runs when they land.")
 elif ahead is not None:
     _on = "" if not early_run else (
-        f" on {(bat.config.get('teacher') or {}).get('description') or 'nearest neighbours by shared words'} (the "
-        "teacher the default builds when the encoder does not help; it needs no encoding)")
+        f" on {_what} (the teacher the default builds when the encoder does not help; it needs no encoding)")
     st.info(f"**Prepared when the corpus loaded**, before any Train: the first seed's baseline and this BAT run "
             f"(λ = {lam:g}, γ = {gamma(bat):g}){_on}, with the Train page's default settings, so that there is "
             f"something to look at at once. γ = {gamma(bat):g} is the first candidate of the γ step, not a choice "
@@ -99,7 +99,6 @@ elif provisional:
     st.warning(f"**Provisional**: γ is not chosen yet. This is the γ = {gamma(bat):g} candidate, trained first so that "
                "there is something to look at; the page switches to the chosen γ's runs when they land.")
 st.caption(settings_line(bat))
-_t = bat.config.get("teacher") or {}
 _choice = choice_line(_t)  # (not for an early run: its teacher was set by the early look, not chosen by auto)
 if _choice and not teacher_is_weak(_t) and not early_run:
     st.info(_choice)
