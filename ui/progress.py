@@ -143,8 +143,8 @@ def prebuild_line(build: Prebuild) -> None:
     another teacher, or another corpus, stopped it."""
     if build.state in ("error", "cancelled"):
         return
-    what = ("the teacher, and a first look with the default settings (the first seed's baseline and one BAT run)"
-            if build.first_look else "the teacher")
+    what = ("a first look with the default settings (the first seed's baseline and one BAT run, then the other "
+            "seeds' baselines), and the teacher" if build.first_look else "the teacher")
     if not build.running:
         st.caption(f"✓ Ready: prepared in the background in {build.elapsed:.0f} s, after the corpus was loaded: "
                    f"{what}.")
