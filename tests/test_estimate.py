@@ -4,6 +4,7 @@ follows the machine."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -34,6 +35,45 @@ def test_student_speeds_are_measured_once_and_kept(speeds_here, monkeypatch):
 
     monkeypatch.setattr(E, "_step_time", again)
     assert E.student_speeds("cpu") == first
+
+
+def test_the_calibration_recovers_each_term_of_the_step(speeds_here, monkeypatch):
+    """Steps timed exactly as a known machine would take them: the fit gives back that machine's terms, the weights'
+    (Adam over V × (E + K) per member, whatever the batch) apart from the batch's and the step's own."""
+    truth = E.StudentSpeeds(per_cell=3e-9, per_cell_topic=1.5e-10, per_step=2e-3, per_word=6e-8,
+                            per_cell_target=5e-9, per_weight=1.5e-9, side_by_side=1.4)
+    width = StudentConfig().emb_dim
+
+    def step(members, topics, vocab, batch, steps, device, words=E.LONG_WORDS, lam=0.5, **kwargs):
+        return truth.step_s(members, batch, vocab, topics, words, members if lam else 0, width)
+
+    monkeypatch.setattr(E, "QUIET_SHARE", 0.0)
+    monkeypatch.setattr(E, "_step_time", step)
+    monkeypatch.setattr(E, "_side_by_side", lambda *a, **k: 1.4)
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 2)
+    got = E.student_speeds("cpu")
+    for name, value in vars(truth).items():
+        assert getattr(got, name) == pytest.approx(value, rel=1e-6, abs=1e-15), name
+    # the embeddings' weights cost the same at any batch: Adam goes over them once a step
+    for batch in (25, 200):
+        assert got.step_s(4, batch, 1500, 20, width=width) - got.step_s(4, batch, 1500, 20) == pytest.approx(
+            4 * 1500 * width * 1.5e-9)
+
+
+def test_stacks_side_by_side_cost_the_measured_factor(demo_corpus, monkeypatch):
+    """Two CPU stacks on two workers: each costs its own time × side_by_side; one stack alone costs its own time."""
+    speeds = E.StudentSpeeds(per_cell=2e-8, per_cell_topic=1e-10, per_step=1e-3, per_weight=1e-9, side_by_side=1.5)
+    scfg = StudentConfig(n_topics=10, epochs=20, device="cpu")
+    one = [(scfg, DistillConfig(background_correction=0.0))]
+    two = [*one, (replace(scfg, seed=2), DistillConfig(background_correction=0.0))]
+    monkeypatch.setattr(scheduling, "cpu_workers", lambda: 2)
+    alone = E.stacks_time(one, demo_corpus, speeds)
+    n_train = len(demo_corpus.splits["train"])
+    batch = scheduling.batch_size(scfg, n_train)
+    assert alone == pytest.approx(scfg.epochs * (n_train // batch) * (1 + E.END_OF_RUN) * speeds.step_s(
+        1, batch, demo_corpus.vocab_size, 10, width=scfg.emb_dim))
+    assert len(scheduling.stacks(two, demo_corpus, 2, first=[0, 1])) == 2
+    assert E.stacks_time(two, demo_corpus, speeds, first=[0, 1]) == pytest.approx(1.5 * alone)
 
 
 def test_a_calibration_measured_beside_other_work_is_not_kept(speeds_here, monkeypatch):

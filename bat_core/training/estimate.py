@@ -3,10 +3,12 @@
 Two speeds are measured on this machine once and kept (``$XDG_CACHE_HOME/bat-explorer/speeds/…json``, by default
 under ``~/.cache``: they belong to the machine, not to a project), then scaled to any corpus by its size:
 
-* the student's: one training step of a stack of m members costs ``m·B·(V·(a + b·K) + u·e) + d·B·V·t + c`` seconds
-  (B the batch, V the vocabulary, K the topics, u the mean distinct words of a training document, d the members that
-  read a dense teacher target); a, b, c, e and t come from five short stacked trainings on synthetic counts, long and
-  short documents, with and without a teacher, timed epoch by epoch (:func:`student_speeds`);
+* the student's: one training step of a stack of m members costs
+  ``m·(B·(V·(a + b·K) + u·e) + V·(E + K)·w) + d·B·V·t + c`` seconds (B the batch, V the vocabulary, K the topics, E
+  the encoder's width, u the mean distinct words of a training document, d the members that read a dense teacher
+  target); a, b, c, e, t and w come from short stacked trainings on synthetic counts, long and short documents,
+  with and without a teacher, at two batch sizes, timed epoch by epoch (:func:`student_speeds`), and so does how
+  much slower two CPU stacks train side by side than one alone;
 * the encoder's, when a transformer must encode the corpus: seconds per window as ``d + e·tokens``, from two batches
   of windows of different lengths (:func:`encoder_speeds`); the corpus's windows are counted with the tokenizer
   alone.
@@ -24,7 +26,8 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -43,32 +46,45 @@ from . import scheduling
 if TYPE_CHECKING:  # only for hints: the grid sits above training
     from ..grid import Member, Plan
 
-SPEEDS_VERSION = 4  # 3: terms for the distinct words and a dense target; 4: a faster decoder, CPU time
+SPEEDS_VERSION = 5  # 3: words and a dense target; 4: a faster decoder, CPU time; 5: weights, side by side
 END_OF_RUN = 0.05  # θ for every document, BN statistics, scores: about 5% of a run (perf-tries.md, "end-of-epoch")
 
 
 @dataclass(frozen=True)
 class StudentSpeeds:
     """Seconds per training step of a stack:
-    ``B·(m·(V·(per_cell + per_cell_topic·K) + u·per_word) + d·V·per_cell_target) + per_step``.
+    ``B·(m·(V·(per_cell + per_cell_topic·K) + u·per_word) + d·V·per_cell_target) + m·V·(E + K)·per_weight
+    + per_step``.
 
-    Why the two extra terms: the encoder's input and the loss on the counts read each document's u distinct words
-    (about 100 on news articles, 5 on sentences), and a member reading a dense teacher target pays for it over the
-    whole vocabulary, a clipped one on short texts hardly at all (``trainer.SPARSE_TARGET_SHARE``). With one cost per
-    cell, measured on long documents with a dense target, 4,000 sentences were estimated at 1.5× what they took."""
+    Why the two terms after the first: the encoder's input and the loss on the counts read each document's u distinct
+    words (about 100 on news articles, 5 on sentences), and a member reading a dense teacher target pays for it over
+    the whole vocabulary, a clipped one on short texts hardly at all (``trainer.SPARSE_TARGET_SHARE``). With one cost
+    per cell, measured on long documents with a dense target, 4,000 sentences were estimated at 1.5× what they took.
+    Why ``per_weight``: Adam and the gradient buffers go over every member's V × (E + K) weights (the embeddings and
+    β) once a step, whatever the batch. Folded into the cost per cell at a batch of 200, it made the demo (batches
+    of 58) cost 2.6× its estimate (10 baselines, 50 epochs: 6.4 s taken, 2.4 s estimated).
+
+    Why ``side_by_side``: CPU stacks train side by side as threads of one process, and two of them do not get two
+    cores' worth: each waits for the interpreter's lock while the other launches its operations, and they share the
+    memory bus (the 2-core VM: the demo's first look, 3.2 s and 4.0 s alone, took 5.1 s together; two 5-member
+    stacks, 12 s alone, took 15.5 s together). Costing each stack as if it had a core to itself estimated the demo
+    grid at 0.8× what it took."""
 
     per_cell: float
     per_cell_topic: float
     per_step: float
     per_word: float = 0.0
     per_cell_target: float = 0.0
+    per_weight: float = 0.0
+    side_by_side: float = 1.0  # how much longer a CPU stack takes while another trains beside it (measured, 1-2)
 
     def step_s(self, members: int, batch: int, vocab: int, topics: int, words: float = 0.0,
-               dense_targets: int = 0) -> float:
+               dense_targets: int = 0, width: int = 0) -> float:
         """A step of ``members`` (``dense_targets`` of them with a dense teacher target) on documents of ``words``
-        distinct words on average."""
+        distinct words on average; ``width`` is the encoder's (``StudentConfig.emb_dim``)."""
         per_member = vocab * (self.per_cell + self.per_cell_topic * topics) + words * self.per_word
-        return batch * (members * per_member + dense_targets * vocab * self.per_cell_target) + self.per_step
+        weights = members * vocab * (width + topics) * self.per_weight
+        return batch * (members * per_member + dense_targets * vocab * self.per_cell_target) + weights + self.per_step
 
 
 @dataclass(frozen=True)
@@ -198,7 +214,7 @@ def _store(path: Path, speeds: object, device: torch.device) -> None:
 
 
 def student_speeds(device: str = "auto") -> StudentSpeeds:
-    """The student's step cost on this machine (measured once, ≈ 10 s on a 2-core CPU, then read from the cache)."""
+    """The student's step cost on this machine (measured once, ≈ 20 s on a 2-core CPU, then read from the cache)."""
     dev = pick_device(device)
     path = _speeds_path("student", dev)
     with _CALIBRATING:  # one calibration at a time: two side by side would each find the other's load
@@ -209,26 +225,46 @@ def student_speeds(device: str = "auto") -> StudentSpeeds:
 
 
 def _measure_student(dev: torch.device, path: Path) -> StudentSpeeds:
-    """Five short stacked trainings (see :func:`_step_time`) fitted to :class:`StudentSpeeds`'s terms; kept at
-    ``path`` unless this thread got under ``QUIET_SHARE`` of a core meanwhile."""
+    """Short stacked trainings (see :func:`_step_time`) fitted to :class:`StudentSpeeds`'s terms; kept at ``path``
+    unless this thread got under ``QUIET_SHARE`` of a core meanwhile.
+
+    The step's own cost, the weights' and the batch's are fitted together (non-negative least squares) to stacks of
+    1 and 4 members at batches of 200 and 25, each the faster of two measurements: one measurement of a step strays
+    by up to 30 % on the shared VM, and solving for three terms from three such figures gave a step's own cost
+    anywhere from 0 to 6 ms (1.2-2.3 ms fitted so). The topics', a short document's and a dense target's shares then
+    come from one stack each (again the faster of two), against that fit."""
+    from scipy.optimize import nnls
+
     wall, cpu = time.perf_counter(), time.thread_time()
-    V, B, steps = 1500, 200, 4
-    s1 = _step_time(1, 20, V, B, steps, dev)
-    s4 = _step_time(4, 20, V, B, steps, dev)
-    s4k = _step_time(4, 60, V, B, steps, dev)
-    short = _step_time(4, 20, V, B, steps, dev, words=SHORT_WORDS)
-    short_base = _step_time(4, 20, V, B, steps, dev, words=SHORT_WORDS, lam=0.0)
-    per_member = max((s4 - s1) / 3, s4 / 8)  # at least half of a 4-stack's step is its members
-    per_step = max(s1 - per_member, 0.0)
-    per_topic = min(max((s4k - s4) / (4 * B * V * 40), 0.0), per_member / (B * V) / 40)  # K ≤ 60 at most doubles it
-    member_short = min(max((short - per_step) / 4, 0.0), per_member)  # a member on short documents, dense target
-    member_base = min(max((short_base - per_step) / 4, 0.0), member_short)  # ... and without a teacher
+    V, K, steps = 1500, 20, 4
+    weights = V * (StudentConfig().emb_dim + K)  # a member's weights that grow with the vocabulary
+    shapes = [(m, batch) for m in (1, 4) for batch in (200, 25)]
+    twice = lambda *a, **k: min(_step_time(*a, **k) for _ in range(2))  # noqa: E731
+    measured = [twice(m, K, V, batch, steps, dev) for m, batch in shapes]
+    # a step of m members at batch B: m·B·(a member's cost per document) + m·weights·per_weight + per_step
+    (per_doc, per_member_weights, per_step), _ = nnls(np.array([[m * batch, m, 1.0] for m, batch in shapes]),
+                                                     np.array(measured))
+    B = 200
+    s4 = 4 * (B * per_doc + per_member_weights) + per_step  # the fitted 4-member stack the other three are read against
+    s4k = twice(4, 3 * K, V, B, steps, dev)
+    short = twice(4, K, V, B, steps, dev, words=SHORT_WORDS)
+    short_base = twice(4, K, V, B, steps, dev, words=SHORT_WORDS, lam=0.0)
+    per_weight = per_member_weights / weights
+    per_member = B * per_doc  # a member's batch share, long documents, dense target
+    per_topic = min(max((s4k - s4 - 4 * V * 2 * K * per_weight) / (4 * B * V * 2 * K), 0.0),
+                    per_member / (B * V) / (2 * K))  # K ≤ 60 at most doubles it
+    fixed = per_step + 4 * per_member_weights
+    member_short = min(max((short - fixed) / 4, 0.0), per_member)  # a member on short documents, dense target
+    member_base = min(max((short_base - fixed) / 4, 0.0), member_short)  # ... and without a teacher
     per_word = (per_member - member_short) / (B * (LONG_WORDS - SHORT_WORDS))
     per_target = (member_short - member_base) / (B * V)
-    speeds = StudentSpeeds(per_cell=max(member_base / (B * V) - SHORT_WORDS * per_word / V - 20 * per_topic, 0.0),
-                           per_cell_topic=per_topic, per_step=per_step, per_word=per_word,
-                           per_cell_target=per_target)
     share = (time.thread_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
+    # last, and left out of the share above: two threads, each waiting for the other's turn, are slower by design
+    pair = _side_by_side(4, K, V, B, 2 * steps, dev) if dev.type == "cpu" and scheduling.cpu_workers() > 1 else 1.0
+    speeds = StudentSpeeds(per_cell=max(member_base / (B * V) - SHORT_WORDS * per_word / V - K * per_topic, 0.0),
+                           per_cell_topic=per_topic, per_step=per_step, per_word=per_word,
+                           per_cell_target=per_target, per_weight=per_weight,
+                           side_by_side=min(max(pair, 1.0), 2.0))
     if dev.type == "cpu" and share < QUIET_SHARE:
         _CONTENDED[str(path)] = speeds  # this process uses it; a later one measures again, perhaps on a quiet machine
     else:
@@ -248,11 +284,29 @@ _CALIBRATING = threading.Lock()
 LONG_WORDS, SHORT_WORDS = 95, 5
 
 
+def _side_by_side(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device,
+                  rounds: int = 3) -> float:
+    """How much longer a step of the stack of :func:`_step_time` takes while a second one trains beside it in another
+    thread (as ``scheduling.run`` trains CPU stacks) than alone: wall time, the mean later epoch of the slower of the
+    pair against the same stack alone measured just before, the median of ``rounds`` such ratios (one ratio ranged
+    from 1.0 to 1.7 on the shared 2-core VM, the median of three from 1.3 to 1.4)."""
+    run = lambda _: _step_time(members, topics, vocab, batch, steps, device, clock=time.perf_counter,
+                               own_thread=False, pick=np.mean)
+    ratios = []
+    with cpu_threads(1), ThreadPoolExecutor(2) as pool:
+        for _ in range(rounds):
+            alone = run(0)
+            ratios.append(max(pool.map(run, range(2))) / max(alone, 1e-9))
+    return float(np.median(ratios))
+
+
 def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device,
-               words: int = LONG_WORDS, lam: float = 0.5) -> float:
+               words: int = LONG_WORDS, lam: float = 0.5, clock: Callable[[], float] | None = None,
+               own_thread: bool = True, pick: Callable[[np.ndarray], float] = np.min) -> float:
     """Seconds per step of the fastest later epoch of a short stacked training on synthetic counts (documents of
     about ``words`` distinct words; λ > 0 as most of a grid, with a dense target), one thread, as CPU stacks train
-    side by side."""
+    side by side. ``clock``: the thread's CPU time on a CPU unless given; ``own_thread``: set torch's threads to one
+    here (False: the caller did, for threads side by side); ``pick``: which later epoch (the fastest unless given)."""
     from .trainer import _fit_stack
 
     rng = np.random.default_rng(0)
@@ -281,7 +335,7 @@ def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, de
     # core: the app calibrates while it trains the first look in the background, and wall time then measured the
     # steps up to 2.7× dearer than on a free core (4,000 questions: 27 min estimated beside two busy threads, 9-11
     # min when quiet, 11 min taken).
-    clock = time.thread_time if device.type == "cpu" else time.perf_counter
+    clock = clock or (time.thread_time if device.type == "cpu" else time.perf_counter)
 
     def tick(event: ProgressEvent) -> None:
         stamps.append(clock())
@@ -289,12 +343,12 @@ def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, de
     members_ = [(replace(cfg, seed=s), DistillConfig(lam=lam, background_correction=0.0) if lam else DistillConfig())
                 for s in range(members)]
     start = clock()
-    with cpu_threads(1) if device.type == "cpu" else nullcontext():
+    with cpu_threads(1) if device.type == "cpu" and own_thread else nullcontext():
         _fit_stack(corpus, members_, Logits(), device, tick, None)  # one stack of exactly ``members``
     epochs = np.diff([start, *stamps])
     # the fastest later epoch: another process on the cores only ever slows an epoch down, and the estimate is for
     # this machine, not for this minute (while a job runs, its ETA follows the load)
-    return float(epochs[1:].min() / steps) if len(epochs) > 1 else float(epochs.sum() / steps)
+    return float(pick(epochs[1:]) / steps) if len(epochs) > 1 else float(epochs.sum() / steps)
 
 
 def encoder_speeds(tcfg: TeacherConfig, device: str = "auto") -> EncoderSpeeds:
@@ -356,7 +410,8 @@ def sparse_target(distill: DistillConfig, vocab: int, words: float) -> bool:
 
 def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
                 first: Sequence[int] = ()) -> float:
-    """Seconds to train ``members`` as the trainer would: the same stacks, given to the cores in order."""
+    """Seconds to train ``members`` as the trainer would: the same stacks, given to the cores in order, each
+    slowed by the measured ``side_by_side`` factor when several share the cores (:class:`StudentSpeeds`)."""
     if not members:
         return 0.0
     workers = scheduling.cpu_workers()
@@ -371,7 +426,7 @@ def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: St
         kd = [members[i][1] for i in idx if members[i][1].lam > 0]
         # the trainer goes sparse only when every target of the stack is sparse (trainer._Teacher.step)
         dense = 0 if all(sparse_target(d, corpus.vocab_size, words) for d in kd) else len(kd)
-        step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics, words, dense)
+        step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics, words, dense, cfg.emb_dim)
         costs.append(cfg.epochs * steps * step * (1 + END_OF_RUN))
     cpu = [c for c, (_, d) in zip(costs, jobs, strict=True) if d.type == "cpu"]
     other = sum(c for c, (_, d) in zip(costs, jobs, strict=True) if d.type != "cpu")
@@ -380,7 +435,7 @@ def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: St
     free = [0.0] * min(workers, len(cpu))
     for c in cpu:  # each core takes the next stack when it is free (ThreadPoolExecutor.map)
         k = int(np.argmin(free))
-        free[k] += c
+        free[k] += c * speeds.side_by_side
     return max(free) + other
 
 
