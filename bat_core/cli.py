@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -256,7 +257,13 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
 
 
 class _Clock:
-    """The estimate before a job, an ETA line as stacks finish (at most one every few seconds), what it took."""
+    """The estimate before a job, an ETA line as stacks finish (at most one every few seconds), what it took.
+
+    The line waits until the steps have been quiet for a moment (``SETTLE_S``): a stack's runs land together, one
+    step each, and a line printed at the first of them counted one run of the stack where all had landed (`bat fit
+    demo`: "9 of about 37 runs trained, 34 s so far, about 55 s left", 25 s before the end)."""
+
+    EVERY_S, SETTLE_S = 5.0, 0.3
 
     def __init__(self) -> None:
         from .training.estimate import Tally
@@ -265,24 +272,39 @@ class _Clock:
         self.t0 = time.time()
         self.tally = Tally()
         self.last = 0.0
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
 
     def start(self, estimate: Any) -> None:
         self.estimate, self.t0 = estimate, time.time()
 
     def step(self, step: Any) -> None:
-        e = self.estimate
-        if e is None:
+        if self.estimate is None:
             return
-        self.tally.step(step)
-        now = time.time()
-        if now - self.last < 5 or self.tally.trained == 0:
-            return
-        self.last = now
-        left = self.tally.left_s(e, now - self.t0)
-        print(f"{self.tally.trained} of about {e.runs} runs trained, {now - self.t0:.0f} s so far, about {left:.0f} s "
-              "left", file=sys.stderr)
+        with self._lock:
+            self.tally.step(step)
+            if self._timer is not None:
+                self._timer.cancel()
+            if time.time() - self.last >= self.EVERY_S:
+                self._timer = threading.Timer(self.SETTLE_S, self._line)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _line(self) -> None:
+        with self._lock:
+            e, now = self.estimate, time.time()
+            done = self.tally.runs_done(e)
+            if done == 0 or now - self.last < self.EVERY_S:
+                return
+            self.last = now
+            left = self.tally.left_s(e, now - self.t0)
+            print(f"{done} of about {self.tally.runs_total(e)} runs trained, {now - self.t0:.0f} s so far, about "
+                  f"{left:.0f} s left", file=sys.stderr)
 
     def took(self) -> str:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
         est = f" (estimated {self.estimate.total_s:.0f} s)" if self.estimate is not None else ""
         return f"took {time.time() - self.t0:.0f} s{est}"
 

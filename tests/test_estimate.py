@@ -159,6 +159,47 @@ def test_the_eta_follows_the_machine():
     assert E.Estimate.remaining(100.0, 120.0, 90.0) == 0.0
 
 
+def test_the_eta_counts_each_phase_of_a_grid(monkeypatch):
+    """The teacher step counts the teacher and the early look, the γ step the rule's rounds (its upper bound when it
+    read later rounds), the later runs their estimated landing; runs the γ step trained, reported again by the grid,
+    count once; between steps the ETA counts down."""
+    from types import SimpleNamespace as Step
+
+    now = [100.0]
+    monkeypatch.setattr(E.time, "monotonic", lambda: now[0])
+    # the grid's part: seed 1's three runs land together at 20 s, seed 2's beside them at 60 s
+    landing = tuple((lam, seed, t) for seed, t in ((1, 20.0), (2, 60.0)) for lam in (0.1, 0.2, 0.3))
+    e = E.Estimate(teacher_s=10.0, selection_s=30.0, selection_high_s=50.0, grid_s=60.0, runs=12, runs_high=17,
+                   early_s=8.0, grid_runs=6, selection_runs=6, landing=landing)
+    tally = E.Tally()
+    assert tally.left_s(e, 5.0) == pytest.approx(95.0) and tally.runs_done(e) == 0
+    teacher = Step(cached=False, member=None, run=None, gamma=None, wall_time_s=20.0)
+    tally.step(teacher)  # 36 s in: 18 s of estimated work took twice as long
+    assert tally.done_s(e) == pytest.approx(18.0) and tally.left_s(e, 36.0) == pytest.approx(164.0)
+    now[0] += 10.0
+    assert tally.left_s(e, 46.0) == pytest.approx(154.0)  # counts down while the next step trains
+    tally.step(Step(cached=False, member=None, run=None, gamma={"budget": {"runs": 6}}, wall_time_s=5.0))
+    assert tally.done_s(e) == pytest.approx(40.0) and tally.runs_done(e) == 6
+    again = Step(cached=False, member=object(), run=object(), gamma=None, wall_time_s=0.0)  # trained in the γ step
+    tally.step(again)
+    assert tally.runs_done(e) == 6
+    for lam in (0.1, 0.2, 0.3):
+        tally.step(Step(cached=False, member=Step(lam=lam, seed=1), run=object(), gamma=None, wall_time_s=4.0))
+    # the estimated landing of seed 1's stack, not three sixths of the rest: seed 2's trained beside it
+    assert tally.done_s(e) == pytest.approx(60.0) and tally.runs_done(e) == 9 and tally.runs_total(e) == 12
+    unknown = E.Tally()  # a run the estimate has no landing for: its share of the rest
+    unknown.step(Step(cached=False, member=None, run=None, gamma={"budget": {"runs": 6}}, wall_time_s=5.0))
+    unknown.step(Step(cached=False, member=Step(lam=0.9, seed=7), run=object(), gamma=None, wall_time_s=4.0))
+    assert unknown.done_s(e) == pytest.approx(50.0)
+    tally.step(Step(cached=True, member=object(), run=object(), gamma=None, wall_time_s=0.0))  # read: no work
+    assert tally.runs_done(e) == 9
+    later = E.Tally()  # the rule read 11 runs: its later rounds ran, the upper bound holds
+    later.step(teacher)
+    later.step(Step(cached=False, member=None, run=None, gamma={"budget": {"runs": 11}}, wall_time_s=5.0))
+    assert later.done_s(e) == pytest.approx(60.0) and later.total_s(e) == pytest.approx(120.0)
+    assert later.runs_done(e) == 11 and later.runs_total(e) == 17
+
+
 def test_a_clipped_target_on_short_documents_costs_no_dense_target(monkeypatch):
     """The trainer hands a target to the loss as sparse rows when a clip keeps at most SPARSE_TARGET_SHARE of the
     vocabulary; the estimate charges the dense target's cost only to the members that read one."""

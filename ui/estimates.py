@@ -124,12 +124,12 @@ class Clock(est_mod.Tally):
         e = self.estimate
         if e is None:
             return " · ".join(parts)
-        parts.append(f"{self.trained} of about {e.runs} runs trained")
+        parts.append(f"{self.runs_done(e)} of about {self.runs_total(e)} runs trained")
         left = self.left_s(e, elapsed)
         if self.done_s() > 0:
             parts.append(f"about {duration(left)} left (rescaled by how fast the finished part went)")
         else:
-            parts.append(f"about {duration(left)} left (estimated {duration(e.total_s)} in all)")
+            parts.append(f"about {duration(left)} left (estimated {duration(self.total_s(e))} in all)")
         return " · ".join(parts)
 
     def took(self, elapsed: float) -> str:

@@ -112,6 +112,11 @@ class Estimate:
     runs_high: int
     teacher_more_s: float = 0.0  # auto: every window encoded, if the screen on first windows picks the encoder
     first_look_s: float = 0.0  # to the first comparison (a baseline and a BAT run on disk); 0 when nothing trains
+    early_s: float = 0.0  # the early look's training (before the teacher; part of selection_s)
+    grid_runs: int | None = None  # the runs of grid_s (after the γ step); None: all of ``runs``
+    selection_runs: int = 0  # the γ rule's first round (its baseline and one run per γ)
+    # (λ, seed, seconds into the grid's part) at which each run of grid_s lands: the ETA's yardstick
+    landing: tuple[tuple[float, int, float], ...] = ()
 
     @property
     def total_s(self) -> float:
@@ -146,34 +151,85 @@ class Estimate:
 
 
 class Tally:
-    """What a running job has done, in its estimate's units: the runs it trained and whether its teacher is built.
+    """What a running job has done, in its estimate's units, from the grid's steps (``grid.Step``): the teacher, the
+    γ step, and each run trained after it. The CLI and the app feed it the steps and ask it for the seconds left.
 
-    The CLI and the app feed it the grid's steps (``grid.Step``: a teacher step has no member, run or γ record) and
-    ask it for the seconds left; runs read from the cache cost nothing, so they are not counted."""
+    Why by phase and not by runs counted: the runs of the early look and of the γ rule's rounds are not reported one
+    by one (only the γ step is), and the grid's later runs land a whole stack at once. Counting runs alone, `bat fit
+    demo` said "1 of about 37 runs trained, 27 s so far, about 213 s left" when 45 s were left: the early look, the
+    teacher and the γ round (10 runs) had counted as one run. So the teacher step counts the teacher and the early
+    look, the γ step the rule's rounds (its later ones when it read them), and each later run its share of the rest;
+    runs read from the cache cost nothing."""
 
     def __init__(self) -> None:
-        self.trained = 0
+        self.trained = 0  # runs trained and reported one by one (the grid's runs; not the γ rule's rounds)
         self.teacher_done = False
+        self.gamma_runs: int | None = None  # the runs the γ rule read, once its step is done
+        self.after_gamma = 0  # runs trained after the γ step
+        self.landed: list[tuple[float, int]] = []  # (λ, seed) of each run of the grid's part that landed
+        self._event_at: float | None = None  # time.monotonic() of the last step that did work
 
     def step(self, step: object) -> None:
         if getattr(step, "cached", False):
             return
-        if getattr(step, "member", None) is None and getattr(step, "run", None) is None \
-                and getattr(step, "gamma", None) is None:
+        gamma = getattr(step, "gamma", None)
+        if getattr(step, "member", None) is None and getattr(step, "run", None) is None and gamma is None:
             self.teacher_done = True
+        elif gamma is not None:
+            self.gamma_runs = int(gamma.get("budget", {}).get("runs", 0))
         elif getattr(step, "run", None) is not None:
+            if getattr(step, "wall_time_s", 1.0) <= 0 and self.gamma_runs is not None:
+                return  # trained in the γ step (a baseline, the chosen candidate), counted there
             self.trained += 1
+            self.after_gamma += self.gamma_runs is not None
+            member = getattr(step, "member", None)
+            if hasattr(member, "lam") and hasattr(member, "seed"):
+                self.landed.append((float(member.lam), int(member.seed)))
+        else:
+            return
+        self._event_at = time.monotonic()
+
+    def later_rounds(self, e: Estimate) -> bool:
+        """Whether the γ rule read more than its first round (then the estimate's upper bound holds)."""
+        return self.gamma_runs is not None and self.gamma_runs > e.selection_runs
+
+    def runs_done(self, e: Estimate) -> int:
+        """Runs trained so far: the reported ones, and once the γ step is done, every run before the grid's rest."""
+        if self.gamma_runs is None:
+            return self.trained
+        return self.runs_total(e) - (e.runs if e.grid_runs is None else e.grid_runs) + self.after_gamma
+
+    def runs_total(self, e: Estimate) -> int:
+        return e.runs_high if self.later_rounds(e) else e.runs
 
     def done_s(self, e: Estimate) -> float:
-        """Estimated seconds of work done: the teacher (when built) + the average run's time × runs trained."""
-        per_run = (e.total_s - e.teacher_s) / max(1, e.runs)
-        return (e.teacher_s if self.teacher_done else 0.0) + per_run * min(self.trained, e.runs)
+        """Estimated seconds of work done: the teacher with the early look once built, the γ rule's rounds once it
+        chose, and of the rest, the estimated landing of the latest run that landed (stacks train side by side: when
+        one lands, the one beside it is as far along as the estimate says; a share per run counted it as not begun).
+        Runs the estimate has no landing for count their share of the rest."""
+        grid_runs = e.runs if e.grid_runs is None else e.grid_runs
+        gamma = self.gamma_runs is not None
+        count = self.after_gamma if gamma else self.trained
+        when = dict(((lam, seed), t) for lam, seed, t in e.landing)
+        known = [when[k] for k in self.landed if k in when]
+        rest = max(known) if known and len(known) == count else e.grid_s / max(1, grid_runs) * min(count, grid_runs)
+        if not gamma:
+            return ((e.teacher_s + e.early_s) if self.teacher_done else 0.0) + rest
+        selection = e.selection_high_s if self.later_rounds(e) else e.selection_s
+        return e.teacher_s + selection + rest
+
+    def total_s(self, e: Estimate) -> float:
+        return e.total_s - e.selection_s + e.selection_high_s if self.later_rounds(e) else e.total_s
 
     def left_s(self, e: Estimate, elapsed_s: float) -> float:
-        """Seconds left: rescaled by how fast the done part went (:meth:`Estimate.remaining`) once something is
-        done, the estimate less the time spent before that."""
+        """Seconds left. Before any work is done, the estimate less the time spent; after, what is left rescaled by
+        how fast the done part went (:meth:`Estimate.remaining`, as of the last step that did work), less the time
+        since that step: the ETA counts down between steps instead of growing while a stack trains."""
         done = self.done_s(e)
-        return e.remaining(e.total_s, done, elapsed_s) if done > 0 else max(0.0, e.total_s - elapsed_s)
+        if done <= 0 or self._event_at is None:
+            return max(0.0, self.total_s(e) - elapsed_s)
+        since = min(max(0.0, time.monotonic() - self._event_at), elapsed_s)
+        return max(0.0, e.remaining(self.total_s(e), done, elapsed_s - since) - since)
 
 
 def duration(s: float) -> str:
@@ -410,10 +466,17 @@ def sparse_target(distill: DistillConfig, vocab: int, words: float) -> bool:
 
 def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
                 first: Sequence[int] = ()) -> float:
-    """Seconds to train ``members`` as the trainer would: the same stacks, given to the cores in order, each
-    slowed by the measured ``side_by_side`` factor when several share the cores (:class:`StudentSpeeds`)."""
+    """Seconds to train ``members`` as the trainer would (:func:`landing_times`: when the last one lands)."""
+    return max(landing_times(members, corpus, speeds, first), default=0.0)
+
+
+def landing_times(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
+                  first: Sequence[int] = ()) -> list[float]:
+    """Seconds from the start until each member's run lands, trained as the trainer would: the same stacks, given to
+    the cores in order, each slowed by the measured ``side_by_side`` factor when several share the cores
+    (:class:`StudentSpeeds`); a stack's members land together."""
     if not members:
-        return 0.0
+        return []
     workers = scheduling.cpu_workers()
     jobs = scheduling.stacks(members, corpus, workers, first)
     n_train = len(corpus.splits["train"])
@@ -428,15 +491,25 @@ def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: St
         dense = 0 if all(sparse_target(d, corpus.vocab_size, words) for d in kd) else len(kd)
         step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics, words, dense, cfg.emb_dim)
         costs.append(cfg.epochs * steps * step * (1 + END_OF_RUN))
-    cpu = [c for c, (_, d) in zip(costs, jobs, strict=True) if d.type == "cpu"]
-    other = sum(c for c, (_, d) in zip(costs, jobs, strict=True) if d.type != "cpu")
-    if len(cpu) <= 1 or workers <= 1:
-        return sum(cpu) + other
-    free = [0.0] * min(workers, len(cpu))
-    for c in cpu:  # each core takes the next stack when it is free (ThreadPoolExecutor.map)
-        k = int(np.argmin(free))
-        free[k] += c * speeds.side_by_side
-    return max(free) + other
+    landed = [0.0] * len(members)
+    cpu = [(c, idx) for c, (idx, d) in zip(costs, jobs, strict=True) if d.type == "cpu"]
+    if len(cpu) <= 1 or workers <= 1:  # one after the other (scheduling.run)
+        order = list(zip(costs, (idx for idx, _ in jobs), strict=True))
+        t = 0.0
+    else:
+        free = [0.0] * min(workers, len(cpu))
+        for c, idx in cpu:  # each core takes the next stack when it is free (ThreadPoolExecutor.map)
+            k = int(np.argmin(free))
+            free[k] += c * speeds.side_by_side
+            for i in idx:
+                landed[i] = free[k]
+        order = [(c, idx) for c, (idx, d) in zip(costs, jobs, strict=True) if d.type != "cpu"]
+        t = max(free)
+    for c, idx in order:
+        t += c
+        for i in idx:
+            landed[i] = t
+    return landed
 
 
 def calibrate(device: str = "auto") -> str:
@@ -483,9 +556,14 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
                 runs = 1 if tcfg.mode == "frozen" else 3 * tcfg.epochs * max(1, tcfg.cross_fit_folds)
                 teacher_s += runs * cost(every)
     fixed = [m for m in p.members if not m.distill.gamma_pending]
+    def landing(ms: Sequence[Member]) -> tuple[tuple[float, int, float], ...]:
+        times = landing_times([(m.student, m.distill) for m in ms], corpus, speeds)
+        return tuple((float(m.lam), int(m.seed), t) for m, t in zip(ms, times, strict=True))
+
     if g is None:
         grid = todo(fixed)
-        return Estimate(teacher_s, 0.0, 0.0, time_of(grid), len(grid), len(grid), teacher_more_s)
+        return Estimate(teacher_s, 0.0, 0.0, time_of(grid), len(grid), len(grid), teacher_more_s,
+                        landing=landing(grid))
     first_keys = {m.key for m in g.members}
     first = todo([*g.members, *(m for m in fixed if m.key not in first_keys)])
     selection_s = time_of(first, [g.baseline, g.first_look])
@@ -493,6 +571,9 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     # teacher is the nearest-neighbour search alone), else the γ step's first stack after the teacher
     early = p.early is not None and teacher_s > 0
     look = todo([g.baseline, p.early if early else g.first_look])  # type: ignore[list-item]
+    # the early look trains the pair, then the other baselines, before the teacher (grid._early_look)
+    others = [m for m in fixed if not m.distill.active and m.key != g.baseline.key]
+    early_s = time_of(todo([g.baseline, p.early, *others]), look) if early else 0.0  # type: ignore[list-item]
     # the pair trains first, side by side (scheduling.stacks with both as ``first``)
     first_look_s = (KNN_SEARCH_S if early else teacher_s) + time_of(look, look) if look else 0.0
     later_runs = [*g.faded, *g.clipped]
@@ -503,4 +584,5 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     rest = [m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)]
     # the early look trains its candidate once more when auto chooses another teacher; adopted otherwise (no cost)
     return Estimate(teacher_s, selection_s, selection_s + time_of(later), time_of(rest), len(first) + len(rest),
-                    len(first) + len(later) + len(rest), teacher_more_s, first_look_s)
+                    len(first) + len(later) + len(rest), teacher_more_s, first_look_s, early_s,
+                    grid_runs=len(rest), selection_runs=len(g.members), landing=landing(rest))
