@@ -274,6 +274,7 @@ class _Clock:
         self.last = 0.0
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._closed = False  # set by took(): a timer already fired must not print after it
 
     def start(self, estimate: Any) -> None:
         self.estimate, self.t0 = estimate, time.time()
@@ -294,7 +295,7 @@ class _Clock:
         with self._lock:
             e, now = self.estimate, time.time()
             done = self.tally.runs_done(e)
-            if done == 0 or now - self.last < self.EVERY_S:
+            if self._closed or done == 0 or now - self.last < self.EVERY_S:
                 return
             self.last = now
             left = self.tally.left_s(e, now - self.t0)
@@ -303,6 +304,7 @@ class _Clock:
 
     def took(self) -> str:
         with self._lock:
+            self._closed = True
             if self._timer is not None:
                 self._timer.cancel()
         est = f" (estimated {self.estimate.total_s:.0f} s)" if self.estimate is not None else ""

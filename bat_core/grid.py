@@ -266,6 +266,8 @@ class Step:
     run: Run | None = None
     teacher_meta: dict[str, Any] | None = None
     gamma: dict[str, Any] | None = None  # the γ step: what was chosen, from which runs
+    # a run this execution trained before the grid's own step (the early look's, the γ step's), reported again here
+    trained_before: bool = False
 
 
 @dataclass
@@ -375,7 +377,8 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
     first = len(result.steps)
 
     def on_member(i: int, run: Run, cached: bool, wall: float) -> None:
-        done(Step(first + i, p.members[i].label, cached and run.key not in fresh, wall, p.members[i], run))
+        done(Step(first + i, p.members[i].label, cached and run.key not in fresh, wall, p.members[i], run,
+                  trained_before=cached and run.key in fresh))
 
     result.runs, result.cached = _runs(p.corpus, list(p.members), cache, result.teacher, progress, should_stop,
                                        on_member)

@@ -236,3 +236,29 @@ def test_execute_trains_the_teacher_once_and_reports_each_step(demo_corpus, tmp_
     again = execute(p, tmp_path)
     assert again.teacher_cached is True and again.cached == [True] * 4
     assert [r.metrics["test_npmi"] for r in again.runs] == [r.metrics["test_npmi"] for r in first.runs]
+
+
+def test_cli_eta_line_waits_for_the_stack_and_never_follows_took(monkeypatch, capsys):
+    """The CLI's ETA line is printed once a stack's runs have all landed (the steps quiet for a moment), with every
+    one of them counted; none is printed after the job's "took" line."""
+    import time
+    from types import SimpleNamespace
+
+    from bat_core.cli import _Clock
+    from bat_core.training.estimate import Estimate
+
+    monkeypatch.setattr(_Clock, "SETTLE_S", 0.05)
+    e = Estimate(teacher_s=0.0, selection_s=0.0, selection_high_s=0.0, grid_s=40.0, runs=4, runs_high=4)
+    run = lambda lam: SimpleNamespace(cached=False, member=SimpleNamespace(lam=lam, seed=1), run=object(),  # noqa: E731
+                                      gamma=None, wall_time_s=1.0)
+    clock = _Clock()
+    clock.start(e)
+    clock.step(run(0.0))
+    clock.step(run(0.5))  # the same stack, a moment later
+    time.sleep(0.3)
+    assert "2 of about 4 runs trained" in capsys.readouterr().err
+    clock.last = 0.0  # a line is due again
+    clock.step(run(0.7))
+    took = clock.took()
+    time.sleep(0.3)
+    assert took.startswith("took ") and "runs trained" not in capsys.readouterr().err

@@ -62,7 +62,7 @@ class StudentSpeeds:
     per cell, measured on long documents with a dense target, 4,000 sentences were estimated at 1.5× what they took.
     Why ``per_weight``: Adam and the gradient buffers go over every member's V × (E + K) weights (the embeddings and
     β) once a step, whatever the batch. Folded into the cost per cell at a batch of 200, it made the demo (batches
-    of 58) cost 2.6× its estimate (10 baselines, 50 epochs: 6.4 s taken, 2.4 s estimated).
+    of 58) cost 2× their estimate (10 baselines, 50 epochs: 4.9 s taken, one-off imports left out; 2.4 s estimated).
 
     Why ``side_by_side``: CPU stacks train side by side as threads of one process, and two of them do not get two
     cores' worth: each waits for the interpreter's lock while the other launches its operations, and they share the
@@ -158,8 +158,8 @@ class Tally:
     by one (only the γ step is), and the grid's later runs land a whole stack at once. Counting runs alone, `bat fit
     demo` said "1 of about 37 runs trained, 27 s so far, about 213 s left" when 45 s were left: the early look, the
     teacher and the γ round (10 runs) had counted as one run. So the teacher step counts the teacher and the early
-    look, the γ step the rule's rounds (its later ones when it read them), and each later run its share of the rest;
-    runs read from the cache cost nothing."""
+    look, the γ step the rule's rounds (with the part of its later rounds it read), and each later run its stack's
+    estimated landing; runs read from the cache cost nothing."""
 
     def __init__(self) -> None:
         self.trained = 0  # runs trained and reported one by one (the grid's runs; not the γ rule's rounds)
@@ -170,16 +170,14 @@ class Tally:
         self._event_at: float | None = None  # time.monotonic() of the last step that did work
 
     def step(self, step: object) -> None:
-        if getattr(step, "cached", False):
-            return
         gamma = getattr(step, "gamma", None)
         if getattr(step, "member", None) is None and getattr(step, "run", None) is None and gamma is None:
-            self.teacher_done = True
+            self.teacher_done = True  # cached or not: the estimate priced what the cache held when it was made
         elif gamma is not None:
             self.gamma_runs = int(gamma.get("budget", {}).get("runs", 0))
         elif getattr(step, "run", None) is not None:
-            if getattr(step, "wall_time_s", 1.0) <= 0 and self.gamma_runs is not None:
-                return  # trained in the γ step (a baseline, the chosen candidate), counted there
+            if getattr(step, "cached", False) or getattr(step, "trained_before", False):
+                return  # read from the cache (no work), or trained in the γ step and counted there
             self.trained += 1
             self.after_gamma += self.gamma_runs is not None
             member = getattr(step, "member", None)
@@ -189,9 +187,15 @@ class Tally:
             return
         self._event_at = time.monotonic()
 
+    def _later_share(self, e: Estimate) -> float:
+        """How much of the γ rule's later rounds it read (0 before its step or when its first round sufficed)."""
+        if self.gamma_runs is None or e.runs_high <= e.runs:
+            return 0.0
+        return min(max(self.gamma_runs - e.selection_runs, 0) / (e.runs_high - e.runs), 1.0)
+
     def later_rounds(self, e: Estimate) -> bool:
-        """Whether the γ rule read more than its first round (then the estimate's upper bound holds)."""
-        return self.gamma_runs is not None and self.gamma_runs > e.selection_runs
+        """Whether the γ rule read more than its first round."""
+        return self._later_share(e) > 0
 
     def runs_done(self, e: Estimate) -> int:
         """Runs trained so far: the reported ones, and once the γ step is done, every run before the grid's rest."""
@@ -200,7 +204,8 @@ class Tally:
         return self.runs_total(e) - (e.runs if e.grid_runs is None else e.grid_runs) + self.after_gamma
 
     def runs_total(self, e: Estimate) -> int:
-        return e.runs_high if self.later_rounds(e) else e.runs
+        """The plan's runs with the part of the γ rule's later rounds it read."""
+        return e.runs + round(self._later_share(e) * (e.runs_high - e.runs))
 
     def done_s(self, e: Estimate) -> float:
         """Estimated seconds of work done: the teacher with the early look once built, the γ rule's rounds once it
@@ -215,11 +220,14 @@ class Tally:
         rest = max(known) if known and len(known) == count else e.grid_s / max(1, grid_runs) * min(count, grid_runs)
         if not gamma:
             return ((e.teacher_s + e.early_s) if self.teacher_done else 0.0) + rest
-        selection = e.selection_high_s if self.later_rounds(e) else e.selection_s
-        return e.teacher_s + selection + rest
+        return e.teacher_s + self._selection_s(e) + rest
+
+    def _selection_s(self, e: Estimate) -> float:
+        return e.selection_s + self._later_share(e) * (e.selection_high_s - e.selection_s)
 
     def total_s(self, e: Estimate) -> float:
-        return e.total_s - e.selection_s + e.selection_high_s if self.later_rounds(e) else e.total_s
+        """The estimate's total with the part of the γ rule's later rounds it read."""
+        return e.total_s - e.selection_s + self._selection_s(e)
 
     def left_s(self, e: Estimate, elapsed_s: float) -> float:
         """Seconds left. Before any work is done, the estimate less the time spent; after, what is left rescaled by
@@ -345,7 +353,7 @@ def _side_by_side(members: int, topics: int, vocab: int, batch: int, steps: int,
     """How much longer a step of the stack of :func:`_step_time` takes while a second one trains beside it in another
     thread (as ``scheduling.run`` trains CPU stacks) than alone: wall time, the mean later epoch of the slower of the
     pair against the same stack alone measured just before, the median of ``rounds`` such ratios (one ratio ranged
-    from 1.0 to 1.7 on the shared 2-core VM, the median of three from 1.3 to 1.4)."""
+    from 1.15 to 1.73 on the shared 2-core VM, the median of three from 1.22 to 1.34)."""
     run = lambda _: _step_time(members, topics, vocab, batch, steps, device, clock=time.perf_counter,
                                own_thread=False, pick=np.mean)
     ratios = []
@@ -473,8 +481,8 @@ def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: St
 def landing_times(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
                   first: Sequence[int] = ()) -> list[float]:
     """Seconds from the start until each member's run lands, trained as the trainer would: the same stacks, given to
-    the cores in order, each slowed by the measured ``side_by_side`` factor when several share the cores
-    (:class:`StudentSpeeds`); a stack's members land together."""
+    the cores in order, slowed by the measured ``side_by_side`` factor while several share the cores
+    (:class:`StudentSpeeds`, :func:`_share_cores`); a stack's members land together."""
     if not members:
         return []
     workers = scheduling.cpu_workers()
@@ -497,19 +505,38 @@ def landing_times(members: Sequence[scheduling.Member], corpus: Corpus, speeds: 
         order = list(zip(costs, (idx for idx, _ in jobs), strict=True))
         t = 0.0
     else:
-        free = [0.0] * min(workers, len(cpu))
-        for c, idx in cpu:  # each core takes the next stack when it is free (ThreadPoolExecutor.map)
-            k = int(np.argmin(free))
-            free[k] += c * speeds.side_by_side
+        ends = _share_cores([c for c, _ in cpu], workers, speeds.side_by_side)
+        for end, (_, idx) in zip(ends, cpu, strict=True):
             for i in idx:
-                landed[i] = free[k]
+                landed[i] = end
         order = [(c, idx) for c, (idx, d) in zip(costs, jobs, strict=True) if d.type != "cpu"]
-        t = max(free)
+        t = max(ends)
     for c, idx in order:
         t += c
         for i in idx:
             landed[i] = t
     return landed
+
+
+def _share_cores(costs: Sequence[float], workers: int, side_by_side: float) -> list[float]:
+    """When each of ``costs`` (seconds alone, in the order they start) finishes on ``workers`` cores, each taking the
+    next when it is free (``ThreadPoolExecutor.map``): while two or more train, each goes ``side_by_side`` times
+    slower; one left alone (an odd stack at the end, the shorter of the first look's pair done) at full speed."""
+    queue, running, t = list(enumerate(costs)), {}, 0.0
+    ends = [0.0] * len(costs)
+    while queue or running:
+        while queue and len(running) < workers:
+            i, c = queue.pop(0)
+            running[i] = c
+        rate = 1.0 / side_by_side if len(running) > 1 else 1.0
+        dt = min(running.values()) / rate
+        t += dt
+        for i in list(running):
+            running[i] -= dt * rate
+            if running[i] <= 1e-9 * max(1.0, costs[i]):
+                ends[i] = t
+                del running[i]
+    return ends
 
 
 def calibrate(device: str = "auto") -> str:
