@@ -212,7 +212,7 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
         later = "; the λ > 0 runs are keyed once γ is chosen" if p.gamma is not None else ""
         print(f"cache: {found} of {known} runs found, {known - found} to train{later}", file=sys.stderr)
         try:
-            clock.start(estimate(p, args.cache_dir))
+            clock.start(estimate(p, args.cache_dir), p, args.cache_dir)
         except (BatError, OSError, ValueError, RuntimeError) as e:  # the job does not depend on its estimate
             print(f"no time estimate: {e}", file=sys.stderr)
             return
@@ -275,15 +275,22 @@ class _Clock:
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._closed = False  # set by took(): a timer already fired must not print after it
+        self.plan: Any = None
+        self.cache_dir: Path | None = None
 
-    def start(self, estimate: Any) -> None:
+    def start(self, estimate: Any, plan: Any = None, cache_dir: Path | None = None) -> None:
+        """Count against ``estimate`` from now; with the ``plan`` (and its cache), the rest of the grid is laid out
+        again once the γ rule chooses (``Tally.chose``)."""
         self.estimate, self.t0 = estimate, time.time()
+        self.plan, self.cache_dir = plan, cache_dir
 
     def step(self, step: Any) -> None:
         if self.estimate is None:
             return
         with self._lock:
             self.tally.step(step)
+            if getattr(step, "gamma", None) is not None and self.plan is not None:
+                self.tally.chose(self.estimate, self.plan, step.gamma, self.cache_dir)
             if self._timer is not None:
                 self._timer.cancel()
             if time.time() - self.last >= self.EVERY_S:

@@ -209,6 +209,31 @@ def test_the_eta_counts_each_phase_of_a_grid(monkeypatch):
     assert cached.done_s(e) == pytest.approx(40.0) and cached.runs_done(e) == 6
 
 
+def test_the_rest_is_laid_out_again_once_gamma_is_chosen(demo_corpus, tmp_path, monkeypatch, speeds_here):
+    """Before γ is chosen the rest's λ > 0 runs count as reading a dense target; a clipped choice (sparse here) makes
+    them cheaper, an unclipped one leaves them as they were, and a run the rule already trained drops out."""
+    from bat_core.runs.store import RunStore
+
+    speeds = E.StudentSpeeds(per_cell=2e-9, per_cell_topic=1e-10, per_step=1e-3, per_word=1e-7, per_cell_target=2e-8)
+    monkeypatch.setattr(E, "student_speeds", lambda device="auto": speeds)
+    scfg = StudentConfig(n_topics=10, epochs=20, device="cpu")
+    p = grid.plan(demo_corpus, TeacherConfig(kind="lexical"), scfg, DistillConfig(), [0.0, 0.5, 1.0], [1, 2])
+    e = E.estimate(p, tmp_path)
+    assert e.grid_runs == 3 and {(lam, seed) for lam, seed, _ in e.landing} == {(1.0, 1), (0.5, 2), (1.0, 2)}
+    same = E.regrid(e, p, {"gamma": 0.25, "fade": 0.0, "clip": None}, tmp_path)
+    assert same.grid_s == pytest.approx(e.grid_s) and same.grid_runs == 3
+    clipped = E.regrid(e, p, {"gamma": 0.25, "fade": 0.0, "clip": 2.0}, tmp_path)
+    assert clipped.grid_s < e.grid_s and clipped.grid_runs == 3 and clipped.total_s < e.total_s
+    done = p.with_gamma(0.25, 0.0, 2.0).members  # the rule trained seed 2's λ = 0.5 run already
+    key = next(m.key for m in done if (m.lam, m.seed) == (0.5, 2))
+    monkeypatch.setattr(RunStore, "has", lambda self, k: k == key)
+    fewer = E.regrid(e, p, {"gamma": 0.25, "fade": 0.0, "clip": 2.0}, tmp_path)
+    assert fewer.grid_runs == 2 and fewer.runs == e.runs - 1 and fewer.runs_high == e.runs_high - 1
+    tally = E.Tally()  # the ETA counts against the re-laid rest once told of the choice
+    tally.chose(e, p, {"gamma": 0.25, "fade": 0.0, "clip": 2.0}, tmp_path)
+    assert tally.total_s(e) == pytest.approx(fewer.total_s) and tally.runs_total(e) == fewer.runs
+
+
 def test_a_clipped_target_on_short_documents_costs_no_dense_target(monkeypatch):
     """The trainer hands a target to the loss as sparse rows when a clip keeps at most SPARSE_TARGET_SHARE of the
     vocabulary; the estimate charges the dense target's cost only to the members that read one."""

@@ -124,6 +124,7 @@ def start_training(corpus: Corpus, tcfg: TeacherConfig, scfg: StudentConfig, dba
     p = grid.plan(corpus, tcfg, scfg, dbase, lambdas, seeds)
     clock = estimates.Clock()  # the page's estimate of these settings (computed aside, never waited for)
     clock.pending = estimates.lookup(corpus, tcfg, scfg, dbase, lambdas, seeds, cache().root)
+    clock.plan, clock.cache_dir = p, cache().root
     job = manager().start(Job(label=label, corpus_hash=corpus.hash, steps=p.steps, watch=GridWatch(p), clock=clock),
                           job_work(p, cache().root))
     st.session_state[keys.JOB_ID] = job.id

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -168,6 +168,18 @@ class Tally:
         self.after_gamma = 0  # runs trained after the γ step
         self.landed: list[tuple[float, int]] = []  # (λ, seed) of each run of the grid's part that landed
         self._event_at: float | None = None  # time.monotonic() of the last step that did work
+        self._regrid: tuple[Estimate, Estimate] | None = None  # (the job's estimate, its rest re-laid after γ)
+
+    def chose(self, e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None = None) -> None:
+        """The γ rule chose: from now on, count against ``e`` with the grid's rest laid out for that choice
+        (:func:`regrid`). An estimate only: a failure keeps ``e``."""
+        try:
+            self._regrid = (e, regrid(e, p, choice, cache_dir))
+        except Exception:  # noqa: BLE001 - the job never depends on its ETA
+            self._regrid = None
+
+    def _use(self, e: Estimate) -> Estimate:
+        return self._regrid[1] if self._regrid is not None and self._regrid[0] is e else e
 
     def step(self, step: object) -> None:
         gamma = getattr(step, "gamma", None)
@@ -195,16 +207,19 @@ class Tally:
 
     def later_rounds(self, e: Estimate) -> bool:
         """Whether the γ rule read more than its first round."""
+        e = self._use(e)
         return self._later_share(e) > 0
 
     def runs_done(self, e: Estimate) -> int:
         """Runs trained so far: the reported ones, and once the γ step is done, every run before the grid's rest."""
+        e = self._use(e)
         if self.gamma_runs is None:
             return self.trained
         return self.runs_total(e) - (e.runs if e.grid_runs is None else e.grid_runs) + self.after_gamma
 
     def runs_total(self, e: Estimate) -> int:
         """The plan's runs with the part of the γ rule's later rounds it read."""
+        e = self._use(e)
         return e.runs + round(self._later_share(e) * (e.runs_high - e.runs))
 
     def done_s(self, e: Estimate) -> float:
@@ -212,6 +227,7 @@ class Tally:
         chose, and of the rest, the estimated landing of the latest run that landed (stacks train side by side: when
         one lands, the one beside it is as far along as the estimate says; a share per run counted it as not begun).
         Runs the estimate has no landing for count their share of the rest."""
+        e = self._use(e)
         grid_runs = e.runs if e.grid_runs is None else e.grid_runs
         gamma = self.gamma_runs is not None
         count = self.after_gamma if gamma else self.trained
@@ -227,12 +243,14 @@ class Tally:
 
     def total_s(self, e: Estimate) -> float:
         """The estimate's total with the part of the γ rule's later rounds it read."""
+        e = self._use(e)
         return e.total_s - e.selection_s + self._selection_s(e)
 
     def left_s(self, e: Estimate, elapsed_s: float) -> float:
         """Seconds left. Before any work is done, the estimate less the time spent; after, what is left rescaled by
         how fast the done part went (:meth:`Estimate.remaining`, as of the last step that did work), less the time
         since that step: the ETA counts down between steps instead of growing while a stack trains."""
+        e = self._use(e)
         done = self.done_s(e)
         if done <= 0 or self._event_at is None:
             return max(0.0, self.total_s(e) - elapsed_s)
@@ -613,3 +631,25 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     return Estimate(teacher_s, selection_s, selection_s + time_of(later), time_of(rest), len(first) + len(rest),
                     len(first) + len(later) + len(rest), teacher_more_s, first_look_s, early_s,
                     grid_runs=len(rest), selection_runs=len(g.members), landing=landing(rest))
+
+
+def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None = None) -> Estimate:
+    """``e`` with the grid's rest laid out again for the γ the rule chose. Before the choice the rest's λ > 0 runs
+    count as reading a dense teacher target (the clip is not known yet); a clipped choice on short texts makes
+    them sparse and cheaper (4,000 questions: the rest estimated at 362 s, taken in 216 s, and the ETA after the γ
+    step 1.7× too long). Runs the rule already trained at the chosen γ (on further seeds) drop out of the rest."""
+    from .cache import Cache
+
+    g = p.gamma
+    if g is None:
+        return e
+    cache = Cache(cache_dir)
+    resolved = p.with_gamma(choice["gamma"], choice["fade"], choice.get("clip"))
+    rest = [m for m in resolved.members
+            if m.lam > 0 and not (m.lam == g.lam and m.seed == g.seed) and not cache.runs.has(m.key)]
+    times = landing_times([(m.student, m.distill) for m in rest], p.corpus, student_speeds(p.members[0].student.device))
+    gone = (e.runs if e.grid_runs is None else e.grid_runs) - len(rest)  # trained by the rule: counted in its rounds
+    return replace(e, grid_s=max(times, default=0.0), grid_runs=len(rest), runs=e.runs - gone,
+                   runs_high=e.runs_high - gone,
+                   landing=tuple((float(m.lam), int(m.seed), t) for m, t in zip(rest, times, strict=True)))
+
