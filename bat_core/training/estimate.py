@@ -652,4 +652,3 @@ def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None 
     return replace(e, grid_s=max(times, default=0.0), grid_runs=len(rest), runs=e.runs - gone,
                    runs_high=e.runs_high - gone,
                    landing=tuple((float(m.lam), int(m.seed), t) for m, t in zip(rest, times, strict=True)))
-
