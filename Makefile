@@ -23,7 +23,7 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -c "import torch; print('torch', torch.__version__)"
 	touch $@
 
-# This machine's training speeds for the time estimates, measured while nothing else runs (about 15 s; again when
+# This machine's training speeds for the time estimates, measured while nothing else runs (about 20 s; again when
 # the estimate's code changes). Optional: if it fails, the app measures them on first use.
 $(BIN)/.calibrated: $(BIN)/.installed bat_core/training/estimate.py
 	-$(BIN)/python -c "from bat_core.training.estimate import calibrate; print(calibrate())"

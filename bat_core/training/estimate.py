@@ -123,6 +123,11 @@ class Estimate:
         return self.teacher_s + self.selection_s + self.grid_s
 
     @property
+    def rest_runs(self) -> int:
+        """The runs of ``grid_s``."""
+        return self.runs if self.grid_runs is None else self.grid_runs
+
+    @property
     def high_s(self) -> float:
         return self.teacher_s + self.teacher_more_s + self.selection_high_s + self.grid_s
 
@@ -162,17 +167,20 @@ class Tally:
     estimated landing; runs read from the cache cost nothing."""
 
     def __init__(self) -> None:
-        self.trained = 0  # runs trained and reported one by one (the grid's runs; not the γ rule's rounds)
+        # the grid's runs trained and reported one by one: the grid reports none before its γ step, so once that
+        # step is done these are the rest's
+        self.trained = 0
         self.teacher_done = False
         self.gamma_runs: int | None = None  # the runs the γ rule read, once its step is done
-        self.after_gamma = 0  # runs trained after the γ step
-        self.landed: list[tuple[float, int]] = []  # (λ, seed) of each run of the grid's part that landed
+        self.landed: list[tuple[float, int]] = []  # (λ, seed) of each of those runs
         self._event_at: float | None = None  # time.monotonic() of the last step that did work
         self._regrid: tuple[Estimate, Estimate] | None = None  # (the job's estimate, its rest re-laid after γ)
 
     def chose(self, e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None = None) -> None:
         """The γ rule chose: from now on, count against ``e`` with the grid's rest laid out for that choice
-        (:func:`regrid`). An estimate only: a failure keeps ``e``."""
+        (:func:`regrid`). Call it at the γ step itself, outside the training threads: later the rest's own runs are
+        in the cache, and inside a stack's thread torch reports one thread (``base.device.cpu_threads``), so the
+        rest would be laid out on one core. An estimate only: a failure keeps ``e``."""
         try:
             self._regrid = (e, regrid(e, p, choice, cache_dir))
         except Exception:  # noqa: BLE001 - the job never depends on its ETA
@@ -191,7 +199,6 @@ class Tally:
             if getattr(step, "cached", False) or getattr(step, "trained_before", False):
                 return  # read from the cache (no work), or trained in the γ step and counted there
             self.trained += 1
-            self.after_gamma += self.gamma_runs is not None
             member = getattr(step, "member", None)
             if hasattr(member, "lam") and hasattr(member, "seed"):
                 self.landed.append((float(member.lam), int(member.seed)))
@@ -205,17 +212,12 @@ class Tally:
             return 0.0
         return min(max(self.gamma_runs - e.selection_runs, 0) / (e.runs_high - e.runs), 1.0)
 
-    def later_rounds(self, e: Estimate) -> bool:
-        """Whether the γ rule read more than its first round."""
-        e = self._use(e)
-        return self._later_share(e) > 0
-
     def runs_done(self, e: Estimate) -> int:
         """Runs trained so far: the reported ones, and once the γ step is done, every run before the grid's rest."""
         e = self._use(e)
         if self.gamma_runs is None:
             return self.trained
-        return self.runs_total(e) - (e.runs if e.grid_runs is None else e.grid_runs) + self.after_gamma
+        return self.runs_total(e) - e.rest_runs + self.trained
 
     def runs_total(self, e: Estimate) -> int:
         """The plan's runs with the part of the γ rule's later rounds it read."""
@@ -228,13 +230,11 @@ class Tally:
         one lands, the one beside it is as far along as the estimate says; a share per run counted it as not begun).
         Runs the estimate has no landing for count their share of the rest."""
         e = self._use(e)
-        grid_runs = e.runs if e.grid_runs is None else e.grid_runs
-        gamma = self.gamma_runs is not None
-        count = self.after_gamma if gamma else self.trained
         when = dict(((lam, seed), t) for lam, seed, t in e.landing)
         known = [when[k] for k in self.landed if k in when]
-        rest = max(known) if known and len(known) == count else e.grid_s / max(1, grid_runs) * min(count, grid_runs)
-        if not gamma:
+        rest = (max(known) if known and len(known) == self.trained
+                else e.grid_s / max(1, e.rest_runs) * min(self.trained, e.rest_runs))
+        if self.gamma_runs is None:
             return ((e.teacher_s + e.early_s) if self.teacher_done else 0.0) + rest
         return e.teacher_s + self._selection_s(e) + rest
 
@@ -601,14 +601,10 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
                 runs = 1 if tcfg.mode == "frozen" else 3 * tcfg.epochs * max(1, tcfg.cross_fit_folds)
                 teacher_s += runs * cost(every)
     fixed = [m for m in p.members if not m.distill.gamma_pending]
-    def landing(ms: Sequence[Member]) -> tuple[tuple[float, int, float], ...]:
-        times = landing_times([(m.student, m.distill) for m in ms], corpus, speeds)
-        return tuple((float(m.lam), int(m.seed), t) for m, t in zip(ms, times, strict=True))
-
     if g is None:
         grid = todo(fixed)
-        return Estimate(teacher_s, 0.0, 0.0, time_of(grid), len(grid), len(grid), teacher_more_s,
-                        landing=landing(grid))
+        lands = _landing(grid, corpus, speeds)
+        return Estimate(teacher_s, 0.0, 0.0, _last(lands), len(grid), len(grid), teacher_more_s, landing=lands)
     first_keys = {m.key for m in g.members}
     first = todo([*g.members, *(m for m in fixed if m.key not in first_keys)])
     selection_s = time_of(first, [g.baseline, g.first_look])
@@ -628,9 +624,20 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed)
     rest = [m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)]
     # the early look trains its candidate once more when auto chooses another teacher; adopted otherwise (no cost)
-    return Estimate(teacher_s, selection_s, selection_s + time_of(later), time_of(rest), len(first) + len(rest),
+    lands = _landing(rest, corpus, speeds)
+    return Estimate(teacher_s, selection_s, selection_s + time_of(later), _last(lands), len(first) + len(rest),
                     len(first) + len(later) + len(rest), teacher_more_s, first_look_s, early_s,
-                    grid_runs=len(rest), selection_runs=len(g.members), landing=landing(rest))
+                    grid_runs=len(rest), selection_runs=len(g.members), landing=lands)
+
+
+def _landing(ms: Sequence[Member], corpus: Corpus, speeds: StudentSpeeds) -> tuple[tuple[float, int, float], ...]:
+    """(λ, seed, seconds) at which each of ``ms`` lands (:func:`landing_times`), as ``Estimate.landing`` holds them."""
+    times = landing_times([(m.student, m.distill) for m in ms], corpus, speeds)
+    return tuple((float(m.lam), int(m.seed), t) for m, t in zip(ms, times, strict=True))
+
+
+def _last(lands: tuple[tuple[float, int, float], ...]) -> float:
+    return max((t for *_, t in lands), default=0.0)
 
 
 def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None = None) -> Estimate:
@@ -647,8 +654,7 @@ def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None 
     resolved = p.with_gamma(choice["gamma"], choice["fade"], choice.get("clip"))
     rest = [m for m in resolved.members
             if m.lam > 0 and not (m.lam == g.lam and m.seed == g.seed) and not cache.runs.has(m.key)]
-    times = landing_times([(m.student, m.distill) for m in rest], p.corpus, student_speeds(p.members[0].student.device))
-    gone = (e.runs if e.grid_runs is None else e.grid_runs) - len(rest)  # trained by the rule: counted in its rounds
-    return replace(e, grid_s=max(times, default=0.0), grid_runs=len(rest), runs=e.runs - gone,
-                   runs_high=e.runs_high - gone,
-                   landing=tuple((float(m.lam), int(m.seed), t) for m, t in zip(rest, times, strict=True)))
+    lands = _landing(rest, p.corpus, student_speeds(p.members[0].student.device))
+    gone = e.rest_runs - len(rest)  # trained by the rule: counted in its rounds
+    return replace(e, grid_s=_last(lands), grid_runs=len(rest), runs=e.runs - gone, runs_high=e.runs_high - gone,
+                   landing=lands)
