@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .base.device import cpu_threads, thread_budget
 from .base.errors import BatError
 from .base.io import write_json
 from .base.progress import Progress, ShouldStop, check_stop
@@ -308,7 +309,10 @@ def get_teacher(corpus: Corpus, tcfg: TeacherConfig, cache_dir: Path | None = No
     while not lock.acquire(timeout=0.25):  # waiting for another build: still cancellable
         check_stop(should_stop)
     try:
-        return build_teacher(corpus, tcfg, cache.root, progress, should_stop)
+        # on every thread the process has: this thread may have first touched torch while stacks trained elsewhere
+        # (it would then encode on one; base.device.thread_budget)
+        with cpu_threads(thread_budget()):
+            return build_teacher(corpus, tcfg, cache.root, progress, should_stop)
     finally:
         lock.release()
 

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..base.device import cpu_threads, describe, pick_device
+from ..base.device import cpu_threads, describe, pick_device, thread_budget
 from ..base.progress import ProgressEvent
 from ..config import CorpusConfig, DistillConfig, StudentConfig, TeacherConfig
 from ..data.corpus import SPLITS, Corpus
@@ -178,9 +178,8 @@ class Tally:
 
     def chose(self, e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None = None) -> None:
         """The γ rule chose: from now on, count against ``e`` with the grid's rest laid out for that choice
-        (:func:`regrid`). Call it at the γ step itself, outside the training threads: later the rest's own runs are
-        in the cache, and inside a stack's thread torch reports one thread (``base.device.cpu_threads``), so the
-        rest would be laid out on one core. An estimate only: a failure keeps ``e``."""
+        (:func:`regrid`). Call it at the γ step itself: later the rest's own runs are in the cache, and the rest would
+        be laid out without them. An estimate only: a failure keeps ``e``."""
         try:
             self._regrid = (e, regrid(e, p, choice, cache_dir))
         except Exception:  # noqa: BLE001 - the job never depends on its ETA
@@ -273,7 +272,7 @@ def speeds_dir() -> Path:
 
 
 def _speeds_path(what: str, device: torch.device) -> Path:
-    threads = torch.get_num_threads()
+    threads = thread_budget()
     tag = f"{what}-{device.type}-{threads}t-torch{torch.__version__}-{platform.machine()}".replace("/", "_")
     return speeds_dir() / f"{tag}.json"
 
@@ -372,10 +371,9 @@ def _side_by_side(members: int, topics: int, vocab: int, batch: int, steps: int,
     thread (as ``scheduling.run`` trains CPU stacks) than alone: wall time, the mean later epoch of the slower of the
     pair against the same stack alone measured just before, the median of ``rounds`` such ratios (one ratio ranged
     from 1.15 to 1.73 on the shared 2-core VM, the median of three from 1.22 to 1.34)."""
-    run = lambda _: _step_time(members, topics, vocab, batch, steps, device, clock=time.perf_counter,
-                               own_thread=False, pick=np.mean)
+    run = lambda _: _step_time(members, topics, vocab, batch, steps, device, clock=time.perf_counter, pick=np.mean)
     ratios = []
-    with cpu_threads(1), ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as pool:
         for _ in range(rounds):
             alone = run(0)
             ratios.append(max(pool.map(run, range(2))) / max(alone, 1e-9))
@@ -384,11 +382,11 @@ def _side_by_side(members: int, topics: int, vocab: int, batch: int, steps: int,
 
 def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device,
                words: int = LONG_WORDS, lam: float = 0.5, clock: Callable[[], float] | None = None,
-               own_thread: bool = True, pick: Callable[[np.ndarray], float] = np.min) -> float:
+               pick: Callable[[np.ndarray], float] = np.min) -> float:
     """Seconds per step of the fastest later epoch of a short stacked training on synthetic counts (documents of
     about ``words`` distinct words; λ > 0 as most of a grid, with a dense target), one thread, as CPU stacks train
-    side by side. ``clock``: the thread's CPU time on a CPU unless given; ``own_thread``: set torch's threads to one
-    here (False: the caller did, for threads side by side); ``pick``: which later epoch (the fastest unless given)."""
+    side by side (set in the calling thread, as each stack's thread sets its own). ``clock``: the thread's CPU time on
+    a CPU unless given; ``pick``: which later epoch (the fastest unless given)."""
     from .trainer import _fit_stack
 
     rng = np.random.default_rng(0)
@@ -425,7 +423,7 @@ def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, de
     members_ = [(replace(cfg, seed=s), DistillConfig(lam=lam, background_correction=0.0) if lam else DistillConfig())
                 for s in range(members)]
     start = clock()
-    with cpu_threads(1) if device.type == "cpu" and own_thread else nullcontext():
+    with cpu_threads(1) if device.type == "cpu" else nullcontext():
         _fit_stack(corpus, members_, Logits(), device, tick, None)  # one stack of exactly ``members``
     epochs = np.diff([start, *stamps])
     # the fastest later epoch: another process on the cores only ever slows an epoch down, and the estimate is for

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from ..base.device import cpu_threads, pick_device
+from ..base.device import cpu_threads, pick_device, thread_budget
 from ..config import DistillConfig, StudentConfig
 from ..data.corpus import Corpus
 
@@ -24,8 +24,9 @@ Job = tuple[list[int], torch.device]  # a stack: its members (indices into the g
 
 def cpu_workers() -> int:
     """How many CPU stacks may train side by side: torch's thread budget (the cores, or what OMP_NUM_THREADS or
-    torch.set_num_threads set), so that a user who limits threads limits this too."""
-    return max(1, torch.get_num_threads())
+    torch.set_num_threads set), so that a user who limits threads limits this too. The process's budget, not the
+    calling thread's count, which a stack training elsewhere may have lowered (``base.device.thread_budget``)."""
+    return max(1, thread_budget())
 
 
 def stacks(members: Sequence[Member], corpus: Corpus, workers: int, first: Sequence[int] = ()) -> list[Job]:
@@ -65,8 +66,12 @@ def run(jobs: list[Job], train: Callable[[Job], None], workers: int, vocab_size:
         # one intra-op thread per stack, the stacks on as many threads as there are cores: Scholar's matrices are
         # too small to split well inside one op, so whole stacks side by side use the cores better (measured on
         # the demo grid, 2 cores: 52 s instead of 83 s)
-        with cpu_threads(1), ThreadPoolExecutor(min(workers, len(cpu)), thread_name_prefix="bat-stack") as pool:
-            for _ in pool.map(train, cpu):
+        def alone_on_a_core(job: Job) -> None:
+            with cpu_threads(1):  # in the stack's own thread: a thread's count is its own
+                train(job)
+
+        with ThreadPoolExecutor(min(workers, len(cpu)), thread_name_prefix="bat-stack") as pool:
+            for _ in pool.map(alone_on_a_core, cpu):
                 pass
         jobs = [j for j in jobs if j[1].type != "cpu"]
     for job in jobs:
