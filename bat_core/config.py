@@ -95,8 +95,10 @@ TEACHER_KINDS = ("auto", "transformer", "lexical", "hybrid", "random", *WORD_KIN
 # The version of the rule by which ``auto`` chooses its kind, part of the teacher's cache key. 2: screened on the
 # first window of every document, every window encoded only when a kind that uses the encoder wins there
 # (teachers/build.py, _fit_auto). 3: on short documents the shared-word neighbours' target is spread to co-occurring
-# words (teachers/choice.py, SHORT_DOC_SPREAD).
-AUTO_CHOICE_RULE = 3
+# words (teachers/choice.py, SHORT_DOC_SPREAD). 4: rule 2 kept on short documents too: when the spread (not the
+# encoder) wins the screen, or every document fits in one window, the other windows are not encoded and the choice
+# is not made again (rule 3 re-chose on every window there; the same teacher on every corpus measured).
+AUTO_CHOICE_RULE = 4
 ENCODER_SETTINGS = ("model", "pooling", "max_length", "long_docs", "max_chunks", "encode_batch_size", "top_n_layers",
                     "epochs", "lr", "batch_size")
 

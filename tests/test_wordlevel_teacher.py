@@ -207,3 +207,25 @@ def test_auto_spreads_short_documents_to_co_occurring_words(teachers, short_corp
     long = build_teacher(demo_corpus, TeacherConfig(device="cpu"), tmp_path)
     assert long.meta["teacher_kind"] == "lexical" and "co-occur" not in choice_line(long.meta)
     assert TeacherConfig().key() != TeacherConfig(word_weight=0.25).key()  # auto's spread is in its key
+
+
+def test_auto_encodes_only_first_windows_when_the_spread_wins(short_corpus, tmp_path, monkeypatch):
+    """Rule 4: when the screen on first windows chooses the kind built without the encoder (on short documents the
+    spread, not "lexical"), the other windows are not encoded and the choice is not made again. Windows of 16 tokens
+    give most of these 15-word documents a second window, so only the rule (not "no document has a second window")
+    can stop the second encoding."""
+    from bat_core.teachers import build
+
+    encoded: list[int] = []
+    real = build._frozen_embeddings
+
+    def counting(job, corpus, cache_dir):  # noqa: ANN001, ANN202
+        features, info = real(job, corpus, cache_dir)
+        encoded.append(job.cfg.max_chunks)
+        assert info["docs_cut"] > 0  # the screen cut documents: they have more windows
+        return features, info
+
+    monkeypatch.setattr(build, "_frozen_embeddings", counting)
+    auto = build.build_teacher(short_corpus, TeacherConfig(device="cpu", max_length=16), tmp_path)
+    assert auto.meta["teacher_kind"] == "cooc" and auto.meta["screened"]
+    assert encoded == [1]  # the screen's first windows only

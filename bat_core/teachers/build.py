@@ -293,12 +293,14 @@ def _fit_auto(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarr
               splits: dict[str, np.ndarray]) -> _Fitted:
     """``auto``: the choice among neighbours by shared words, by the encoder's embeddings and both, screened on the
     first window of every document; the other windows are encoded only when a candidate that uses the encoder wins
-    there (then the whole choice is made again on every window, as before).
+    there and some document has more than one (then the whole choice is made again on every window, as before).
 
     Why: encoding every window is most of the teacher's cost on long texts (NewsArticles: 10,305 windows for 3,778
     documents), and on every long-text corpus measured so far the choice was neighbours by shared words, which need
     no embeddings at all. ``benchmarks/teacher_screen.py`` shows the screened choice equal to the full one on the
     installed corpora. Whatever is chosen, the lexical teacher's logits do not depend on the embeddings."""
+    from .choice import without_encoder
+
     cfg = job.cfg
     full_path, _ = _embeddings_file(job, corpus, cache_dir)
     first_only = cfg.long_docs == "truncate" or cfg.max_chunks == 1
@@ -311,7 +313,11 @@ def _fit_auto(job: _Job, corpus: Corpus, cache_dir: Path | None, log_p: np.ndarr
     fitted = _fit_knn(screen, corpus, features, log_p, splits, {**info, "screened": True})
     report(job.progress, "teacher: neighbours", 1, 1,
            f"screened on the first window of every document: {fitted.info['teacher_kind']}")
-    if fitted.info["teacher_kind"] == "lexical":
+    # Done when the encoder lost the screen (the kind auto builds without it: on short documents the neighbours'
+    # spread, not only "lexical", which rule 3 had missed and encoded every window again for the same choice), or
+    # when no document has a second window (the screen saw every window: encoding them again gives the same
+    # embeddings). 4,000 NYT snippets: the teacher in 14 s instead of 23 s, the same logits (docs/results.md, 11).
+    if fitted.info["teacher_kind"] == without_encoder(fitted.info["median_tokens"]) or info.get("docs_cut") == 0:
         return fitted
     features, info = _frozen_embeddings(job, corpus, cache_dir)
     return _fit_knn(job, corpus, features, log_p, splits,
