@@ -275,22 +275,18 @@ class _Clock:
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._closed = False  # set by took(): a timer already fired must not print after it
-        self.plan: Any = None
-        self.cache_dir: Path | None = None
 
     def start(self, estimate: Any, plan: Any = None, cache_dir: Path | None = None) -> None:
         """Count against ``estimate`` from now; with the ``plan`` (and its cache), the rest of the grid is laid out
         again once the γ rule chooses (``Tally.chose``)."""
         self.estimate, self.t0 = estimate, time.time()
-        self.plan, self.cache_dir = plan, cache_dir
+        self.tally.plan, self.tally.cache_dir = plan, cache_dir
 
     def step(self, step: Any) -> None:
         if self.estimate is None:
             return
         with self._lock:
-            self.tally.step(step)
-            if getattr(step, "gamma", None) is not None and self.plan is not None:
-                self.tally.chose(self.estimate, self.plan, step.gamma, self.cache_dir)
+            self.tally.step(step, self.estimate)
             if self._timer is not None:
                 self._timer.cancel()
             if time.time() - self.last >= self.EVERY_S:

@@ -232,6 +232,10 @@ def test_the_rest_is_laid_out_again_once_gamma_is_chosen(demo_corpus, tmp_path, 
     tally = E.Tally()  # the ETA counts against the re-laid rest once told of the choice
     tally.chose(e, p, {"gamma": 0.25, "fade": 0.0, "clip": 2.0}, tmp_path)
     assert tally.total_s(e) == pytest.approx(fewer.total_s) and tally.runs_total(e) == fewer.runs
+    # a tally that holds the job's plan does it itself at the γ step (what the CLI and the app feed it)
+    own = E.Tally(p, tmp_path)
+    own.step(grid.Step(0, "γ", False, 0.0, gamma={"gamma": 0.25, "fade": 0.0, "clip": 2.0, "budget": {"runs": 6}}), e)
+    assert own.total_s(e) == pytest.approx(fewer.total_s)
 
 
 def test_a_clipped_target_on_short_documents_costs_no_dense_target(monkeypatch):

@@ -106,14 +106,10 @@ class Clock(est_mod.Tally):
         super().__init__()
         self._estimate = estimate
         self.pending: Pending | None = None  # the estimate still being computed when the job started
-        self.plan: Any = None  # the job's plan and cache: the grid's rest laid out again once γ is chosen
-        self.cache_dir: Path | None = None
 
-    def step(self, step: object) -> None:
-        super().step(step)
-        gamma = getattr(step, "gamma", None)
-        if gamma is not None and self.plan is not None and self.estimate is not None:
-            self.chose(self.estimate, self.plan, gamma, self.cache_dir)
+    def step(self, step: object, e: Any = None) -> None:
+        """Count a grid step against this job's estimate by default."""
+        super().step(step, self.estimate if e is None else e)
 
     @property
     def estimate(self) -> Any:

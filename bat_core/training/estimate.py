@@ -166,7 +166,9 @@ class Tally:
     look, the γ step the rule's rounds (with the part of its later rounds it read), and each later run its stack's
     estimated landing; runs read from the cache cost nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, plan: Plan | None = None, cache_dir: Path | None = None) -> None:
+        # the job's plan and cache: with them, the γ step lays the grid's rest out again for the rule's choice
+        self.plan, self.cache_dir = plan, cache_dir
         # the grid's runs trained and reported one by one: the grid reports none before its γ step, so once that
         # step is done these are the rest's
         self.trained = 0
@@ -178,8 +180,9 @@ class Tally:
 
     def chose(self, e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None = None) -> None:
         """The γ rule chose: from now on, count against ``e`` with the grid's rest laid out for that choice
-        (:func:`regrid`). Call it at the γ step itself: later the rest's own runs are in the cache, and the rest would
-        be laid out without them. An estimate only: a failure keeps ``e``."""
+        (:func:`regrid`). :meth:`step` calls it at the γ step itself when the tally has the plan: later the rest's own
+        runs are in the cache, and the rest would be laid out without them. An estimate only: a failure keeps
+        ``e``."""
         try:
             self._regrid = (e, regrid(e, p, choice, cache_dir))
         except Exception:  # noqa: BLE001 - the job never depends on its ETA
@@ -188,12 +191,15 @@ class Tally:
     def _use(self, e: Estimate) -> Estimate:
         return self._regrid[1] if self._regrid is not None and self._regrid[0] is e else e
 
-    def step(self, step: object) -> None:
+    def step(self, step: object, e: Estimate | None = None) -> None:
+        """Count a grid step; ``e``: the job's estimate, whose rest the γ step lays out again (with the plan)."""
         gamma = getattr(step, "gamma", None)
         if getattr(step, "member", None) is None and getattr(step, "run", None) is None and gamma is None:
             self.teacher_done = True  # cached or not: the estimate priced what the cache held when it was made
         elif gamma is not None:
             self.gamma_runs = int(gamma.get("budget", {}).get("runs", 0))
+            if e is not None and self.plan is not None:
+                self.chose(e, self.plan, gamma, self.cache_dir)
         elif getattr(step, "run", None) is not None:
             if getattr(step, "cached", False) or getattr(step, "trained_before", False):
                 return  # read from the cache (no work), or trained in the γ step and counted there
