@@ -533,3 +533,49 @@ def test_the_clip_table_keeps_what_clipping_each_step_keeps(demo_corpus):
     finally:
         trainer.CLIP_TABLE_ENTRIES = small
     assert none.tables == {2.0: None, 10.0: None} and torch.equal(e1, e3) and torch.equal(t1, t3)
+
+
+def _same_targets(a, b) -> None:
+    assert type(a) is type(b)
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    else:
+        assert (a.n_members, a.batch, a.vocab_size) == (b.n_members, b.batch, b.vocab_size)
+        for field in ("counts", "flat", "bag"):
+            assert torch.equal(getattr(a, field), getattr(b, field)), field
+
+
+@pytest.mark.parametrize("clipped", [True, False])
+def test_target_tables_give_each_step_the_targets_it_would_compute(demo_corpus, monkeypatch, clipped):
+    """The trainer makes each training document's target once per setting (c, T, min count, γ) and a step reads its
+    rows: the loss must get the same numbers, bit for bit and in the same form (sparse rows or dense), as when each
+    step computes them; and when the tables would be too large, each step computes them as before."""
+    import bat_core.training.trainer as trainer
+    from bat_core.config import DistillConfig
+    from bat_core.students.layers import SparseRows
+    from bat_core.teachers.store import TeacherLogits
+
+    rng = np.random.default_rng(1)
+    V = demo_corpus.vocab_size
+    train = demo_corpus.splits["train"]
+    source = TeacherLogits.from_dense(rng.normal(size=(demo_corpus.n_docs, V)).astype(np.float32) * 3, {"key": "t"},
+                                      k=64)
+    counts = sp.csr_matrix(demo_corpus.counts[train], dtype=np.float32)
+    clip = {"clip": 2.0} if clipped else {}
+    distills = [DistillConfig(lam=0.5, background_correction=0.25, **clip),
+                DistillConfig(lam=0.5, background_correction=0.5, temperature=2.0, min_count=0.05, **clip),
+                DistillConfig(lam=1.0, background_correction=0.25, **clip), DistillConfig(lam=0.5, **clip)]
+    args = (source, distills, [0, 0, 1, 1], torch.device("cpu"), rng.normal(size=V).astype(np.float32))
+    per_step, tabled = trainer._Teacher(*args), trainer._Teacher(*args, train_rows=train, train_counts=counts)
+    per_step._targets_tried = True  # no tables: each step computes its targets
+    for _ in range(3):
+        local = [rng.integers(len(train), size=32) for _ in range(2)]
+        rows, blocks = [train[r] for r in local], [counts[r] for r in local]
+        (_, a), (_, b) = per_step.step(rows, blocks), tabled.step(rows, blocks)
+        _same_targets(a, b)
+    assert tabled.targets is not None and len(tabled.targets) == 3  # λ 0.5 and 1.0 at γ 0.25 share one table
+    assert isinstance(b, SparseRows) == clipped
+    monkeypatch.setattr(trainer, "TARGET_TABLE_ENTRIES", 0)
+    too_large = trainer._Teacher(*args, train_rows=train, train_counts=counts)
+    _same_targets(a, too_large.step(rows, blocks)[1])
+    assert too_large.targets is None

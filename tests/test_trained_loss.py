@@ -151,10 +151,12 @@ def test_sparse_target_trains_the_same_weights_as_the_dense_one(monkeypatch):
                                                                            background_correction=GAMMA))
     tempered = (student, DistillConfig(lam=1.0, temperature=T, clip=CLIP, background_correction=GAMMA))
     monkeypatch.setattr(scheduling, "cpu_workers", lambda: 1)
-    from_dense = trainer.SparseRows.from_dense
-    sparse_steps = []
+    from_dense, from_csr = trainer.SparseRows.from_dense, trainer.SparseRows.from_csr
+    sparse_steps = []  # the targets as sparse rows: computed by the step, or read from the trainer's tables
     monkeypatch.setattr(trainer.SparseRows, "from_dense",
                         lambda *a: sparse_steps.append(1) or from_dense(*a))
+    monkeypatch.setattr(trainer.SparseRows, "from_csr",
+                        lambda *a: sparse_steps.append(1) or from_csr(*a))
     # T = 1 alone (q^T is x̂ itself), then a stack with T = 2 too (q^T computed apart)
     for members in ([base, untempered], [base, untempered, tempered]):
         runs = {}

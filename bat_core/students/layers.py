@@ -95,6 +95,25 @@ class SparseRows:
         return cls(M, B, V, bag_all.new_empty(0), bag_all.new_empty(0), torch.cat(counts), torch.cat(flat), bag_all,
                    None)
 
+    @classmethod
+    def from_csr(cls, rows: Sequence[sp.csr_matrix], member_block: Sequence[int], device: torch.device
+                 ) -> SparseRows:
+        """:meth:`from_dense` of CSR (B, V) rows holding only nonzero entries, in sorted order (the trainer's target
+        tables): the same entries in the same order, without a dense row."""
+        B, V = rows[0].shape
+        parts = [(np.repeat(np.arange(B, dtype=np.int64), np.diff(r.indptr)), r.indices.astype(np.int64),
+                  np.asarray(r.data, dtype=np.float32)) for r in rows]
+        flat, bag, counts = [], [], []
+        for m, g in enumerate(member_block):
+            d, v, c = parts[g]
+            flat.append((m * B + d) * V + v)
+            bag.append(m * B + d)
+            counts.append(c)
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(np.concatenate(a))).to(device)  # noqa: E731
+        bag_all = t(bag)
+        return cls(len(member_block), B, V, bag_all.new_empty(0), bag_all.new_empty(0), t(counts), t(flat), bag_all,
+                   None)
+
     def doc_lengths(self) -> torch.Tensor:
         """N_d per (member, document), shape (M, B)."""
         out = torch.zeros(self.n_members * self.batch, device=self.counts.device)
