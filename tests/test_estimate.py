@@ -41,7 +41,7 @@ def test_the_calibration_recovers_each_term_of_the_step(speeds_here, monkeypatch
     """Steps timed exactly as a known machine would take them: the fit gives back that machine's terms, the weights'
     (Adam over V × (E + K) per member, whatever the batch) apart from the batch's and the step's own."""
     truth = E.StudentSpeeds(per_cell=3e-9, per_cell_topic=1.5e-10, per_step=2e-3, per_word=6e-8,
-                            per_cell_target=5e-9, per_weight=1.5e-9, side_by_side=1.4)
+                            per_cell_target=5e-9, per_weight=1.5e-9, side_by_side_s=3e-3)
     width = StudentConfig().emb_dim
 
     def step(members, topics, vocab, batch, steps, device, words=E.LONG_WORDS, lam=0.5, **kwargs):
@@ -49,17 +49,17 @@ def test_the_calibration_recovers_each_term_of_the_step(speeds_here, monkeypatch
 
     monkeypatch.setattr(E, "QUIET_SHARE", 0.0)
     monkeypatch.setattr(E, "_step_time", step)
-    monkeypatch.setattr(E, "_side_by_side", lambda *a, **k: 1.4)
+    monkeypatch.setattr(E, "_side_by_side", lambda *a, **k: 3e-3)
     monkeypatch.setattr(scheduling, "cpu_workers", lambda: 2)
     got = E.student_speeds("cpu")
     for name, value in vars(truth).items():
         assert getattr(got, name) == pytest.approx(value, rel=1e-6, abs=1e-15), name
 
 
-def test_stacks_side_by_side_cost_the_measured_factor(demo_corpus, monkeypatch):
-    """Two CPU stacks on two workers: each goes side_by_side times slower while both train; a stack alone costs its
-    own time."""
-    speeds = E.StudentSpeeds(per_cell=2e-8, per_cell_topic=1e-10, per_step=1e-3, per_weight=1e-9, side_by_side=1.5)
+def test_stacks_side_by_side_cost_the_measured_seconds_per_step(demo_corpus, monkeypatch):
+    """Two CPU stacks on two workers: each step takes side_by_side_s longer while both train, so a light stack is
+    slowed more than a heavy one; a stack alone costs its own time."""
+    speeds = E.StudentSpeeds(per_cell=2e-8, per_cell_topic=1e-10, per_step=1e-3, per_weight=1e-9, side_by_side_s=2e-3)
     scfg = StudentConfig(n_topics=10, epochs=20, device="cpu")
     one = [(scfg, DistillConfig(background_correction=0.0))]
     two = [*one, (replace(scfg, seed=2), DistillConfig(background_correction=0.0))]
@@ -67,14 +67,19 @@ def test_stacks_side_by_side_cost_the_measured_factor(demo_corpus, monkeypatch):
     alone = E.stacks_time(one, demo_corpus, speeds)
     n_train = len(demo_corpus.splits["train"])
     batch = scheduling.batch_size(scfg, n_train)
-    assert alone == pytest.approx(scfg.epochs * (n_train // batch) * (1 + E.END_OF_RUN) * speeds.step_s(
-        1, batch, demo_corpus.vocab_size, 10, width=scfg.emb_dim))
+    step = speeds.step_s(1, batch, demo_corpus.vocab_size, 10, width=scfg.emb_dim)
+    assert alone == pytest.approx(scfg.epochs * (n_train // batch) * (1 + E.END_OF_RUN) * step)
     assert len(scheduling.stacks(two, demo_corpus, 2, first=[0, 1])) == 2
-    assert E.stacks_time(two, demo_corpus, speeds, first=[0, 1]) == pytest.approx(1.5 * alone)
+    assert E.stacks_time(two, demo_corpus, speeds, first=[0, 1]) == pytest.approx((1 + 2e-3 / step) * alone)
+    # seconds per step, not a factor: a step of 2 ms takes 2× as long beside another, one of 20 ms 1.1×
+    assert speeds.side_by_side(2e-3) == pytest.approx(2.0) and speeds.side_by_side(20e-3) == pytest.approx(1.1)
+    assert speeds.side_by_side(1e-4) == 2.0  # never slower than one after the other
     # unequal stacks: side by side until the shorter ends, then the longer alone at full speed
-    assert E._share_cores([2.0, 4.0], 2, 1.5) == pytest.approx([3.0, 5.0])
-    assert E._share_cores([2.0, 2.0, 2.0], 2, 1.5) == pytest.approx([3.0, 3.0, 5.0])  # the third alone
-    assert E._share_cores([2.0, 4.0], 1, 1.5) == pytest.approx([2.0, 6.0])  # one core: one after the other
+    assert E._share_cores([2.0, 4.0], 2, [1.5, 1.5]) == pytest.approx([3.0, 5.0])
+    assert E._share_cores([2.0, 2.0, 2.0], 2, [1.5] * 3) == pytest.approx([3.0, 3.0, 5.0])  # the third alone
+    assert E._share_cores([2.0, 4.0], 1, [1.5, 1.5]) == pytest.approx([2.0, 6.0])  # one core: one after the other
+    # each at its own pace: the light one (2×) ends at 4 s with the heavy one (1.25×) 3.2 s along, 0.8 s left alone
+    assert E._share_cores([2.0, 4.0], 2, [2.0, 1.25]) == pytest.approx([4.0, 4.8])
 
 
 def test_a_calibration_measured_beside_other_work_is_not_kept(speeds_here, monkeypatch):

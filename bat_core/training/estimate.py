@@ -46,7 +46,8 @@ from . import scheduling
 if TYPE_CHECKING:  # only for hints: the grid sits above training
     from ..grid import Member, Plan
 
-SPEEDS_VERSION = 5  # 3: words and a dense target; 4: a faster decoder, CPU time; 5: weights, side by side
+SPEEDS_VERSION = 6  # 3: words and a dense target; 4: a faster decoder, CPU time; 5: weights, side by side; 6: side by
+# side as seconds per step, targets read from tables
 END_OF_RUN = 0.05  # θ for every document, BN statistics, scores: about 5% of a run (perf-tries.md, "end-of-epoch")
 
 
@@ -64,11 +65,13 @@ class StudentSpeeds:
     β) once a step, whatever the batch. Folded into the cost per cell at a batch of 200, it made the demo (batches
     of 58) cost 2× their estimate (10 baselines, 50 epochs: 4.9 s taken, one-off imports left out; 2.4 s estimated).
 
-    Why ``side_by_side``: CPU stacks train side by side as threads of one process, and two of them do not get two
-    cores' worth: each waits for the interpreter's lock while the other launches its operations, and they share the
-    memory bus (the 2-core VM: the demo's first look, 3.2 s and 4.0 s alone, took 5.1 s together; two 5-member
-    stacks, 12 s alone, took 15.5 s together). Costing each stack as if it had a core to itself estimated the demo
-    grid at 0.8× what it took."""
+    Why ``side_by_side_s``: CPU stacks train side by side as threads of one process, and two of them do not get two
+    cores' worth: each waits for the interpreter's lock while the other launches its operations. That wait comes
+    with every step, whatever the step computes, so it is a number of seconds added to each step, not a factor:
+    on the 2-core VM, NYT sentences (4,000), two one-member baselines took 1.6× their time alone side by side (5.3 ms
+    steps), two 5-member stacks 1.19× (25 ms steps), the calibration's 4-member stack 1.13× (28 ms); each is about
+    3.5 ms more per step. As two processes, the one-member pair took 1.04× (no shared lock). One factor for every
+    stack, measured on the calibration's, estimated NYT's first look at 0.7× what it took."""
 
     per_cell: float
     per_cell_topic: float
@@ -76,7 +79,12 @@ class StudentSpeeds:
     per_word: float = 0.0
     per_cell_target: float = 0.0
     per_weight: float = 0.0
-    side_by_side: float = 1.0  # how much longer a CPU stack takes while another trains beside it (measured, 1-2)
+    side_by_side_s: float = 0.0  # seconds added to each step of a CPU stack while another trains beside it
+
+    def side_by_side(self, step: float) -> float:
+        """How many times longer a step of ``step`` seconds alone takes while another stack trains beside it (at
+        most 2: then two stacks side by side are no faster than one after the other)."""
+        return min(1.0 + self.side_by_side_s / max(step, 1e-9), 2.0)
 
     def step_s(self, members: int, batch: int, vocab: int, topics: int, words: float = 0.0,
                dense_targets: int = 0, width: int = 0) -> float:
@@ -347,11 +355,11 @@ def _measure_student(dev: torch.device, path: Path) -> StudentSpeeds:
     per_target = (member_short - member_base) / (B * V)
     share = (time.thread_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
     # last, and left out of the share above: two threads, each waiting for the other's turn, are slower by design
-    pair = _side_by_side(4, K, V, B, 2 * steps, dev) if dev.type == "cpu" and scheduling.cpu_workers() > 1 else 1.0
+    pair = _side_by_side(4, K, V, B, 2 * steps, dev) if dev.type == "cpu" and scheduling.cpu_workers() > 1 else 0.0
     speeds = StudentSpeeds(per_cell=max(member_base / (B * V) - SHORT_WORDS * per_word / V - K * per_topic, 0.0),
                            per_cell_topic=per_topic, per_step=per_step, per_word=per_word,
                            per_cell_target=per_target, per_weight=per_weight,
-                           side_by_side=min(max(pair, 1.0), 2.0))
+                           side_by_side_s=max(pair, 0.0))
     if dev.type == "cpu" and share < QUIET_SHARE:
         _CONTENDED[str(path)] = speeds  # this process uses it; a later one measures again, perhaps on a quiet machine
     else:
@@ -373,17 +381,17 @@ LONG_WORDS, SHORT_WORDS = 95, 5
 
 def _side_by_side(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device,
                   rounds: int = 3) -> float:
-    """How much longer a step of the stack of :func:`_step_time` takes while a second one trains beside it in another
+    """Seconds a step of the stack of :func:`_step_time` takes longer while a second one trains beside it in another
     thread (as ``scheduling.run`` trains CPU stacks) than alone: wall time, the mean later epoch of the slower of the
-    pair against the same stack alone measured just before, the median of ``rounds`` such ratios (one ratio ranged
-    from 1.15 to 1.73 on the shared 2-core VM, the median of three from 1.22 to 1.34)."""
+    pair less the same stack alone measured just before, the median of ``rounds`` such differences (one ratio ranged
+    from 1.15 to 1.73 on the shared 2-core VM, the median of three from 1.13 to 1.34)."""
     run = lambda _: _step_time(members, topics, vocab, batch, steps, device, clock=time.perf_counter, pick=np.mean)
-    ratios = []
+    added = []
     with ThreadPoolExecutor(2) as pool:
         for _ in range(rounds):
             alone = run(0)
-            ratios.append(max(pool.map(run, range(2))) / max(alone, 1e-9))
-    return float(np.median(ratios))
+            added.append(max(pool.map(run, range(2))) - alone)
+    return float(np.median(added))
 
 
 def _step_time(members: int, topics: int, vocab: int, batch: int, steps: int, device: torch.device,
@@ -503,7 +511,7 @@ def stacks_time(members: Sequence[scheduling.Member], corpus: Corpus, speeds: St
 def landing_times(members: Sequence[scheduling.Member], corpus: Corpus, speeds: StudentSpeeds,
                   first: Sequence[int] = ()) -> list[float]:
     """Seconds from the start until each member's run lands, trained as the trainer would: the same stacks, given to
-    the cores in order, slowed by the measured ``side_by_side`` factor while several share the cores
+    the cores in order, each step slowed by the measured ``side_by_side_s`` while several share the cores
     (:class:`StudentSpeeds`, :func:`_share_cores`); a stack's members land together."""
     if not members:
         return []
@@ -511,7 +519,7 @@ def landing_times(members: Sequence[scheduling.Member], corpus: Corpus, speeds: 
     jobs = scheduling.stacks(members, corpus, workers, first)
     n_train = len(corpus.splits["train"])
     words = float(np.diff(corpus.counts[corpus.splits["train"]].indptr).mean()) if n_train else 0.0
-    costs = []
+    costs, slower = [], []  # per stack: seconds alone, and how many times longer while another trains beside it
     for idx, _ in jobs:
         cfg = members[idx[0]][0]
         batch = scheduling.batch_size(cfg, n_train)
@@ -521,14 +529,15 @@ def landing_times(members: Sequence[scheduling.Member], corpus: Corpus, speeds: 
         dense = 0 if all(sparse_target(d, corpus.vocab_size, words) for d in kd) else len(kd)
         step = speeds.step_s(len(idx), batch, corpus.vocab_size, cfg.n_topics, words, dense, cfg.emb_dim)
         costs.append(cfg.epochs * steps * step * (1 + END_OF_RUN))
+        slower.append(speeds.side_by_side(step))
     landed = [0.0] * len(members)
-    cpu = [(c, idx) for c, (idx, d) in zip(costs, jobs, strict=True) if d.type == "cpu"]
+    cpu = [(c, idx, f) for c, (idx, d), f in zip(costs, jobs, slower, strict=True) if d.type == "cpu"]
     if len(cpu) <= 1 or workers <= 1:  # one after the other (scheduling.run)
         order = list(zip(costs, (idx for idx, _ in jobs), strict=True))
         t = 0.0
     else:
-        ends = _share_cores([c for c, _ in cpu], workers, speeds.side_by_side)
-        for end, (_, idx) in zip(ends, cpu, strict=True):
+        ends = _share_cores([c for c, _, _ in cpu], workers, [f for *_, f in cpu])
+        for end, (_, idx, _) in zip(ends, cpu, strict=True):
             for i in idx:
                 landed[i] = end
         order = [(c, idx) for c, (idx, d) in zip(costs, jobs, strict=True) if d.type != "cpu"]
@@ -540,21 +549,22 @@ def landing_times(members: Sequence[scheduling.Member], corpus: Corpus, speeds: 
     return landed
 
 
-def _share_cores(costs: Sequence[float], workers: int, side_by_side: float) -> list[float]:
+def _share_cores(costs: Sequence[float], workers: int, slower: Sequence[float]) -> list[float]:
     """When each of ``costs`` (seconds alone, in the order they start) finishes on ``workers`` cores, each taking the
-    next when it is free (``ThreadPoolExecutor.map``): while two or more train, each goes ``side_by_side`` times
-    slower; one left alone (an odd stack at the end, the shorter of the first look's pair done) at full speed."""
+    next when it is free (``ThreadPoolExecutor.map``): while two or more train, stack i goes ``slower[i]`` times
+    slower (:meth:`StudentSpeeds.side_by_side`); one left alone (an odd stack at the end, the shorter of the first
+    look's pair done) at full speed."""
     queue, running, t = list(enumerate(costs)), {}, 0.0
     ends = [0.0] * len(costs)
     while queue or running:
         while queue and len(running) < workers:
             i, c = queue.pop(0)
             running[i] = c
-        rate = 1.0 / side_by_side if len(running) > 1 else 1.0
-        dt = min(running.values()) / rate
+        rate = {i: 1.0 / slower[i] if len(running) > 1 else 1.0 for i in running}
+        dt = min(left / rate[i] for i, left in running.items())
         t += dt
         for i in list(running):
-            running[i] -= dt * rate
+            running[i] -= dt * rate[i]
             if running[i] <= 1e-9 * max(1.0, costs[i]):
                 ends[i] = t
                 del running[i]
