@@ -69,8 +69,8 @@ class StudentSpeeds:
     cores' worth: each waits for the interpreter's lock while the other launches its operations. That wait comes
     with every step, whatever the step computes, so it is a number of seconds added to each step, not a factor:
     on the 2-core VM, NYT sentences (4,000), two one-member baselines took 1.6× their time alone side by side (5.3 ms
-    steps), two 5-member stacks 1.19× (25 ms steps), the calibration's 4-member stack 1.13× (28 ms); each is about
-    3.5 ms more per step. As two processes, the one-member pair took 1.04× (no shared lock). One factor for every
+    steps), two 5-member stacks 1.19× (25 ms steps), the calibration's 4-member stack 1.13× (28 ms); each is 3-5 ms
+    more per step. As two processes, the one-member pair took 1.04× (no shared lock). One factor for every
     stack, measured on the calibration's, estimated NYT's first look at 0.7× what it took."""
 
     per_cell: float
