@@ -568,14 +568,18 @@ def test_target_tables_give_each_step_the_targets_it_would_compute(demo_corpus, 
     args = (source, distills, [0, 0, 1, 1], torch.device("cpu"), rng.normal(size=V).astype(np.float32))
     per_step, tabled = trainer._Teacher(*args), trainer._Teacher(*args, train_rows=train, train_counts=counts)
     per_step._targets_tried = True  # no tables: each step computes its targets
+    read = trainer._Teacher._read_targets
+    reads = []
+    monkeypatch.setattr(trainer._Teacher, "_read_targets", lambda self, *a: reads.append(self) or read(self, *a))
     for _ in range(3):
         local = [rng.integers(len(train), size=32) for _ in range(2)]
         rows, blocks = [train[r] for r in local], [counts[r] for r in local]
         (_, a), (_, b) = per_step.step(rows, blocks), tabled.step(rows, blocks)
         _same_targets(a, b)
+    assert reads == [tabled] * 3  # every step of the tabled teacher read the tables, none of the other
     assert tabled.targets is not None and len(tabled.targets) == 3  # λ 0.5 and 1.0 at γ 0.25 share one table
     assert isinstance(b, SparseRows) == clipped
     monkeypatch.setattr(trainer, "TARGET_TABLE_ENTRIES", 0)
     too_large = trainer._Teacher(*args, train_rows=train, train_counts=counts)
     _same_targets(a, too_large.step(rows, blocks)[1])
-    assert too_large.targets is None
+    assert too_large.targets is None and len(reads) == 3

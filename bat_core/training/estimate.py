@@ -61,6 +61,9 @@ class StudentSpeeds:
     words (about 100 on news articles, 5 on sentences), and a member reading a dense teacher target pays for it over
     the whole vocabulary, a clipped one on short texts hardly at all (``trainer.SPARSE_TARGET_SHARE``). With one cost
     per cell, measured on long documents with a dense target, 4,000 sentences were estimated at 1.5× what they took.
+    The dense target's term is measured on stacks whose targets the trainer reads from tables made once
+    (``trainer.TARGET_TABLE_ENTRIES``); a stack too large for them computes its targets each step and costs more.
+
     Why ``per_weight``: Adam and the gradient buffers go over every member's V × (E + K) weights (the embeddings and
     β) once a step, whatever the batch. Folded into the cost per cell at a batch of 200, it made the demo (batches
     of 58) cost 2× their estimate (10 baselines, 50 epochs: 4.9 s taken, one-off imports left out; 2.4 s estimated).
@@ -383,8 +386,8 @@ def _side_by_side(members: int, topics: int, vocab: int, batch: int, steps: int,
                   rounds: int = 3) -> float:
     """Seconds a step of the stack of :func:`_step_time` takes longer while a second one trains beside it in another
     thread (as ``scheduling.run`` trains CPU stacks) than alone: wall time, the mean later epoch of the slower of the
-    pair less the same stack alone measured just before, the median of ``rounds`` such differences (one ratio ranged
-    from 1.15 to 1.73 on the shared 2-core VM, the median of three from 1.13 to 1.34)."""
+    pair less the same stack alone measured just before, the median of ``rounds`` such differences (3.3-5.0 ms in
+    three calibrations in a row on the shared 2-core VM, where one difference alone strays more)."""
     run = lambda _: _step_time(members, topics, vocab, batch, steps, device, clock=time.perf_counter, pick=np.mean)
     added = []
     with ThreadPoolExecutor(2) as pool:

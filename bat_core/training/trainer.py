@@ -124,7 +124,8 @@ CLIP_TABLE_ENTRIES = 2**25
 SPARSE_TARGET_SHARE = 0.125
 
 
-# The most entries the trainer keeps as per-document target tables (float32: 128 MB dense), per stack
+# The most entries a stack keeps as per-document target tables: 128 MB dense (float32), 256 MB as CSR (value and
+# index), about twice that while they are joined; each stack training at a time holds its own (two on 2 cores)
 TARGET_TABLE_ENTRIES = 2**25
 TargetKey = tuple[float | None, float, float, float | None]  # (c, T, min count, γ): what a target depends on
 
@@ -165,8 +166,10 @@ class _TargetTable:
 
 
 class _Teacher:
-    """Per step: each seed's minibatch logits fetched once, clipped once per c, turned into targets once per
-    (T, c, min count), then handed to the members that use them.
+    """The teacher's part of each step: the λ > 0 members' targets, read from tables made once (below), or, when
+    there are none (the encoder reads the logits, or the tables would be too large), each seed's minibatch logits
+    fetched once, clipped once per c, turned into targets once per (c, T, min count, γ), then handed to the members
+    that use them.
 
     With ``train_rows`` (the training documents' corpus rows) and their ``train_counts``, the clip reads which entries
     each document keeps from a table made once per c (:meth:`_kept`): the clip depends on the document alone (its
@@ -179,7 +182,9 @@ class _Teacher:
     table (:meth:`_target_tables`, within ``TARGET_TABLE_ENTRIES``), and a step reads its rows. Fetching the logits,
     clipping, softmax and finding the nonzero entries each step had made a one-member distilled run on NYT sentences
     (4,000, 20 epochs) take 2.85 s clipped and 2.76 s not, against 1.97 s and 2.2-2.5 s with the tables. The same
-    numbers reach the loss either way (tested)."""
+    numbers reach the loss either way on a CPU, bit for bit (tested). On a GPU the softmax of V > 1,024 words may sum
+    a row in another order depending on where the row lies in memory, so a target may differ in its last bit, as one
+    document's already did between two places in a minibatch."""
 
     def __init__(self, source: LogitsSource | None, distills: Sequence[DistillConfig], stream: Sequence[int],
                  device: torch.device, background: np.ndarray | None = None, train_rows: np.ndarray | None = None,
