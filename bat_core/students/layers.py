@@ -83,17 +83,11 @@ class SparseRows:
         """The nonzero entries of dense (B, V) rows (teacher targets): member m reads ``rows[member_block[m]]``.
         Only what :func:`~bat_core.students.loss.bow_nll` reads is filled (no embedding input, no transpose)."""
         B, V = rows[0].shape
-        M = len(member_block)
-        parts = [(r.nonzero(as_tuple=True), r) for r in rows]
-        flat, bag, counts = [], [], []
-        for m, g in enumerate(member_block):
-            (d, v), r = parts[g]
-            flat.append((m * B + d) * V + v)
-            bag.append(m * B + d)
-            counts.append(r[d, v])
-        bag_all = torch.cat(bag)
-        return cls(M, B, V, bag_all.new_empty(0), bag_all.new_empty(0), torch.cat(counts), torch.cat(flat), bag_all,
-                   None)
+        entries = []
+        for r in rows:
+            d, v = r.nonzero(as_tuple=True)
+            entries.append((d, v, r[d, v]))
+        return cls._of_entries(entries, member_block, B, V)
 
     @classmethod
     def from_csr(cls, rows: Sequence[sp.csr_matrix], member_block: Sequence[int], device: torch.device
@@ -101,18 +95,24 @@ class SparseRows:
         """:meth:`from_dense` of CSR (B, V) rows holding only nonzero entries, in sorted order (the trainer's target
         tables): the same entries in the same order, without a dense row."""
         B, V = rows[0].shape
-        parts = [(np.repeat(np.arange(B, dtype=np.int64), np.diff(r.indptr)), r.indices.astype(np.int64),
-                  np.asarray(r.data, dtype=np.float32)) for r in rows]
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+        entries = [(t(np.repeat(np.arange(B, dtype=np.int64), np.diff(r.indptr))), t(r.indices.astype(np.int64)),
+                    t(np.asarray(r.data, dtype=np.float32))) for r in rows]
+        return cls._of_entries(entries, member_block, B, V)
+
+    @classmethod
+    def _of_entries(cls, entries: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                    member_block: Sequence[int], B: int, V: int) -> SparseRows:
+        """Member m reads ``entries[member_block[m]]``: the (document, word, value) of each nonzero entry of B rows."""
         flat, bag, counts = [], [], []
         for m, g in enumerate(member_block):
-            d, v, c = parts[g]
+            d, v, c = entries[g]
             flat.append((m * B + d) * V + v)
             bag.append(m * B + d)
             counts.append(c)
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(np.concatenate(a))).to(device)  # noqa: E731
-        bag_all = t(bag)
-        return cls(len(member_block), B, V, bag_all.new_empty(0), bag_all.new_empty(0), t(counts), t(flat), bag_all,
-                   None)
+        bag_all = torch.cat(bag)
+        return cls(len(member_block), B, V, bag_all.new_empty(0), bag_all.new_empty(0), torch.cat(counts),
+                   torch.cat(flat), bag_all, None)
 
     def doc_lengths(self) -> torch.Tensor:
         """N_d per (member, document), shape (M, B)."""

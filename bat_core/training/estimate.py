@@ -358,11 +358,11 @@ def _measure_student(dev: torch.device, path: Path) -> StudentSpeeds:
     per_target = (member_short - member_base) / (B * V)
     share = (time.thread_time() - cpu) / max(time.perf_counter() - wall, 1e-9)
     # last, and left out of the share above: two threads, each waiting for the other's turn, are slower by design
-    pair = _side_by_side(4, K, V, B, 2 * steps, dev) if dev.type == "cpu" and scheduling.cpu_workers() > 1 else 0.0
+    added = _side_by_side(4, K, V, B, 2 * steps, dev) if dev.type == "cpu" and scheduling.cpu_workers() > 1 else 0.0
     speeds = StudentSpeeds(per_cell=max(member_base / (B * V) - SHORT_WORDS * per_word / V - K * per_topic, 0.0),
                            per_cell_topic=per_topic, per_step=per_step, per_word=per_word,
                            per_cell_target=per_target, per_weight=per_weight,
-                           side_by_side_s=max(pair, 0.0))
+                           side_by_side_s=max(added, 0.0))
     if dev.type == "cpu" and share < QUIET_SHARE:
         _CONTENDED[str(path)] = speeds  # this process uses it; a later one measures again, perhaps on a quiet machine
     else:

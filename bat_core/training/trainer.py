@@ -220,14 +220,18 @@ class _Teacher:
             self.tables[c] = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, 0), dtype=bool)
         return self.tables[c]
 
+    def _positions(self, rows: np.ndarray) -> np.ndarray:
+        """Each corpus row's place among the training documents (the tables' row), −1 where it is not one."""
+        return np.fromiter((self.position.get(int(r), -1) for r in rows), dtype=np.int64, count=len(rows))
+
     def _logits(self, rows: np.ndarray, block: sp.csr_matrix, clips: list[float | None]) -> list[torch.Tensor]:
         """The minibatch's logits clipped with each c of ``clips`` (``member_logits``, the kept entries read from
         the tables when the rows are training documents)."""
         z = self.source.dense(rows)  # type: ignore[union-attr]
         if self.train_rows is None or not any(clips):
             return list(member_logits(z, block, clips, self.device))
-        where = [self.position.get(int(r), -1) for r in rows]
-        tables = [self._kept(c) if c and min(where) >= 0 else None for c in clips]
+        where = self._positions(rows)
+        tables = [self._kept(c) if c and where.min() >= 0 else None for c in clips]
         if not any(t is not None for t in tables):
             return list(member_logits(z, block, clips, self.device))
         zt = torch.from_numpy(np.asarray(z, dtype=np.float32)).to(self.device)
@@ -259,10 +263,10 @@ class _Teacher:
         if size > TARGET_TABLE_ENTRIES:
             return None
         parts: dict[TargetKey, list[torch.Tensor | sp.csr_matrix]] = {k: [] for k in settings}
+        clips = list(dict.fromkeys(d.clip for d in settings.values()))
         for b in range(0, n, 1024):
             rows, block = self.train_rows[b: b + 1024], self.train_counts[b: b + 1024]
             lengths = torch.from_numpy(np.asarray(block.sum(axis=1), dtype=np.float32).ravel()).to(self.device)
-            clips = list(dict.fromkeys(d.clip for d in settings.values()))
             zs = dict(zip(clips, self._logits(rows, block, clips), strict=True))
             for k, d in settings.items():
                 t = self._target(zs[d.clip], d, lengths)
@@ -294,7 +298,7 @@ class _Teacher:
         assert self.source is not None
         if not self.encodes and self.kd:
             tables = self._target_tables()
-            where = [np.array([self.position.get(int(r), -1) for r in rs]) for rs in rows] if tables else []
+            where = [self._positions(rs) for rs in rows] if tables else []
             if tables and all(len(w) and w.min() >= 0 for w in where):
                 return None, self._read_targets(tables, where)
         clipped: dict[tuple[int, float | None], torch.Tensor] = {}
