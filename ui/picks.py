@@ -22,8 +22,9 @@ def family_picker(fams: dict[str, list[Run]], saved: list[Run], key: str,
     choose last; no picker when there is one family). It starts at the first family ``prefer`` accepts, else the
     first.
 
-    ``watch`` (a running job's plan, ``job_id`` its job): the picker moves, once each, to the job's first look while γ
-    is being chosen, then to the chosen γ's family (:meth:`GridWatch.showing`); in between the user's pick stands.
+    ``watch`` (a job's plan, running or ended: ``ui.progress.job_watch``; ``job_id`` its job): the picker moves, once
+    each, to the job's first look while γ is being chosen, then to the chosen γ's family (:meth:`GridWatch.showing`),
+    also when the job ended before the page was drawn again; in between the user's pick stands.
     While γ is pending, its candidates' families say so instead of being called unchosen."""
     fam_keys, labels = ordered(fams, saved)
     follow = _follow(watch, saved) if watch is not None else None

@@ -65,7 +65,14 @@ def _rerun_once_when_done(job: Job, key: str) -> bool:
 
 def live_watch(job: Job | None, corpus: Corpus) -> GridWatch | None:
     """The plan of the training job running on this corpus, to follow while it runs (None when none runs here)."""
-    if job is None or not job.running or job.corpus_hash != corpus.hash or not isinstance(job.watch, GridWatch):
+    return job_watch(job, corpus) if job is not None and job.running else None
+
+
+def job_watch(job: Job | None, corpus: Corpus) -> GridWatch | None:
+    """The plan of this session's last training job on this corpus, running or ended: the family pickers follow it
+    (``picks.family_picker``), and a move the page had no chance to make while the job ran is made once after it
+    (a job whose γ step and last runs land between two refreshes of the page left the picker on its first look)."""
+    if job is None or job.corpus_hash != corpus.hash or not isinstance(job.watch, GridWatch):
         return None
     return job.watch
 

@@ -52,7 +52,8 @@ if not fams:
 
 # ------------------------------------------------------------------------------------------------ pickers
 # newest first, the γ candidates not chosen last; while a job runs: its first look, then the chosen γ's runs
-fruns = picks.family_picker(fams, saved, keys.CMP_FAMILY, watch=watch, job_id=job.id if job is not None else "")
+fruns = picks.family_picker(fams, saved, keys.CMP_FAMILY, watch=progress.job_watch(job, corpus),
+                            job_id=job.id if job is not None else "")
 lams = sorted({r.lam for r in fruns if r.lam > 0})
 base_seeds = {r.seed for r in fruns if r.lam == 0}
 

@@ -170,7 +170,7 @@ st.subheader("Trained runs for this corpus")
 last = progress.last_job()
 fruns = picks.family_picker(families(saved), saved, keys.TRAIN_FAMILY,
                             prefer=lambda fam: last is not None and any(r.key in last.run_keys for r in fam),
-                            watch=watch, job_id=job.id if job is not None else "")
+                            watch=progress.job_watch(job, corpus), job_id=job.id if job is not None else "")
 if watch is not None and watch.early is not None and any(r.key == watch.early.key for r in fruns):
     st.caption(f"Provisional: the default teacher is still being chosen; this first look (γ = "
                f"{watch.first_look_gamma:g}) was trained on the teacher it builds when the encoder does not help, "
