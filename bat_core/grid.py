@@ -360,9 +360,11 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
     if p.gamma is not None:
         t0 = time.time()
         g = p.gamma
-        # the plan's other baselines do not depend on γ: they train with the γ runs (fuller stacks on the cores)
-        also = [m for m in p.members if not m.distill.active and m.key not in {x.key for x in g.members}]
-        sel, sel_cached = _runs(p.corpus, [*g.members, *also], cache, result.teacher, progress, should_stop,
+        # the γ runs alone: the plan's other baselines do not depend on γ, but they train last, with their seed's
+        # λ > 0 runs (a seed's whole curve in one stack). Trained ahead (before the teacher, or with the γ runs) they
+        # were 1-member stacks, the dearest per run, and held back the teacher, γ and the first seed's curve: the
+        # demo's curve came 5-10 s later and the whole job no sooner (docs/results.md, section 11)
+        sel, sel_cached = _runs(p.corpus, list(g.members), cache, result.teacher, progress, should_stop,
                                 first={g.baseline.key, g.first_look.key})
         fresh |= {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
         n = len(g.members)
@@ -421,19 +423,21 @@ def _early_look(p: Plan, cache: Cache, progress: Progress | None, should_stop: S
                 ) -> tuple[TeacherLogits, list[Run], list[bool]] | None:
     """The first look while the ``auto`` teacher is still to build: the teacher ``auto`` builds when the encoder
     loses (``p.early_teacher``: no encoding, seconds), then the first seed's baseline and the first-look candidate
-    on it, started first and side by side, then the plan's other baselines (they need no teacher). Returns that teacher,
-    the runs (baseline, candidate, other baselines) and whether each came from the cache; None without an early look.
+    on it, side by side. Returns that teacher, the two runs and whether each came from the cache; None without an
+    early look.
 
     Why: the encoding ``auto`` screens with is most of the time to the first comparison (demo 18 s of 33 s,
     NewsArticles 236 s of 340 s; docs/results.md, section 11), and the teacher it then chose was this one on every
     corpus measured. The runs are real runs of that teacher, saved under its key; :func:`_adopt` moves the
-    candidate's run to its ``auto`` key when the logits agree (and keeps it under its own key otherwise)."""
+    candidate's run to its ``auto`` key when the logits agree (and keeps it under its own key otherwise).
+
+    The plan's other baselines do not train here, nor in the γ step: they train last, in their seed's stack (see
+    :func:`execute`)."""
     g = p.gamma
     if p.early is None or p.early_teacher is None or g is None:
         return None
     teacher = get_teacher(p.corpus, p.early_teacher, cache.root, progress, should_stop)
-    also = [m for m in p.members if not m.distill.active and m.key != g.baseline.key]
-    runs, cached = _runs(p.corpus, [g.baseline, p.early, *also], cache, teacher, progress, should_stop,
+    runs, cached = _runs(p.corpus, [g.baseline, p.early], cache, teacher, progress, should_stop,
                          first={g.baseline.key, p.early.key})
     return teacher, runs, cached
 

@@ -216,7 +216,8 @@ def test_the_eta_counts_each_phase_of_a_grid(monkeypatch):
 
 def test_the_rest_is_laid_out_again_once_gamma_is_chosen(demo_corpus, tmp_path, monkeypatch, speeds_here):
     """Before γ is chosen the rest's λ > 0 runs count as reading a dense target; a clipped choice (sparse here) makes
-    them cheaper, an unclipped one leaves them as they were, and a run the rule already trained drops out."""
+    them cheaper, an unclipped one leaves them as they were, and a run the rule already trained drops out. The other
+    seeds' baselines are in the rest: they train last, with their seeds (grid.execute)."""
     from bat_core.runs.store import RunStore
 
     speeds = E.StudentSpeeds(per_cell=2e-9, per_cell_topic=1e-10, per_step=1e-3, per_word=1e-7, per_cell_target=2e-8)
@@ -224,16 +225,18 @@ def test_the_rest_is_laid_out_again_once_gamma_is_chosen(demo_corpus, tmp_path, 
     scfg = StudentConfig(n_topics=10, epochs=20, device="cpu")
     p = grid.plan(demo_corpus, TeacherConfig(kind="lexical"), scfg, DistillConfig(), [0.0, 0.5, 1.0], [1, 2])
     e = E.estimate(p, tmp_path)
-    assert e.grid_runs == 3 and {(lam, seed) for lam, seed, _ in e.landing} == {(1.0, 1), (0.5, 2), (1.0, 2)}
+    assert e.grid_runs == 4 and {(lam, seed) for lam, seed, _ in e.landing} == {(1.0, 1), (0.0, 2), (0.5, 2),
+                                                                                (1.0, 2)}
+    assert e.runs == 6 + 4  # the γ step (its baseline and five candidates), then the rest
     same = E.regrid(e, p, {"gamma": 0.25, "fade": 0.0, "clip": None}, tmp_path)
-    assert same.grid_s == pytest.approx(e.grid_s) and same.grid_runs == 3
+    assert same.grid_s == pytest.approx(e.grid_s) and same.grid_runs == 4
     clipped = E.regrid(e, p, {"gamma": 0.25, "fade": 0.0, "clip": 2.0}, tmp_path)
-    assert clipped.grid_s < e.grid_s and clipped.grid_runs == 3 and clipped.total_s < e.total_s
+    assert clipped.grid_s < e.grid_s and clipped.grid_runs == 4 and clipped.total_s < e.total_s
     done = p.with_gamma(0.25, 0.0, 2.0).members  # the rule trained seed 2's λ = 0.5 run already
     key = next(m.key for m in done if (m.lam, m.seed) == (0.5, 2))
     monkeypatch.setattr(RunStore, "has", lambda self, k: k == key)
     fewer = E.regrid(e, p, {"gamma": 0.25, "fade": 0.0, "clip": 2.0}, tmp_path)
-    assert fewer.grid_runs == 2 and fewer.runs == e.runs - 1 and fewer.runs_high == e.runs_high - 1
+    assert fewer.grid_runs == 3 and fewer.runs == e.runs - 1 and fewer.runs_high == e.runs_high - 1
     tally = E.Tally()  # the ETA counts against the re-laid rest once told of the choice
     tally.chose(e, p, {"gamma": 0.25, "fade": 0.0, "clip": 2.0}, tmp_path)
     assert tally.total_s(e) == pytest.approx(fewer.total_s) and tally.runs_total(e) == fewer.runs

@@ -128,9 +128,6 @@ class GridWatch:
                 return (f"the γ step on seed {g.seed}: {len(rest)} more candidate{'s' if len(rest) > 1 else ''} "
                         f"(γ = {_values([float(m.distill.background_correction or 0) for m in rest])}), then γ is "
                         "chosen on dev data")
-            bases = sorted({m.seed for m in self.plan.members if m.lam == 0 and m.key not in present})
-            if bases:  # the plan's other baselines train with the γ step (they do not depend on γ)
-                return f"the γ step: the baseline of {_seeds(bases)}, then γ is chosen on dev data"
             return "the γ step: more candidates (no γ kept the topics distinct on the first round)"
         missing = [m for m in self.resolved.members if m.key not in present]
         if not missing:

@@ -150,8 +150,8 @@ def prebuild_line(build: Prebuild) -> None:
     another teacher, or another corpus, stopped it."""
     if build.state in ("error", "cancelled"):
         return
-    what = ("a first look with the default settings (the first seed's baseline and one BAT run, then the other "
-            "seeds' baselines), and the teacher" if build.first_look else "the teacher")
+    what = ("a first look with the default settings (the first seed's baseline and one BAT run), and the teacher"
+            if build.first_look else "the teacher")
     if not build.running:
         st.caption(f"✓ Ready: prepared in the background in {build.elapsed:.0f} s, after the corpus was loaded: "
                    f"{what}.")
@@ -178,9 +178,8 @@ def prepared_look(build: Prebuild) -> None:
         if not build.running or build.first_look <= runs.present_keys():
             st.rerun(scope="app")
         st.info(f"Nothing to compare yet: a first look with the Train page's default settings (the first seed's "
-                f"baseline and one BAT run, then the other seeds' baselines) is being trained in the background since "
-                f"the corpus was loaded ({build.elapsed:.0f} s). It shows here as soon as the first two runs are on "
-                "disk; Train trains the rest.")
+                f"baseline and one BAT run) is being trained in the background since the corpus was loaded "
+                f"({build.elapsed:.0f} s). It shows here as soon as those two runs are on disk; Train trains the rest.")
 
     _line()
 

@@ -116,7 +116,7 @@ class Estimate:
     """Seconds for each part of a plan on this machine; ``high_s`` if the γ rule needs all its budget."""
 
     teacher_s: float
-    selection_s: float  # the γ rule's first round (and the other baselines that train with it)
+    selection_s: float  # the γ rule's first round
     selection_high_s: float  # ... and its later rounds, within its budget
     grid_s: float  # the rest of the grid
     runs: int  # runs to train (not in the cache), the γ rule's first round included
@@ -588,8 +588,8 @@ def calibrate(device: str = "auto") -> str:
 
 def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     """Seconds for plan ``p`` on this machine, from the cached speeds (measured on first use): the teacher when it
-    must be built, the γ rule's first round with the other baselines, its later rounds as an upper bound, and the
-    rest of the grid. Runs already in the cache cost nothing."""
+    must be built, the γ rule's first round, its later rounds as an upper bound, and the rest of the grid (the other
+    seeds' baselines with it). Runs already in the cache cost nothing."""
     from .cache import Cache
 
     cache = Cache(cache_dir)
@@ -623,23 +623,24 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
         lands = _landing(grid, corpus, speeds)
         return Estimate(teacher_s, 0.0, 0.0, _last(lands), len(grid), len(grid), teacher_more_s, landing=lands)
     first_keys = {m.key for m in g.members}
-    first = todo([*g.members, *(m for m in fixed if m.key not in first_keys)])
+    first = todo(g.members)
     selection_s = time_of(first, [g.baseline, g.first_look])
     # the first comparison: the early look's pair before the teacher when there is one (grid._early_look; its
     # teacher is the nearest-neighbour search alone), else the γ step's first stack after the teacher
     early = p.early is not None and teacher_s > 0
     look = todo([g.baseline, p.early if early else g.first_look])  # type: ignore[list-item]
-    # the early look trains the pair, then the other baselines, before the teacher (grid._early_look)
-    others = [m for m in fixed if not m.distill.active and m.key != g.baseline.key]
-    early_s = time_of(todo([g.baseline, p.early, *others]), look) if early else 0.0  # type: ignore[list-item]
+    # the early look trains the pair alone, before the teacher (grid._early_look)
+    early_s = time_of(look, look) if early else 0.0
     # the pair trains first, side by side (scheduling.stacks with both as ``first``)
     first_look_s = (KNN_SEARCH_S if early else teacher_s) + time_of(look, look) if look else 0.0
     later_runs = [*g.faded, *g.clipped]
     for base, constant, faded, clipped in g.more:
         later_runs += [base, *constant, *faded, *clipped]
     later = todo(later_runs)[:max(0, p.selection_budget - len(g.members))]
-    # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed)
-    rest = [m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)]
+    # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed), and the
+    # other seeds' baselines (grid.execute trains them last, with their seeds)
+    rest = [*(m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)),
+            *(m for m in todo(fixed) if m.key not in first_keys)]
     # the early look trains its candidate once more when auto chooses another teacher; adopted otherwise (no cost)
     lands = _landing(rest, corpus, speeds)
     return Estimate(teacher_s, selection_s, selection_s + time_of(later), _last(lands), len(first) + len(rest),
@@ -661,7 +662,8 @@ def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None 
     """``e`` with the grid's rest laid out again for the γ the rule chose. Before the choice the rest's λ > 0 runs
     count as reading a dense teacher target (the clip is not known yet); a clipped choice on short texts makes
     them sparse and cheaper (4,000 questions: the rest estimated at 362 s, taken in 216 s, and the ETA after the γ
-    step 1.7× too long). Runs the rule already trained at the chosen γ (on further seeds) drop out of the rest."""
+    step 1.7× too long). Runs the rule already trained at the chosen γ (on further seeds) drop out of the rest; the
+    other seeds' baselines stay in it (they train last, with their seeds)."""
     from .cache import Cache
 
     g = p.gamma
@@ -669,8 +671,8 @@ def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None 
         return e
     cache = Cache(cache_dir)
     resolved = p.with_gamma(choice["gamma"], choice["fade"], choice.get("clip"))
-    rest = [m for m in resolved.members
-            if m.lam > 0 and not (m.lam == g.lam and m.seed == g.seed) and not cache.runs.has(m.key)]
+    rest = [m for m in resolved.members if not (m.lam == g.lam and m.seed == g.seed) and m.key != g.baseline.key
+            and not cache.runs.has(m.key)]
     lands = _landing(rest, p.corpus, student_speeds(p.members[0].student.device))
     gone = e.rest_runs - len(rest)  # trained by the rule: counted in its rounds
     return replace(e, grid_s=_last(lands), grid_runs=len(rest), runs=e.runs - gone, runs_high=e.runs_high - gone,
