@@ -15,10 +15,11 @@
   distinct, the rule's later rounds (the same γ with a faded teacher, then with a clipped target) train too, within
   the plan's ``selection_budget``, and the members get the chosen fade and clip.
 * First look first: the γ step's first stack is the first seed's baseline and one candidate, and after γ the first
-  seed's runs train before the other seeds (``training.scheduling``), so there is something to compare early.
-  With the ``auto`` teacher still to build, that first look does not wait for its encoding: the baselines and the
-  candidate train first on the teacher ``auto`` builds when the encoder loses (``Plan.early``, no encoding), and
-  when ``auto`` then chooses that teacher (the same logits, bit for bit) the candidate's run is its run too.
+  seed's runs train before the other seeds (``training.scheduling``), so there is something to compare early; the
+  other seeds' baselines train last, with their seeds' λ > 0 runs. With the ``auto`` teacher still to build, that
+  first look does not wait for its encoding: the baseline and the candidate train first on the teacher ``auto``
+  builds when the encoder loses (``Plan.early``, no encoding), and when ``auto`` then chooses that teacher (the same
+  logits, bit for bit) the candidate's run is its run too.
 * Every missing member is trained by :func:`_train_missing`, the one place that calls the student trainer.
 """
 
