@@ -368,8 +368,7 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         sel, sel_cached = _runs(p.corpus, list(g.members), cache, result.teacher, progress, should_stop,
                                 first={g.baseline.key, g.first_look.key})
         fresh |= {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
-        n = len(g.members)
-        cached = not any(r.key in fresh for r in sel[:n])
+        cached = not any(r.key in fresh for r in sel)
 
         def train(members: Sequence[Member]) -> list[Run]:  # the rule's later rounds, when it reads them
             nonlocal cached
@@ -378,18 +377,26 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
             cached = cached and all(were_cached)
             return runs
 
-        result.gamma = selection.read_rule(sel[:n], g.faded, g.clipped, g.more, train, p.selection_budget)
+        result.gamma = selection.read_rule(sel, g.faded, g.clipped, g.more, train, p.selection_budget)
         done(Step(len(result.steps), g.label, cached, time.time() - t0, gamma=result.gamma))
         p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"], result.gamma["clip"])
     first = len(result.steps)
+    # after a γ step, the λ > 0 runs are handed over first: members that cannot share a stack (a baseline's encoder
+    # reads no logits; encode_logits) form stacks in that order, and the other seeds' baselines must not hold back
+    # the first seed's curve. With one stack kind (the default) the trainer's own order decides (seed, then λ).
+    order = sorted(range(len(p.members)), key=lambda i: p.members[i].lam == 0) if result.gamma else \
+        list(range(len(p.members)))
 
-    def on_member(i: int, run: Run, cached: bool, wall: float) -> None:
+    def on_member(j: int, run: Run, cached: bool, wall: float) -> None:
+        i = order[j]
         done(Step(first + i, p.members[i].label, cached and run.key not in fresh, wall, p.members[i], run,
                   trained_before=cached and run.key in fresh))
 
-    result.runs, result.cached = _runs(p.corpus, list(p.members), cache, result.teacher, progress, should_stop,
-                                       on_member)
-    result.cached = [c and r.key not in fresh for r, c in zip(result.runs, result.cached, strict=True)]
+    runs, were = _runs(p.corpus, [p.members[i] for i in order], cache, result.teacher, progress, should_stop,
+                       on_member)
+    at = {i: j for j, i in enumerate(order)}
+    result.runs = [runs[at[i]] for i in range(len(p.members))]
+    result.cached = [were[at[i]] and result.runs[i].key not in fresh for i in range(len(p.members))]
     return result
 
 

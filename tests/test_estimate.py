@@ -246,6 +246,25 @@ def test_the_rest_is_laid_out_again_once_gamma_is_chosen(demo_corpus, tmp_path, 
     assert own.total_s(e) == pytest.approx(fewer.total_s)
 
 
+def test_a_baseline_the_rules_later_rounds_would_train_is_counted_once(demo_corpus, tmp_path, monkeypatch):
+    """The γ rule's rounds on further seeds start with that seed's baseline; when the seed is the plan's own, that
+    baseline is a run of the grid's rest too: the "up to" estimate counts it once."""
+    from bat_core.config import DEFAULT_LAMBDA_GRID
+
+    monkeypatch.setattr(E, "student_speeds", lambda device="auto": E.StudentSpeeds(
+        per_cell=2e-9, per_cell_topic=1e-10, per_step=1e-3, per_word=1e-7, per_cell_target=2e-8))
+    # a clip and a fade set by the user: no faded or clipped round, so the budget reaches the further seeds
+    p = grid.plan(demo_corpus, TeacherConfig(kind="lexical"), StudentConfig(n_topics=10, epochs=20, device="cpu"),
+                  DistillConfig(clip=2.0, fade=0.5), list(DEFAULT_LAMBDA_GRID), [1, 2, 3])
+    g = p.gamma
+    later = [m for base, constant, _, _ in g.more for m in (base, *constant)][:p.selection_budget - len(g.members)]
+    base2 = next(m.key for m in p.members if (m.lam, m.seed) == (0.0, 2))
+    assert later[0].key == base2 and len(later) == 5
+    e = E.estimate(p, tmp_path)
+    assert e.runs == len(p.members) + len(g.members) - 2  # less the first seed's baseline and chosen candidate
+    assert e.runs_high - e.runs == len(later) - 1  # seed 2's baseline: in the rest, not again in the rule's rounds
+
+
 def test_a_clipped_target_on_short_documents_costs_no_dense_target(monkeypatch):
     """The trainer hands a target to the loss as sparse rows when a clip keeps at most SPARSE_TARGET_SHARE of the
     vocabulary; the estimate charges the dense target's cost only to the members that read one."""

@@ -261,7 +261,7 @@ def test_a_running_grid_in_one_line_and_what_the_pages_show_meanwhile(demo_corpu
     first_round = {m.key for m in p.gamma.members}
     # the other seeds' baselines train last, with their seeds' λ curves: once the first round is in, γ is chosen
     # from it, or the rule goes on to its later rounds
-    assert w.line(first_round, True).startswith("Training: the γ step: more candidates (no γ kept")
+    assert w.line(first_round, True).startswith("Training: the γ step: γ is chosen on dev data from the first round")
 
     w.choose({"gamma": 0.1, "fade": 0.0})  # the job's γ step chose γ = 0.1
     assert not w.gamma_pending and not w.provisional(look.key)

@@ -204,12 +204,13 @@ def test_a_job_waiting_for_another_teacher_build_can_be_cancelled(demo_corpus, t
     assert grid.get_teacher(demo_corpus, tcfg, tmp_path) == "built"  # the lock was released
 
 
-def _first_look_runs(cache_dir, how: str, tiny_bert_dir, monkeypatch, seeds=(1,), calls=None):  # noqa: ANN001, ANN202
+def _first_look_runs(cache_dir, how: str, tiny_bert_dir, monkeypatch, seeds=(1,), calls=None,  # noqa: ANN001, ANN202
+                     distill=None):
     """Execute a plan of λ 0 and 0.5 on ``seeds`` with the auto teacher (the tiny BERT) in ``cache_dir``: ``how`` =
     "lexical" (auto offered only the shared-word neighbours, so it chooses them), "refused" (the same, with the early
     look's logits taken as different from auto's) or "own" (auto's own choice). Returns the plan, the result, the
-    teacher kinds built in order and the (λ, γ) of every member trained; ``calls`` (a list) gets the (λ, seed) of
-    the members of each call to the trainer, in order."""
+    teacher kinds built in order and the (λ, γ) of every member trained; ``calls`` (a list) gets the members of each
+    call to the trainer, as handed over; ``distill``: the plan's DistillConfig (default: the defaults)."""
     from teacher_fixtures import make_topic_corpus
 
     from bat_core import grid
@@ -219,8 +220,8 @@ def _first_look_runs(cache_dir, how: str, tiny_bert_dir, monkeypatch, seeds=(1,)
 
     corpus = make_topic_corpus()
     tcfg = TeacherConfig(model=str(tiny_bert_dir), max_length=64, device="cpu")
-    p = grid.plan(corpus, tcfg, StudentConfig(n_topics=3, epochs=3, device="cpu"), DistillConfig(), [0.0, 0.5],
-                  list(seeds))
+    p = grid.plan(corpus, tcfg, StudentConfig(n_topics=3, epochs=3, device="cpu"), distill or DistillConfig(),
+                  [0.0, 0.5], list(seeds))
     built, real = [], build.build_teacher
     monkeypatch.setattr(build, "build_teacher", lambda c, cfg, *a, **k: built.append(cfg.kind) or real(c, cfg, *a, **k))
     if how in ("lexical", "refused"):
@@ -233,23 +234,31 @@ def _first_look_runs(cache_dir, how: str, tiny_bert_dir, monkeypatch, seeds=(1,)
     real_fit = train.fit_students
     monkeypatch.setattr(train, "fit_students", lambda c, members, *a, **k: trained.extend(
         (m[1].lam, m[1].background_correction) for m in members) or (calls if calls is not None else []).append(
-        [(m[1].lam, m[0].seed) for m in members]) or real_fit(c, members, *a, **k))
+        list(members)) or real_fit(c, members, *a, **k))
     res = grid.execute(p, cache_dir)
     monkeypatch.undo()
     return p, res, built, trained
 
 
-def test_the_other_seeds_baselines_train_last_with_their_seeds(tmp_path, tiny_bert_dir, monkeypatch):
+@pytest.mark.parametrize("encode", ["off", "raw"])
+def test_the_other_seeds_baselines_train_last_with_their_seeds(tmp_path, tiny_bert_dir, monkeypatch, encode):
     """The early look trains the first seed's pair alone and the γ step its candidates alone: the other seeds'
     baselines train with the grid's rest (their seeds' λ > 0 runs), after γ is chosen, so that they hold back neither
-    the teacher, nor γ, nor the first seed's curve. Every run still trains once."""
+    the teacher, nor γ, nor the first seed's curve; where they cannot share the λ > 0 runs' stack (the students
+    read teacher logits, a baseline never does) their stack starts after those. Every run trains once, and the
+    result lists the runs in the plan's order."""
     calls: list = []
-    p, res, _, _ = _first_look_runs(tmp_path, "lexical", tiny_bert_dir, monkeypatch, seeds=(1, 2), calls=calls)
-    early, gamma_step, rest = calls
+    p, res, _, _ = _first_look_runs(tmp_path, "lexical", tiny_bert_dir, monkeypatch, seeds=(1, 2), calls=calls,
+                                    distill=DistillConfig(encode_logits=encode))
+    early, gamma_step, rest = ([(d.lam, c.seed) for c, d in call] for call in calls)
     assert sorted(early) == [(0.0, 1), (0.5, 1)]  # the first look: the first seed's baseline and candidate
     assert {seed for _, seed in gamma_step} == {1} and (0.0, 2) not in gamma_step
     assert sorted(rest) == [(0.0, 2), (0.5, 2)]  # seed 2: its baseline with its λ > 0 run
+    if encode == "raw":  # two kinds of stack: the λ > 0 one starts first (with "off" one kind, seed then λ)
+        jobs = scheduling.stacks(calls[2], p.corpus, 2)
+        assert [calls[2][i][1].lam for idx, _ in jobs for i in idx] == [0.5, 0.0]
     assert len(res.runs) == 4 and not any(res.cached)
+    assert [(r.lam, r.seed) for r in res.runs] == [(m.lam, m.seed) for m in res.plan.members]
 
 
 def test_the_first_look_trains_before_the_auto_teacher_and_is_its_run(tmp_path, tiny_bert_dir, monkeypatch):

@@ -128,7 +128,8 @@ class GridWatch:
                 return (f"the γ step on seed {g.seed}: {len(rest)} more candidate{'s' if len(rest) > 1 else ''} "
                         f"(γ = {_values([float(m.distill.background_correction or 0) for m in rest])}), then γ is "
                         "chosen on dev data")
-            return "the γ step: more candidates (no γ kept the topics distinct on the first round)"
+            return ("the γ step: γ is chosen on dev data from the first round, or more candidates train if no γ "
+                    "kept the topics distinct")
         missing = [m for m in self.resolved.members if m.key not in present]
         if not missing:
             return "finishing"

@@ -636,11 +636,13 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     later_runs = [*g.faded, *g.clipped]
     for base, constant, faded, clipped in g.more:
         later_runs += [base, *constant, *faded, *clipped]
-    later = todo(later_runs)[:max(0, p.selection_budget - len(g.members))]
-    # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed), and the
-    # other seeds' baselines (grid.execute trains them last, with their seeds)
+    # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed), then the
+    # other seeds' baselines (grid.execute hands them over last)
     rest = [*(m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)),
             *(m for m in todo(fixed) if m.key not in first_keys)]
+    # the later rounds on further seeds train those seeds' baselines when the plan holds them: counted in the rest
+    in_rest = {m.key for m in rest}
+    later = [m for m in todo(later_runs)[:max(0, p.selection_budget - len(g.members))] if m.key not in in_rest]
     # the early look trains its candidate once more when auto chooses another teacher; adopted otherwise (no cost)
     lands = _landing(rest, corpus, speeds)
     return Estimate(teacher_s, selection_s, selection_s + time_of(later), _last(lands), len(first) + len(rest),
@@ -671,8 +673,8 @@ def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None 
         return e
     cache = Cache(cache_dir)
     resolved = p.with_gamma(choice["gamma"], choice["fade"], choice.get("clip"))
-    rest = [m for m in resolved.members if not (m.lam == g.lam and m.seed == g.seed) and m.key != g.baseline.key
-            and not cache.runs.has(m.key)]
+    rest = sorted((m for m in resolved.members if not (m.lam == g.lam and m.seed == g.seed)
+                   and m.key != g.baseline.key and not cache.runs.has(m.key)), key=lambda m: m.lam == 0)
     lands = _landing(rest, p.corpus, student_speeds(p.members[0].student.device))
     gone = e.rest_runs - len(rest)  # trained by the rule: counted in its rounds
     return replace(e, grid_s=_last(lands), grid_runs=len(rest), runs=e.runs - gone, runs_high=e.runs_high - gone,
