@@ -364,7 +364,7 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         # the γ runs alone: the plan's other baselines do not depend on γ, but they train last, with their seed's
         # λ > 0 runs (a seed's whole curve in one stack). Trained ahead (before the teacher, or with the γ runs) they
         # were 1-member stacks, the dearest per run, and held back the teacher, γ and the first seed's curve: the
-        # demo's curve came 5-10 s later and the whole job no sooner (docs/results.md, section 11)
+        # demo's curve came 4-7 s later and the whole job 1-6 s later (docs/results.md, section 11)
         sel, sel_cached = _runs(p.corpus, list(g.members), cache, result.teacher, progress, should_stop,
                                 first={g.baseline.key, g.first_look.key})
         fresh |= {r.key for r, c in zip(sel, sel_cached, strict=True) if not c}
