@@ -57,7 +57,7 @@ from .evaluation.stats import by_lambda, mean_std, paired_differences, summarize
 from .runs.store import Run, run_key
 from .teachers.choice import median_length, teacher_name, without_encoder
 from .teachers.store import TeacherLogits
-from .training import selection
+from .training import scheduling, selection
 from .training.cache import Cache, teacher_key
 from .training.selection import CLIP, FADE, GAMMA_GRID, GAMMA_SEEDS, selection_lambda
 
@@ -381,11 +381,8 @@ def execute(p: Plan, cache_dir: Path | None = None, progress: Progress | None = 
         done(Step(len(result.steps), g.label, cached, time.time() - t0, gamma=result.gamma))
         p = result.plan = p.with_gamma(result.gamma["gamma"], result.gamma["fade"], result.gamma["clip"])
     first = len(result.steps)
-    # after a γ step, the λ > 0 runs are handed over first: members that cannot share a stack (a baseline's encoder
-    # reads no logits; encode_logits) form stacks in that order, and the other seeds' baselines must not hold back
-    # the first seed's curve. With one stack kind (the default) the trainer's own order decides (seed, then λ).
-    order = sorted(range(len(p.members)), key=lambda i: p.members[i].lam == 0) if result.gamma else \
-        list(range(len(p.members)))
+    # after a γ step, the other seeds' baselines must not hold back the first seed's curve
+    order = scheduling.distilled_first([m.lam for m in p.members]) if result.gamma else list(range(len(p.members)))
 
     def on_member(j: int, run: Run, cached: bool, wall: float) -> None:
         i = order[j]

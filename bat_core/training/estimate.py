@@ -636,10 +636,11 @@ def estimate(p: Plan, cache_dir: Path | None = None) -> Estimate:
     later_runs = [*g.faded, *g.clipped]
     for base, constant, faded, clipped in g.more:
         later_runs += [base, *constant, *faded, *clipped]
-    # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed), then the
-    # other seeds' baselines (grid.execute hands them over last)
-    rest = [*(m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and m.seed == g.seed)),
-            *(m for m in todo(fixed) if m.key not in first_keys)]
+    # after γ: the λ > 0 runs, less the one the γ step trained already (the chosen candidate, first seed), and the
+    # other seeds' baselines, in the order grid.execute hands them over
+    rest = _distilled_first([*(m for m in p.members if m.distill.gamma_pending and not (m.lam == g.lam and
+                                                                                      m.seed == g.seed)),
+                             *(m for m in todo(fixed) if m.key not in first_keys)])
     # the later rounds on further seeds train those seeds' baselines when the plan holds them: counted in the rest
     in_rest = {m.key for m in rest}
     later = [m for m in todo(later_runs)[:max(0, p.selection_budget - len(g.members))] if m.key not in in_rest]
@@ -654,6 +655,11 @@ def _landing(ms: Sequence[Member], corpus: Corpus, speeds: StudentSpeeds) -> tup
     """(λ, seed, seconds) at which each of ``ms`` lands (:func:`landing_times`), as ``Estimate.landing`` holds them."""
     times = landing_times([(m.student, m.distill) for m in ms], corpus, speeds)
     return tuple((float(m.lam), int(m.seed), t) for m, t in zip(ms, times, strict=True))
+
+
+def _distilled_first(ms: Sequence[Member]) -> list[Member]:
+    """``ms`` in the order the grid hands the rest to the trainer after γ (``scheduling.distilled_first``)."""
+    return [ms[i] for i in scheduling.distilled_first([m.lam for m in ms])]
 
 
 def _last(lands: tuple[tuple[float, int, float], ...]) -> float:
@@ -673,8 +679,8 @@ def regrid(e: Estimate, p: Plan, choice: dict[str, Any], cache_dir: Path | None 
         return e
     cache = Cache(cache_dir)
     resolved = p.with_gamma(choice["gamma"], choice["fade"], choice.get("clip"))
-    rest = sorted((m for m in resolved.members if not (m.lam == g.lam and m.seed == g.seed)
-                   and m.key != g.baseline.key and not cache.runs.has(m.key)), key=lambda m: m.lam == 0)
+    rest = _distilled_first([m for m in resolved.members if not (m.lam == g.lam and m.seed == g.seed)
+                             and m.key != g.baseline.key and not cache.runs.has(m.key)])
     lands = _landing(rest, p.corpus, student_speeds(p.members[0].student.device))
     gone = e.rest_runs - len(rest)  # trained by the rule: counted in its rounds
     return replace(e, grid_s=_last(lands), grid_runs=len(rest), runs=e.runs - gone, runs_high=e.runs_high - gone,

@@ -59,6 +59,15 @@ def stacks(members: Sequence[Member], corpus: Corpus, workers: int, first: Seque
     return jobs
 
 
+def distilled_first(lams: Sequence[float]) -> list[int]:
+    """The order in which the grid hands its rest to the trainer after a γ step (indices into ``lams``): the λ > 0
+    members first, then the baselines, each in its given order. With one kind of stack (the default) :func:`stacks`
+    orders the members itself (seed, then λ) and this changes nothing; where a baseline cannot share the distilled
+    members' stack (they read teacher logits in the encoder, ``encode_logits``), its stack would otherwise start first
+    and hold back the first seed's curve. The estimate lays the rest out in the same order."""
+    return sorted(range(len(lams)), key=lambda i: lams[i] == 0)
+
+
 def run(jobs: list[Job], train: Callable[[Job], None], workers: int, vocab_size: int) -> None:
     """Train every stack with ``train``: the CPU stacks side by side when there are several, the others alone."""
     cpu = [j for j in jobs if j[1].type == "cpu"]
