@@ -11,8 +11,18 @@ import streamlit as st
 
 from ui import perf, sidebar, state
 
+CORPUS = st.Page("views/corpus.py", title="Corpus", url_path="corpus")
+
+
+def _root() -> None:
+    """The app's root URL opens the Corpus page under its own address. Streamlit serves its default page at the root
+    only, so with Corpus as the default page a deep link to /corpus showed "Page not found"."""
+    st.switch_page(CORPUS)
+
+
 PAGES = [
-    st.Page("views/corpus.py", title="Corpus", url_path="corpus", default=True),
+    st.Page(_root, title="BAT Explorer", url_path="start", default=True, visibility="hidden"),
+    CORPUS,
     st.Page("views/train.py", title="Train", url_path="train"),
     st.Page("views/compare.py", title="Compare", url_path="compare"),
     st.Page("views/ldavis.py", title="pyLDAvis", url_path="ldavis"),

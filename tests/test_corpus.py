@@ -13,7 +13,7 @@ from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
 from bat_core.data.cleaning import remove_boilerplate
 from bat_core.data.corpus import build_corpus, load_corpus
-from bat_core.data.readers import parse_bytes, read_documents
+from bat_core.data.readers import parse_bytes, parse_table, read_documents
 
 DOCS = [
     "The spacecraft reached orbit around Mars after a long journey through space.",
@@ -59,6 +59,11 @@ def test_csv_autodetects_text_column_and_override():
     assert parse_bytes("c.csv", rows.encode(), text_column="title")[0] == "t0"
     tsv = "label\tsentence\n" + "\n".join(f"x\t{d}" for d in DOCS)
     assert parse_bytes("c.tsv", tsv.encode()) == DOCS
+    # the same documents, and the column they came from (the Corpus page says which it read)
+    assert parse_table("c.csv", rows.encode()) == (DOCS, "body")
+    assert parse_table("c.csv", rows.encode(), text_column="title")[1] == "title"
+    with pytest.raises(BatError, match="not a table"):
+        parse_table("c.txt", b"one\ntwo\n")
 
 
 def test_a_text_column_for_a_source_without_columns_is_an_error(tmp_path):
@@ -200,6 +205,23 @@ def test_missing_path_and_empty_corpus(tmp_path):
         load_corpus(tmp_path / "empty.txt")
     with pytest.raises(BatError, match="column 'nope'"):
         parse_bytes("c.csv", b"text\nhello world\n", text_column="nope")
+
+
+def test_too_little_left_says_where_the_documents_went():
+    """The error names what cleaning took, where the cause usually is: a file of one repeated line said "only 1
+    non-empty distinct documents", and documents sharing their sentences blamed stop words or min_df."""
+    with pytest.raises(BatError, match=r"only 1 distinct non-empty document left.*Of 100 documents read: 99 copies"):
+        build_corpus(["the same line about cats and dogs"] * 100)
+    shared = [f"Coffee with hot milk and sugar is a drink people enjoy, number {i}" for i in range(40)]
+    with pytest.raises(BatError, match=r"boilerplate removal took [\d,]+ words from 40 documents.*turn it off"):
+        build_corpus(shared)
+
+
+def test_json_errors_say_where():
+    with pytest.raises(BatError, match=r"Unterminated string starting at: line 1, column 11"):
+        parse_bytes("c.json", b'[{"text": "oops')
+    with pytest.raises(BatError, match=r"could not find a text column.*Text column on the app's Corpus page"):
+        parse_bytes("c.csv", b"id,num\n1,2\n3,4\n")
 
 
 def test_non_english_or_numeric_text_has_no_vocabulary():

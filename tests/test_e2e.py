@@ -145,6 +145,7 @@ def test_new_user_path(server):
         t0 = time.time()
         page.get_by_role("button", name="Train", exact=True).click()
         wait_idle(page)
+        expect(page.get_by_role("button", name="Train", exact=True)).to_be_disabled()  # no second press meanwhile
 
         # 2b. Compare while the job runs: it says what is training and fills in by itself (no reload, no click): the
         # first look (provisional while γ is chosen), then the chosen γ's runs; λ = 1 lands last, at the job's end
@@ -275,4 +276,10 @@ def test_deep_link_first_request_on_a_fresh_server(tmp_path):
         wait_idle(page)
         expect(page.get_by_text("In use: you can go straight to training", exact=False)).to_be_visible()
         no_exception(page)
+        for path in ("/corpus", ""):  # the Corpus page by its own address, and the root, which opens it
+            page.goto(url + path)
+            wait_idle(page)
+            expect(page.get_by_role("heading", name="Corpus", exact=True)).to_be_visible()
+            expect(page.get_by_text("Page not found")).to_have_count(0)
+            assert page.url.rstrip("/").endswith("/corpus"), page.url
     assert blocked == [], f"requests left 127.0.0.1: {blocked}"

@@ -140,9 +140,9 @@ def downstream(fruns: list[Run], corpus: Corpus, lam: float) -> None:
     scores, why = cc.downstream(cc.family_sig(fruns), corpus.hash, source, corpus, fruns, labels) if labels else \
         ([], source)
     if not scores:
+        offered = ", ".join(n for n in LABELLED if n in state.BUILTIN)  # those the Corpus page lists
         st.info(f"No downstream check for this corpus: {why}. It needs a category per document: pick a labelled "
-                f"built-in corpus ({', '.join(LABELLED)}) on the Corpus page, or upload a table and choose its label "
-                "column.")
+                f"built-in corpus ({offered}) on the Corpus page, or upload a table and choose its label column.")
         return
     rows = tuple((s["lam"], s["seed"], s["accuracy"], s["macro_f1"]) for s in scores)
     st.caption(f"Are distilled topics more useful as document features? Labels: {source}. θ of each run's "

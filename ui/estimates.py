@@ -121,16 +121,23 @@ class Clock(est_mod.Tally):
         """Estimated seconds of work done, against this job's estimate by default."""
         return super().done_s(self.estimate if e is None else e)
 
-    def line(self, elapsed: float, step_text: str = "") -> str:
-        """"Step 3 of 9 · 12 s so far · 2 of about 8 runs trained · about 40 s left (estimated 52 s in all)"."""
+    def line(self, elapsed: float, step_text: str = "", runs: bool = True, at_least: float | None = None) -> str:
+        """"Step 3 of 9 · 12 s so far · 2 of about 8 runs trained · about 40 s left (estimated 52 s in all)".
+        ``runs=False`` leaves the count of runs out, for a panel whose own line counts the runs in the cache: the two
+        counts differ when runs prepared in the background or cached meanwhile land, and side by side they read as a
+        contradiction ("0 of about 8 runs trained" above "2 of 8 runs done"). ``at_least``: seconds the stack in
+        flight still needs at its own pace (``Job.stage_left``); the ETA is never below it."""
         parts = [step_text] if step_text else []
         parts.append(f"{duration(elapsed)} so far")
         e = self.estimate
         if e is None:
             return " · ".join(parts)
-        parts.append(f"{self.runs_done(e)} of about {self.runs_total(e)} runs trained")
+        if runs:
+            parts.append(f"{self.runs_done(e)} of about {self.runs_total(e)} runs trained")
         left = self.left_s(e, elapsed)
-        if self.done_s() > 0:
+        if at_least is not None and at_least > left:
+            parts.append(f"about {duration(at_least)} left at least (the stack in training, at its pace so far)")
+        elif self.done_s() > 0:
             parts.append(f"about {duration(left)} left (rescaled by how fast the finished part went)")
         else:
             parts.append(f"about {duration(left)} left (estimated {duration(self.total_s(e))} in all)")

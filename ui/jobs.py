@@ -38,6 +38,8 @@ class Job:
     clock: Any = None  # a training's time estimate and the runs it trained so far (ui.estimates.Clock)
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    # per stage, when its first epoch was reported and the last epoch reported: the in-flight stack's own pace
+    _stages: dict[str, tuple[float, int]] = field(default_factory=dict, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -45,6 +47,10 @@ class Job:
     def progress(self, ev: ProgressEvent) -> None:
         with self._lock:
             self.event = ev
+            t0, last = self._stages.get(ev.stage, (0.0, 0))
+            if ev.done <= last or not t0:  # a stage's first event, or a later stack under the same name
+                t0 = time.time()
+            self._stages[ev.stage] = (t0, ev.done)
             d = ev.metrics.get("dev_npmi")
             if isinstance(d, (int, float)) and d > self.best.get(ev.stage, float("-inf")):
                 self.best[ev.stage] = float(d)
@@ -62,6 +68,19 @@ class Job:
                 self.notes.append(note)
             self.step += 1
             self.event = None
+
+    def stage_left(self) -> float | None:
+        """Seconds the stage now reporting still needs at its own pace so far (its epochs since its first report),
+        or None before it has a pace. A floor for the ETA: an estimate that priced the stack too cheap (a busier
+        machine, settings far from the calibration's) would otherwise count down to "1 s left" while the stack
+        still has minutes to go, since the estimate is only corrected when a stack lands."""
+        ev = self.event
+        if ev is None or not self.running:
+            return None
+        t0, _ = self._stages.get(ev.stage, (0.0, 0))
+        if not t0 or ev.done < 3 or ev.done >= ev.total:
+            return None
+        return (time.time() - t0) / (ev.done - 1) * (ev.total - ev.done)
 
     @property
     def running(self) -> bool:

@@ -13,6 +13,7 @@ from ui.estimates import Clock, duration
 from ui.jobs import Job, manager
 from ui.live import GridWatch
 from ui.prebuild import Prebuild
+from ui.text import md_escape
 
 # How often the panels refresh while a job runs. Every refresh is a script run on the server and a re-render in the
 # browser, and both share the cores with the training: with the panel every 1 s and the sidebar every 2 s, headless
@@ -109,17 +110,20 @@ def job_panel(job: Job, key: str, follow: bool = False) -> None:
         if _rerun_once_when_done(job, key):
             return
         present = _rerun_when_runs_land(job, seen) if follow else None
-        with st.status(f"{job.label} · {job.elapsed:,.0f} s", expanded=True, state="running"):
-            n = len(job.steps)
-            st.progress(job.fraction, text=f"Step {min(job.step + 1, n)} of {n}")
-            if isinstance(job.clock, Clock):  # elapsed, runs trained, and an ETA recomputed as runs land
-                st.caption(job.clock.line(job.elapsed))
-            if follow and (line := live_line(job, present)):  # pages that follow a job say it here
-                st.markdown(line)
-            if job.event is not None:
-                st.markdown(_event_line(job, job.event))
-            for note in job.notes[-6:]:
-                st.caption("✓ " + note)
+        # Written through the container's methods, not `with`: leaving a status's `with` block marks it complete
+        # (a ✓ in its header), which would tell the user a running job had finished.
+        box = st.status(f"{job.label} · {job.elapsed:,.0f} s", expanded=True, state="running")
+        n = len(job.steps)
+        box.progress(job.fraction, text=f"Step {min(job.step + 1, n)} of {n}")
+        line = live_line(job, present) if follow else ""  # pages that follow a job say what trains, runs done
+        if isinstance(job.clock, Clock):  # elapsed, runs trained (unless the line counts them), an ETA as runs land
+            box.caption(job.clock.line(job.elapsed, runs=not line, at_least=job.stage_left()))
+        if line:
+            box.markdown(line)
+        if job.event is not None:
+            box.markdown(_event_line(job, job.event))
+        for note in job.notes[-6:]:
+            box.caption("✓ " + note)
         if job.cancelling:
             st.button("Cancelling…", disabled=True, key=f"{key}_cancel_wait")
         elif st.button("Cancel", key=f"{key}_cancel"):
@@ -184,9 +188,16 @@ def prepared_look(build: Prebuild) -> None:
     _line()
 
 
-def job_outcome(job: Job | None) -> None:
-    """What happened to the last job: nothing while it runs; success, cancel or error (with the engine's words)."""
+def job_outcome(job: Job | None, corpus: Corpus) -> None:
+    """What happened to the last job: nothing while it runs; success, cancel or error (with the engine's words).
+    A job of another corpus gets one line: its scores next to this corpus's runs would read as this corpus's."""
     if job is None or job.running:
+        return
+    if job.corpus_hash != corpus.hash:
+        how = {"done": f"finished in {job.elapsed:,.1f} s",
+               "cancelled": f"cancelled after {job.elapsed:,.1f} s"}.get(job.state, "failed")
+        st.caption(f"{md_escape(job.label)}: {how}. It trained another corpus: load that corpus on the Corpus page "
+                   "to see its runs.")
         return
     if job.state == "done":
         shown = job.notes if len(job.notes) <= 8 else [*job.notes[:2], f"… {len(job.notes) - 7} more", *job.notes[-5:]]

@@ -38,7 +38,7 @@ if not fams:
     if job is not None and job.running:
         progress.job_panel(job, "cmp_panel")
     else:
-        progress.job_outcome(job)
+        progress.job_outcome(job, corpus)
     ahead_build = prebuild.status(corpus, default_teacher())
     if watch is not None:
         st.info("Nothing to compare yet: the aligned topics show here as soon as the baseline and a first BAT run "
@@ -144,7 +144,7 @@ with st.expander("Train another λ with these settings", expanded=from_here):
                 st.error(str(e))
         if tcfg is None:
             st.caption("The teacher settings of these runs are unknown; train from the Train page instead.")
-        progress.job_outcome(job)
+        progress.job_outcome(job, corpus)
 
 # ----------------------------------------------------------------------------------------------- alignment
 # everything below is looked up per run key (ui.compare_cache): moving the slider to a trained λ computes nothing twice

@@ -6,7 +6,7 @@ import streamlit as st
 
 from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
-from bat_core.data.readers import parse_bytes, parse_labelled, tabular_columns
+from bat_core.data.readers import parse_bytes, parse_labelled, parse_table, tabular_columns
 from bat_core.explore import plots
 from ui import reference, state
 from ui.text import md_escape
@@ -66,8 +66,11 @@ with right:
         if st.button("Use this file", key="load_upload", type="primary"):
             try:
                 with st.spinner(f"Reading {up.name}…"):
+                    used = None  # the text column read, said below: a column found, not named, may be wrong
                     if label_column is not None:
                         docs, labels = parse_labelled(up.name, data, text_column, label_column)
+                    elif cols:
+                        (docs, used), labels = parse_table(up.name, data, text_column), None
                     else:
                         docs, labels = parse_bytes(up.name, data, text_column), None
                     new = state.build(docs, cfg, name=up.name.rsplit(".", 1)[0] or "upload")
@@ -82,7 +85,8 @@ with right:
                                            "labels": labels})
                 labels_found, why = state.corpus_labels(new) if label_column is not None else ([], "")
                 # labels that cannot be classified: said now, not on Compare after training
-                state.tell_after_rerun(f"Loaded {up.name}: {new.n_docs:,} documents.",
+                col = f" (text from the column {used!r})" if used is not None and text_column is None else ""
+                state.tell_after_rerun(f"Loaded {up.name}: {new.n_docs:,} documents{col}.",
                                        None if labels_found is not None else
                                        f"The label column gives no downstream check: {why}")
                 st.rerun()

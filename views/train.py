@@ -9,6 +9,7 @@ from bat_core.explore.families import families, run_label
 from bat_core.explore.wording import neighbour_options, plan_details, plan_sentence
 from bat_core.grid import seed_list
 from bat_core.teachers.choice import median_length, short_documents_hint
+from bat_core.training.trainer import check_trainable
 from ui import keys, picks, prebuild, progress, runs, state, training
 from ui.defaults import (
     GAMMA_OPTIONS,
@@ -23,6 +24,7 @@ from ui.defaults import (
     teacher_start,
 )
 from ui.exports import export_buttons
+from ui.live import GridWatch
 from ui.sidebar import device_name
 from ui.text import md_escape
 
@@ -91,7 +93,9 @@ with scol:
     temp = c3.number_input("Temperature T", 0.1, 20.0, d["temperature"], 0.5, key="s_temp", persist_state=PERSIST,
                            help="Softens the teacher's and the student's word distributions in the KD loss")
     clip = c4.number_input("Logit clipping c", 0.0, 1000.0, d["clip"], 1.0, key="s_clip", persist_state=PERSIST,
-                           help="Keep ≈ c × (word types in the document) teacher logits; 0 = no clipping")
+                           help="Keep ≈ c × (word types in the document) teacher logits; 0 = no clipping. With "
+                                "γ on auto, the rule may still choose a clipped target (c = 2) when no unclipped "
+                                "candidate keeps the topics distinct; the Compare page says when it did")
     c5, c6 = st.columns(2)
     n_seeds = c5.number_input("Seeds", 1, 10, d["n_seeds"], key="s_seeds", persist_state=PERSIST,
                               help="Each λ is trained with the same n seeds as `bat fit --seeds n`; 3–5 give a "
@@ -108,8 +112,9 @@ with scol:
                               "shares, which otherwise crowd into many topics. auto trains the first seed at a few γ "
                               "and keeps the best dev NPMI among those that keep topic uniqueness (within 0.025 of "
                               "the baseline on that seed, room for the other seeds' spread); if none does, it tries "
-                              "the same γ with the teacher's weight fading towards 0 over the training, then on up "
-                              "to 3 seeds, averaged")
+                              "the same γ with the teacher's weight fading towards 0 over the training (long "
+                              "documents only), then with the teacher's target clipped to c = 2 (whatever c says "
+                              "above), then on up to 3 seeds, averaged")
 
 # ---------------------------------------------------------------------------------------------- validate
 lambdas, errors = training.lambda_grid(lams)
@@ -118,6 +123,7 @@ try:
     tcfg = teacher_config(model, mode, head, kind, max_len, t_epochs, d["teacher_head_epochs"])
     scfg = StudentConfig(n_topics=int(k), epochs=int(epochs), student=student)
     dcfg = DistillConfig(temperature=float(temp), clip=float(clip) or None, background_correction=gamma)
+    check_trainable(corpus, scfg)  # K against this corpus: said now, not after Train is pressed
 except BatError as e:
     errors.append(str(e))
 else:
@@ -132,6 +138,14 @@ for e in errors:
     st.error(e)
 
 seeds = seed_list(int(n_seeds))
+if busy and job is not None and job.corpus_hash == corpus.hash and isinstance(job.watch, GridWatch):
+    # the form may not show the running job's settings (a reloaded page starts from the defaults): say what runs
+    jp = job.watch.plan
+    first = jp.members[0].student
+    now = plan_sentence(sorted({m.lam for m in jp.members}), list(dict.fromkeys(m.seed for m in jp.members)),
+                        jp.gamma is not None)
+    st.markdown(f"**Training now:** {now} K = {first.n_topics}, {first.epochs} epochs. The settings above are for "
+                "the next training, once this one ends.")
 st.markdown(f"**Plan:** {plan_sentence(lambdas, seeds, gamma is None)}")
 with st.expander("The whole plan"):
     details = plan_details(lambdas, seeds, gamma is None, teacher, cached)
@@ -146,15 +160,16 @@ if busy and job is not None and job.corpus_hash != corpus.hash:
 if clicked and not errors:
     try:
         job = training.start_training(corpus, tcfg, scfg, dcfg, lambdas, seeds, label=f"Training on {corpus.name}")
-        busy = True
     except BatError as e:
         st.error(str(e))
+    else:  # draw the page again as it is while a job runs: Train disabled, no estimate of settings not training
+        st.rerun()
 
 watch = progress.live_watch(job, corpus)
 if job is not None and job.running:
     progress.job_panel(job, "train_panel", follow=watch is not None)  # the runs below fill in as they land
 else:
-    progress.job_outcome(job)
+    progress.job_outcome(job, corpus)
     if job is not None and job.state == "done" and job.corpus_hash == corpus.hash:
         st.page_link("views/compare.py", label="Open the comparison: baseline vs BAT →")
 

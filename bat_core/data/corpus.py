@@ -85,6 +85,22 @@ def hash_texts(h: Any, docs: list[str]) -> None:  # h: a hashlib object
         h.update(hashlib.sha1(d.encode("utf-8", "surrogatepass")).digest())
 
 
+def _where_they_went(stats: dict) -> str:
+    """What cleaning took from the documents read, for an error that says too little is left: the cause is often
+    there (a file of one repeated line, documents that share their passages), not in the setting the error names."""
+    parts = []
+    if stats.get("empty_dropped"):
+        parts.append(f"{stats['empty_dropped']:,} empty")
+    if stats.get("duplicates_dropped"):
+        parts.append(f"{stats['duplicates_dropped']:,} copies of another document")
+    if stats.get("boilerplate_words_removed"):
+        parts.append(f"boilerplate removal took {stats['boilerplate_words_removed']:,} words from "
+                     f"{stats['boilerplate_docs_touched']:,} documents (lines and 8-word runs found in at least "
+                     f"{stats['boilerplate_threshold_docs']:,} documents; turn it off if your documents share "
+                     "passages on purpose)")
+    return f" Of {stats['documents_read']:,} documents read: {'; '.join(parts)}." if parts else ""
+
+
 def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "corpus",
                  progress: Progress | None = None) -> Corpus:
     """Clean, vectorise and split raw documents. The vocabulary is fitted on the training split only."""
@@ -106,8 +122,9 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
     docs = drop_duplicates(docs)
     stats["duplicates_dropped"] = dropped + n_cleaned - len(docs)
     if len(docs) < MIN_DOCS:
-        raise BatError(f"only {len(docs)} non-empty distinct documents; a topic model needs at least {MIN_DOCS} "
-                       "(a .txt file holds one document per line; a .csv/.jsonl/.json one per row)")
+        raise BatError(f"only {len(docs)} distinct non-empty document{'s' if len(docs) != 1 else ''} left; a topic "
+                       f"model needs at least {MIN_DOCS} (a .txt file holds one document per line; a "
+                       ".csv/.jsonl/.json one per row)." + _where_they_went(stats))
     report(progress, "corpus", 1, 3, "vectorising")
     splits = _split_indices(len(docs), cfg)
     vec = make_vectorizer(cfg)
@@ -119,10 +136,11 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
         hint = _unspaced_hint(train_docs)
         if "empty vocabulary" in msg:
             raise BatError("no words are left after preprocessing (stop words, tokens of at least "
-                           f"{cfg.min_token_len} letters); is this English prose?" + hint) from None
+                           f"{cfg.min_token_len} letters); is this English prose?" + _where_they_went(stats) + hint
+                           ) from None
         if "max_df corresponds to" in msg or "min_df" in msg:
             raise BatError(f"min_df={cfg.min_df} and max_df={cfg.max_df} leave no words for {len(train_docs)} training "
-                           "documents; lower min_df or raise max_df" + hint) from None
+                           "documents; lower min_df or raise max_df." + _where_they_went(stats) + hint) from None
         raise BatError(f"could not build a vocabulary: {msg}") from None
     vocab = list(vec.get_feature_names_out())
     counts = sp.csr_matrix(vec.transform(docs), dtype=np.float32)

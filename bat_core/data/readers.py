@@ -19,7 +19,17 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..base.errors import BatError
-from .tables import csv_records, json_column, json_records, jsonl_records, lines, listed, record_text, sniff_delimiter
+from .tables import (
+    NAME_THE_COLUMN,
+    csv_records,
+    json_column,
+    json_records,
+    jsonl_records,
+    lines,
+    listed,
+    record_text,
+    sniff_delimiter,
+)
 
 MAX_ZIP_MEMBERS = 200_000
 MAX_ZIP_BYTES = 2 * 1024**3  # refuse zip bombs: at most 2 GiB of text once unpacked
@@ -102,14 +112,26 @@ def _parse_bytes(name: str, data: bytes, text_column: str | None) -> list[str]:
     if suffix not in (".txt", ".text", ".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".cor", ""):
         raise BatError(f"{name}: unsupported file type {suffix!r}; use .txt, .zip of .txt, .csv, .tsv, .jsonl or .json")
     if suffix in TABULAR:
-        records, col, _ = _table(name, data, text_column)
-        texts = [record_text(r, col) for r in records]
-        if texts and not any(t.strip() for t in texts):
-            raise BatError(f"{name}: column {col!r} holds no text in any of its {len(texts):,} rows; name the text "
-                           "column with --text-column")
-        return texts
+        return _table_texts(name, data, text_column)[0]
     _no_columns(name, text_column)
     return [d for d in (ln.translate(_NOT_LINE_ENDS).strip() for ln in lines(_decode(data, name))) if d]
+
+
+def parse_table(name: str, data: bytes, text_column: str | None = None) -> tuple[list[str], str | None]:
+    """The documents of a csv/tsv/jsonl/json file, exactly those :func:`parse_bytes` reads, and the column they came
+    from: the one named, else the one found (a page says which it used; a wrong guess is otherwise silent)."""
+    if Path(name).suffix.lower() not in TABULAR:
+        raise BatError(f"{name}: not a table (.csv, .tsv, .jsonl or .json)")
+    with _unreadable_as_bat_error(name):
+        return _table_texts(name, data, text_column)
+
+
+def _table_texts(name: str, data: bytes, text_column: str | None) -> tuple[list[str], str | None]:
+    records, col, _ = _table(name, data, text_column)
+    texts = [record_text(r, col) for r in records]
+    if texts and not any(t.strip() for t in texts):
+        raise BatError(f"{name}: column {col!r} holds no text in any of its {len(texts):,} rows; " + NAME_THE_COLUMN)
+    return texts, col
 
 
 def _no_columns(what: str, text_column: str | None) -> None:

@@ -14,6 +14,9 @@ from ..base.errors import BatError
 
 TEXT_COLUMN_NAMES = ("text", "body", "content", "document", "doc", "abstract", "article", "review", "message",
                      "sentence", "description", "summary")
+# How to fix a table whose text column was not found, wherever the table was read (app, CLI or Python)
+NAME_THE_COLUMN = ("name the column that holds the text (Text column on the app's Corpus page, --text-column in "
+                   "the CLI, CorpusConfig(text_column=...) in Python)")
 
 
 def lines(text: str) -> list[str]:
@@ -49,7 +52,7 @@ def pick_column(columns: list[str], rows: list[dict], text_column: str | None, w
     best = max(prose, key=lambda c: tally[c][1], default=None)  # the first of equals, in the columns' order
     if best is None or tally[best][1] / len(sample) < 10:
         raise BatError(f"{where}: could not find a text column among {listed(columns) or 'no columns'}; "
-                       "name one with --text-column")
+                       + NAME_THE_COLUMN)
     return best
 
 
@@ -183,7 +186,7 @@ def jsonl_records(text: str, where: str) -> list:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as e:
-            raise BatError(f"{where}, line {i}: not valid JSON ({e.msg}); "
+            raise BatError(f"{where}, line {i}: not valid JSON ({e.msg}: column {e.colno}); "
                            "a .jsonl file needs one JSON object per line") from None
     return records
 
@@ -194,7 +197,7 @@ def json_records(text: str, where: str, text_column: str | None) -> list:
     except json.JSONDecodeError as e:
         if text.lstrip().startswith("{") and "\n" in text.strip():  # maybe it is really JSON lines
             return jsonl_records(text, where)
-        raise BatError(f"{where} is not valid JSON (line {e.lineno}: {e.msg})") from None
+        raise BatError(f"{where} is not valid JSON ({e.msg}: line {e.lineno}, column {e.colno})") from None
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) == 1:

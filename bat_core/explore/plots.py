@@ -142,6 +142,9 @@ def lambda_sweep(df: pd.DataFrame, current: float | None = None,
     fig.update_xaxes(title_text="λ (weight of the teacher)", range=[-0.05, 1.05])
     fig.update_layout(title=title or f"Coherence and uniqueness against λ: {len(x)} λ values, mean ± std over seeds "
                                      "(dashed: the λ = 0 baseline)", **_LAYOUT)
+    # the legend under the axes' titles: at the top right (the other figures' place) it covers the second panel's title
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="center", x=0.5),
+                      margin=dict(_LAYOUT["margin"], b=90))
     return fig
 
 
