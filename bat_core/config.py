@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, TypeVar
+from types import UnionType
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from .base.errors import BatError
 
@@ -51,6 +53,30 @@ def _check(cond: bool, msg: str) -> None:
         raise BatError(msg)
 
 
+def _typed(cfg: _Config) -> None:
+    """Every setting of the kind its field declares, or a :class:`BatError` naming it: before this, a number of
+    topics given as "5" or 2.5 reached torch and came back as a TypeError. A whole-number field takes a float that is
+    a whole number, or a numpy integer, as the int it is (the value is stored as an int); a number field takes any
+    real number but not True/False or text."""
+    hints = get_type_hints(type(cfg))
+    for f in fields(cfg):  # type: ignore[arg-type]
+        want, v = hints[f.name], getattr(cfg, f.name)
+        kinds = set(get_args(want)) if get_origin(want) in (Union, UnionType) else {want}
+        if v is None and type(None) in kinds:
+            continue
+        if int in kinds:
+            whole = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) == int(v)
+            _check(whole, f"{f.name} must be a whole number{' (or None)' if type(None) in kinds else ''}, not {v!r}")
+            object.__setattr__(cfg, f.name, int(v))
+        elif float in kinds:
+            _check(isinstance(v, numbers.Real) and not isinstance(v, bool),
+                   f"{f.name} must be a number{' (or None)' if type(None) in kinds else ''}, not {v!r}")
+        elif str in kinds:
+            _check(isinstance(v, str), f"{f.name} must be text{' (or None)' if type(None) in kinds else ''}, not {v!r}")
+        elif bool in kinds:
+            _check(isinstance(v, bool), f"{f.name} must be True or False, not {v!r}")
+
+
 @dataclass(frozen=True)
 class CorpusConfig(_Config):
     """How texts become bags of words. Defaults follow Scholar's preprocessing, with sklearn's CountVectorizer."""
@@ -69,6 +95,7 @@ class CorpusConfig(_Config):
     max_docs: int | None = None
 
     def __post_init__(self) -> None:
+        _typed(self)
         _check(self.vocab_size >= 10, "vocabulary size must be at least 10")
         _check(math.isfinite(self.min_df) and math.isfinite(self.max_df), "min_df and max_df must be finite numbers")
         _check(self.min_df > 0, "min_df must be positive (a document count, or a fraction below 1)")
@@ -150,6 +177,7 @@ class TeacherConfig(_Config):
     LATER_FIELDS: ClassVar[dict[str, Any]] = {"word_k": 10, "word_weight": 0.5}
 
     def __post_init__(self) -> None:
+        _typed(self)
         _check(self.mode in ("frozen", "top-n", "full"),
                f"teacher mode must be frozen, top-n or full, not {self.mode!r}")
         _check(self.pooling in ("mean", "cls"), f"pooling must be mean or cls, not {self.pooling!r}")
@@ -246,6 +274,7 @@ class StudentConfig(_Config):
     LATER_FIELDS: ClassVar[dict[str, Any]] = {"student": "scholar"}  # Scholar runs keep their pre-ProdLDA keys
 
     def __post_init__(self) -> None:
+        _typed(self)
         _check(self.student in STUDENT_KINDS, f"student must be one of {', '.join(STUDENT_KINDS)}, not "
                                               f"{self.student!r}")
         _check(2 <= self.n_topics <= 1000, "number of topics must be between 2 and 1000")
@@ -259,6 +288,7 @@ class StudentConfig(_Config):
         _check(self.npmi_top_n >= 2, "NPMI needs at least 2 top words")
         _check(1 <= self.emb_dim <= 4096, "the student's embedding size (emb_dim) must be between 1 and 4096")
         _check(self.patience is None or self.patience >= 1, "student patience must be ≥ 1 epoch (or None: off)")
+        _check(0 <= self.seed < 2**32, f"seed must be a whole number from 0 to 2**32 − 1, not {self.seed}")
 
 
 ENCODE_LOGITS = ("off", "raw", "doc_layer")
@@ -283,10 +313,28 @@ def check_lambda(lam: float) -> float:
 def check_lambdas(lambdas: Sequence[float]) -> list[float]:
     """Sorted distinct λ in [0, 1] (−0.0 is 0); a λ outside is a :class:`BatError`. The one check of a λ grid:
     the CLI, the app and :mod:`bat_core.grid` call it, and :class:`DistillConfig` checks one λ the same way."""
+    if isinstance(lambdas, str | bytes) or not isinstance(lambdas, Iterable):
+        raise BatError(f"give the λ values as a list of numbers (e.g. [0, 0.5]), not {lambdas!r}")
     out = {check_lambda(lam) for lam in lambdas}
     if not out:
         raise BatError("give at least one λ (0 is the baseline)")
     return sorted(out)
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """Distinct seeds in the order given, each a whole number from 0 to 2**32 − 1 (what numpy's and torch's
+    generators take); anything else is a :class:`BatError`. The one check of a list of seeds."""
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
+        raise BatError(f"give the seeds as a list of whole numbers (e.g. [1, 2]), not {seeds!r}")
+    out = []
+    for s in seeds:
+        ok = isinstance(s, numbers.Real) and not isinstance(s, bool) and math.isfinite(s) and float(s) == int(s)
+        if not ok or not 0 <= int(s) < 2**32:
+            raise BatError(f"a seed must be a whole number from 0 to 2**32 − 1, not {s!r}")
+        out.append(int(s))
+    if not out:
+        raise BatError("give at least one seed")
+    return list(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
@@ -313,6 +361,7 @@ class DistillConfig(_Config):
     LATER_FIELDS: ClassVar[dict[str, Any]] = {"background_correction": 0.0, "fade": 0.0}  # keys from before these
 
     def __post_init__(self) -> None:
+        _typed(self)
         object.__setattr__(self, "lam", check_lambda(self.lam))
         _check(0 < self.temperature <= 100, "temperature must be in (0, 100]")
         _check(self.clip is None or 0 <= self.clip < math.inf, "clip must be a number ≥ 0 (0 = off)")

@@ -15,7 +15,7 @@ exactly as in the app.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .base.errors import BatError
-from .base.io import atomic_dir, dumps_json
+from .base.io import atomic_dir, check_writable_dir, dumps_json
 from .base.progress import Progress
 from .config import (
     DEFAULT_BAT_LAMBDA,
@@ -38,8 +38,9 @@ from .data.corpus import build_corpus, vectorize
 from .evaluation.metrics import top_words
 from .grid import execute, plan
 from .runs.store import Run
-from .students.inference import transform
+from .students.inference import student_from_run, transform
 from .teachers.choice import teacher_name
+from .training.cache import default_cache_dir
 
 MODEL_FILE = "model.json"  # next to the run's own files (runs.store.Run.save: arrays.safetensors, run.json)
 FORMAT = "bat-explorer model"
@@ -126,16 +127,19 @@ class BAT(TransformerMixin, BaseEstimator):
     def settings(self) -> FitConfig:
         """The engine's settings for these parameters, validated (a bad value is a :class:`BatError`)."""
         try:
-            seed = int(self.seed)
-        except (TypeError, ValueError):
-            raise BatError(f"seed must be an integer, not {self.seed!r}") from None
-        return FitConfig(
-            corpus=CorpusConfig(vocab_size=self.vocab_size),
-            teacher=TeacherConfig(kind=self.teacher, model=self.teacher_model, device=self.device),
-            student=StudentConfig(n_topics=self.n_topics, epochs=self.epochs, seed=seed,
-                                  device=self.device, student=self.student),
-            distill=DistillConfig(lam=self.lam, temperature=self.temperature, clip=self.clip or None,
-                                  background_correction=self.gamma))
+            return FitConfig(
+                corpus=CorpusConfig(vocab_size=self.vocab_size),
+                teacher=TeacherConfig(kind=self.teacher, model=self.teacher_model, device=self.device),
+                student=StudentConfig(n_topics=self.n_topics, epochs=self.epochs, seed=self.seed,
+                                      device=self.device, student=self.student),
+                distill=DistillConfig(lam=self.lam, temperature=self.temperature, clip=self.clip or None,
+                                      background_correction=self.gamma))
+        except BatError as e:  # the engine's setting named as this class's parameter
+            msg = str(e)
+            for setting, param in _PARAM_OF_SETTING.items():
+                if msg.startswith(setting + " "):
+                    msg = param + msg[len(setting):]
+            raise BatError(msg) from None
 
     def fit(self, texts: Iterable[str], y: Any = None, *, progress: Progress | None = None) -> BAT:
         """Build the corpus from ``texts``, the teacher (when λ > 0) and train the student; returns ``self``.
@@ -151,6 +155,8 @@ class BAT(TransformerMixin, BaseEstimator):
         """
         cfg = self.settings()
         docs = _texts(texts)
+        cache = None if self.cache_dir is None else Path(self.cache_dir).expanduser()
+        check_writable_dir(default_cache_dir() if cache is None else cache, "cache_dir")
         bar = None
         if progress is None and self.verbose:
             from .base.progress import TqdmProgress
@@ -159,7 +165,7 @@ class BAT(TransformerMixin, BaseEstimator):
         try:
             corpus = build_corpus(docs, cfg.corpus, name="texts", progress=progress)
             result = execute(plan(corpus, cfg.teacher, cfg.student, cfg.distill, [cfg.distill.lam], [cfg.student.seed]),
-                             None if self.cache_dir is None else Path(self.cache_dir), progress)
+                             cache, progress)
         finally:
             if bar is not None:
                 bar.close()
@@ -202,8 +208,8 @@ class BAT(TransformerMixin, BaseEstimator):
     def get_topics(self, n_words: int = 10) -> list[list[str]]:
         """The ``n_words`` top words of every topic, ranked as the app and the metrics rank them."""
         self._check_fitted()
-        if n_words < 1:
-            raise BatError("n_words must be at least 1")
+        if isinstance(n_words, bool) or not isinstance(n_words, int | np.integer) or n_words < 1:
+            raise BatError(f"n_words must be a whole number of at least 1, not {n_words!r}")
         idx = top_words(self.run_.beta, min(int(n_words), len(self.vocabulary_)))
         return [[self.vocabulary_[i] for i in row] for row in idx]
 
@@ -230,28 +236,67 @@ class BAT(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> BAT:
-        """A model written by :meth:`save` (or ``bat fit --save-model``), ready to ``transform``."""
-        path = Path(path)
+        """A model written by :meth:`save` (or ``bat fit --save-model``), ready to ``transform``. Whatever a damaged
+        or tampered folder gets wrong is a :class:`BatError` here, not at the first ``transform``."""
+        path, meta, run = _read_model(path)
         try:
-            meta = json.loads((path / MODEL_FILE).read_text(encoding="utf-8"))
-            run = Run.load(path)
-        except FileNotFoundError:
-            raise BatError(f"{path} is not a saved BAT model (it needs {MODEL_FILE}, run.json and "
-                           "arrays.safetensors)") from None
-        except (ValueError, KeyError, OSError) as e:
-            raise BatError(f"{path}: the saved model cannot be read ({e}); save it again") from None
-        if meta.get("format") != FORMAT or int(meta.get("version", 0)) > FORMAT_VERSION:
-            raise BatError(f"{path} holds a {meta.get('format')!r} version {meta.get('version')} file, not a model "
-                           "this version of BAT Explorer can read")
-        names = cls._get_param_names()
-        model = cls(**{k: v for k, v in meta["params"].items() if k in names})
-        return model._fitted(run, meta["vocabulary"], CorpusConfig.from_dict(meta["corpus"]))
+            params, vocabulary = meta["params"], meta["vocabulary"]
+            if not isinstance(params, dict) or not isinstance(vocabulary, list):
+                raise TypeError("params must be an object and vocabulary a list")
+            if not all(isinstance(w, str) for w in vocabulary) or len(set(vocabulary)) != len(vocabulary):
+                raise ValueError("the vocabulary must be distinct words")
+            names = cls._get_param_names()
+            model = cls(**{k: v for k, v in params.items() if k in names})
+            model._fitted(run, vocabulary, CorpusConfig.from_dict(meta["corpus"]))
+            if run.state:  # the weights fit the settings the run says it was trained with (none: topics only)
+                student_from_run(run)
+        except BatError as e:
+            raise BatError(f"{path}: the saved model cannot be used ({e}); save it again") from None
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+            raise BatError(f"{path}: the saved model cannot be read ({type(e).__name__}: {e}); save it "
+                           "again") from None
+        return model
+
+
+# the settings whose names differ from the parameters of BAT that set them
+_PARAM_OF_SETTING = {"background_correction": "gamma", "kind": "teacher", "model": "teacher_model"}
+
+
+def _read_model(path: str | Path) -> tuple[Path, dict[str, Any], Run]:
+    """(the folder, its model file, its run) of a saved model, or a :class:`BatError` saying what is wrong."""
+    if not isinstance(path, str | Path):
+        raise BatError(f"give the folder of a saved model (a path), not {type(path).__name__}")
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise BatError(f"{path} is not a saved BAT model: give the folder that BAT.save or `bat fit --save-model` "
+                       "wrote")
+    model_file = path / MODEL_FILE
+    try:
+        if model_file.exists() and not model_file.is_file():  # a FIFO would block the read forever
+            raise ValueError(f"{MODEL_FILE} is not a regular file")
+        meta = json.loads(model_file.read_text(encoding="utf-8"))
+        run = Run.load(path)
+    except FileNotFoundError:
+        raise BatError(f"{path} is not a saved BAT model (it needs {MODEL_FILE}, run.json and "
+                       "arrays.safetensors)") from None
+    except (ValueError, OSError) as e:
+        raise BatError(f"{path}: the saved model cannot be read ({e}); save it again") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BatError(f"{path}: {MODEL_FILE} is not a BAT Explorer model file; save the model again")
+    version = meta.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BatError(f"{path} holds a model file of version {version!r}, not one this version of BAT Explorer "
+                       "can read")
+    return path, meta, run
 
 
 def _texts(texts: Iterable[str]) -> list[str]:
     """The documents as a list of strings; a single string or non-text items are a :class:`BatError`."""
     if isinstance(texts, str | bytes):
         raise BatError("give a list of documents (one string per document), not a single string")
+    if isinstance(texts, Mapping) or hasattr(texts, "columns"):  # iterating them gives keys or column names
+        raise BatError(f"give a list of documents, not a {type(texts).__name__}: for a table, pass its text column "
+                       "(e.g. df['text'])")
     try:
         docs = list(texts)
     except TypeError:

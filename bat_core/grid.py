@@ -48,6 +48,7 @@ from .config import (
     StudentConfig,
     TeacherConfig,
     check_lambdas,
+    check_seeds,
 )
 from .data.corpus import Corpus, load_corpus, vectorize_reference
 from .data.readers import read_documents
@@ -69,8 +70,8 @@ def seed_list(n: int) -> list[int]:
     """The first ``n`` seeds of the shared scheme: those of the original multiple-run script (config.PAPER_SEEDS),
     in its order, then 1, 2, …. The app, the CLI and the benchmarks all use them, so a run trained in one is found
     in the cache by the others."""
-    if n < 1:
-        raise BatError("the number of seeds must be at least 1")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BatError(f"the number of seeds must be a whole number of at least 1, not {n!r}")
     return list(PAPER_SEEDS[:n]) + list(range(1, n - len(PAPER_SEEDS) + 1))
 
 
@@ -210,9 +211,7 @@ def plan(corpus: Corpus, teacher: TeacherConfig, student: StudentConfig, distill
     if student.student == "prodlda" and distill.encode_logits != "off":  # before the teacher is built, not after
         raise BatError("ProdLDA does not read teacher logits in its encoder (encode_logits must be off); "
                        "use the Scholar student for that")
-    seeds = list(dict.fromkeys(int(s) for s in seeds))
-    if not seeds:
-        raise BatError("give at least one seed")
+    seeds = check_seeds(seeds)
     lams = check_lambdas(lambdas)
     members = tuple(member(corpus, teacher, replace(student, seed=s), replace(distill, lam=lam))
                     for lam in lams for s in seeds)

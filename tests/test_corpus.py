@@ -310,3 +310,31 @@ def test_rows_without_text_are_counted_as_empty_documents():
     assert build_corpus(docs, CorpusConfig(min_df=1)).stats["empty_dropped"] == 2
     with pytest.raises(BatError, match="column 'text' holds no text in any of its 3 rows"):
         parse_bytes("n.jsonl", b'{"text": null, "x": "a long other field"}\n{"text": ""}\n{"text": []}\n')
+
+
+def test_a_few_stray_bytes_do_not_turn_utf8_into_windows_1252():
+    """One stray cp1252 quote made the whole file decode as cp1252: "München" became "MÃ¼nchen"."""
+    text = "Straße in München\nCafé crème\n" + "\n".join(DOCS) + "\n"
+    docs = parse_bytes("x.txt", text.encode() + b"\x93quoted\x94\n")
+    assert docs[:-1] == text.split("\n")[:-1] and "quoted" in docs[-1]
+    legacy = "Straße in München\nCafé crème\n".encode("cp1252")  # a real legacy file still reads as one
+    assert parse_bytes("x.txt", legacy) == ["Straße in München", "Café crème"]
+
+
+def test_a_local_folder_named_like_an_installed_corpus_is_read(tmp_path, monkeypatch):
+    """`bat fit skills` with a folder ./skills trained on the installed corpus of that name instead."""
+    (tmp_path / "demo").mkdir()
+    for i, d in enumerate(DOCS):
+        (tmp_path / "demo" / f"{i}.txt").write_text(d)
+    monkeypatch.chdir(tmp_path)
+    name, docs = read_documents("demo")
+    assert name == "demo" and sorted(docs) == sorted(DOCS)
+
+
+def test_a_zip_that_unpacks_far_beyond_text_is_refused(tmp_path):
+    """A 1 MB zip of one 200 MB member was read (5.8 GB of memory); the size cap alone (then 2 GiB) allowed it."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb.txt", b"the same sentence again and again. " * 400_000)  # 14 MB, packs ~1000x
+    with pytest.raises(BatError, match="zip bomb"):
+        parse_bytes("b.zip", buf.getvalue())

@@ -85,12 +85,133 @@ def test_lambda_zero_is_the_baseline_of_the_same_class(texts, tmp_path):
 def test_bad_input_is_a_plain_error(fitted, tmp_path):
     with pytest.raises(BatError, match="not a single string"):
         BAT().fit("one long string")
+    import pandas as pd
+
+    for table in ({"text": ["a", "b"]}, pd.DataFrame({"text": ["a", "b"]})):  # iterated, they gave their keys
+        with pytest.raises(BatError, match="its text column"):
+            BAT().fit(table)
     with pytest.raises(BatError, match="document 1 is a int"):
         fitted.transform(["fine", 3])
-    with pytest.raises(BatError, match="seed must be an integer"):
+    with pytest.raises(BatError, match="seed must be a whole number"):
         BAT(seed="first").fit(["a text"] * 20)
     with pytest.raises(BatError, match="not fitted"):
         BAT().transform(["text"])
     with pytest.raises(BatError, match="not a saved BAT model"):
         BAT.load(tmp_path)
     assert cli(["transform", str(tmp_path), str(Path(__file__)), "--out", str(tmp_path / "t.csv")]) == 2
+
+
+@pytest.mark.parametrize("params, needle", [
+    ({"n_topics": "5"}, "n_topics must be a whole number, not '5'"),
+    ({"n_topics": 2.5}, "n_topics must be a whole number"),
+    ({"epochs": None}, "epochs must be a whole number"),
+    ({"seed": -1}, "seed must be a whole number from 0"),
+    ({"seed": 2**70}, "seed must be a whole number from 0"),
+    ({"gamma": "0.5"}, "gamma must be a number"),  # named as the parameter, not as the engine's setting
+    ({"temperature": "1"}, "temperature must be a number"),
+    ({"lam": True}, "lam must be a number"),
+    ({"vocab_size": 10.5}, "vocab_size must be a whole number"),
+])
+def test_parameters_of_the_wrong_kind_are_plain_errors(params, needle):
+    """They reached numpy or torch and came back as TypeError or ValueError tracebacks."""
+    with pytest.raises(BatError, match=needle):
+        BAT(**params).settings()
+
+
+def test_whole_numbers_given_as_floats_or_numpy_integers_are_taken():
+    cfg = BAT(n_topics=4.0, seed=np.int64(7), epochs=np.int32(3)).settings()
+    assert (cfg.student.n_topics, cfg.student.seed, cfg.student.epochs) == (4, 7, 3)
+    assert all(type(v) is int for v in (cfg.student.n_topics, cfg.student.seed, cfg.student.epochs))
+
+
+def test_grid_arguments_of_the_wrong_kind_are_plain_errors():
+    from bat_core.config import check_lambdas, check_seeds
+    from bat_core.grid import seed_list
+
+    for bad in (0.5, "0.5"):
+        with pytest.raises(BatError, match="λ values as a list"):
+            check_lambdas(bad)
+    for bad, needle in ((3, "seeds as a list"), (["x"], "not 'x'"), ([None], "not None"), ([-1], "not -1")):
+        with pytest.raises(BatError, match=needle):
+            check_seeds(bad)
+    assert check_seeds([3, 1.0, 3]) == [3, 1]
+    with pytest.raises(BatError, match="number of seeds"):
+        seed_list("3")
+
+
+def test_a_damaged_or_tampered_model_is_a_plain_error(fitted, tmp_path):
+    """Every way a saved model's files can be wrong is a BatError at load, never a raw exception at load or at the
+    first transform; no file is unpickled."""
+    import json
+    import os
+
+    good = fitted.save(tmp_path / "good")
+
+    def copy(name: str) -> Path:
+        import shutil
+
+        return Path(shutil.copytree(good, tmp_path / name))
+
+    def edit(name: str, change) -> Path:
+        p = copy(name)
+        meta = json.loads((p / "model.json").read_text())
+        (p / "model.json").write_text(json.dumps(change(meta)))
+        return p
+
+    cases = {
+        "truncated": lambda: (p := copy("truncated"), os.truncate(p / "arrays.safetensors", 100))[0],
+        "list": lambda: edit("list", lambda m: [1]),
+        "version": lambda: edit("version", lambda m: {**m, "version": "abc"}),
+        "no params": lambda: edit("noparams", lambda m: {k: v for k, v in m.items() if k != "params"}),
+        "params list": lambda: edit("paramslist", lambda m: {**m, "params": [1]}),
+        "duplicate words": lambda: edit("dupes", lambda m: {**m, "vocabulary": [m["vocabulary"][0]] * len(
+            m["vocabulary"])}),
+        "other student": lambda: (p := copy("student"), (p / "run.json").write_text(
+            (p / "run.json").read_text().replace('"emb_dim": 300', '"emb_dim": 7')))[0],
+        "run.json list": lambda: (p := copy("runlist"), (p / "run.json").write_text("[1]"))[0],
+    }
+    for what, make in cases.items():
+        with pytest.raises(BatError, match="save it again|save the model again|version"):
+            BAT.load(make())
+        assert what  # (the case's name shows in the traceback's locals if one fails)
+    fifo = copy("fifo")
+    (fifo / "model.json").unlink()
+    os.mkfifo(fifo / "model.json")
+    with pytest.raises(BatError, match="not a regular file"):  # a FIFO blocked the read forever
+        BAT.load(fifo)
+    with pytest.raises(BatError, match="a path"):
+        BAT.load(None)
+    np.testing.assert_allclose(BAT.load(good).transform(["space nasa"]), fitted.transform(["space nasa"]))
+
+
+def test_a_damaged_run_in_the_cache_is_trained_again(texts, tmp_path):
+    """A truncated arrays file in the run cache made every later fit crash with a SafetensorError."""
+    import os
+
+    model = BAT(n_topics=3, lam=0, epochs=3, cache_dir=tmp_path).fit(texts[0])
+    (arrays,) = (tmp_path / "runs").glob("*/arrays.safetensors")
+    os.truncate(arrays, 100)
+    again = BAT(n_topics=3, lam=0, epochs=3, cache_dir=tmp_path).fit(texts[0])
+    np.testing.assert_allclose(again.run_.beta, model.run_.beta, atol=1e-5)
+
+
+def test_folders_that_cannot_be_written_are_plain_errors(fitted, tmp_path):
+    with pytest.raises(BatError, match="is a file"):
+        BAT(n_topics=3, lam=0, epochs=2, cache_dir=Path(__file__)).fit(["a text about space"] * 20)
+    with pytest.raises(BatError, match="cannot (create|write)"):
+        fitted.save("/proc/bat-model")
+
+
+def test_a_cache_folder_under_home_is_expanded(texts, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    BAT(n_topics=3, lam=0, epochs=2, cache_dir="~/bat-cache").fit(texts[0])
+    assert (tmp_path / "bat-cache" / "runs").is_dir() and not Path("~").exists()
+
+
+def test_more_topics_than_words_is_a_plain_error():
+    """K = 100 over 40 words trained to topic uniqueness 0.04 without a word said."""
+    rng = np.random.default_rng(0)
+    words = ["apple", "river", "stone", "cloud", "green", "music", "table", "light", "paper", "horse", "ocean", "metal"]
+    texts = [" ".join(rng.choice(words, 8)) for _ in range(300)]
+    with pytest.raises(BatError, match="20 topics over a vocabulary of 12 words"):
+        BAT(n_topics=20, lam=0, epochs=1).fit(texts)

@@ -74,6 +74,19 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def check_writable_dir(folder: Path, what: str) -> None:
+    """Fail before any training, not after it, when results or caches could not be written to ``folder`` (created
+    if missing); ``what`` names it for the user (a flag, a parameter)."""
+    if folder.exists() and not folder.is_dir():
+        raise BatError(f"{what} {folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BatError(f"cannot create the folder {folder} ({what}): {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise BatError(f"cannot write to the folder {folder} ({what}): permission denied or a read-only file system")
+
+
 @contextmanager
 def atomic_dir(directory: str | Path, guard: bool = True) -> Iterator[Path]:
     """Yield an empty temporary folder; when the block ends without error it replaces ``directory``.
@@ -84,11 +97,14 @@ def atomic_dir(directory: str | Path, guard: bool = True) -> Iterator[Path]:
     the same before it starts). The caches pass ``guard=False``: their key folders are theirs, and a stray file in
     one must not throw a trained result away.
     """
-    directory = Path(directory).resolve()  # "." and "" name the working folder, whose .name is empty
+    directory = Path(directory).expanduser().resolve()  # "." and "" name the working folder, whose .name is empty
     if directory.exists() and not directory.is_dir():
         raise BatError(f"{directory} is a file, not a folder; give a new or empty folder")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    except OSError as e:  # a read-only file system, a folder of someone else's, a path under /proc
+        raise BatError(f"cannot write {directory}: {e.strerror or e}") from None
     try:
         yield tmp
         # mkdtemp makes a private (0700) folder; give the store the usual modes of a cache (fixed modes rather

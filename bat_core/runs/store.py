@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from ..base.io import atomic_dir
@@ -88,13 +89,35 @@ class Run:
 
     @classmethod
     def load(cls, directory: Path) -> Run:
+        """The run saved in ``directory``. A damaged or foreign folder raises :class:`DamagedRun` (a ValueError),
+        whatever is wrong in it: a truncated arrays file, JSON of another shape, arrays that do not fit together,
+        a file that is not a regular file (a FIFO would block the read forever)."""
         directory = Path(directory)
+        for name in ("run.json", "arrays.safetensors"):
+            if (directory / name).exists() and not (directory / name).is_file():
+                raise DamagedRun(f"{directory / name} is not a regular file")
         meta = json.loads((directory / "run.json").read_text())
-        arrays = load_file(str(directory / "arrays.safetensors"))
+        try:
+            arrays = load_file(str(directory / "arrays.safetensors"))
+        except SafetensorError as e:  # not an OSError: a truncated or foreign file
+            raise DamagedRun(f"arrays.safetensors: {e}") from None
+        if not (isinstance(meta, dict) and isinstance(meta.get("key"), str) and isinstance(meta.get("config"), dict)
+                and isinstance(meta["config"].get("distill"), dict) and isinstance(meta["config"].get("student"), dict)
+                and isinstance(meta.get("metrics"), dict)):
+            raise DamagedRun("run.json does not hold a run's key, settings and scores")
+        beta, background, theta = (arrays.get(k) for k in ("beta", "background", "theta"))
+        if (beta is None or background is None or theta is None or beta.ndim != 2 or background.shape != beta.shape[1:]
+                or theta.ndim != 2 or theta.shape[1] != beta.shape[0]):
+            raise DamagedRun("the topics, background and θ arrays are missing or do not fit together")
         state = {k[len(STATE_PREFIX):]: v for k, v in arrays.items() if k.startswith(STATE_PREFIX)}
-        return cls(key=meta["key"], config=meta["config"], beta=arrays["beta"], background=arrays["background"],
-                   theta=arrays["theta"], metrics=meta["metrics"], history=meta.get("history", []),
-                   topics=meta.get("topics", []), state=state)
+        history, topics = meta.get("history", []), meta.get("topics", [])
+        return cls(key=meta["key"], config=meta["config"], beta=beta, background=background, theta=theta,
+                   metrics=meta["metrics"], history=history if isinstance(history, list) else [],
+                   topics=topics if isinstance(topics, list) else [], state=state)
+
+
+class DamagedRun(ValueError):
+    """A run folder that cannot be read as a run (the run cache retrains it; a saved model says to save it again)."""
 
 
 def _json_default(o: Any) -> Any:
@@ -136,7 +159,7 @@ class RunStore:
             return None
         try:
             return Run.load(p)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError):  # DamagedRun is a ValueError, and so is bad JSON
             return None  # a damaged cache entry is retrained, not fatal
 
     def runs(self, corpus_hash: str | None = None) -> list[Run]:

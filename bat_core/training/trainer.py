@@ -54,6 +54,9 @@ def check_trainable(corpus: Corpus, cfg: StudentConfig) -> None:
     if n_train < cfg.n_topics:
         raise BatError(f"{n_train} training documents are too few for {cfg.n_topics} topics; "
                        f"use at most {max(2, n_train // 2)} topics or give more documents")
+    if cfg.n_topics > corpus.vocab_size:  # K = 100 over 40 words trained to topic uniqueness 0.04, without a word
+        raise BatError(f"{cfg.n_topics} topics over a vocabulary of {corpus.vocab_size} words cannot give each topic a "
+                       f"word of its own; use at most {corpus.vocab_size} topics, or give more text")
     if corpus.vocab_size < cfg.npmi_top_n * 2:
         raise BatError(f"the vocabulary has only {corpus.vocab_size} words, too few to score topics by their top "
                        f"{cfg.npmi_top_n} (npmi_top_n); lower npmi_top_n, give more text or lower min_df")
