@@ -142,10 +142,11 @@ if busy and job is not None and job.corpus_hash == corpus.hash and isinstance(jo
     # the form may not show the running job's settings (a reloaded page starts from the defaults): say what runs
     jp = job.watch.plan
     first = jp.members[0].student
-    now = plan_sentence(sorted({m.lam for m in jp.members}), list(dict.fromkeys(m.seed for m in jp.members)),
-                        jp.gamma is not None)
-    st.markdown(f"**Training now:** {now} K = {first.n_topics}, {first.epochs} epochs. The settings above are for "
-                "the next training, once this one ends.")
+    job_lams, job_seeds = sorted({m.lam for m in jp.members}), list(dict.fromkeys(m.seed for m in jp.members))
+    if (job_lams, job_seeds, first.n_topics, first.epochs) != (lambdas, seeds, int(k), int(epochs)):
+        now = plan_sentence(job_lams, job_seeds, jp.gamma is not None)
+        st.markdown(f"**Training now:** {now} K = {first.n_topics}, {first.epochs} epochs. The settings above are "
+                    "for the next training, once this one ends.")
 st.markdown(f"**Plan:** {plan_sentence(lambdas, seeds, gamma is None)}")
 with st.expander("The whole plan"):
     details = plan_details(lambdas, seeds, gamma is None, teacher, cached)

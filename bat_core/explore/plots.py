@@ -123,7 +123,8 @@ def lambda_sweep(df: pd.DataFrame, current: float | None = None,
         mean = s[f"{metric}_mean"].to_numpy(dtype=float)
         std = s[f"{metric}_std"].to_numpy(dtype=float)
         fig.add_scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
-                        fill="toself", fillcolor="rgba(37,99,235,0.15)", line=dict(width=0), hoverinfo="skip",
+                        mode="lines", fill="toself", fillcolor="rgba(37,99,235,0.15)", line=dict(width=0),
+                        hoverinfo="skip",  # lines only: plotly's default also marks the band's corners
                         name="± std over seeds", legendgroup="band", showlegend=(col == 1), row=1, col=col)
         fig.add_scatter(x=df["lam"].to_numpy(dtype=float), y=df[metric].to_numpy(dtype=float), mode="markers",
                         marker=dict(color="#111827", size=4, opacity=0.45), name="one seed", legendgroup="seeds",
