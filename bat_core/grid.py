@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from .base.device import cpu_threads, thread_budget
 from .base.errors import BatError
-from .base.io import write_json
+from .base.io import check_writable_dir, write_json
 from .base.progress import Progress, ShouldStop, check_stop
 from .config import (
     DEFAULT_BAT_LAMBDA,
@@ -553,7 +553,7 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
         cache_dir: Path | None = None, progress: Progress | None = None,
         label_column: str | None = None, on_plan: Callable[[Plan], None] | None = None,
         on_step: OnStep | None = None, on_result: Callable[[Result], None] | None = None,
-        reference: str | Path | None = None) -> dict[str, Any]:
+        reference: str | Path | None = None, should_stop: ShouldStop | None = None) -> dict[str, Any]:
     """Read the corpus, then :func:`plan` and :func:`execute` every (λ, seed) run; write ``out_dir/summary.json``.
 
     With labels (``label_column`` of a table, or an installed labelled corpus) the summary also says how well each
@@ -561,9 +561,14 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
     summary is written (``bat fit --save-model`` saves models from it); ``on_plan`` sees the plan before anything
     trains (the CLI says what the cache already holds and how long the rest will take), ``on_step`` every finished
     step (as :func:`execute`). ``reference``: an outside reference for NPMI (any input ``read_documents`` reads, or
-    an installed corpus), counted over the corpus vocabulary; read before training, so a bad file fails at once."""
+    an installed corpus), counted over the corpus vocabulary; read before training, so a bad file fails at once.
+    ``should_stop``: checked every epoch (the CLI's Ctrl-C); the runs finished by then stay in the cache."""
     from .evaluation.downstream import evaluate_runs, source_labels
 
+    if not str(out_dir).strip():  # Path("") is the working folder: a summary.json would land there unasked
+        raise BatError("give an output folder for summary.json")
+    out_dir = Path(out_dir).expanduser()
+    check_writable_dir(out_dir, "the output folder", create=False)  # before the training, not after it
     t0 = time.time()
     corpus = load_corpus(source, cfg.corpus, progress)
     labels = source_labels(source, corpus, label_column)  # read before training: a bad column fails at once
@@ -573,7 +578,7 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
     p = plan(corpus, cfg.teacher, cfg.student, cfg.distill, lambdas, seeds)
     if on_plan is not None:
         on_plan(p)
-    result = execute(p, cache_dir, progress, on_step=on_step)
+    result = execute(p, cache_dir, progress, should_stop, on_step=on_step)
     if on_result is not None:
         on_result(result)
     out = summary(result, cfg.to_dict(), time.time() - t0, ref)
@@ -587,5 +592,5 @@ def fit(source: str | Path, cfg: FitConfig, lambdas: Sequence[float], seeds: Seq
             "by_lambda": {f"{lam:g}": {m: mean_std([s[m] for s in scores if s["lam"] == lam])
                                        for m in ("accuracy", "macro_f1")}
                           for lam in sorted({s["lam"] for s in scores})}}
-    write_json(Path(out_dir) / "summary.json", out)
+    write_json(out_dir / "summary.json", out)
     return out

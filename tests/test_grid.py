@@ -291,3 +291,23 @@ def test_the_first_look_trains_before_the_auto_teacher_and_is_its_run(tmp_path, 
     assert trained3.count((0.5, 0.25)) == 2
     store3 = Cache(tmp_path / "c").runs
     assert store3.has(p3.early.key) and store3.load(p3.gamma.first_look.key).config["teacher_key"] == res3.teacher.key
+
+
+def test_an_output_folder_that_cannot_be_written_fails_before_any_training(tmp_path, monkeypatch):
+    """grid.fit trained every run and then raised FileExistsError when out_dir was a file; "" wrote summary.json
+    into the working folder."""
+    from pathlib import Path
+
+    from bat_core import grid
+    from bat_core.base.errors import BatError
+    from bat_core.config import FitConfig
+
+    def no_corpus(*a, **k):
+        raise AssertionError("the corpus was read before the output folder was checked")
+
+    monkeypatch.setattr(grid, "load_corpus", no_corpus)
+    for out, needle in ((Path(__file__), "is a file"), ("", "give an output folder"),
+                        (Path(__file__) / "sub", "is a file")):
+        with pytest.raises(BatError, match=needle):
+            grid.fit("demo", FitConfig(), [0.0], [1], out, cache_dir=tmp_path)
+    assert not (tmp_path / "new").exists()

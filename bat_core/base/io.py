@@ -74,17 +74,25 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def check_writable_dir(folder: Path, what: str) -> None:
-    """Fail before any training, not after it, when results or caches could not be written to ``folder`` (created
-    if missing); ``what`` names it for the user (a flag, a parameter)."""
+def check_writable_dir(folder: Path, what: str, create: bool = True) -> None:
+    """Fail before any training, not after it, when results or caches could not be written to ``folder``; ``what``
+    names it for the user (a flag, a parameter). ``create``: make the folder now (a cache); else only check that it
+    could be made (an output folder, which a command that fails on its input must not leave behind empty)."""
+    folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise BatError(f"{what} {folder} is a file; give a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BatError(f"cannot create the folder {folder} ({what}): {e.strerror or e}") from None
-    if not os.access(folder, os.W_OK):
-        raise BatError(f"cannot write to the folder {folder} ({what}): permission denied or a read-only file system")
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BatError(f"cannot create the folder {folder} ({what}): {e.strerror or e}") from None
+    there = folder.absolute()
+    while not there.exists():  # the folder that would hold it
+        there = there.parent
+    if not there.is_dir():
+        raise BatError(f"cannot create the folder {folder} ({what}): {there} is a file")
+    if not os.access(there, os.W_OK):
+        raise BatError(f"cannot write to the folder {there} ({what}): permission denied or a read-only file system")
 
 
 @contextmanager
