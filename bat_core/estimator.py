@@ -129,7 +129,8 @@ class BAT(TransformerMixin, BaseEstimator):
         try:
             return FitConfig(
                 corpus=CorpusConfig(vocab_size=self.vocab_size),
-                teacher=TeacherConfig(kind=self.teacher, model=self.teacher_model, device=self.device),
+                teacher=TeacherConfig(kind=self.teacher, device=self.device, model=(  # a local folder as a Path too
+                    str(self.teacher_model) if isinstance(self.teacher_model, Path) else self.teacher_model)),
                 student=StudentConfig(n_topics=self.n_topics, epochs=self.epochs, seed=self.seed,
                                       device=self.device, student=self.student),
                 distill=DistillConfig(lam=self.lam, temperature=self.temperature, clip=self.clip or None,
