@@ -17,15 +17,19 @@ import argparse
 import errno
 import json
 import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .base.errors import BatError
-from .base.io import atomic_write_bytes, check_replaceable
+from .base.io import atomic_write_bytes, check_replaceable, check_writable_dir
+from .base.progress import Cancelled
 from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, TeacherConfig
 from .grid import default_lambdas, seed_list
 from .teachers.choice import choice_line
@@ -113,15 +117,30 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _folder(text: str) -> Path:
+    """A folder argument, ``~`` expanded: the shell leaves ``--out=~/x`` alone (no expansion after ``=``), and a
+    ``~`` kept here became a folder named ``~`` in the working folder."""
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty folder name (an unset variable?); give a folder")
-    return Path(text)
+    return Path(text).expanduser()
+
+
+def _file(text: str) -> Path:
+    """A file argument, ``~`` expanded (as :func:`_folder`)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty file name (an unset variable?); give a file")
+    return Path(text).expanduser()
+
+
+def _source(text: str) -> str:
+    """An input: a path, ``~`` expanded (as :func:`_folder`), or the name of an installed corpus ('demo'), kept."""
+    return os.path.expanduser(text)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="a .txt/.csv/.tsv/.jsonl/.json file, a folder or .zip of .txt files, or 'demo'")
+    p.add_argument("input", type=_source,
+                   help="a .txt/.csv/.tsv/.jsonl/.json file, a folder or .zip of .txt files, or 'demo'")
     p.add_argument("--out", required=True, type=_folder, help="output folder")
-    p.add_argument("--cache-dir", type=Path, default=None,
+    p.add_argument("--cache-dir", type=_folder, default=None,
                    help="teacher and run cache (default: $BAT_CACHE_DIR or ./.bat_cache)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -142,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--label-column", default=None,
                      help="csv/tsv/jsonl/json: a column of categories; summary.json then reports how well each run's "
                           "θ predicts them (installed labelled corpora: automatic)")
-    fit.add_argument("--reference", default=None, metavar="FILE",
+    fit.add_argument("--reference", type=_source, default=None, metavar="FILE",
                      help="an outside reference for coherence (NPMI): longer in-domain texts in any input format, "
                           "or an installed corpus; summary.json and the lines below report NPMI against it too")
     fit.add_argument("--save-model", type=_folder, default=None, metavar="DIR",
@@ -154,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(teacher)
     tr = sub.add_parser("transform", help="θ (topic proportions) of new documents from a saved model")
     tr.add_argument("model", type=_folder, help="a saved model folder (bat fit --save-model, or BAT.save)")
-    tr.add_argument("input", help="the documents: a .txt/.csv/.tsv/.jsonl/.json file, or a folder or .zip of .txt")
-    tr.add_argument("--out", required=True, type=Path,
+    tr.add_argument("input", type=_source,
+                    help="the documents: a .txt/.csv/.tsv/.jsonl/.json file, or a folder or .zip of .txt")
+    tr.add_argument("--out", required=True, type=_file,
                     help="the CSV file to write: one row per document read, doc, topic_1 … topic_K")
     tr.add_argument("--text-column", default=None, help="column holding the text (csv/jsonl/json; auto-detected)")
     tr.add_argument("--quiet", action="store_true", help="no messages on stderr")
@@ -185,19 +205,137 @@ def _floats(s: str, what: str) -> list[float]:
     return vals
 
 
-def _check_writable_dir(folder: Path, flag: str) -> None:
-    """Fail before any training, not after it, when results or caches could not be written."""
-    if folder.exists() and not folder.is_dir():
-        raise BatError(f"{flag} {folder} is a file; give a folder")
+def _make_cache_dir(folder: Path, what: str, created: list[Path]) -> None:
+    """The cache folder, made (and checked) now, before any training (``check_writable_dir``); the folders made
+    (``folder`` and its missing parents) are added to ``created``, so that a command that fails can remove them
+    again while they are empty (:func:`_remove_if_empty`)."""
+    absolute = folder.absolute()
+    missing = [d for d in (absolute, *absolute.parents) if not d.exists()]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BatError(f"cannot create the folder {folder} ({flag}): {e.strerror or e}") from None
-    if not os.access(folder, os.W_OK):
-        raise BatError(f"cannot write to the folder {folder} ({flag}): permission denied")
+        check_writable_dir(folder, what)
+    finally:
+        created.extend(d for d in missing if d.is_dir())
 
 
-def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
+def _remove_if_empty(created: list[Path]) -> None:
+    """Remove the folders this command made, deepest first, where they are still empty: a failed command must not
+    leave an empty cache folder behind. A folder with anything in it (a cache entry, a file of someone else's written
+    meanwhile) stays: ``rmdir`` removes empty folders only."""
+    for d in sorted(set(created), key=lambda d: len(d.parts), reverse=True):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+SAVED_MODEL_FILES = {"model.json", "run.json", "arrays.safetensors"}  # BAT.save: estimator.MODEL_FILE + Run.save
+
+
+def _check_outputs(args: argparse.Namespace, cfg: FitConfig, lambdas: list[float]) -> None:
+    """Everything `bat fit` will write, checked before it trains: these used to fail only after all the training
+    (a user's file in DIR/lambda-0.5/, a folder where summary.json goes), and a model no command could use was
+    saved (a student that reads teacher logits)."""
+    summary = Path(args.out) / "summary.json"
+    if summary.is_dir():
+        raise BatError(f"{summary} is a folder, and bat fit writes its summary there; give another --out folder")
+    if args.save_model is None:
+        return
+    if cfg.distill.encode_logits != "off" and any(lam > 0 for lam in lambdas):
+        # λ = 0 resets encode_logits (config.DistillConfig.baseline): only the λ > 0 models need the logits
+        raise BatError(f"--encode-logits {cfg.distill.encode_logits} makes the λ > 0 students read the teacher's "
+                       "logits of each document, which `bat transform` and BAT.transform do not have for new "
+                       "documents, so the saved models could never be used; drop --save-model, or use "
+                       "--encode-logits off (the default)")
+    for lam in lambdas:  # the folders _save_models writes
+        folder = Path(args.save_model) / f"lambda-{lam:g}"
+        if folder.exists() and not folder.is_dir():
+            raise BatError(f"{folder} is a file, where --save-model would write the model λ = {lam:g}; move it, or "
+                           "give another --save-model folder")
+        check_replaceable(folder.resolve(), SAVED_MODEL_FILES)
+
+
+class _Interrupt:
+    """Ctrl-C during `bat fit`. Python delivers SIGINT to the main thread only, as a KeyboardInterrupt: the training
+    threads went on for tens of seconds, and a second Ctrl-C broke the interpreter's shutdown (a traceback from
+    threading._shutdown, then SIGABRT). Now the first Ctrl-C only sets a flag, the ``should_stop`` of ``grid.fit``,
+    which the trainer reads as it goes (each stack stops within its epoch); the second one exits at once (the threads
+    may be inside a torch op).
+
+    Installed in the main thread only (``signal.signal`` works nowhere else), and the previous handler is back
+    afterwards, so ``main`` called in-process (tests, scripts) leaves Ctrl-C as it was."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def __call__(self) -> bool:  # a ShouldStop
+        return self.requested.is_set()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested.is_set():
+            _say("interrupted again: quitting now (the runs finished so far are kept in the cache)")
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError, RuntimeError):  # a stream closed, or in the middle of a write
+                    pass
+            os._exit(130)  # not sys.exit: the training threads cannot be joined, and joining them hung
+        self.requested.set()
+        _say("stopping after the current epoch (finished runs are kept); press Ctrl-C again to quit now")
+
+
+def _say(line: str) -> None:
+    """One line on stderr from a signal handler: written to the descriptor, not through sys.stderr, whose buffer the
+    interrupted code may be writing (a reentrant write raises RuntimeError)."""
+    try:
+        os.write(2, ("\n" + line + "\n").encode())
+    except OSError:
+        pass
+
+
+class _Interrupted(Exception):
+    """The job was stopped by Ctrl-C; the message says what was kept."""
+
+
+@contextmanager
+def _stopping(stop: _Interrupt | None, cache_dir: Path | None, clock: _Clock) -> Iterator[None]:
+    """Turn the Cancelled that a Ctrl-C (``stop``) raises inside the job into an :class:`_Interrupted` that says how
+    many runs this job finished and left in the cache (counted as the cache's run folders before and after)."""
+    before = _saved_runs(cache_dir) if stop is not None else 0
+    try:
+        yield
+    except Cancelled:
+        if stop is None or not stop():
+            raise
+        clock.took()  # no ETA line after the message
+        kept = max(0, _saved_runs(cache_dir) - before)
+        runs, were, them = ("run", "was", "it") if kept == 1 else ("runs", "were", "them")
+        raise _Interrupted(f"interrupted: {kept} {runs} finished by this job {were} kept in the cache (the same "
+                           f"`bat fit` reads {them} instead of training again); no summary was written") from None
+
+
+def _saved_runs(cache_dir: Path | None) -> int:
+    """How many runs the cache holds (one folder each; atomic_dir's temporary folders start with a dot)."""
+    runs = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "runs"
+    try:
+        return sum(1 for d in runs.iterdir() if not d.name.startswith("."))
+    except OSError:
+        return 0
+
+
+def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any, stop: _Interrupt | None = None) -> None:
     from .config import check_lambdas
     from .grid import fit, in_cache
     from .training.estimate import estimate
@@ -205,6 +343,7 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
     if args.seeds < 1:
         raise BatError("--seeds must be at least 1")
+    _check_outputs(args, cfg, lambdas)
     clock = _Clock()
 
     def before(p: Any) -> None:
@@ -225,9 +364,10 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
         if args.save_model is not None:
             _save_models(args.save_model, cfg, result)
 
-    summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
-                  label_column=args.label_column, on_plan=before, on_step=clock.step, on_result=after,
-                  reference=args.reference)
+    with _stopping(stop, args.cache_dir, clock):
+        summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
+                      label_column=args.label_column, on_plan=before, on_step=clock.step, on_result=after,
+                      reference=args.reference, should_stop=stop)
     progress.close()
     print(json.dumps(summary["by_lambda"], indent=1))
     for line in coherence_lines(summary["coherence"]):
@@ -356,14 +496,27 @@ def _transform(args: argparse.Namespace) -> None:
     from .data.readers import read_documents
     from .estimator import BAT
     from .runs.exports import theta_csv
+    from .students.inference import transform
 
     out = Path(args.out)
     if out.is_dir():
         raise BatError(f"--out {out} is a folder; name the CSV file to write")
-    model = BAT.load(args.model)
+    model_dir = Path(args.model)
+    if model_dir.exists() and not model_dir.is_dir():  # the documents named first, or a file of the model's
+        raise BatError(f"{model_dir} is a file; the model must be a folder saved by `bat fit --save-model` or "
+                       "BAT.save (bat transform MODEL_FOLDER DOCUMENTS --out FILE)")
+    model = BAT.load(model_dir)
     _, docs = read_documents(args.input, args.text_column)
-    atomic_write_bytes(out, theta_csv(model.transform(docs)))
+    # BAT.transform with the counts kept: a document with no word of the vocabulary gets the proportions of an
+    # empty document (the prior), which look like any other row of the CSV
+    counts = model.vectorize(docs)
+    theta = transform(model.run_, counts)
+    atomic_write_bytes(out, theta_csv(theta))
+    empty = int((counts.getnnz(axis=1) == 0).sum())
     if not args.quiet:
+        if empty:
+            print(f"warning: {empty} of {len(docs)} documents share no word with the model's vocabulary: their rows "
+                  "are the model's prior, not evidence", file=sys.stderr)
         print(f"wrote θ of {len(docs)} documents × {model.n_topics} topics to {out}", file=sys.stderr)
 
 
@@ -393,7 +546,7 @@ def _teacher(args: argparse.Namespace, cfg: FitConfig, progress: Any) -> None:
             destroy()
 
 
-def _run(args: argparse.Namespace, progress: Any) -> int:
+def _run(args: argparse.Namespace, progress: Any, stop: _Interrupt | None = None) -> int:
     if args.command == "transform":
         progress.close()
         _transform(args)
@@ -402,30 +555,62 @@ def _run(args: argparse.Namespace, progress: Any) -> int:
     from .base.device import pick_device
 
     pick_device(args.device)  # a device that is not there fails now, before anything is read or said
-    _check_writable_dir(Path(args.out), "--out")
+    # the output folders are checked, not made: they appear with their first file (a failed `bat fit` left an
+    # empty --out folder behind, made before the input was read)
+    check_writable_dir(Path(args.out), "--out", create=False)
     if getattr(args, "save_model", None) is not None:
-        _check_writable_dir(Path(args.save_model), "--save-model")
+        check_writable_dir(Path(args.save_model), "--save-model", create=False)
     if args.command == "teacher":  # the store replaces --out: only a folder with nothing else in it may be it
         check_replaceable(Path(args.out).resolve(), {ARRAYS_FILE, META_FILE})
-    if args.cache_dir is not None:
-        _check_writable_dir(Path(args.cache_dir).expanduser(), "--cache-dir")
-    elif "BAT_CACHE_DIR" in os.environ:
-        if not os.environ["BAT_CACHE_DIR"].strip():
-            raise BatError("BAT_CACHE_DIR is set but empty; unset it (the cache is then ./.bat_cache) or name a folder")
-        _check_writable_dir(default_cache_dir(), "BAT_CACHE_DIR")
-    (_fit if args.command == "fit" else _teacher)(args, cfg, progress)
+    created: list[Path] = []
+    try:
+        if args.cache_dir is not None:
+            _make_cache_dir(Path(args.cache_dir), "--cache-dir", created)
+        elif "BAT_CACHE_DIR" in os.environ:
+            if not os.environ["BAT_CACHE_DIR"].strip():
+                raise BatError("BAT_CACHE_DIR is set but empty; unset it (the cache is then ./.bat_cache) or name a "
+                               "folder")
+            _make_cache_dir(default_cache_dir(), "BAT_CACHE_DIR", created)
+        if args.command == "fit":
+            _fit(args, cfg, progress, stop)
+        else:
+            _teacher(args, cfg, progress)
+    except BaseException:
+        _remove_if_empty(created)
+        raise
     return 0
+
+
+def _os_error_hint(command: str) -> str:
+    """What to check after an OSError, naming only the paths this command writes (`bat transform` has no
+    --cache-dir)."""
+    if command == "transform":
+        return "check that the file named by --out can be written (its folder exists and is writable)"
+    if command == "fit":
+        return "check that the folders named by --out, --save-model and --cache-dir can be written"
+    return "check that the folders named by --out and --cache-dir can be written"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .base.progress import Cancelled, TqdmProgress
+    if args.command != "fit":
+        return _main(args)
+    # Ctrl-C stops `bat fit` at an epoch's end; the handler stays until the last line is printed, so that a second
+    # Ctrl-C while the job winds down still exits at once, without a traceback
+    with _Interrupt() as stop:
+        return _main(args, stop)
+
+
+def _main(args: argparse.Namespace, stop: _Interrupt | None = None) -> int:
+    from .base.progress import TqdmProgress
 
     progress = TqdmProgress(disable=args.quiet)
     try:
-        return _run(args, progress)
+        return _run(args, progress, stop)
     except BatError as e:
         msg, rc = f"error: {e}", 2
+    except _Interrupted as e:
+        msg, rc = str(e), 130
     except (Cancelled, KeyboardInterrupt) as e:
         msg, rc = ("cancelled" if isinstance(e, Cancelled) else "interrupted"), 130
     except MemoryError:
@@ -437,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         where = f" ({e.filename})" if e.filename else ""
         hint = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space"}.get(
-            e.errno, "check that the folders named by --out and --cache-dir can be written")
+            e.errno, _os_error_hint(args.command))
         msg, rc = f"error: {e.strerror or e}{where}; {hint}", 2
     except Exception as e:  # noqa: BLE001 - last resort: one line, not a traceback
         if os.environ.get("BAT_DEBUG"):

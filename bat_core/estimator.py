@@ -202,9 +202,15 @@ class BAT(TransformerMixin, BaseEstimator):
         Texts are tokenised as the training corpus was (same vocabulary, stop words and token rule); a text with no
         word of the vocabulary gets the proportions of an empty document.
         """
-        self._check_fitted()
-        counts = vectorize(_texts(texts), self.corpus_config_, self.vocabulary_)
+        counts = self.vectorize(texts)  # first: it says when the model is not fitted
         return transform(self.run_, counts)
+
+    def vectorize(self, texts: Iterable[str]) -> Any:
+        """The texts' bags of words over the model's vocabulary, tokenised as the training corpus was (a sparse
+        n_docs × n_words count matrix): what :meth:`transform` reads. A row of zeros is a text with no word of the
+        vocabulary, whose θ is the model's prior (`bat transform` counts them)."""
+        self._check_fitted()
+        return vectorize(_texts(texts), self.corpus_config_, self.vocabulary_)
 
     def get_topics(self, n_words: int = 10) -> list[list[str]]:
         """The ``n_words`` top words of every topic, ranked as the app and the metrics rank them."""
