@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -53,16 +54,27 @@ def _check(cond: bool, msg: str) -> None:
         raise BatError(msg)
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A settings class's field types (resolved once: resolving them costs 50× building the settings)."""
+    return get_type_hints(cls)
+
+
 def _typed(cfg: _Config) -> None:
     """Every setting of the kind its field declares, or a :class:`BatError` naming it: before this, a number of
     topics given as "5" or 2.5 reached torch and came back as a TypeError. A whole-number field takes a float that is
     a whole number, or a numpy integer, as the int it is (the value is stored as an int); a number field takes any
     real number but not True/False or text."""
-    hints = get_type_hints(type(cfg))
+    hints = _hints(type(cfg))
     for f in fields(cfg):  # type: ignore[arg-type]
         want, v = hints[f.name], getattr(cfg, f.name)
         kinds = set(get_args(want)) if get_origin(want) in (Union, UnionType) else {want}
         if v is None and type(None) in kinds:
+            continue
+        if get_origin(want) is tuple and get_args(want) == (str, ...):  # words: a lone string would be its letters
+            _check(isinstance(v, tuple | list) and all(isinstance(w, str) for w in v),
+                   f"{f.name} must be a list of words, not {v!r}")
+            object.__setattr__(cfg, f.name, tuple(v))
             continue
         if int in kinds:
             whole = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) == int(v)

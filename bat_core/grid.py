@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import numbers
 import platform
 import threading
 import time
@@ -70,8 +71,9 @@ def seed_list(n: int) -> list[int]:
     """The first ``n`` seeds of the shared scheme: those of the original multiple-run script (config.PAPER_SEEDS),
     in its order, then 1, 2, …. The app, the CLI and the benchmarks all use them, so a run trained in one is found
     in the cache by the others."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise BatError(f"the number of seeds must be a whole number of at least 1, not {n!r}")
+    n = int(n)
     return list(PAPER_SEEDS[:n]) + list(range(1, n - len(PAPER_SEEDS) + 1))
 
 

@@ -92,3 +92,20 @@ def test_labels_that_cannot_be_classified_fail_before_training():
     # no labelled test document: said before training (it used to fail after it, with no summary written)
     with pytest.raises(BatError, match="none of the 1 test documents has a label"):
         check_categories(["a", "b"] * 4 + ["a", None], corpus, "column 'label'")
+
+
+def test_a_folder_named_like_a_labelled_corpus_is_not_given_its_labels(tmp_path, monkeypatch):
+    """A folder ./mini20ng is read as the user's documents; it was then matched against the installed corpus's
+    labels (none set) and the summary failed after every run had trained."""
+    from bat_core.data.corpus import load_corpus
+    from bat_core.evaluation.downstream import source_labels
+    from teacher_fixtures import topic_docs
+
+    (tmp_path / "mini20ng").mkdir()
+    docs = topic_docs(40, seed=3)[0]
+    for i, d in enumerate(docs):
+        (tmp_path / "mini20ng" / f"{i}.txt").write_text(d)
+    monkeypatch.chdir(tmp_path)
+    corpus = load_corpus("mini20ng")
+    assert corpus.n_docs <= len(docs) and corpus.texts[0] in docs  # the folder, not the installed posts
+    assert source_labels("mini20ng", corpus) is None

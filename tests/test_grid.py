@@ -310,4 +310,6 @@ def test_an_output_folder_that_cannot_be_written_fails_before_any_training(tmp_p
                         (Path(__file__) / "sub", "is a file")):
         with pytest.raises(BatError, match=needle):
             grid.fit("demo", FitConfig(), [0.0], [1], out, cache_dir=tmp_path)
-    assert not (tmp_path / "new").exists()
+    with pytest.raises(AssertionError, match="corpus was read"):  # a folder that can be made passes the check...
+        grid.fit("demo", FitConfig(), [0.0], [1], tmp_path / "new", cache_dir=tmp_path)
+    assert not (tmp_path / "new").exists()  # ... and is not made by it: it appears with summary.json

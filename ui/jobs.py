@@ -38,8 +38,8 @@ class Job:
     clock: Any = None  # a training's time estimate and the runs it trained so far (ui.estimates.Clock)
     started: float = field(default_factory=time.time)
     finished: float | None = None
-    # per stage, when its first epoch was reported and the last epoch reported: the in-flight stack's own pace
-    _stages: dict[str, tuple[float, int]] = field(default_factory=dict, repr=False)
+    # per stage: when its first event came, the count it reported then, and the last count: the stack's own pace
+    _stages: dict[str, tuple[float, int, int]] = field(default_factory=dict, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -47,10 +47,10 @@ class Job:
     def progress(self, ev: ProgressEvent) -> None:
         with self._lock:
             self.event = ev
-            t0, last = self._stages.get(ev.stage, (0.0, 0))
+            t0, d0, last = self._stages.get(ev.stage, (0.0, 0, 0))
             if ev.done <= last or not t0:  # a stage's first event, or a later stack under the same name
-                t0 = time.time()
-            self._stages[ev.stage] = (t0, ev.done)
+                t0, d0 = time.time(), ev.done
+            self._stages[ev.stage] = (t0, d0, ev.done)
             d = ev.metrics.get("dev_npmi")
             if isinstance(d, (int, float)) and d > self.best.get(ev.stage, float("-inf")):
                 self.best[ev.stage] = float(d)
@@ -77,10 +77,10 @@ class Job:
         ev = self.event
         if ev is None or not self.running:
             return None
-        t0, _ = self._stages.get(ev.stage, (0.0, 0))
-        if not t0 or ev.done < 3 or ev.done >= ev.total:
+        t0, d0, _ = self._stages.get(ev.stage, (0.0, 0, 0))
+        if not t0 or ev.done - d0 < 2 or ev.done >= ev.total:
             return None
-        return (time.time() - t0) / (ev.done - 1) * (ev.total - ev.done)
+        return (time.time() - t0) / (ev.done - d0) * (ev.total - ev.done)
 
     @property
     def running(self) -> bool:

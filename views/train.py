@@ -143,7 +143,12 @@ if busy and job is not None and job.corpus_hash == corpus.hash and isinstance(jo
     jp = job.watch.plan
     first = jp.members[0].student
     job_lams, job_seeds = sorted({m.lam for m in jp.members}), list(dict.fromkeys(m.seed for m in jp.members))
-    if (job_lams, job_seeds, first.n_topics, first.epochs) != (lambdas, seeds, int(k), int(epochs)):
+    asked = {"λ": lambdas, "seeds": seeds, "K": int(k), "epochs": int(epochs), "T": float(temp),
+             "c": float(clip) or None, "teacher": tcfg if not errors else None}
+    ran = {"λ": job_lams, "seeds": job_seeds, "K": first.n_topics, "epochs": first.epochs,
+           "T": next((m.distill.temperature for m in jp.members if m.lam > 0), float(temp)),
+           "c": next((m.distill.clip for m in jp.members if m.lam > 0), float(clip) or None), "teacher": jp.teacher}
+    if asked != ran:
         now = plan_sentence(job_lams, job_seeds, jp.gamma is not None)
         st.markdown(f"**Training now:** {now} K = {first.n_topics}, {first.epochs} epochs. The settings above are "
                     "for the next training, once this one ends.")

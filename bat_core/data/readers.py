@@ -71,13 +71,14 @@ def _mostly_utf8(data: bytes) -> str | None:
     """The text of a UTF-8 file with a few stray bytes (each becomes U+FFFD), or None for a legacy encoding.
 
     Why: one stray byte (a Windows quote pasted into UTF-8 text) made the whole file decode as Windows-1252, and
-    every accented word became two garbled tokens ("München" → "MÃ¼nchen") without a word said. The test: the
-    non-ASCII characters that decode as UTF-8 outnumber the bytes that do not. Legacy text almost never forms valid
-    multi-byte UTF-8 sequences, so there the undecodable bytes win."""
+    every accented word became two garbled tokens ("München" → "MÃ¼nchen") without a word said. The test: some
+    non-ASCII characters decode as UTF-8, and the bytes that do not are few (at most 3, or one in 20 of those that
+    do). Legacy text almost never forms valid multi-byte UTF-8 sequences, so it fails the test; so does a file
+    that mixes the two encodings half and half, which stays Windows-1252 as before."""
     text = data.decode("utf-8-sig", errors="replace")
-    bad = text.count("\ufffd")
-    good = sum(1 for ch in text if ord(ch) > 127) - bad
-    return text if good > bad else None
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())  # a U+FFFD already in the file is no stray byte
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad  # the non-ASCII characters that decoded
+    return text if good > 0 and bad <= max(3, good // 20) else None
 
 
 def _check_readable(text: str, where: str) -> str:
@@ -199,26 +200,45 @@ def _read_zip(data: bytes, where: str) -> list[str]:
                    and not Path(i.filename).name.startswith(".") and "__MACOSX" not in i.filename]
         if not members:
             raise BatError(f"{where} holds no .txt files; put one document per .txt file in the zip")
-        unpacked, packed = sum(i.file_size for i in members), sum(i.compress_size for i in members)
-        if len(members) > MAX_ZIP_MEMBERS or unpacked > MAX_ZIP_BYTES:
-            raise BatError(f"{where} is too large once unpacked ({len(members):,} files, {unpacked / 1024**2:,.0f} MB; "
-                           f"the limit is {MAX_ZIP_MEMBERS:,} files and {MAX_ZIP_BYTES // 1024**2} MB of text)")
-        if unpacked > 10 * 1024**2 and unpacked > MAX_ZIP_RATIO * max(packed, 1):
-            raise BatError(f"{where} unpacks to {unpacked / max(packed, 1):,.0f}× its packed size "
-                           f"({unpacked / 1024**2:,.0f} MB), which text does not do (3-5×): refused as a zip bomb; "
-                           "if it is a real corpus, unzip it and give the folder")
-        docs = []
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise BatError(f"{where} holds {len(members):,} files; the limit is {MAX_ZIP_MEMBERS:,}")
+        _check_unpacked(sum(i.file_size for i in members), len(data), where)  # what the archive says it holds
+        docs, unpacked = [], 0
         for info in sorted(members, key=lambda i: i.filename):
             if info.flag_bits & 0x1:  # zipfile would say "<ZipInfo …> is encrypted, password required"
                 raise BatError(f"{where}: {info.filename} is encrypted, and encrypted zips are not supported; unzip "
                                "it with its password and give the folder (or zip the files again without a password)")
+            chunks = []
             try:
-                raw = zf.read(info)
+                with zf.open(info) as member:  # counted as it unpacks: the sizes an archive declares can lie
+                    while chunk := member.read(1 << 20):
+                        unpacked += len(chunk)
+                        _check_unpacked(unpacked, len(data), where)
+                        chunks.append(chunk)
             except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, lzma.LZMAError, EOFError,
                     OSError) as e:  # lzma's error is no OSError (bz2's is)
                 raise BatError(f"{where}: cannot read {info.filename} ({e})") from None
-            docs.append(_decode(raw, f"{where}:{info.filename}").strip())
+            docs.append(_decode(b"".join(chunks), f"{where}:{info.filename}").strip())
         return docs
+
+
+def _check_unpacked(unpacked: int, packed: int, where: str) -> None:
+    """Refuse an archive that unpacks to more than ``MAX_ZIP_BYTES``, or (beyond 10 MB) to more than ``MAX_ZIP_RATIO``
+    times its own size."""
+    if unpacked > MAX_ZIP_BYTES:
+        raise BatError(f"{where} is too large once unpacked (over {MAX_ZIP_BYTES // 1024**2} MB of text, the limit); "
+                       "give fewer documents")
+    if unpacked > 10 * 1024**2 and unpacked > MAX_ZIP_RATIO * max(packed, 1):
+        raise BatError(f"{where} unpacks to more than {MAX_ZIP_RATIO}× its packed size, which text does not do "
+                       "(3-5×): refused as a zip bomb; if it is a real corpus, unzip it and give the folder")
+
+
+def installed_name(source: str | Path) -> bool:
+    """Whether ``source`` names an installed corpus: its name, with no file or folder of the user's by that name
+    (which comes first: `bat fit skills` with a folder ./skills read the installed corpus instead)."""
+    from . import datasets
+
+    return str(source) in datasets.NAMES and not Path(str(source)).expanduser().exists()
 
 
 def read_documents(source: str | Path, text_column: str | None = None) -> tuple[str, list[str]]:
@@ -230,7 +250,7 @@ def read_documents(source: str | Path, text_column: str | None = None) -> tuple[
         raise BatError("no input given: name a file, a folder, a .zip or an installed corpus "
                        f"({', '.join(datasets.NAMES)})")
     path = Path(s).expanduser()
-    if s in datasets.NAMES and not path.exists():  # a file or folder of the user's by that name comes first
+    if installed_name(s):
         _no_columns(f"the installed corpus {s}", text_column)
         return s, datasets.load(s)
     if not path.exists():

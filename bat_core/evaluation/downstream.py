@@ -23,8 +23,8 @@ from sklearn.preprocessing import StandardScaler
 
 from ..base.errors import BatError
 from ..data.corpus import Corpus
-from ..data.datasets import LABELLED, NAMES, labels_for, match_labels
-from ..data.readers import parse_labelled, read_bytes
+from ..data.datasets import LABELLED, labels_for, match_labels
+from ..data.readers import installed_name, parse_labelled, read_bytes
 
 MAX_ITER = 5000  # lbfgs on ≤ 1,000 standardised features converges well before this; the default 100 may not
 
@@ -100,7 +100,7 @@ def source_labels(source: str | Path, corpus: Corpus, label_column: str | None =
     """A label per document of ``corpus`` built from ``source``: the values of ``label_column`` of a table, or the
     categories of an installed labelled corpus; None when the source has neither (no downstream check)."""
     if label_column:
-        if str(source) in NAMES:
+        if installed_name(source):
             raise BatError(f"--label-column reads a column of a .csv/.tsv/.jsonl/.json file, and {source!r} is an "
                            f"installed corpus; the labelled ones ({', '.join(LABELLED)}) carry their labels already")
         path = Path(source)
@@ -108,6 +108,8 @@ def source_labels(source: str | Path, corpus: Corpus, label_column: str | None =
         matched = match_labels(corpus.texts, texts, labels)
         check_categories(matched, corpus, f"column {label_column!r}")
         return matched
-    if str(source) in LABELLED:
-        return labels_for(corpus, str(source))
+    if installed_name(source) and str(source) in LABELLED:
+        labels = labels_for(corpus, str(source))
+        check_categories(labels, corpus, f"the {source} categories")  # before training, as a column's are
+        return labels
     return None
