@@ -150,6 +150,34 @@ def test_upload_zip_of_txt(app_env):
     assert at.session_state["corpus"].n_docs == 12
 
 
+def test_a_reloaded_page_finds_its_corpus_again(app_env):
+    """A reload (a new session) started on the demo corpus and lost an upload: the page's address now names the
+    corpus, and a new session with that address gets it back while the server has it."""
+    from ui import state
+
+    at = new_app()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i, doc in enumerate(varied_docs(12)):
+            zf.writestr(f"d{i}.txt", doc)
+    at.file_uploader(key="upload").set_value(("reload.zip", buf.getvalue(), "application/zip")).run()
+    at.button(key="load_upload").click().run()
+    corpus = at.session_state["corpus"]
+    assert corpus.name == "reload"
+
+    again = AppTest.from_file(APP, default_timeout=60)
+    again.query_params["corpus"] = state.url_token(corpus)
+    again.switch_page("views/train.py").run()
+    assert not again.exception and again.session_state["corpus"].hash == corpus.hash
+    assert not any("no longer loaded" in c for c in texts(again.sidebar.caption))
+
+    gone = AppTest.from_file(APP, default_timeout=60)
+    gone.query_params["corpus"] = "0123456789abcdef"  # a server that no longer has it: the demo, said in the sidebar
+    gone.run()
+    assert gone.session_state["corpus"].name == "demo"
+    assert any("no longer loaded" in c for c in texts(gone.sidebar.caption))
+
+
 @pytest.mark.parametrize("name,data,expect", [
     ("few.txt", b"one document\nanother document\n", "at least 10"),
     ("broken.zip", b"this is not a zip archive", "not a valid zip archive"),

@@ -97,9 +97,10 @@ def test_labels_that_cannot_be_classified_fail_before_training():
 def test_a_folder_named_like_a_labelled_corpus_is_not_given_its_labels(tmp_path, monkeypatch):
     """A folder ./mini20ng is read as the user's documents; it was then matched against the installed corpus's
     labels (none set) and the summary failed after every run had trained."""
+    from teacher_fixtures import topic_docs
+
     from bat_core.data.corpus import load_corpus
     from bat_core.evaluation.downstream import source_labels
-    from teacher_fixtures import topic_docs
 
     (tmp_path / "mini20ng").mkdir()
     docs = topic_docs(40, seed=3)[0]

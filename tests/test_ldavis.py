@@ -46,5 +46,5 @@ def test_zoom_for_side_by_side():
     small = ldavis.with_zoom(page, 0.6)
     assert "zoom:0.6" in small and small.count("zoom:0.6") == 1
     # in a frame narrower than the view at that zoom, the page shrinks itself to fit (never above the zoom asked)
-    assert f"Math.min(0.6,window.innerWidth/{ldavis.LDAVIS_WIDTH_PX})" in small
+    assert f"Math.max(0.4,Math.min(0.6,window.innerWidth/{ldavis.LDAVIS_WIDTH_PX}))" in small
     assert small.index("window.innerWidth") > small.index("new LDAvis(")  # after the view, in the page's body

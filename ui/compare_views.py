@@ -154,9 +154,11 @@ def downstream(fruns: list[Run], corpus: Corpus, lam: float) -> None:
     here = [s for s in scores if np.isclose(s["lam"], lam)]
     if base and here:
         b, h = (float(np.mean([s["accuracy"] for s in x])) for x in (base, here))
+        seeds = (f"{len(here)} seed{'s' if len(here) > 1 else ''}" if len(here) == len(base) else
+                 f"{len(here)} and {len(base)} seeds")
         st.markdown(f"At λ = {lam:g}: accuracy {h:.3f} against {b:.3f} for the baseline "
-                    f"({'higher' if h > b else 'lower' if h < b else 'the same'}; mean over "
-                    f"{len(here)} and {len(base)} seed(s)).")
+                    f"({'higher' if h > b else 'lower' if h < b else 'the same'}; "
+                    f"{'mean over ' if len(here) > 1 or len(base) > 1 else ''}{seeds}).")
 
 
 def document(corpus: Corpus, base: Run, bat: Run) -> None:

@@ -20,7 +20,10 @@ from bat_core.data.corpus import Corpus
 from bat_core.training.selection import GAMMA_GRID
 
 LAMBDA_CHOICES = tuple(x for x in DEFAULT_LAMBDA_GRID if x > 0)  # λ values offered besides the baseline
-GAMMA_OPTIONS = (None, *GAMMA_GRID, 0.75, 1.0)  # background correction γ: None = chosen on dev data (the default)
+# background correction γ: "auto" = chosen on dev data (the default). Not None: a selectbox whose kept value is None
+# shows its placeholder, so after leaving the Train page and coming back the box read "Choose an option"
+GAMMA_AUTO = "auto"
+GAMMA_OPTIONS = (GAMMA_AUTO, *GAMMA_GRID, 0.75, 1.0)
 TEACHER_MODES = ("frozen", "top-n", "full")
 TEACHER_KINDS = ("auto", "lexical", "transformer", "hybrid", "random")  # what makes neighbours (the knn head)
 MAX_LENGTHS = (64, 128, 256, 512)

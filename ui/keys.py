@@ -11,6 +11,7 @@ CORPUS = "corpus"  # the current bat_core.data.corpus.Corpus (None when the demo
 CORPUS_DOCS = "corpus_docs"  # its raw documents
 CORPUS_SOURCE = "corpus_source"  # {"kind": "builtin"|"upload", "name": …, "id": …, labels of an upload …}
 DEMO_ERROR = "demo_error"  # why the demo corpus could not load (gensim missing)
+CORPUS_LOST = "corpus_lost"  # the corpus the page's address named was no longer loaded: the session fell back to demo
 CORPUS_MSG = "corpus_msg"  # a success line the Corpus page shows once, after the rerun that loaded a corpus
 CORPUS_WARN = "corpus_warn"  # a warning the Corpus page shows once (a label column that cannot be classified)
 REFERENCE = "reference"  # an outside reference for NPMI (ui.reference.Reference), counted for the current corpus

@@ -32,8 +32,14 @@ def last_job() -> Job | None:
 
 
 def session_job() -> Job | None:
-    """The job this session started last, or whichever job is running on the server."""
-    return last_job() or manager().active()
+    """The job running on the server (one at a time), else the job this session started or watched last. A running
+    job is adopted as this session's: a page reloaded (a new session) while it ran then still shows how it ended;
+    it showed nothing once the job stopped."""
+    job = manager().active()
+    if job is not None:
+        st.session_state[keys.JOB_ID] = job.id
+        return job
+    return last_job()
 
 
 def _event_line(job: Job, ev: ProgressEvent) -> str:

@@ -29,6 +29,10 @@ def sidebar() -> None:
             st.caption(f"{corpus.n_docs:,} documents · {corpus.vocab_size:,} words · "
                        f"{int(corpus.counts.sum()):,} tokens · id {corpus.hash[:8]}")
             st.caption(f"{len(runs.all_runs(corpus))} trained run(s) for this corpus")
+            if state.corpus_lost():
+                st.caption("The corpus this page's address named is no longer loaded on the server (it restarted, "
+                           "or many corpora were loaded since), so this is the demo corpus. Its trained runs are "
+                           "kept: load it again on the Corpus page to see them.")
         st.markdown("### Device")
         st.caption(device_name())
         job = manager().active()

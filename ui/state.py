@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
@@ -56,14 +58,35 @@ def build(docs: list[str], cfg: CorpusConfig, name: str, source_id: str | None =
     return _build(source_id or docs_id(docs), json.dumps(cfg.to_dict(), sort_keys=True), name, docs)
 
 
+# The corpora loaded in this server, by the token the page's address carries (``?corpus=…``): a reloaded page, or a
+# link opened in a new tab, is a new session, which started on the demo corpus and lost an upload. The server keeps
+# the last few (each holds its documents and counts); a token it no longer has falls back to the demo, and says so.
+URL_PARAM = "corpus"
+_LOADED: OrderedDict[str, tuple[Corpus, list[str], dict]] = OrderedDict()
+_LOADED_MAX = 8
+_loaded_lock = threading.Lock()
+
+
+def url_token(corpus: Corpus) -> str:
+    """The corpus's token in the page's address: its content hash (documents and settings), so it names one corpus."""
+    return corpus.hash[:16]
+
+
 def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
     """Make ``corpus`` the session's corpus, and start building its default teacher in the background (once per
     corpus and settings in the server: :mod:`ui.prebuild`), so that Train finds it ready or on its way. A reference
-    for coherence counted for another corpus is dropped (:mod:`ui.reference`)."""
+    for coherence counted for another corpus is dropped (:mod:`ui.reference`). The page's address names it, so that
+    a reload finds it again (:func:`ensure_corpus`)."""
     reference.forget_unless_for(corpus)
+    st.session_state.pop(keys.CORPUS_LOST, None)
     st.session_state[keys.CORPUS] = corpus
     st.session_state[keys.CORPUS_DOCS] = docs
     st.session_state[keys.CORPUS_SOURCE] = source
+    with _loaded_lock:
+        _LOADED[url_token(corpus)] = (corpus, docs, source)
+        _LOADED.move_to_end(url_token(corpus))
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
     prebuild.start(corpus)
 
 
@@ -80,14 +103,32 @@ def use_demo(cfg: CorpusConfig | None = None) -> Corpus:
 
 
 def ensure_corpus() -> Corpus | None:
-    """The current corpus; on a session's first run the demo corpus, so a new user can go straight to training."""
+    """The current corpus. On a session's first run: the corpus the page's address names, when this server still
+    has it (a reload, a link copied to another tab), else the demo corpus, so a new user can go straight to
+    training. The address is kept naming the current corpus on every run (the pages' links do not carry it)."""
     if st.session_state.get(keys.CORPUS) is None:
-        try:
-            use_demo()
-        except BatError as e:  # gensim missing: the user can still upload
-            st.session_state[keys.CORPUS] = None
-            st.session_state[keys.DEMO_ERROR] = str(e)
-    return st.session_state.get(keys.CORPUS)
+        token = st.query_params.get(URL_PARAM)
+        with _loaded_lock:
+            found = _LOADED.get(token) if token else None
+        if found is not None:
+            set_corpus(*found)
+        else:
+            try:
+                use_demo()
+                if token:  # said in the sidebar until another corpus is loaded
+                    st.session_state[keys.CORPUS_LOST] = True
+            except BatError as e:  # gensim missing: the user can still upload
+                st.session_state[keys.CORPUS] = None
+                st.session_state[keys.DEMO_ERROR] = str(e)
+    corpus = st.session_state.get(keys.CORPUS)
+    if corpus is not None and st.query_params.get(URL_PARAM) != url_token(corpus):
+        st.query_params[URL_PARAM] = url_token(corpus)
+    return corpus
+
+
+def corpus_lost() -> bool:
+    """Whether this session fell back to the demo corpus because the corpus its address named was no longer loaded."""
+    return bool(st.session_state.get(keys.CORPUS_LOST))
 
 
 def current_corpus() -> Corpus | None:

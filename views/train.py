@@ -12,6 +12,7 @@ from bat_core.teachers.choice import median_length, short_documents_hint
 from bat_core.training.trainer import check_trainable
 from ui import keys, picks, prebuild, progress, runs, state, training
 from ui.defaults import (
+    GAMMA_AUTO,
     GAMMA_OPTIONS,
     LAMBDA_CHOICES,
     MAX_LENGTHS,
@@ -106,7 +107,7 @@ with scol:
                           persist_state=PERSIST, accept_new_options=True,
                           help="Weight of the teacher in the loss. Type another value in (0, 1] to add it")
     gamma = st.selectbox("Background correction γ", GAMMA_OPTIONS, 0, key="s_gamma", persist_state=PERSIST,
-                         format_func=lambda g: "auto: chosen on dev data" if g is None else f"{g:g}" + (
+                         format_func=lambda g: "auto: chosen on dev data" if g == GAMMA_AUTO else f"{g:g}" + (
                              " (off)" if g == 0 else ""),
                          help="The target comes from z − γ·log p(word): it lowers the words every neighbourhood "
                               "shares, which otherwise crowd into many topics. auto trains the first seed at a few γ "
@@ -115,6 +116,7 @@ with scol:
                               "the same γ with the teacher's weight fading towards 0 over the training (long "
                               "documents only), then with the teacher's target clipped to c = 2 (whatever c says "
                               "above), then on up to 3 seeds, averaged")
+    gamma = None if gamma in (GAMMA_AUTO, None) else float(gamma)  # None: the γ rule chooses
 
 # ---------------------------------------------------------------------------------------------- validate
 lambdas, errors = training.lambda_grid(lams)

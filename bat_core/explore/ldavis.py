@@ -76,19 +76,21 @@ def run_html(run, counts, vocab: list[str], title: str = "", visid: str = "ldavi
 
 
 LDAVIS_WIDTH_PX = 1210  # the width LDAvis draws its map, its term bars and their margins in
+MIN_ZOOM = 0.4  # below it the words cannot be read: a narrower frame scrolls instead
 
 
 def with_zoom(page: str, zoom: float) -> str:
     """The same page drawn at ``zoom`` (CSS zoom on the body): two LDAvis views fit side by side. In a frame narrower
     than the view at that zoom (side by side on a laptop screen, each frame is about 580 px wide; 0.55 × 1210 px is
-    665), a script shrinks the zoom until the view fits, so the term bars and the relevance slider are not cut off.
+    665), a script shrinks the zoom until the view fits, so the term bars and the relevance slider are not cut off;
+    not below ``MIN_ZOOM``, where a frame too narrow for it scrolls.
 
     Applied to a cached page, so one cached HTML per run serves every layout."""
     if zoom == 1:
         return page
     z = f"{float(zoom):g}"
-    fit = (f"<script>(function(){{function fit(){{document.body.style.zoom=Math.min({z},"
-           f"window.innerWidth/{LDAVIS_WIDTH_PX});}}fit();window.addEventListener('resize',fit);}})();</script>")
+    fit = (f"<script>(function(){{function fit(){{document.body.style.zoom=Math.max({MIN_ZOOM:g},Math.min({z},"
+           f"window.innerWidth/{LDAVIS_WIDTH_PX}));}}fit();window.addEventListener('resize',fit);}})();</script>")
     page = page.replace("<body style='margin:0;background:white'>",
                         f"<body style='margin:0;background:white;zoom:{z}'>", 1)
     head, sep, tail = page.rpartition("</body>")

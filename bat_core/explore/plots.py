@@ -105,10 +105,11 @@ def seed_summary(df: pd.DataFrame, lam: float, baseline_lam: float = 0.0) -> go.
                             customdata=sub["seed"].to_numpy(),
                             hovertemplate="seed %{customdata}: %{y:.3f}<extra></extra>")
     fig.update_layout(title="Overall coherence and uniqueness: mean ± std over seeds", **_LAYOUT)
-    return fig
+    return _legend_below(fig)
 
 
 SWEEP_PANELS = (("npmi", "NPMI (test split) vs λ"), ("tu", "Topic uniqueness vs λ"))
+UNIT_METRICS = frozenset({"tu", "accuracy", "macro_f1"})  # scores that lie in [0, 1]
 DOWNSTREAM_PANELS = (("accuracy", "Accuracy (test split) vs λ"), ("macro_f1", "Macro-F1 (test split) vs λ"))
 
 
@@ -143,7 +144,19 @@ def lambda_sweep(df: pd.DataFrame, current: float | None = None,
     fig.update_xaxes(title_text="λ (weight of the teacher)", range=[-0.05, 1.05])
     fig.update_layout(title=title or f"Coherence and uniqueness against λ: {len(x)} λ values, mean ± std over seeds "
                                      "(dashed: the λ = 0 baseline)", **_LAYOUT)
-    # the legend under the axes' titles: at the top right (the other figures' place) it covers the second panel's title
+    for col, (metric, _) in enumerate(panels, 1):
+        if metric in UNIT_METRICS:  # a score in [0, 1]: never an axis beyond it (all 1.0 drew an axis to 2)
+            shown = np.concatenate([df[metric].to_numpy(dtype=float), s[f"{metric}_mean"] + s[f"{metric}_std"],
+                                    s[f"{metric}_mean"] - s[f"{metric}_std"]])
+            lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
+            pad = max(0.05 * (hi - lo), 0.01)
+            fig.update_yaxes(range=[max(0.0, lo - pad), min(1.0, hi) + pad], row=1, col=col)
+    return _legend_below(fig)
+
+
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """The legend of a figure of side-by-side panels under their axes: at the top right (the other figures' place)
+    it covered the second panel's title."""
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="center", x=0.5),
                       margin=dict(_LAYOUT["margin"], b=90))
     return fig
