@@ -110,6 +110,17 @@ def test_against_lambda_shows_the_whole_curve(trained):
     names = [d["name"] for d in spec["data"]]
     assert names.count("mean over seeds") == 2 and names.count("± std over seeds") == 2
     assert names.count("one seed") == 2
+    # the NPMI the page says to read is the one plotted: on the demo's sparse test split, the whole corpus's
+    assert any("too sparse" in w.value for w in at.warning)
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert "NPMI (whole corpus) vs λ" in titles and not any("test split" in t for t in titles)
+    import base64
+
+    y = next(d for d in spec["data"] if d["name"] == "mean over seeds")["y"]
+    if isinstance(y, dict):  # plotly's typed array
+        y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+    base = next(m for m in at.metric if m.label == "Baseline NPMI (whole corpus)")
+    assert f"{y[0]:.3f}" == base.value  # λ = 0, one seed: the baseline's whole-corpus NPMI
 
 
 @pytest.mark.slow

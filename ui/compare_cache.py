@@ -82,14 +82,30 @@ def fig_history(key_a: str, key_b: str, name_b: str, _a: Run, _b: Run, metric: s
     return plots.training_history({"Baseline (λ=0)": _a.history, name_b: _b.history}, metric)
 
 
-@st.cache_resource(max_entries=256, show_spinner=False)
-def fig_seed_summary(sig: tuple[str, ...], lam: float, _runs: list[Run]):
-    return plots.seed_summary(plots.metrics_frame(_runs), lam)
+def _frame(_runs: list[Run], on: str, npmi: Callable[[Run], float] | None):
+    """The runs' metrics with the NPMI the page says to read: the test split's (stored with each run) or, when it is
+    too sparse, ``npmi`` of each run (against the whole corpus or the reference)."""
+    df = plots.metrics_frame(_runs)
+    if on != "test" and npmi is not None:
+        by_key = {r.key: npmi(r) for r in _runs}
+        df["npmi"] = df["key"].map(by_key)
+    return df
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def fig_lambda_sweep(sig: tuple[str, ...], lam: float, _runs: list[Run]):
-    return plots.lambda_sweep(plots.metrics_frame(_runs), current=lam)
+def fig_seed_summary(sig: tuple[str, ...], lam: float, on: str, reference_id: str, _runs: list[Run],
+                     _npmi: Callable[[Run], float] | None = None):
+    """``on``: the NPMI plotted ("test", "corpus" or "reference", named by ``reference_id``), from ``_npmi``."""
+    return plots.seed_summary(_frame(_runs, on, _npmi), lam, npmi_on=NPMI_ON[on])
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def fig_lambda_sweep(sig: tuple[str, ...], lam: float, on: str, reference_id: str, _runs: list[Run],
+                     _npmi: Callable[[Run], float] | None = None):
+    return plots.lambda_sweep(_frame(_runs, on, _npmi), current=lam, npmi_on=NPMI_ON[on])
+
+
+NPMI_ON = {"test": "test split", "corpus": "whole corpus", "reference": "reference"}  # how the charts name each
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -43,6 +43,11 @@ def _seen(cb: dict, co: dict, where: str) -> float:
     return min(cb.get(f"{where}_pairs_seen") or 0.0, co.get(f"{where}_pairs_seen") or 0.0)
 
 
+def has_reference(cb: dict, co: dict, ref: Reference | None) -> bool:
+    """Whether both runs were scored against an uploaded reference (their ``compare_cache.coherence``)."""
+    return ref is not None and cb.get("reference_npmi") is not None and co.get("reference_npmi") is not None
+
+
 def coherence_row(cb: dict, co: dict, sparse: bool, name: str, ref: Reference | None = None) -> None:
     """NPMI against the whole corpus (and the reference, when there is one) for both runs (with the arrow), the share
     of top-word pairs each saw together, the top words' mean document frequency, and which NPMI to read."""
@@ -53,7 +58,7 @@ def coherence_row(cb: dict, co: dict, sparse: bool, name: str, ref: Reference | 
     c[1].metric(f"{name} NPMI (whole corpus)", f"{co['corpus_npmi']:.3f}",
                 f"{co['corpus_npmi'] - cb['corpus_npmi']:+.3f}")
     seen_test, seen_corpus = _seen(cb, co, "test"), _seen(cb, co, "corpus")
-    has_ref = ref is not None and cb.get("reference_npmi") is not None and co.get("reference_npmi") is not None
+    has_ref = has_reference(cb, co, ref)
     seen_ref = _seen(cb, co, "reference") if has_ref else None
     c[2].metric("Top-word pairs seen together", f"test {seen_test:.0%} · corpus {seen_corpus:.0%}"
                 + (f" · reference {seen_ref:.0%}" if has_ref else ""),

@@ -5,6 +5,7 @@ import streamlit as st
 
 from bat_core.base.errors import BatError
 from bat_core.config import DistillConfig, StudentConfig
+from bat_core.evaluation.coherence import which_to_read
 from bat_core.explore.families import (
     CLOSE_MIN_SHARED,
     CLOSE_TOP_N,
@@ -17,6 +18,7 @@ from bat_core.explore.families import (
     settings_line,
     teacher_is_weak,
 )
+from bat_core.runs.store import Run
 from bat_core.teachers.choice import choice_line
 from ui import compare_cache as cc
 from ui import compare_views, keys, perf, picks, prebuild, progress, reference, runs, state, tables, training
@@ -161,7 +163,16 @@ m[3].metric(f"{name_b} uniqueness", f"{bat.metrics['tu']:.3f}", f"{bat.metrics['
 m[4].metric("Aligned pairs won by BAT", f"{won} of {n_close}",
             help="Of the pairs that are close counterparts (at least 2 of the top 10 words shared), those where the "
                  "BAT topic has the higher per-topic NPMI on the test split")
-compare_views.coherence_row(coh_base, coh_bat, test_sparse, name_b, reference.current(corpus))
+ref = reference.current(corpus)
+compare_views.coherence_row(coh_base, coh_bat, test_sparse, name_b, ref)
+# the NPMI the line above says to read is the one the charts plot (the test split's, unless it is too sparse)
+npmi_on = which_to_read(test_sparse, compare_views.has_reference(coh_base, coh_bat, ref))
+ref_id, ref_counts = (ref.id, ref.counts) if ref is not None else ("", None)
+
+
+def chart_npmi(run: Run) -> float:
+    return cc.coherence(run.key, corpus.hash, ref_id, run, corpus, ref_counts)[f"{npmi_on}_npmi"]
+
 
 st.subheader("Aligned topics")
 st.caption(tables.LEGEND, unsafe_allow_html=True)
@@ -180,14 +191,18 @@ tabs = st.tabs(TABS, key=keys.CMP_TAB, on_change="rerun")
 sig = cc.family_sig(fruns)
 if tabs[0].open:
     tabs[0].plotly_chart(cc.fig_topic_npmi(base.key, bat.key, name_b, base, bat), key="cmp_topic_npmi")
+npmi_note = ("" if npmi_on == "test" else f" NPMI against the {cc.NPMI_ON[npmi_on]}: the test split is too sparse "
+             "to judge coherence on this corpus (see above).")
 if tabs[1].open:
+    if npmi_note:
+        tabs[1].caption(npmi_note.strip())
     if len(seeds) < 2:
         tabs[1].caption("One seed so far: train more seeds (Train page) for a spread.")
-    tabs[1].plotly_chart(cc.fig_seed_summary(sig, lam, fruns), key="cmp_seed_summary")
+    tabs[1].plotly_chart(cc.fig_seed_summary(sig, lam, npmi_on, ref_id, fruns, chart_npmi), key="cmp_seed_summary")
 if tabs[2].open:
     tabs[2].caption(f"The whole curve over the {len({r.lam for r in fruns})} trained λ values (mean ± std over "
-                    "seeds, each seed a dot); the dotted line is the slider's λ.")
-    tabs[2].plotly_chart(cc.fig_lambda_sweep(sig, lam, fruns), key="cmp_lambda_sweep")
+                    "seeds, each seed a dot); the dotted line is the slider's λ." + npmi_note)
+    tabs[2].plotly_chart(cc.fig_lambda_sweep(sig, lam, npmi_on, ref_id, fruns, chart_npmi), key="cmp_lambda_sweep")
 if tabs[3].open:
     tabs[3].plotly_chart(cc.fig_history(base.key, bat.key, name_b, base, bat), key="cmp_history")
     if any("tu" in h for h in bat.history):  # runs trained before TU was logged per epoch have none

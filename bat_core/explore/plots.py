@@ -84,12 +84,13 @@ def topic_npmi_pairs(pairs: Sequence[tuple[int, int, float]], npmi_a: Sequence[f
     return fig
 
 
-def seed_summary(df: pd.DataFrame, lam: float, baseline_lam: float = 0.0) -> go.Figure:
+def seed_summary(df: pd.DataFrame, lam: float, baseline_lam: float = 0.0, npmi_on: str = "test split") -> go.Figure:
     """Overall NPMI and topic uniqueness, mean ± std over seeds, for the baseline and the model at ``lam``.
 
-    ``df`` is a :func:`metrics_frame`; each seed is also drawn as a dot.
+    ``df`` is a :func:`metrics_frame`; each seed is also drawn as a dot. ``npmi_on``: what its NPMI was counted
+    against (the test split, or the whole corpus or a reference where the test split is too sparse).
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("NPMI (test split)", "Topic uniqueness"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"NPMI ({npmi_on})", "Topic uniqueness"))
     for lam_v, name, color in ((baseline_lam, f"Baseline (λ={_fmt_lam(baseline_lam)})", BASELINE_COLOR),
                                (lam, f"BAT (λ={_fmt_lam(lam)})", BAT_COLOR)):
         sub = df[np.isclose(df["lam"], lam_v)]
@@ -108,15 +109,17 @@ def seed_summary(df: pd.DataFrame, lam: float, baseline_lam: float = 0.0) -> go.
     return _legend_below(fig)
 
 
-SWEEP_PANELS = (("npmi", "NPMI (test split) vs λ"), ("tu", "Topic uniqueness vs λ"))
 UNIT_METRICS = frozenset({"tu", "accuracy", "macro_f1"})  # scores that lie in [0, 1]
 DOWNSTREAM_PANELS = (("accuracy", "Accuracy (test split) vs λ"), ("macro_f1", "Macro-F1 (test split) vs λ"))
 
 
 def lambda_sweep(df: pd.DataFrame, current: float | None = None,
-                 panels: Sequence[tuple[str, str]] = SWEEP_PANELS, title: str | None = None) -> go.Figure:
-    """Metrics against λ over the whole trained curve (by default test NPMI and topic uniqueness): the mean over
-    seeds as a line, a ± std band, each seed as a dot, and the λ = 0 baseline's mean as a dashed reference line."""
+                 panels: Sequence[tuple[str, str]] | None = None, title: str | None = None,
+                 npmi_on: str = "test split") -> go.Figure:
+    """Metrics against λ over the whole trained curve (by default NPMI, counted against ``npmi_on``, and topic
+    uniqueness): the mean over seeds as a line, a ± std band, each seed as a dot, and the λ = 0 baseline's mean as
+    a dashed reference line."""
+    panels = panels or (("npmi", f"NPMI ({npmi_on}) vs λ"), ("tu", "Topic uniqueness vs λ"))
     s = summarise(df, [m for m, _ in panels])
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
     x = s["lam"].to_numpy(dtype=float)
