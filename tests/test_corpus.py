@@ -13,7 +13,7 @@ from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
 from bat_core.data.cleaning import remove_boilerplate
 from bat_core.data.corpus import build_corpus, load_corpus
-from bat_core.data.readers import parse_bytes, parse_table, read_documents
+from bat_core.data.readers import parse_bytes, parse_labelled_table, parse_table, read_documents
 
 DOCS = [
     "The spacecraft reached orbit around Mars after a long journey through space.",
@@ -108,6 +108,7 @@ def test_label_column_pairs_each_document_with_its_label():
     assert texts == parse_bytes("x.csv", csv_bytes) == ["first document here", "", "third one, with a comma",
                                                         "fourth text"]
     assert labels == ["a", "b", None, "c"]  # an empty label is None
+    assert parse_labelled_table("x.csv", csv_bytes, None, "cat")[2] == "text"  # the column read, for the page
     jsonl = b'{"body": "alpha beta", "y": 1}\n{"body": "gamma delta"}\n{"y": 3}\n'
     # a record without the text field is an empty document (dropped and counted by build_corpus)
     assert parse_labelled("x.jsonl", jsonl, "body", "y") == (["alpha beta", "gamma delta", ""], ["1", None, "3"])

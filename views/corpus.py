@@ -6,7 +6,7 @@ import streamlit as st
 
 from bat_core.base.errors import BatError
 from bat_core.config import CorpusConfig
-from bat_core.data.readers import parse_bytes, parse_labelled, parse_table, tabular_columns
+from bat_core.data.readers import parse_bytes, parse_labelled_table, parse_table, tabular_columns
 from bat_core.explore import plots
 from ui import reference, state
 from ui.text import md_escape
@@ -68,7 +68,7 @@ with right:
                 with st.spinner(f"Reading {up.name}…"):
                     used = None  # the text column read, said below: a column found, not named, may be wrong
                     if label_column is not None:
-                        docs, labels = parse_labelled(up.name, data, text_column, label_column)
+                        docs, labels, used = parse_labelled_table(up.name, data, text_column, label_column)
                     elif cols:
                         (docs, used), labels = parse_table(up.name, data, text_column), None
                     else:

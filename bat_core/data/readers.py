@@ -174,6 +174,14 @@ def parse_labelled(name: str, data: bytes, text_column: str | None, label_column
                    ) -> tuple[list[str], list[str | None]]:
     """The documents of a table (exactly those :func:`parse_bytes` reads) and each one's value in ``label_column``
     (None where it is empty): categories for the downstream check. A BatError for files without columns."""
+    texts, labels, _ = parse_labelled_table(name, data, text_column, label_column)
+    return texts, labels
+
+
+def parse_labelled_table(name: str, data: bytes, text_column: str | None, label_column: str
+                         ) -> tuple[list[str], list[str | None], str | None]:
+    """:func:`parse_labelled` and the text column it read (the one named, else the one found), as :func:`parse_table`
+    says it for a table without labels."""
     if Path(name).suffix.lower() not in TABULAR:
         raise BatError(f"{name}: labels need a table (.csv, .tsv, .jsonl or .json) with a label column")
     with _unreadable_as_bat_error(name):
@@ -187,7 +195,7 @@ def parse_labelled(name: str, data: bytes, text_column: str | None, label_column
         v = r.get(label_column) if isinstance(r, dict) else None
         texts.append(record_text(r, col))
         labels.append(str(v).strip() or None if v is not None else None)
-    return texts, labels
+    return texts, labels, col
 
 
 def _read_zip(data: bytes, where: str) -> list[str]:
