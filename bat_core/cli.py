@@ -270,7 +270,10 @@ class _Interrupt:
         self._installed = False
 
     def __enter__(self) -> _Interrupt:
-        if threading.current_thread() is threading.main_thread():
+        # not where SIGINT is ignored: a job started in the background by a shell (`bat fit … &` in a script)
+        # inherits that, and must not be stopped by a Ctrl-C meant for the foreground
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
         return self

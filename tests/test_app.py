@@ -150,7 +150,7 @@ def test_upload_zip_of_txt(app_env):
     assert at.session_state["corpus"].n_docs == 12
 
 
-def test_a_reloaded_page_finds_its_corpus_again(app_env):
+def test_a_reloaded_page_finds_its_corpus_again(app_env, monkeypatch):
     """A reload (a new session) started on the demo corpus and lost an upload: the page's address now names the
     corpus, and a new session with that address gets it back while the server has it."""
     from ui import state
@@ -162,11 +162,11 @@ def test_a_reloaded_page_finds_its_corpus_again(app_env):
             zf.writestr(f"d{i}.txt", doc)
     at.file_uploader(key="upload").set_value(("reload.zip", buf.getvalue(), "application/zip")).run()
     at.button(key="load_upload").click().run()
-    corpus = at.session_state["corpus"]
-    assert corpus.name == "reload"
+    corpus, token = at.session_state["corpus"], at.session_state["corpus_token"]
+    assert corpus.name == "reload" and token == state.url_token(corpus, at.session_state["corpus_source"])
 
     again = AppTest.from_file(APP, default_timeout=60)
-    again.query_params["corpus"] = state.url_token(corpus)
+    again.query_params["corpus"] = token
     again.switch_page("views/train.py").run()
     assert not again.exception and again.session_state["corpus"].hash == corpus.hash
     assert not any("no longer loaded" in c for c in texts(again.sidebar.caption))
@@ -176,6 +176,14 @@ def test_a_reloaded_page_finds_its_corpus_again(app_env):
     gone.run()
     assert gone.session_state["corpus"].name == "demo"
     assert any("no longer loaded" in c for c in texts(gone.sidebar.caption))
+
+    demo_token = gone.session_state["corpus_token"]  # the demo's own address after a restart: nothing was lost
+    monkeypatch.setattr(state, "_LOADED", type(state._LOADED)())
+    restarted = AppTest.from_file(APP, default_timeout=60)
+    restarted.query_params["corpus"] = demo_token
+    restarted.run()
+    assert restarted.session_state["corpus"].name == "demo"
+    assert not any("no longer loaded" in c for c in texts(restarted.sidebar.caption))
 
 
 @pytest.mark.parametrize("name,data,expect", [

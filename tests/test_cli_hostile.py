@@ -106,6 +106,20 @@ def test_main_in_process_restores_the_sigint_handler(tmp_path, capsys):
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_an_ignored_sigint_stays_ignored():
+    """A job a shell starts in the background inherits SIGINT ignored: a Ctrl-C meant for the foreground stopped it."""
+    from bat_core.cli import _Interrupt
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _Interrupt() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not stop()
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 # ------------------------------------------------------------------------------------------------ settings
 def test_encode_logits_with_save_model_is_refused_before_training(tmp_path, capsys):
     _cli = _InProcess(capsys)  # noqa: N806

@@ -37,7 +37,10 @@ def session_job() -> Job | None:
     it showed nothing once the job stopped."""
     job = manager().active()
     if job is not None:
-        st.session_state[keys.JOB_ID] = job.id
+        if st.session_state.get(keys.JOB_ID) != job.id:  # another session's job: what this one kept of its own goes
+            st.session_state.pop(keys.CMP_PENDING_LAM, None)  # a λ sent from Compare by a job that ended
+            st.session_state.pop(keys.JOB_TEACHER_CFG, None)
+            st.session_state[keys.JOB_ID] = job.id
         return job
     return last_job()
 

@@ -67,9 +67,11 @@ _LOADED_MAX = 8
 _loaded_lock = threading.Lock()
 
 
-def url_token(corpus: Corpus) -> str:
-    """The corpus's token in the page's address: its content hash (documents and settings), so it names one corpus."""
-    return corpus.hash[:16]
+def url_token(corpus: Corpus, source: dict) -> str:
+    """The corpus's token in the page's address: its content hash (documents and settings) with where it came from
+    (the same file read with and without a label column is one corpus but two sources), so it names one of them."""
+    where = {k: source.get(k) for k in ("kind", "name", "id", "text_column", "label_column")}
+    return hashlib.sha256(f"{corpus.hash}|{json.dumps(where, sort_keys=True, default=str)}".encode()).hexdigest()[:16]
 
 
 def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
@@ -82,9 +84,10 @@ def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
     st.session_state[keys.CORPUS] = corpus
     st.session_state[keys.CORPUS_DOCS] = docs
     st.session_state[keys.CORPUS_SOURCE] = source
+    token = st.session_state[keys.CORPUS_TOKEN] = url_token(corpus, source)
     with _loaded_lock:
-        _LOADED[url_token(corpus)] = (corpus, docs, source)
-        _LOADED.move_to_end(url_token(corpus))
+        _LOADED[token] = (corpus, docs, source)
+        _LOADED.move_to_end(token)
         while len(_LOADED) > _LOADED_MAX:
             _LOADED.popitem(last=False)
     prebuild.start(corpus)
@@ -115,14 +118,14 @@ def ensure_corpus() -> Corpus | None:
         else:
             try:
                 use_demo()
-                if token:  # said in the sidebar until another corpus is loaded
-                    st.session_state[keys.CORPUS_LOST] = True
+                if token and token != st.session_state.get(keys.CORPUS_TOKEN):  # (the demo's own: not lost)
+                    st.session_state[keys.CORPUS_LOST] = True  # said in the sidebar until another corpus is loaded
             except BatError as e:  # gensim missing: the user can still upload
                 st.session_state[keys.CORPUS] = None
                 st.session_state[keys.DEMO_ERROR] = str(e)
-    corpus = st.session_state.get(keys.CORPUS)
-    if corpus is not None and st.query_params.get(URL_PARAM) != url_token(corpus):
-        st.query_params[URL_PARAM] = url_token(corpus)
+    corpus, token = st.session_state.get(keys.CORPUS), st.session_state.get(keys.CORPUS_TOKEN)
+    if corpus is not None and token and st.query_params.get(URL_PARAM) != token:
+        st.query_params[URL_PARAM] = token
     return corpus
 
 

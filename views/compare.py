@@ -165,13 +165,21 @@ m[4].metric("Aligned pairs won by BAT", f"{won} of {n_close}",
                  "BAT topic has the higher per-topic NPMI on the test split")
 ref = reference.current(corpus)
 compare_views.coherence_row(coh_base, coh_bat, test_sparse, name_b, ref)
-# the NPMI the line above says to read is the one the charts plot (the test split's, unless it is too sparse)
-npmi_on = which_to_read(test_sparse, compare_views.has_reference(coh_base, coh_bat, ref))
 ref_id, ref_counts = (ref.id, ref.counts) if ref is not None else ("", None)
 
 
+def run_coherence(run: Run) -> dict:
+    return cc.coherence(run.key, corpus.hash, ref_id, run, corpus, ref_counts)
+
+
+# the charts of the whole family plot the NPMI the line above says to read (the test split's, unless it is too
+# sparse), decided once for the family: by the pair on show, moving the slider could switch every curve's meaning
+family_sparse = test_sparse or any(run_coherence(r)["test_sparse"] for r in fruns)
+npmi_on = which_to_read(family_sparse, compare_views.has_reference(coh_base, coh_bat, ref))
+
+
 def chart_npmi(run: Run) -> float:
-    return cc.coherence(run.key, corpus.hash, ref_id, run, corpus, ref_counts)[f"{npmi_on}_npmi"]
+    return run_coherence(run)[f"{npmi_on}_npmi"]
 
 
 st.subheader("Aligned topics")
@@ -192,7 +200,7 @@ sig = cc.family_sig(fruns)
 if tabs[0].open:
     tabs[0].plotly_chart(cc.fig_topic_npmi(base.key, bat.key, name_b, base, bat), key="cmp_topic_npmi")
 npmi_note = ("" if npmi_on == "test" else f" NPMI against the {cc.NPMI_ON[npmi_on]}: the test split is too sparse "
-             "to judge coherence on this corpus (see above).")
+             "to judge the coherence of some of these runs' topics (it saw too few of their top-word pairs).")
 if tabs[1].open:
     if npmi_note:
         tabs[1].caption(npmi_note.strip())
