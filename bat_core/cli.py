@@ -344,8 +344,10 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any, stop: _Interru
     from .training.estimate import estimate
 
     lambdas = check_lambdas(_floats(args.lambdas, "--lambdas"))
-    if args.seeds < 1:
-        raise BatError("--seeds must be at least 1")
+    try:  # checked (1 to MAX_SEEDS) before anything is read
+        seeds = seed_list(args.seeds)
+    except BatError as e:
+        raise BatError(f"--seeds: {e}") from None
     _check_outputs(args, cfg, lambdas)
     clock = _Clock()
 
@@ -368,7 +370,7 @@ def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any, stop: _Interru
             _save_models(args.save_model, cfg, result)
 
     with _stopping(stop, args.cache_dir, clock):
-        summary = fit(args.input, cfg, lambdas, seed_list(args.seeds), args.out, args.cache_dir, progress,
+        summary = fit(args.input, cfg, lambdas, seeds, args.out, args.cache_dir, progress,
                       label_column=args.label_column, on_plan=before, on_step=clock.step, on_result=after,
                       reference=args.reference, should_stop=stop)
     progress.close()
@@ -477,6 +479,8 @@ def coherence_lines(c: dict[str, Any]) -> list[str]:
     if c["test_sparse"]:
         out.append(f"warning: the test split saw fewer than {c['min_pairs_seen']:.0%} of the top-word pairs "
                    f"together: its NPMI is mostly zeros and its differences are noise; read the NPMI against {read}"
+                   + ("" if not c.get("reference") else "" if c["read"] == "reference" else
+                      " (the reference saw fewer of the pairs than the whole corpus: too small, or another domain)")
                    + ("" if c.get("reference") else " (or give --reference FILE: longer in-domain texts)"))
     else:
         out.append(f"read the NPMI against {read}")

@@ -333,6 +333,11 @@ def check_lambdas(lambdas: Sequence[float]) -> list[float]:
     return sorted(out)
 
 
+# The most seeds a grid takes: far beyond what is useful (3-5 give a mean ± std), and below what exhausts the memory
+# (`bat fit --seeds 1000000000` built a billion-member plan until the kernel killed it, without a word)
+MAX_SEEDS = 1000
+
+
 def check_seeds(seeds: Sequence[int]) -> list[int]:
     """Distinct seeds in the order given, each a whole number from 0 to 2**32 − 1 (what numpy's and torch's
     generators take); anything else is a :class:`BatError`. The one check of a list of seeds."""
@@ -346,7 +351,10 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
         out.append(int(s))
     if not out:
         raise BatError("give at least one seed")
-    return list(dict.fromkeys(out))
+    out = list(dict.fromkeys(out))
+    if len(out) > MAX_SEEDS:
+        raise BatError(f"{len(out):,} seeds: at most {MAX_SEEDS:,} (each λ trains once per seed)")
+    return out
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,8 @@ class BAT(TransformerMixin, BaseEstimator):
         The run's scores: ``test_npmi``, ``dev_npmi``, ``tu`` (topic uniqueness), ``test_perplexity``, ….
     run_ : bat_core.runs.store.Run
         The trained run itself (weights, θ of the training documents, history).
+    fit_params_ : dict
+        The parameters the weights were fitted with (what ``save`` writes, whatever ``set_params`` did since).
     """
 
     def __init__(self, n_topics: int = 20, lam: float = DEFAULT_BAT_LAMBDA, teacher: str = "auto",
@@ -193,6 +195,7 @@ class BAT(TransformerMixin, BaseEstimator):
         self.gamma_ = float(run.config["distill"].get("background_correction") or 0.0)
         self.clip_ = run.config["distill"].get("clip")  # the γ rule's clipped round may have set it
         self.metrics_ = dict(run.metrics)
+        self.fit_params_ = self.get_params()  # what `save` writes: set_params after fit changes no fitted weight
         return self
 
     # ------------------------------------------------------------------------------------------------ using
@@ -232,7 +235,9 @@ class BAT(TransformerMixin, BaseEstimator):
 
         An existing folder is replaced only when it holds a saved model and nothing else."""
         self._check_fitted()
-        params = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.get_params().items()}
+        # the parameters the weights were fitted with: set_params(n_topics=7) after a K = 4 fit saved "7 topics"
+        # beside 4 topics' weights
+        params = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.fit_params_.items()}
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "params": params, "vocabulary": self.vocabulary_,
                 "corpus": self.corpus_config_.to_dict(), "teacher": self.teacher_}
         path = Path(path)
@@ -254,6 +259,9 @@ class BAT(TransformerMixin, BaseEstimator):
                 raise ValueError("the vocabulary must be distinct words")
             names = cls._get_param_names()
             model = cls(**{k: v for k, v in params.items() if k in names})
+            if model.n_topics != run.n_topics or not np.isclose(float(model.lam), run.lam):
+                raise ValueError(f"{MODEL_FILE} says {model.n_topics} topics at λ = {model.lam}, the weights are "
+                                 f"{run.n_topics} topics at λ = {run.lam:g}")
             model._fitted(run, vocabulary, CorpusConfig.from_dict(meta["corpus"]))
             if run.state:  # the weights fit the settings the run says it was trained with (none: topics only)
                 student_from_run(run)

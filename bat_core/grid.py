@@ -43,6 +43,7 @@ from .base.io import check_writable_dir, write_json
 from .base.progress import Progress, ShouldStop, check_stop
 from .config import (
     DEFAULT_BAT_LAMBDA,
+    MAX_SEEDS,
     PAPER_SEEDS,
     DistillConfig,
     FitConfig,
@@ -71,8 +72,8 @@ def seed_list(n: int) -> list[int]:
     """The first ``n`` seeds of the shared scheme: those of the original multiple-run script (config.PAPER_SEEDS),
     in its order, then 1, 2, …. The app, the CLI and the benchmarks all use them, so a run trained in one is found
     in the cache by the others."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise BatError(f"the number of seeds must be a whole number of at least 1, not {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_SEEDS:
+        raise BatError(f"the number of seeds must be a whole number from 1 to {MAX_SEEDS:,}, not {n!r}")
     n = int(n)
     return list(PAPER_SEEDS[:n]) + list(range(1, n - len(PAPER_SEEDS) + 1))
 
@@ -526,7 +527,9 @@ def coherence_table(result: Result, reference: sp.spmatrix | None = None) -> dic
             if d:
                 entry[f"paired_{m}_diff_vs_baseline"] = {**mean_std(d), "won": int(sum(x > 0 for x in d))}
         table[f"{lam:g}"] = entry
-    return {"test_sparse": sparse, "read": which_to_read(sparse, reference is not None),
+    seen = {w: float(np.mean([c[f"{w}_pairs_seen"] or 0.0 for c in per_run.values()])) if per_run else 0.0
+            for w in ("corpus", "reference") if w == "corpus" or reference is not None}
+    return {"test_sparse": sparse, "read": which_to_read(sparse, seen.get("reference"), seen["corpus"]),
             "min_pairs_seen": MIN_PAIRS_SEEN, "runs": per_run, "by_lambda": table}
 
 

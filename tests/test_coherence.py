@@ -30,8 +30,11 @@ def test_a_sparse_test_split_points_to_the_larger_reference():
     assert c["reference_npmi"] is None
     assert not coherence(top, DOCS, DOCS)["test_sparse"]  # the whole corpus as the test split: 4/6 ≥ 0.5
     assert MIN_PAIRS_SEEN == 0.5
-    assert which_to_read(True, True) == "reference" and which_to_read(True, False) == "corpus"
-    assert which_to_read(False, True) == "test"
+    assert which_to_read(True, 0.6, 0.3) == "reference" and which_to_read(True, None, 0.3) == "corpus"
+    assert which_to_read(False, 0.6, 0.3) == "test"
+    # a reference that saw few pairs is read only if it saw more than the whole corpus: three French lines given
+    # for English topics saw 1 %, and the warning sent the reader there instead of the corpus's 31 %
+    assert which_to_read(True, 0.01, 0.31) == "corpus" and which_to_read(True, 0.4, 0.3) == "reference"
 
 
 def test_the_cli_never_shows_a_sparse_gain_alone():

@@ -339,3 +339,16 @@ def test_a_zip_that_unpacks_far_beyond_text_is_refused(tmp_path):
         zf.writestr("bomb.txt", b"the same sentence again and again. " * 400_000)  # 14 MB, packs ~1000x
     with pytest.raises(BatError, match="zip bomb"):
         parse_bytes("b.zip", buf.getvalue())
+
+
+def test_invisible_format_characters_do_not_split_words():
+    """A zero-width space or a byte-order mark inside a word made two fake words of the vocabulary ("astro", "naut")."""
+    from bat_core.data.corpus import vectorize
+
+    docs = [f"{d} {tag}" for tag in ("alpha", "beta", "gamma", "delta") for d in DOCS]  # distinct documents
+    clean = build_corpus(docs, CorpusConfig(min_df=1, remove_boilerplate=False))
+    marked = [d.replace("orbit", "or\u200bbit").replace("space", "spa\ufeffce") for d in docs]
+    corpus = build_corpus(marked, CorpusConfig(min_df=1, remove_boilerplate=False))
+    assert corpus.vocab == clean.vocab
+    counts = vectorize(["an or\u00adbit in spa\u200dce"], corpus.config, corpus.vocab)  # new texts alike
+    assert {corpus.vocab[i] for i in counts.indices} == {"orbit", "space"}

@@ -137,6 +137,10 @@ def test_grid_arguments_of_the_wrong_kind_are_plain_errors():
     assert check_seeds([3, 1.0, 3]) == [3, 1]
     with pytest.raises(BatError, match="number of seeds"):
         seed_list("3")
+    with pytest.raises(BatError, match="from 1 to 1,000"):  # a billion seeds filled the memory without a word
+        seed_list(10**9)
+    with pytest.raises(BatError, match="at most 1,000"):
+        check_seeds(range(2000))
 
 
 def test_a_damaged_or_tampered_model_is_a_plain_error(fitted, tmp_path):
@@ -215,3 +219,26 @@ def test_more_topics_than_words_is_a_plain_error():
     texts = [" ".join(rng.choice(words, 8)) for _ in range(300)]
     with pytest.raises(BatError, match="20 topics over a vocabulary of 12 words"):
         BAT(n_topics=20, lam=0, epochs=1).fit(texts)
+
+
+def test_a_saved_model_says_what_its_weights_are(fitted, tmp_path):
+    """set_params(n_topics=7) after a K = 3 fit saved "7 topics" beside 3 topics' weights; a model.json of another
+    model, or a run.json of another run, loaded as if it described these weights."""
+    import json
+
+    from sklearn.base import clone
+
+    model = clone(fitted)
+    model.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    model.set_params(n_topics=7)
+    loaded = BAT.load(model.save(tmp_path / "m"))
+    assert loaded.n_topics == 3 and loaded.transform(["space"]).shape == (1, 3)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["params"]["n_topics"] = 6
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(BatError, match="says 6 topics.*the weights are 3 topics"):
+        BAT.load(tmp_path / "m")
+    run = fitted.save(tmp_path / "r") / "run.json"
+    run.write_text(run.read_text().replace('"n_topics": 3', '"n_topics": 6'))
+    with pytest.raises(BatError, match="run.json describes 6 topics"):
+        BAT.load(tmp_path / "r")

@@ -38,7 +38,7 @@ def test_npmi_delta(base: Run, other: Run, sparse: bool) -> str | None:
     return None if sparse else f"{other.metrics['test_npmi'] - base.metrics['test_npmi']:+.3f}"
 
 
-def _seen(cb: dict, co: dict, where: str) -> float:
+def seen(cb: dict, co: dict, where: str) -> float:
     """The lower of the two runs' shares of top-word pairs seen together in ``where`` (test, corpus, reference)."""
     return min(cb.get(f"{where}_pairs_seen") or 0.0, co.get(f"{where}_pairs_seen") or 0.0)
 
@@ -57,9 +57,9 @@ def coherence_row(cb: dict, co: dict, sparse: bool, name: str, ref: Reference | 
                      "many more documents than the test split, so far fewer pairs of top words go unseen")
     c[1].metric(f"{name} NPMI (whole corpus)", f"{co['corpus_npmi']:.3f}",
                 f"{co['corpus_npmi'] - cb['corpus_npmi']:+.3f}")
-    seen_test, seen_corpus = _seen(cb, co, "test"), _seen(cb, co, "corpus")
+    seen_test, seen_corpus = seen(cb, co, "test"), seen(cb, co, "corpus")
     has_ref = has_reference(cb, co, ref)
-    seen_ref = _seen(cb, co, "reference") if has_ref else None
+    seen_ref = seen(cb, co, "reference") if has_ref else None
     c[2].metric("Top-word pairs seen together", f"test {seen_test:.0%} · corpus {seen_corpus:.0%}"
                 + (f" · reference {seen_ref:.0%}" if has_ref else ""),
                 help="The share of each topic's top-word pairs that occur together in at least one document (the "
@@ -75,7 +75,7 @@ def coherence_row(cb: dict, co: dict, sparse: bool, name: str, ref: Reference | 
                     f"{co['reference_npmi'] - cb['reference_npmi']:+.3f}")
         r[2].caption(f"Reference: {ref.line()}, uploaded on the Corpus page. It is used for scoring only, never for "
                      "training.")
-    text = coherence_reading(which_to_read(sparse, has_ref), seen_test, seen_ref, MIN_PAIRS_SEEN)
+    text = coherence_reading(which_to_read(sparse, seen_ref, seen_corpus), seen_test, seen_ref, MIN_PAIRS_SEEN)
     if sparse:
         st.warning(text, icon="⚠️")
     else:

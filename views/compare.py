@@ -175,7 +175,9 @@ def run_coherence(run: Run) -> dict:
 # the charts of the whole family plot the NPMI the line above says to read (the test split's, unless it is too
 # sparse), decided once for the family: by the pair on show, moving the slider could switch every curve's meaning
 family_sparse = test_sparse or any(run_coherence(r)["test_sparse"] for r in fruns)
-npmi_on = which_to_read(family_sparse, compare_views.has_reference(coh_base, coh_bat, ref))
+npmi_on = which_to_read(family_sparse, compare_views.seen(coh_base, coh_bat, "reference")
+                        if compare_views.has_reference(coh_base, coh_bat, ref) else None,
+                        compare_views.seen(coh_base, coh_bat, "corpus"))
 
 
 def chart_npmi(run: Run) -> float:

@@ -67,6 +67,17 @@ def remove_boilerplate(docs: list[str], min_frac: float = 0.01, min_docs: int = 
     return out, stats
 
 
+# Invisible format characters (soft hyphen, zero-width space and joiners, word joiner, a byte-order mark inside the
+# text, bidirectional marks): inside a word they split it in two, and "astro\u200bnaut" made the fake words "astro"
+# and "naut" of the vocabulary. Removed before tokenising, from the corpus and from new texts alike.
+_FORMAT_CHARS = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+
+
+def strip_format_chars(text: str) -> str:
+    """``text`` without invisible format characters (``_FORMAT_CHARS``), so that the words they sat in stay whole."""
+    return _FORMAT_CHARS.sub("", text)
+
+
 _NOT_WORD = re.compile(r"[\W_]+")
 
 

@@ -41,9 +41,16 @@ def coherence(top_idx: np.ndarray, test: sp.spmatrix, corpus: sp.spmatrix,
     return out
 
 
-def which_to_read(test_sparse: bool, has_reference: bool) -> str:
-    """The NPMI to read: the test split's when it saw enough pairs, else the outside reference (when there is one),
-    else the whole corpus."""
+def which_to_read(test_sparse: bool, reference_pairs_seen: float | None, corpus_pairs_seen: float | None = None
+                  ) -> str:
+    """The NPMI to read: the test split's when it saw enough pairs, else the outside reference's (None: there is
+    none) unless it saw fewer than ``MIN_PAIRS_SEEN`` of the pairs and fewer than the whole corpus did, else the
+    whole corpus's. Why the last condition: three French lines given as a reference for English topics saw 1 % of the
+    pairs, and the warning sent the reader to that score instead of the corpus's 31 %."""
     if not test_sparse:
         return "test"
-    return "reference" if has_reference else "corpus"
+    if reference_pairs_seen is None:
+        return "corpus"
+    if reference_pairs_seen >= MIN_PAIRS_SEEN or corpus_pairs_seen is None or reference_pairs_seen >= corpus_pairs_seen:
+        return "reference"
+    return "corpus"

@@ -109,6 +109,9 @@ class Run:
         if (beta is None or background is None or theta is None or beta.ndim != 2 or background.shape != beta.shape[1:]
                 or theta.ndim != 2 or theta.shape[1] != beta.shape[0]):
             raise DamagedRun("the topics, background and θ arrays are missing or do not fit together")
+        if meta["config"]["student"].get("n_topics", beta.shape[0]) != beta.shape[0]:  # a run.json of another run
+            raise DamagedRun(f"run.json describes {meta['config']['student']['n_topics']} topics, the arrays "
+                             f"{beta.shape[0]}")
         state = {k[len(STATE_PREFIX):]: v for k, v in arrays.items() if k.startswith(STATE_PREFIX)}
         history, topics = meta.get("history", []), meta.get("topics", [])
         return cls(key=meta["key"], config=meta["config"], beta=beta, background=background, theta=theta,
