@@ -137,13 +137,18 @@ def test_upload_csv_with_text_column_picker(app_env):
     assert at.session_state["corpus_source"]["text_column"] == "body"
 
 
-def test_upload_zip_of_txt(app_env):
-    at = new_app()
+def _upload_zip(at: AppTest, name: str, n: int = 12) -> None:
+    """Choose a zip of ``n`` .txt documents in the Corpus page's uploader (not yet used)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for i, doc in enumerate(varied_docs(12)):
+        for i, doc in enumerate(varied_docs(n)):
             zf.writestr(f"d{i}.txt", doc)
-    at.file_uploader(key="upload").set_value(("many.zip", buf.getvalue(), "application/zip")).run()
+    at.file_uploader(key="upload").set_value((name, buf.getvalue(), "application/zip")).run()
+
+
+def test_upload_zip_of_txt(app_env):
+    at = new_app()
+    _upload_zip(at, "many.zip")
     assert not at.get("selectbox") or all(s.key != "text_column" for s in at.get("selectbox"))
     at.button(key="load_upload").click().run()
     assert not at.error, texts(at.error)
@@ -156,11 +161,7 @@ def test_a_reloaded_page_finds_its_corpus_again(app_env, monkeypatch):
     from ui import state
 
     at = new_app()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for i, doc in enumerate(varied_docs(12)):
-            zf.writestr(f"d{i}.txt", doc)
-    at.file_uploader(key="upload").set_value(("reload.zip", buf.getvalue(), "application/zip")).run()
+    _upload_zip(at, "reload.zip")
     at.button(key="load_upload").click().run()
     corpus, token = at.session_state["corpus"], at.session_state["corpus_token"]
     assert corpus.name == "reload" and token == state.url_token(corpus, at.session_state["corpus_source"])
