@@ -61,3 +61,25 @@ def test_a_killed_fit_loses_at_most_the_stack_in_flight(tmp_path):
     trained_line = next(line for line in again.stderr.splitlines() if line.startswith("runs:"))
     read = sum(r["key"] in kept for r in summary["runs"])
     assert trained_line == f"runs: {n_runs - read} trained now, {read} read from the cache", trained_line
+
+
+def test_listing_runs_while_one_is_being_saved(tmp_path, monkeypatch):
+    """A page listing the runs while a job saved one raised FileNotFoundError: the run's temporary folder (renamed
+    into place meanwhile) was listed, then stat-ed after it had gone."""
+    from bat_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "run.json").write_text("{}")
+    (tmp_path / ".being-saved-x1").mkdir()
+    (tmp_path / ".being-saved-x1" / "run.json").write_text("{}")
+    (tmp_path / "gone").mkdir()
+    real_stat = Path.stat
+
+    def vanishing(self, *a, **k):  # the folder "gone" is renamed between the listing and the stat
+        if self.parent.name == "gone":
+            raise FileNotFoundError(self)
+        return real_stat(self, *a, **k)
+
+    monkeypatch.setattr(Path, "stat", vanishing)
+    assert [k for k, _ in store.listing()] == ["done"]

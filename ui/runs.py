@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from bat_core.base.errors import BatError
 from bat_core.base.io import read_json
 from bat_core.config import TeacherConfig
 from bat_core.data.corpus import Corpus
-from bat_core.runs.store import Run
+from bat_core.runs.store import Run, RunStore
 from bat_core.teachers.store import META_FILE, TeacherLogits
 from bat_core.training.cache import Cache, teacher_key
 
@@ -22,21 +21,15 @@ def cache() -> Cache:
     return Cache()
 
 
-def _runs_signature(root: Path) -> tuple:
-    if not root.exists():
-        return ()
-    return tuple(sorted((d.name, (d / "run.json").stat().st_mtime) for d in root.iterdir()
-                        if (d / "run.json").exists()))
+def _runs_signature(store: RunStore) -> tuple:
+    """What changes when a run is saved: the keys and save times (``RunStore.listing``)."""
+    return tuple(sorted(store.listing()))
 
 
 def present_keys() -> frozenset[str]:
     """The keys of the runs saved in the app's cache now (folder names only, nothing read): what a page that follows a
     running job compares to see whether a run landed."""
-    root = cache().runs.root
-    try:
-        return frozenset(d.name for d in os.scandir(root) if os.path.exists(os.path.join(d.path, "run.json")))
-    except OSError:
-        return frozenset()
+    return frozenset(key for key, _ in cache().runs.listing())
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -47,7 +40,7 @@ def _load_runs(root: str, signature: tuple) -> list[Run]:
 def all_runs(corpus: Corpus | None = None) -> list[Run]:
     """Every saved run (for ``corpus`` if given), newest first; re-read from disk only when a run was added."""
     c = cache()
-    runs = _load_runs(str(c.root), _runs_signature(c.runs.root))
+    runs = _load_runs(str(c.root), _runs_signature(c.runs))
     if corpus is not None:
         runs = [r for r in runs if r.config.get("corpus_hash") == corpus.hash]
     return runs

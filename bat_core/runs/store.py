@@ -165,14 +165,30 @@ class RunStore:
         except (OSError, ValueError):  # DamagedRun is a ValueError, and so is bad JSON
             return None  # a damaged cache entry is retrained, not fatal
 
-    def runs(self, corpus_hash: str | None = None) -> list[Run]:
-        if not self.root.exists():
+    def listing(self) -> list[tuple[str, float]]:
+        """(key, time saved) of every saved run, newest first, without reading one. A run being written meanwhile is
+        left out: its temporary folder (a dot name, ``atomic_dir``) is skipped, and a folder renamed or removed
+        between the listing and its stat is not an error (a page listing runs while a job saved one raised
+        FileNotFoundError)."""
+        try:
+            entries = list(self.root.iterdir())
+        except OSError:  # no cache folder yet
             return []
-        dirs = sorted((d for d in self.root.iterdir() if (d / "run.json").exists()),
-                      key=lambda d: (d / "run.json").stat().st_mtime, reverse=True)
+        found = []
+        for d in entries:
+            if d.name.startswith("."):
+                continue
+            try:
+                found.append((d.name, (d / "run.json").stat().st_mtime))
+            except OSError:  # no run.json (yet), or the folder went away since the listing
+                continue
+        return sorted(found, key=lambda x: x[1], reverse=True)
+
+    def runs(self, corpus_hash: str | None = None) -> list[Run]:
+        """Every saved run (of ``corpus_hash`` if given), newest first (:meth:`listing`)."""
         out = []
-        for d in dirs:
-            run = self.load(d.name)
+        for key, _ in self.listing():
+            run = self.load(key)
             if run is not None and (corpus_hash is None or run.config.get("corpus_hash") == corpus_hash):
                 out.append(run)
         return out
