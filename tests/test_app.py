@@ -829,6 +829,31 @@ def test_clock_eta_follows_the_runs():
     assert clock.took(70.0) == "took 70 s; estimated about 50 s before it started"
 
 
+def test_the_eta_is_never_below_what_the_stack_in_training_needs(monkeypatch):
+    """An estimate that priced a stack too cheap counted down to "1 s left" while the stack had minutes to go (it is
+    corrected only when a stack lands); the stack's own pace is now a floor. And one run count per panel."""
+    from bat_core.base.progress import ProgressEvent
+    from bat_core.training.estimate import Estimate
+    from ui import jobs
+    from ui.estimates import Clock
+
+    now = [1000.0]
+    monkeypatch.setattr(jobs.time, "time", lambda: now[0])
+    job = jobs.Job(label="x", corpus_hash="h", steps=["a"])
+    assert job.stage_left() is None  # no pace yet
+    job.progress(ProgressEvent("student λ=0 seed=1", 1, 2000))
+    now[0] += 10.0
+    job.progress(ProgressEvent("student λ=0 seed=1", 11, 2000))  # 1 s an epoch
+    assert job.stage_left() == pytest.approx(1989.0)
+    job.progress(ProgressEvent("student λ=0 seed=1", 1, 2000))  # a later stack under the same name starts afresh
+    assert job.stage_left() is None
+
+    clock = Clock(Estimate(teacher_s=0.0, selection_s=0.0, selection_high_s=0.0, grid_s=60.0, runs=2, runs_high=2))
+    assert "about 10 s left (estimated" in clock.line(50.0)
+    line = clock.line(50.0, runs=False, at_least=120.0)
+    assert "about 2 min left at least" in line and "runs trained" not in line
+
+
 SPARSE_WORDS = [a + b for a in ("bal", "cor", "dim", "fen", "gul", "hop", "jak", "kel", "lum", "mor", "nep", "pid",
                                 "quo", "ras", "sut", "tov", "vex", "wim", "yar", "zen")
                 for b in ("ada", "eko", "iru", "oma", "upi", "ent", "ark", "ost", "ulm", "iva")]

@@ -99,3 +99,14 @@ def test_teacher_shift_bar():
     np.testing.assert_allclose(by_name["raised by the teacher"].x, [2.0, 1.0])
     np.testing.assert_allclose(by_name["lowered by the teacher"].x, [-3.0])
     assert list(fig.layout.yaxis.categoryarray) == ["down1", "up2", "up1"]  # biggest gain on top
+
+
+def test_scores_in_the_unit_interval_keep_their_axes_there():
+    """Accuracy 1.0 on every seed drew the downstream chart's axes from 0 to 2."""
+    import pandas as pd
+
+    df = pd.DataFrame({"lam": [0.0, 0.5], "seed": [1, 1], "accuracy": [1.0, 1.0], "macro_f1": [1.0, 1.0]})
+    fig = plots.lambda_sweep(df, 0.5, plots.DOWNSTREAM_PANELS)
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):
+        assert axis.range is not None and 0.0 <= axis.range[0] < 1.0 < axis.range[1] <= 1.02
+    assert fig.layout.legend.y < 0  # under the panels: at the top right it covered the second panel's title
