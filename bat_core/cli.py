@@ -34,7 +34,7 @@ from .config import CorpusConfig, DistillConfig, FitConfig, StudentConfig, Teach
 from .grid import default_lambdas, seed_list
 from .teachers.choice import choice_line
 from .teachers.store import ARRAYS_FILE, META_FILE
-from .training.cache import default_cache_dir
+from .training.cache import Cache, default_cache_dir
 
 _TYPES = {"int": int, "float": float, "str": str}
 SMALL_SPLIT = 10  # fewer dev or test documents than this: NPMI is noise, and the CLI says so
@@ -316,26 +316,18 @@ class _Interrupted(Exception):
 def _stopping(stop: _Interrupt | None, cache_dir: Path | None, clock: _Clock) -> Iterator[None]:
     """Turn the Cancelled that a Ctrl-C (``stop``) raises inside the job into an :class:`_Interrupted` that says how
     many runs this job finished and left in the cache (counted as the cache's run folders before and after)."""
-    before = _saved_runs(cache_dir) if stop is not None else 0
+    store = Cache(cache_dir).runs
+    before = len(store.listing()) if stop is not None else 0
     try:
         yield
     except Cancelled:
         if stop is None or not stop():
             raise
         clock.took()  # no ETA line after the message
-        kept = max(0, _saved_runs(cache_dir) - before)
+        kept = max(0, len(store.listing()) - before)
         runs, were, them = ("run", "was", "it") if kept == 1 else ("runs", "were", "them")
         raise _Interrupted(f"interrupted: {kept} {runs} finished by this job {were} kept in the cache (the same "
                            f"`bat fit` reads {them} instead of training again); no summary was written") from None
-
-
-def _saved_runs(cache_dir: Path | None) -> int:
-    """How many runs the cache holds (one folder each; atomic_dir's temporary folders start with a dot)."""
-    runs = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "runs"
-    try:
-        return sum(1 for d in runs.iterdir() if not d.name.startswith("."))
-    except OSError:
-        return 0
 
 
 def _fit(args: argparse.Namespace, cfg: FitConfig, progress: Any, stop: _Interrupt | None = None) -> None:

@@ -60,6 +60,13 @@ def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
 
 
+def _whole(v: object) -> bool:
+    """Whether ``v`` is a whole number: an int, a numpy integer or a float without a fraction, not True/False."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return False
+    return isinstance(v, numbers.Integral) or (math.isfinite(v) and float(v).is_integer())  # 10**400: no float
+
+
 def _typed(cfg: _Config) -> None:
     """Every setting of the kind its field declares, or a :class:`BatError` naming it: before this, a number of
     topics given as "5" or 2.5 reached torch and came back as a TypeError. A whole-number field takes a float that is
@@ -76,15 +83,15 @@ def _typed(cfg: _Config) -> None:
                    f"{f.name} must be a list of words, not {v!r}")
             object.__setattr__(cfg, f.name, tuple(v))
             continue
+        none = " (or None)" if type(None) in kinds else ""
         if int in kinds:
-            whole = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) == int(v)
-            _check(whole, f"{f.name} must be a whole number{' (or None)' if type(None) in kinds else ''}, not {v!r}")
+            _check(_whole(v), f"{f.name} must be a whole number{none}, not {v!r}")
             object.__setattr__(cfg, f.name, int(v))
         elif float in kinds:
-            _check(isinstance(v, numbers.Real) and not isinstance(v, bool),
-                   f"{f.name} must be a number{' (or None)' if type(None) in kinds else ''}, not {v!r}")
+            number = isinstance(v, numbers.Real) and not isinstance(v, bool)
+            _check(number, f"{f.name} must be a number{none}, not {v!r}")
         elif str in kinds:
-            _check(isinstance(v, str), f"{f.name} must be text{' (or None)' if type(None) in kinds else ''}, not {v!r}")
+            _check(isinstance(v, str), f"{f.name} must be text{none}, not {v!r}")
         elif bool in kinds:
             _check(isinstance(v, bool), f"{f.name} must be True or False, not {v!r}")
 
@@ -345,8 +352,7 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
         raise BatError(f"give the seeds as a list of whole numbers (e.g. [1, 2]), not {seeds!r}")
     out = []
     for s in seeds:
-        ok = isinstance(s, numbers.Real) and not isinstance(s, bool) and math.isfinite(s) and float(s) == int(s)
-        if not ok or not 0 <= int(s) < 2**32:
+        if not _whole(s) or not 0 <= int(s) < 2**32:
             raise BatError(f"a seed must be a whole number from 0 to 2**32 − 1, not {s!r}")
         out.append(int(s))
     if not out:

@@ -40,7 +40,7 @@ from .grid import execute, plan
 from .runs.store import Run
 from .students.inference import student_from_run, transform
 from .teachers.choice import teacher_name
-from .training.cache import default_cache_dir
+from .training.cache import Cache
 
 MODEL_FILE = "model.json"  # next to the run's own files (runs.store.Run.save: arrays.safetensors, run.json)
 FORMAT = "bat-explorer model"
@@ -159,7 +159,7 @@ class BAT(TransformerMixin, BaseEstimator):
         cfg = self.settings()
         docs = _texts(texts)
         cache = None if self.cache_dir is None else Path(self.cache_dir).expanduser()
-        check_writable_dir(default_cache_dir() if cache is None else cache, "cache_dir")
+        check_writable_dir(Cache(cache).root, "cache_dir")  # before training: the default folder when None
         bar = None
         if progress is None and self.verbose:
             from .base.progress import TqdmProgress

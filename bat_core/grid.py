@@ -527,9 +527,11 @@ def coherence_table(result: Result, reference: sp.spmatrix | None = None) -> dic
             if d:
                 entry[f"paired_{m}_diff_vs_baseline"] = {**mean_std(d), "won": int(sum(x > 0 for x in d))}
         table[f"{lam:g}"] = entry
-    seen = {w: float(np.mean([c[f"{w}_pairs_seen"] or 0.0 for c in per_run.values()])) if per_run else 0.0
-            for w in ("corpus", "reference") if w == "corpus" or reference is not None}
-    return {"test_sparse": sparse, "read": which_to_read(sparse, seen.get("reference"), seen["corpus"]),
+    def seen(where: str) -> float:  # the share of top-word pairs seen together there, mean over the runs
+        return float(np.mean([c[f"{where}_pairs_seen"] or 0.0 for c in per_run.values()])) if per_run else 0.0
+
+    read = which_to_read(sparse, seen("reference") if reference is not None else None, seen("corpus"))
+    return {"test_sparse": sparse, "read": read,
             "min_pairs_seen": MIN_PAIRS_SEEN, "runs": per_run, "by_lambda": table}
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 CORPUS = "corpus"  # the current bat_core.data.corpus.Corpus (None when the demo could not load)
 CORPUS_DOCS = "corpus_docs"  # its raw documents
 CORPUS_SOURCE = "corpus_source"  # {"kind": "builtin"|"upload", "name": …, "id": …, labels of an upload …}
-CORPUS_TOKEN = "corpus_token"  # the corpus's token in the page's address (?corpus=…: ui.state.url_token)
 DEMO_ERROR = "demo_error"  # why the demo corpus could not load (gensim missing)
 CORPUS_LOST = "corpus_lost"  # the corpus the page's address named was no longer loaded: the session fell back to demo
 CORPUS_MSG = "corpus_msg"  # a success line the Corpus page shows once, after the rerun that loaded a corpus

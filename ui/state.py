@@ -84,7 +84,7 @@ def set_corpus(corpus: Corpus, docs: list[str], source: dict) -> None:
     st.session_state[keys.CORPUS] = corpus
     st.session_state[keys.CORPUS_DOCS] = docs
     st.session_state[keys.CORPUS_SOURCE] = source
-    token = st.session_state[keys.CORPUS_TOKEN] = url_token(corpus, source)
+    token = url_token(corpus, source)
     with _loaded_lock:
         _LOADED[token] = (corpus, docs, source)
         _LOADED.move_to_end(token)
@@ -118,15 +118,21 @@ def ensure_corpus() -> Corpus | None:
         else:
             try:
                 use_demo()
-                if token and token != st.session_state.get(keys.CORPUS_TOKEN):  # (the demo's own: not lost)
+                if token and token != _current_token():  # (the demo's own: not lost)
                     st.session_state[keys.CORPUS_LOST] = True  # said in the sidebar until another corpus is loaded
             except BatError as e:  # gensim missing: the user can still upload
                 st.session_state[keys.CORPUS] = None
                 st.session_state[keys.DEMO_ERROR] = str(e)
-    corpus, token = st.session_state.get(keys.CORPUS), st.session_state.get(keys.CORPUS_TOKEN)
-    if corpus is not None and token and st.query_params.get(URL_PARAM) != token:
+    token = _current_token()
+    if token is not None and st.query_params.get(URL_PARAM) != token:
         st.query_params[URL_PARAM] = token
-    return corpus
+    return st.session_state.get(keys.CORPUS)
+
+
+def _current_token() -> str | None:
+    """The session's corpus's token in the page's address (None without a corpus)."""
+    corpus = st.session_state.get(keys.CORPUS)
+    return None if corpus is None else url_token(corpus, corpus_source())
 
 
 def corpus_lost() -> bool:

@@ -172,16 +172,14 @@ def run_coherence(run: Run) -> dict:
     return cc.coherence(run.key, corpus.hash, ref_id, run, corpus, ref_counts)
 
 
-# the charts of the whole family plot the NPMI the line above says to read (the test split's, unless it is too
-# sparse), decided once for the family: by the pair on show, moving the slider could switch every curve's meaning
-family_sparse = test_sparse or any(run_coherence(r)["test_sparse"] for r in fruns)
-npmi_on = which_to_read(family_sparse, compare_views.seen(coh_base, coh_bat, "reference")
-                        if compare_views.has_reference(coh_base, coh_bat, ref) else None,
-                        compare_views.seen(coh_base, coh_bat, "corpus"))
-
-
-def chart_npmi(run: Run) -> float:
-    return run_coherence(run)[f"{npmi_on}_npmi"]
+def family_npmi_on() -> str:
+    """The NPMI the family's charts plot: the one the line above says to read (the test split's, unless it is too
+    sparse), decided once for the family: by the pair on show, moving the slider could switch every curve's meaning.
+    Asked only when a chart of the family is open (it scores every run of the family)."""
+    family_sparse = test_sparse or any(run_coherence(r)["test_sparse"] for r in fruns)
+    return which_to_read(family_sparse, compare_views.seen(coh_base, coh_bat, "reference")
+                         if compare_views.has_reference(coh_base, coh_bat, ref) else None,
+                         compare_views.seen(coh_base, coh_bat, "corpus"))
 
 
 st.subheader("Aligned topics")
@@ -201,8 +199,15 @@ tabs = st.tabs(TABS, key=keys.CMP_TAB, on_change="rerun")
 sig = cc.family_sig(fruns)
 if tabs[0].open:
     tabs[0].plotly_chart(cc.fig_topic_npmi(base.key, bat.key, name_b, base, bat), key="cmp_topic_npmi")
-npmi_note = ("" if npmi_on == "test" else f" NPMI against the {cc.NPMI_ON[npmi_on]}: the test split is too sparse "
-             "to judge the coherence of some of these runs' topics (it saw too few of their top-word pairs).")
+if tabs[1].open or tabs[2].open:
+    npmi_on = family_npmi_on()
+    npmi_note = ("" if npmi_on == "test" else f" NPMI against the {cc.NPMI_ON[npmi_on]}: the test split is too "
+                 "sparse to judge the coherence of some of these runs' topics (it saw too few of their top-word "
+                 "pairs).")
+
+    def chart_npmi(run: Run) -> float:
+        return run_coherence(run)[f"{npmi_on}_npmi"]
+
 if tabs[1].open:
     if npmi_note:
         tabs[1].caption(npmi_note.strip())

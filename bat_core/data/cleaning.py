@@ -74,8 +74,9 @@ _FORMAT_CHARS = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-
 
 
 def strip_format_chars(text: str) -> str:
-    """``text`` without invisible format characters (``_FORMAT_CHARS``), so that the words they sat in stay whole."""
-    return _FORMAT_CHARS.sub("", text)
+    """``text`` with NUL bytes as spaces and without invisible format characters (``_FORMAT_CHARS``), so that the
+    words they sat in stay whole: what the corpus's documents and new texts alike go through before tokenising."""
+    return _FORMAT_CHARS.sub("", text.replace("\x00", " "))
 
 
 _NOT_WORD = re.compile(r"[\W_]+")

@@ -107,7 +107,7 @@ def build_corpus(docs: list[str], cfg: CorpusConfig | None = None, name: str = "
     cfg = cfg or CorpusConfig()
     stats: dict = {"documents_read": len(docs)}
     report(progress, "corpus", 0, 3, "cleaning")
-    docs = [strip_format_chars(d.replace("\x00", " ")).strip() for d in docs if isinstance(d, str)]
+    docs = [strip_format_chars(d).strip() for d in docs if isinstance(d, str)]
     docs = [d for d in docs if d]
     stats["empty_dropped"] = stats["documents_read"] - len(docs)
     n_read = len(docs)
@@ -200,7 +200,7 @@ def load_corpus(source: str | Path, cfg: CorpusConfig | None = None, progress: P
 def vectorize(docs: list[str], cfg: CorpusConfig, vocabulary: list[str]) -> sp.csr_matrix:
     """Counts of new texts over a fixed vocabulary, tokenised as the corpus was (stop words, token rule): the input
     of a trained model's ``transform``, or an external NPMI reference."""
-    docs = [strip_format_chars(d.replace("\x00", " ")) for d in docs]  # as build_corpus cleaned the corpus
+    docs = [strip_format_chars(d) for d in docs]  # as build_corpus cleaned the corpus
     return sp.csr_matrix(make_vectorizer(cfg, vocabulary).transform(docs), dtype=np.float32)
 
 

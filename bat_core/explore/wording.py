@@ -133,13 +133,13 @@ def coherence_reading(read: str, test_pairs_seen: float | None, reference_pairs_
     sparse = (f"The test split is too sparse to judge coherence on this corpus: it saw only {seen} of the top-word "
               f"pairs together (fewer than {min_pairs_seen:.0%}), so its NPMI is mostly zeros and the difference "
               "between baseline and BAT is noise.")
-    if reference_pairs_seen is not None and read != "reference":
+    if reference_pairs_seen is None:
+        return (sparse + " Read the NPMI against the whole corpus instead (the per-topic and won/lost comparisons "
+                "below use the test split too). Or add a reference of longer in-domain texts on the Corpus page.")
+    if read != "reference":
         return (sparse + f" The reference saw only {reference_pairs_seen:.0%} of the pairs together, fewer than the "
                 "whole corpus: it is too small or from another domain. Read the NPMI against the whole corpus "
                 "instead (the per-topic and won/lost comparisons below use the test split too).")
-    if read != "reference" or reference_pairs_seen is None:
-        return (sparse + " Read the NPMI against the whole corpus instead (the per-topic and won/lost comparisons "
-                "below use the test split too). Or add a reference of longer in-domain texts on the Corpus page.")
     text = (sparse + f" Read the NPMI against the reference instead: it saw {reference_pairs_seen:.0%} of the pairs "
             "together (the per-topic and won/lost comparisons below use the test split too).")
     if reference_pairs_seen < min_pairs_seen:
